@@ -1,0 +1,33 @@
+//! What every ballast crate shares, so users learn it once.
+//!
+//! - [`Rejected`]: the one error every ballast policy returns when it refuses
+//!   a call (open circuit, full bulkhead, rate limit, spent budget, passed
+//!   deadline). Stacks box errors into `tower::BoxError`; users downcast to
+//!   `Rejected` once, whatever layer refused, and read why and when to retry.
+//! - [`ConfigError`]: what a builder returns for an invalid setting.
+//! - [`Clock`] and [`Nanos`]: the seam between a policy core, which takes
+//!   time as an argument, and the layer that reads tokio's clock.
+//! - [`duration`]: human-readable durations ("30s", "1m30s", "250ms") for
+//!   config files.
+//!
+//! ```
+//! use ballast_core::{Rejected, Reason};
+//! use std::time::Duration;
+//!
+//! let err: Box<dyn std::error::Error + Send + Sync> =
+//!     Box::new(Rejected::retry_after(Reason::CircuitOpen, Duration::from_secs(3)));
+//! let rejected = err.downcast_ref::<Rejected>().expect("a ballast rejection");
+//! assert_eq!(rejected.reason(), Reason::CircuitOpen);
+//! assert_eq!(rejected.retry_after_hint(), Some(Duration::from_secs(3)));
+//! assert_eq!(err.to_string(), "circuit open; retry after 3s");
+//! ```
+#![warn(missing_docs)]
+
+mod config_error;
+pub mod duration;
+mod rejected;
+mod time;
+
+pub use config_error::ConfigError;
+pub use rejected::{Reason, Rejected, RetryAfter};
+pub use time::{Clock, ManualClock, Nanos, TokioClock};

@@ -1,0 +1,165 @@
+//! The typed rejection every ballast policy returns.
+
+use crate::duration::Human;
+use std::fmt;
+use std::time::Duration;
+
+/// Why a ballast policy refused a call.
+///
+/// New reasons may be added as crates join the family, so match with a
+/// wildcard arm.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The circuit breaker is open: the dependency failed too often.
+    CircuitOpen,
+    /// The circuit breaker is half-open and every probe slot is taken.
+    CircuitHalfOpenBusy,
+    /// The circuit breaker is ramping traffic back up after recovery and
+    /// this call fell outside the share currently admitted.
+    CircuitRecovering,
+    /// An operator forced the circuit open.
+    CircuitForcedOpen,
+    /// Every concurrency permit is taken and the call may not wait.
+    BulkheadFull,
+    /// The bulkhead's wait queue is full.
+    QueueFull,
+    /// The call waited for a permit longer than allowed.
+    QueueTimeout,
+    /// The dependency is saturated and the call was shed.
+    Overloaded,
+    /// The rate limit is reached.
+    RateLimited,
+    /// The call's deadline passed, or cannot be met.
+    DeadlineExceeded,
+    /// The retry or hedging budget is spent.
+    BudgetExhausted,
+}
+
+impl Reason {
+    /// A short lowercase description, as used in `Display`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::CircuitOpen => "circuit open",
+            Reason::CircuitHalfOpenBusy => "circuit half-open and all probe slots taken",
+            Reason::CircuitRecovering => "circuit recovering and call not admitted in the ramp",
+            Reason::CircuitForcedOpen => "circuit forced open",
+            Reason::BulkheadFull => "bulkhead full",
+            Reason::QueueFull => "bulkhead queue full",
+            Reason::QueueTimeout => "waited too long for a bulkhead permit",
+            Reason::Overloaded => "overloaded",
+            Reason::RateLimited => "rate limited",
+            Reason::DeadlineExceeded => "deadline exceeded",
+            Reason::BudgetExhausted => "budget exhausted",
+        }
+    }
+}
+
+/// When a rejected call may succeed if tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetryAfter {
+    /// Not before this much time has passed (a hint, not a promise).
+    After(Duration),
+    /// Later, but the policy cannot say when (for example a circuit an
+    /// operator forced open).
+    Unknown,
+    /// Never: this request can never be admitted as it is (for example it
+    /// asks for more permits than the limit holds).
+    Never,
+}
+
+/// A call refused by a ballast policy, not failed by the inner service.
+///
+/// Every ballast layer returns this type for its refusals, boxed into
+/// `tower::BoxError` when layers are stacked, so one `downcast_ref::<Rejected>()`
+/// tells a policy refusal from a dependency failure whatever the layer order.
+/// It carries the [`Reason`] and a [`RetryAfter`] hint.
+///
+/// Display is lowercase without a period: `circuit open; retry after 3s`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    reason: Reason,
+    retry_after: RetryAfter,
+}
+
+impl Rejected {
+    /// A rejection that may be retried after `wait`.
+    pub fn retry_after(reason: Reason, wait: Duration) -> Self {
+        Self {
+            reason,
+            retry_after: RetryAfter::After(wait),
+        }
+    }
+
+    /// A rejection that may be retried later, at a time nobody can tell.
+    pub fn retry_later(reason: Reason) -> Self {
+        Self {
+            reason,
+            retry_after: RetryAfter::Unknown,
+        }
+    }
+
+    /// A rejection that will repeat however often the request is tried.
+    pub fn never(reason: Reason) -> Self {
+        Self {
+            reason,
+            retry_after: RetryAfter::Never,
+        }
+    }
+
+    /// Why the call was refused.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// When the call may succeed if tried again.
+    pub fn retry_after_value(&self) -> RetryAfter {
+        self.retry_after
+    }
+
+    /// How long to wait before trying again, when the policy can tell.
+    pub fn retry_after_hint(&self) -> Option<Duration> {
+        match self.retry_after {
+            RetryAfter::After(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// True when retrying the same request can never succeed.
+    pub fn is_permanent(&self) -> bool {
+        self.retry_after == RetryAfter::Never
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason.as_str())?;
+        match self.retry_after {
+            RetryAfter::After(d) => write!(f, "; retry after {}", Human(d)),
+            RetryAfter::Unknown => Ok(()),
+            RetryAfter::Never => f.write_str("; will never be admitted"),
+        }
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_lowercase_with_hint_and_no_period() {
+        let r = Rejected::retry_after(Reason::CircuitOpen, Duration::from_millis(2500));
+        assert_eq!(r.to_string(), "circuit open; retry after 2.5s");
+        assert_eq!(Rejected::retry_later(Reason::CircuitForcedOpen).to_string(), "circuit forced open");
+        assert!(Rejected::never(Reason::BulkheadFull).is_permanent());
+    }
+
+    #[test]
+    fn downcasts_from_a_boxed_error() {
+        let e: Box<dyn std::error::Error + Send + Sync> =
+            Box::new(Rejected::retry_later(Reason::RateLimited));
+        assert!(e.downcast_ref::<Rejected>().is_some());
+    }
+}
