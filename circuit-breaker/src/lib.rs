@@ -1,1 +1,114 @@
-//! placeholder
+//! A circuit breaker: stop calling a dependency that is failing, give it
+//! room to recover, and find out when it has.
+//!
+//! Wrap a client in a [`Breaker`]. While calls succeed the circuit is
+//! *closed* and costs a few nanoseconds per call. When the share of failed
+//! (or slow) calls in a sliding window reaches a threshold, the circuit
+//! *opens*: calls are refused at once with a typed [`Rejected`] that says
+//! how long until the breaker tries again, instead of piling onto a
+//! dependency that is down. After a wait it goes *half-open* and lets a
+//! few probe calls through; if they succeed it closes (optionally ramping
+//! traffic back up gradually), otherwise it opens again, for longer if so
+//! configured.
+//!
+//! ```
+//! use ballast_circuit_breaker::{Breaker, Config, Rejected, SlidingWindow};
+//! use std::time::Duration;
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), ballast_circuit_breaker::BoxError> {
+//! let breaker = Breaker::new(
+//!     Config::builder()
+//!         .name("inventory")
+//!         .sliding_window(SlidingWindow::count(20))
+//!         .minimum_calls(4)
+//!         .failure_rate_threshold(50.0)
+//!         .wait_in_open(Duration::from_secs(10))
+//!         .build()?,
+//! );
+//! breaker.on_state_change(|e| println!("{}: {} -> {}", e.name, e.from, e.to));
+//!
+//! // A dependency that is down.
+//! let flaky = service_fn(|_: &str| async { Err::<&str, _>(std::io::Error::other("refused")) });
+//! let mut client = ServiceBuilder::new().layer(breaker.layer()).service(flaky);
+//!
+//! for _ in 0..4 {
+//!     let err = client.ready().await?.call("GET /items").await.unwrap_err();
+//!     assert!(err.downcast_ref::<Rejected>().is_none()); // the dependency's own error
+//! }
+//! // Four failures out of four calls: the circuit is open and calls are refused.
+//! let err = client.ready().await?.call("GET /items").await.unwrap_err();
+//! let rejected = err.downcast_ref::<Rejected>().expect("refused by the breaker");
+//! assert_eq!(rejected.retry_after_hint(), Some(Duration::from_secs(10)));
+//! assert_eq!(breaker.metrics().rejected, 1);
+//! # Ok(()) }
+//! ```
+//!
+//! # What's here
+//!
+//! - [`Config`] / [`ConfigBuilder`]: windows ([`SlidingWindow`]), thresholds,
+//!   slow calls, open wait and its [`OpenBackoff`], half-open probes,
+//!   [`GradualRecovery`]; invalid settings are a [`ConfigError`]. With
+//!   feature `serde` a config deserializes from a file.
+//! - [`Breaker`]: the shared breaker and operator handle: state,
+//!   [`Metrics`], controls, [`StateChange`] listeners; the async helper
+//!   [`Breaker::call`]; [`Permit`]s for manual use.
+//! - [`CircuitBreakerLayer`] / [`CircuitBreaker`]: the tower layer and
+//!   service; a [`Classifier`] decides what counts as a failure.
+//! - [`keyed`]: one breaker per key (host, endpoint, tenant), with idle
+//!   keys evicted.
+//! - [`State`]: closed, open, half-open, recovering, and the operator
+//!   states disabled, forced-open and metrics-only.
+//!
+//! # Rules the breaker keeps
+//!
+//! - The closed path takes no lock and allocates nothing.
+//! - Each transition happens exactly once however many callers race to
+//!   make it; half-open never admits more probes than configured.
+//! - A permit records exactly one outcome however its call ends:
+//!   completed, failed, cancelled (counted as nothing by default) or
+//!   panicked (a failure). A cancelled probe always gives its slot back.
+//! - Rejections are [`Rejected`], shared by every ballast crate, with the
+//!   time until the breaker may let calls through again.
+#![warn(missing_docs)]
+
+mod backoff;
+mod breaker;
+mod call;
+mod classify;
+mod config;
+#[cfg(feature = "serde")]
+mod config_serde;
+mod core;
+mod error;
+mod events;
+mod future;
+mod half_open;
+pub mod keyed;
+mod layer;
+#[cfg(all(test, ballast_loom))]
+mod loom_models;
+mod metrics;
+mod permit;
+mod recovery;
+mod service;
+mod state;
+mod sync;
+mod window;
+
+pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
+pub use breaker::Breaker;
+pub use classify::{Classifier, ErrorsAreFailures, Outcome};
+pub use config::{
+    Config, ConfigBuilder, GradualRecovery, MAX_COUNT_WINDOW, MAX_HALF_OPEN_PERMITS,
+    MAX_TIME_BUCKETS, OpenBackoff, SlidingWindow,
+};
+pub use error::CallError;
+pub use events::{Cause, StateChange};
+pub use future::ResponseFuture;
+pub use layer::CircuitBreakerLayer;
+pub use metrics::Metrics;
+pub use permit::Permit;
+pub use service::{BoxError, CircuitBreaker};
+pub use state::State;

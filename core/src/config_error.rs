@@ -64,7 +64,11 @@ mod tests {
 
     #[test]
     fn display_names_component_field_and_problem() {
-        let e = ConfigError::new("circuit breaker", "failure_rate_threshold", "must be in (0, 100], got 120");
+        let e = ConfigError::new(
+            "circuit breaker",
+            "failure_rate_threshold",
+            "must be in (0, 100], got 120",
+        );
         assert_eq!(
             e.to_string(),
             "invalid circuit breaker config: failure_rate_threshold must be in (0, 100], got 120"

@@ -240,7 +240,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_a_reason() {
-        for bad in ["", "30", "s", "3x", "1..2s", "-1s", "99999999999999999999999h"] {
+        for bad in [
+            "",
+            "30",
+            "s",
+            "3x",
+            "1..2s",
+            "-1s",
+            "99999999999999999999999h",
+        ] {
             let e = parse(bad).unwrap_err();
             assert!(e.to_string().contains("invalid duration"), "{bad}: {e}");
         }

@@ -30,4 +30,4 @@ mod time;
 
 pub use config_error::ConfigError;
 pub use rejected::{Reason, Rejected, RetryAfter};
-pub use time::{Clock, ManualClock, Nanos, TokioClock};
+pub use time::{Clock, ManualClock, Nanos, TokioClock, nanos};

@@ -152,7 +152,10 @@ mod tests {
     fn display_is_lowercase_with_hint_and_no_period() {
         let r = Rejected::retry_after(Reason::CircuitOpen, Duration::from_millis(2500));
         assert_eq!(r.to_string(), "circuit open; retry after 2.5s");
-        assert_eq!(Rejected::retry_later(Reason::CircuitForcedOpen).to_string(), "circuit forced open");
+        assert_eq!(
+            Rejected::retry_later(Reason::CircuitForcedOpen).to_string(),
+            "circuit forced open"
+        );
         assert!(Rejected::never(Reason::BulkheadFull).is_permanent());
     }
 

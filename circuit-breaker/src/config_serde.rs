@@ -1,0 +1,1 @@
+//! Reading a [`Config`](crate::Config) from a file (in progress).

@@ -1,0 +1,89 @@
+//! [`ResponseFuture`]: holds the call's permit until it completes.
+
+use crate::classify::Classifier;
+use crate::permit::Guard;
+use crate::service::{BoxError, Local};
+use crate::sync::Arc;
+use ballast_core::Rejected;
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+pin_project! {
+    /// The future of a [`CircuitBreaker`](crate::CircuitBreaker) call.
+    ///
+    /// It holds the call's permit: on completion the result is classified
+    /// and recorded; dropped before completion, it records a cancellation
+    /// and gives back a half-open probe slot.
+    pub struct ResponseFuture<F, C> {
+        #[pin]
+        kind: Kind<F, C>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, C> {
+        Called {
+            #[pin]
+            future: F,
+            guard: Option<Guard<Arc<Local<C>>>>,
+        },
+        Rejected {
+            rejected: Option<Rejected>,
+        },
+    }
+}
+
+impl<F, C> ResponseFuture<F, C> {
+    pub(crate) fn called(future: F, guard: Guard<Arc<Local<C>>>) -> Self {
+        Self {
+            kind: Kind::Called {
+                future,
+                guard: Some(guard),
+            },
+        }
+    }
+
+    pub(crate) fn rejected(rejected: Rejected) -> Self {
+        Self {
+            kind: Kind::Rejected {
+                rejected: Some(rejected),
+            },
+        }
+    }
+}
+
+impl<F, C, T, E> Future for ResponseFuture<F, C>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+    C: Classifier<T, E>,
+{
+    type Output = Result<T, BoxError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Called { future, guard } => {
+                let result = ready!(future.poll(cx));
+                if let Some(guard) = guard.take() {
+                    let outcome = guard.holder().classifier.classify(&result);
+                    guard.finish(outcome);
+                }
+                Poll::Ready(result.map_err(Into::into))
+            }
+            KindProj::Rejected { rejected } => Poll::Ready(Err(Box::new(
+                rejected.take().expect("polled after completion"),
+            ))),
+        }
+    }
+}
+
+impl<F, C> fmt::Debug for ResponseFuture<F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}

@@ -1,0 +1,1 @@
+//! Keyed breakers (in progress).

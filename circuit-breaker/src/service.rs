@@ -1,0 +1,126 @@
+//! [`CircuitBreaker`]: the tower service.
+
+use crate::breaker::{Breaker, Shared};
+use crate::classify::Classifier;
+use crate::future::ResponseFuture;
+use crate::permit::{Guard, Holder};
+use crate::sync::Arc;
+use std::fmt;
+use std::task::{Context, Poll};
+use tower_service::Service;
+
+/// A boxed error, as tower stacks use.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a service's in-flight calls hold: the breaker and the classifier.
+///
+/// Each service value has its own `Local`, and each call's future holds an
+/// `Arc` of it. The `Arc` is only there so the future can record its
+/// outcome; giving every service value its own keeps that `Arc`'s
+/// reference count on a cache line used by one task, instead of one line
+/// that every task's every call would write.
+pub(crate) struct Local<C> {
+    pub(crate) breaker: Breaker,
+    pub(crate) classifier: C,
+}
+
+impl<C> Holder for Arc<Local<C>> {
+    fn shared(&self) -> &Shared {
+        &self.breaker.shared
+    }
+}
+
+/// A service behind a circuit breaker: calls are refused with a
+/// [`Rejected`](ballast_core::Rejected) (boxed into the error) while the
+/// circuit is open, and every outcome feeds the breaker.
+///
+/// Clones share the breaker. The service's error is [`BoxError`]: the
+/// inner service's error or the rejection, told apart with
+/// `err.downcast_ref::<Rejected>()`.
+pub struct CircuitBreaker<S, C> {
+    inner: S,
+    local: Arc<Local<C>>,
+}
+
+impl<S, C> CircuitBreaker<S, C> {
+    /// Wraps `inner` in `breaker`, classifying results with `classifier`.
+    pub fn new(inner: S, breaker: Breaker, classifier: C) -> Self {
+        Self {
+            inner,
+            local: Arc::new(Local {
+                breaker,
+                classifier,
+            }),
+        }
+    }
+
+    /// The breaker this service reports to.
+    pub fn breaker(&self) -> &Breaker {
+        &self.local.breaker
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+// Written by hand: a clone shares the breaker but gets a `Local` of its own
+// (see `Local`), so tasks that each own a clone never write a shared count.
+impl<S: Clone, C: Clone> Clone for CircuitBreaker<S, C> {
+    fn clone(&self) -> Self {
+        Self::new(
+            self.inner.clone(),
+            self.local.breaker.clone(),
+            self.local.classifier.clone(),
+        )
+    }
+}
+
+impl<S: fmt::Debug, C> fmt::Debug for CircuitBreaker<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("inner", &self.inner)
+            .field("breaker", &self.local.breaker)
+            .finish()
+    }
+}
+
+impl<S, C, Req> Service<Req> for CircuitBreaker<S, C>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Classifier<S::Response, S::Error>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The permit is taken in `call`, not here: a clone that is polled
+        // ready and never called holds nothing.
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let shared = &*self.local.breaker.shared;
+        match shared.core.try_acquire(&shared.clock) {
+            Ok(ticket) => {
+                let guard = Guard::new(self.local.clone(), ticket);
+                ResponseFuture::called(self.inner.call(req), guard)
+            }
+            Err(rejected) => ResponseFuture::rejected(rejected),
+        }
+    }
+}
