@@ -7,7 +7,7 @@ use crate::layer::CircuitBreakerLayer;
 use crate::metrics::Metrics;
 use crate::permit::{Guard, Holder, Permit};
 use crate::state::State;
-use crate::sync::Arc;
+use std::sync::Arc;
 use ballast_core::{Clock, Rejected, TokioClock};
 use std::fmt;
 

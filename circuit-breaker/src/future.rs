@@ -3,7 +3,7 @@
 use crate::classify::Classifier;
 use crate::permit::Guard;
 use crate::service::{BoxError, Local};
-use crate::sync::Arc;
+use std::sync::Arc;
 use ballast_core::Rejected;
 use pin_project_lite::pin_project;
 use std::fmt;

@@ -4,7 +4,7 @@ use crate::breaker::{Breaker, Shared};
 use crate::classify::Classifier;
 use crate::future::ResponseFuture;
 use crate::permit::{Guard, Holder};
-use crate::sync::Arc;
+use std::sync::Arc;
 use std::fmt;
 use std::task::{Context, Poll};
 use tower_service::Service;

@@ -1,14 +1,10 @@
-//! The atomics, mutex and `Arc` the breaker's concurrent core uses: std and
+//! The atomics and mutex the breaker's concurrent core uses: std and
 //! parking_lot normally, loom's under `cfg(ballast_loom)` so the loom models
 //! explore every interleaving. Code imports these only from here.
 
 #[cfg(ballast_loom)]
-pub(crate) use loom::sync::Arc;
-#[cfg(ballast_loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-#[cfg(not(ballast_loom))]
-pub(crate) use std::sync::Arc;
 #[cfg(not(ballast_loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
