@@ -55,7 +55,8 @@
 //!   [`Metrics`], controls, [`StateChange`] listeners; the async helper
 //!   [`Breaker::call`]; [`Permit`]s for manual use.
 //! - [`CircuitBreakerLayer`] / [`CircuitBreaker`]: the tower layer and
-//!   service; a [`Classifier`] decides what counts as a failure.
+//!   service; a [`Classifier`] decides what counts as a failure;
+//!   [`ServiceBuilderExt`] adds `.circuit_breaker(&breaker)` to `ServiceBuilder`.
 //! - [`keyed`]: one breaker per key (host, endpoint, tenant), with idle
 //!   keys evicted.
 //! - [`State`]: closed, open, half-open, recovering, and the operator
@@ -75,6 +76,7 @@
 
 mod backoff;
 mod breaker;
+mod builder;
 mod call;
 mod classify;
 mod config;
@@ -99,6 +101,7 @@ mod window;
 
 pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
 pub use breaker::Breaker;
+pub use builder::ServiceBuilderExt;
 pub use classify::{Classifier, ErrorsAreFailures, Outcome};
 pub use config::{
     Config, ConfigBuilder, GradualRecovery, MAX_COUNT_WINDOW, MAX_HALF_OPEN_PERMITS,
