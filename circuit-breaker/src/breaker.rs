@@ -7,9 +7,9 @@ use crate::layer::CircuitBreakerLayer;
 use crate::metrics::Metrics;
 use crate::permit::{Guard, Holder, Permit};
 use crate::state::State;
-use std::sync::Arc;
 use ballast_core::{Clock, Rejected, TokioClock};
 use std::fmt;
+use std::sync::Arc;
 
 /// The state behind every clone of a [`Breaker`] and every service built
 /// from it.

@@ -125,7 +125,9 @@ impl GradualRecovery {
 
 /// A validated circuit-breaker configuration. Build one with
 /// [`Config::builder`]; [`Config::default`] is resilience4j's defaults.
-#[derive(Debug, Clone)]
+/// With feature `serde` it reads from and writes to config files (see the
+/// crate docs, "Config files").
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub(crate) name: Arc<str>,
     pub(crate) failure_rate_threshold: f64,

@@ -3,12 +3,12 @@
 use crate::classify::Classifier;
 use crate::permit::Guard;
 use crate::service::{BoxError, Local};
-use std::sync::Arc;
 use ballast_core::Rejected;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 pin_project! {

@@ -62,6 +62,33 @@
 //! - [`State`]: closed, open, half-open, recovering, and the operator
 //!   states disabled, forced-open and metrics-only.
 //!
+//! # Config files (feature `serde`)
+//!
+//! [`Config`] implements `Deserialize` and `Serialize`. Every field is
+//! optional (a missing one keeps its default), unknown fields are errors,
+//! values are validated exactly like the builder's, and durations are
+//! human-readable:
+//!
+//! ```json
+//! {
+//!   "name": "inventory",
+//!   "failure_rate_threshold": 50,
+//!   "slow_call_rate_threshold": 80,
+//!   "slow_call_duration": "2s",
+//!   "sliding_window": { "type": "time", "duration": "60s", "buckets": 12 },
+//!   "minimum_calls": 20,
+//!   "wait_in_open": "30s",
+//!   "open_backoff": { "multiplier": 2.0, "max": "5m", "jitter": 0.2 },
+//!   "half_open_permits": 5,
+//!   "max_wait_in_half_open": "1m",
+//!   "automatic_half_open": true,
+//!   "gradual_recovery": { "duration": "1m", "start_percent": 10 },
+//!   "cancelled_is_failure": false
+//! }
+//! ```
+//!
+//! A count window is `{ "type": "count", "size": 100 }`.
+//!
 //! # Rules the breaker keeps
 //!
 //! - The closed path takes no lock and allocates nothing.

@@ -4,8 +4,8 @@ use crate::breaker::{Breaker, Shared};
 use crate::classify::Classifier;
 use crate::future::ResponseFuture;
 use crate::permit::{Guard, Holder};
-use std::sync::Arc;
 use std::fmt;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_service::Service;
 

@@ -89,7 +89,8 @@ pub fn parse(input: &str) -> Result<Duration, ParseDurationError> {
 }
 
 /// Displays a duration in the shortest exact human form: `3s`, `2.5s`,
-/// `250ms`, `1m30s`, `0s`.
+/// `250ms`, `1m30s`, `1.000000001s`, `0s`. What it prints, [`parse`]
+/// reads back to the same duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Human(pub Duration);
 
@@ -128,14 +129,11 @@ impl fmt::Display for Human {
         if frac == 0 {
             return write!(f, "{whole}{unit}");
         }
-        // Print at most three fractional digits, trimmed.
+        // Every fractional digit down to the nanosecond, trailing zeros trimmed.
         let mut digits = String::new();
         let mut s = scale;
-        for _ in 0..3 {
+        while s > 1 {
             s /= 10;
-            if s == 0 {
-                break;
-            }
             digits.push(char::from(b'0' + (frac / s) as u8));
             frac %= s;
         }
@@ -264,6 +262,7 @@ mod tests {
         assert_eq!(h(Duration::from_secs(90)), "1m30s");
         assert_eq!(h(Duration::from_secs(3600)), "1h");
         assert_eq!(h(Duration::from_nanos(1500)), "1.5us");
+        assert_eq!(h(Duration::from_nanos(1_000_000_001)), "1.000000001s");
     }
 
     #[test]
@@ -273,6 +272,8 @@ mod tests {
             Duration::from_millis(2500),
             Duration::from_micros(7),
             Duration::from_secs(7322),
+            Duration::from_nanos(1_000_500_000),
+            Duration::from_nanos(123_456_789),
         ] {
             assert_eq!(parse(&Human(d).to_string()).unwrap(), d);
         }

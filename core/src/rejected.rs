@@ -135,7 +135,7 @@ impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.reason.as_str())?;
         match self.retry_after {
-            RetryAfter::After(d) => write!(f, "; retry after {}", Human(d)),
+            RetryAfter::After(d) => write!(f, "; retry after {}", Human(readable(d))),
             RetryAfter::Unknown => Ok(()),
             RetryAfter::Never => f.write_str("; will never be admitted"),
         }
@@ -143,6 +143,21 @@ impl fmt::Display for Rejected {
 }
 
 impl std::error::Error for Rejected {}
+
+/// Rounds a wait up to a precision a person reads at a glance: whole
+/// milliseconds from 1ms, whole seconds from 10s. Rounding up keeps the
+/// hint a "not before".
+fn readable(d: Duration) -> Duration {
+    let unit = if d >= Duration::from_secs(10) {
+        Duration::from_secs(1)
+    } else if d >= Duration::from_millis(1) {
+        Duration::from_millis(1)
+    } else {
+        return d;
+    };
+    let units = d.as_nanos().div_ceil(unit.as_nanos());
+    unit * u32::try_from(units).unwrap_or(u32::MAX)
+}
 
 #[cfg(test)]
 mod tests {
@@ -157,6 +172,11 @@ mod tests {
             "circuit forced open"
         );
         assert!(Rejected::never(Reason::BulkheadFull).is_permanent());
+        let r = Rejected::retry_after(Reason::CircuitOpen, Duration::from_micros(351_078));
+        assert_eq!(r.to_string(), "circuit open; retry after 352ms");
+        let r = Rejected::retry_after(Reason::CircuitOpen, Duration::from_millis(29_001));
+        assert_eq!(r.to_string(), "circuit open; retry after 30s");
+        assert_eq!(r.retry_after_hint(), Some(Duration::from_millis(29_001)));
     }
 
     #[test]
