@@ -165,9 +165,12 @@ impl Breaker {
             let (Some(wait), Ok(rt)) = (e.open_for, tokio::runtime::Handle::try_current()) else {
                 return;
             };
+            // The deadline is taken now, at the trip, not when the task
+            // first runs.
+            let at = tokio::time::Instant::now() + wait;
             let (weak, word) = (weak.clone(), e.word);
             rt.spawn(async move {
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep_until(at).await;
                 if let Some(shared) = weak.upgrade() {
                     shared.core.wake(word, shared.clock.now());
                 }

@@ -9,7 +9,8 @@
 //! clears the flag and looks once more, so an event queued while it was
 //! clearing is not stranded. A listener may therefore call back into the
 //! breaker (even force a transition): its event is queued and delivered
-//! after the current one, in order.
+//! after the current one, in order. A listener that panics is logged and
+//! skipped; the panic reaches neither the caller nor later events.
 
 use crate::state::{State, Word};
 use crate::sync::{AtomicBool, Mutex, Ordering};
@@ -108,7 +109,13 @@ impl Events {
                 };
                 let listeners: Vec<Listener> = self.listeners.lock().clone();
                 for l in &listeners {
-                    l(&event);
+                    // A panicking listener must not reach the caller that
+                    // made the transition (it may be a permit's drop during
+                    // an unwind) nor stop later events.
+                    let call = std::panic::AssertUnwindSafe(|| l(&event));
+                    if std::panic::catch_unwind(call).is_err() {
+                        tracing::error!(breaker = %event.name, "a state-change listener panicked");
+                    }
                 }
             }
             // Release: hands the queue over to the next dispatcher.

@@ -1,6 +1,6 @@
 //! [`ResponseFuture`]: holds the call's permit until it completes.
 
-use crate::classify::Classifier;
+use crate::classify::{Classifier, Outcome};
 use crate::permit::Guard;
 use crate::service::{BoxError, Local};
 use ballast_core::Rejected;
@@ -68,7 +68,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Called { future, guard } => {
-                let result = ready!(future.poll(cx));
+                // If the inner future panics, the caller may catch the
+                // unwind and drop this future later, when the thread no
+                // longer looks like it is panicking: record the failure now.
+                let on_panic = FailOnPanic { guard: Some(guard) };
+                let poll = future.poll(cx);
+                let guard = on_panic.disarm();
+                let result = ready!(poll);
                 if let Some(guard) = guard.take() {
                     let outcome = guard.holder().classifier.classify(&result);
                     guard.finish(outcome);
@@ -78,6 +84,26 @@ where
             KindProj::Rejected { rejected } => Poll::Ready(Err(Box::new(
                 rejected.take().expect("polled after completion"),
             ))),
+        }
+    }
+}
+
+/// Records a failure if dropped before `disarm`, which happens only when
+/// the inner future's `poll` unwinds.
+struct FailOnPanic<'a, C> {
+    guard: Option<&'a mut Option<Guard<Arc<Local<C>>>>>,
+}
+
+impl<'a, C> FailOnPanic<'a, C> {
+    fn disarm(mut self) -> &'a mut Option<Guard<Arc<Local<C>>>> {
+        self.guard.take().expect("armed until disarmed")
+    }
+}
+
+impl<C> Drop for FailOnPanic<'_, C> {
+    fn drop(&mut self) {
+        if let Some(guard) = self.guard.take().and_then(Option::take) {
+            guard.finish(Outcome::Failure);
         }
     }
 }

@@ -4,17 +4,23 @@
 //! # Implementation notes
 //!
 //! Admission is deterministic, not random: `admit` packs
-//! `tag:16 | seen:24 | admitted:24` and admits call number `seen` when
-//! `admitted < ceil(share * seen)`, so over any stretch the admitted share
-//! tracks the ramp's share to within one call. Outcomes pack
-//! `tag:16 | calls:16 | failures:16 | slow:16`. Both words halve their
-//! counts before a field would overflow, which keeps the ratios. The tag
+//! `tag:16 | credit:48`, where credit is fixed-point calls (`ONE` is one
+//! call). Each call adds the ramp's current share to the credit and is
+//! admitted if the credit reaches one call, which is then spent. Over any
+//! stretch of calls the number admitted is the sum of the shares they saw,
+//! to within one call, so the admitted share follows the ramp as it grows
+//! (comparing totals since the ramp began would let later calls make up
+//! for the early, lower shares, and reach full traffic too soon). Credit
+//! stays below two calls, so it never overflows. Outcomes pack
+//! `tag:16 | calls:16 | failures:16 | slow:16` and halve their counts
+//! before a field would overflow, which keeps the ratios. The tag
 //! (low bits of the stay's generation) makes stale callers' updates fail.
 
 use crate::sync::{AtomicU64, Ordering};
 use crate::window::{Counts, Sample};
 
-const HALVE_ADMIT_AT: u64 = 1 << 23;
+/// One call's worth of admission credit.
+const ONE: u64 = 1 << 20;
 const HALVE_OUTCOME_AT: u64 = 1 << 15;
 
 #[derive(Debug, Default)]
@@ -53,28 +59,24 @@ fn update(word: &AtomicU64, tag: u64, f: impl Fn(u64) -> (u64, bool)) -> Option<
 
 impl Ramp {
     /// Starts a ramp. Called under the transition lock before the state
-    /// word is published with Release.
+    /// word is published with Release. The first call is admitted.
     pub(crate) fn reset(&self, tag: u64) {
         // Relaxed: published by the state word's Release store.
-        self.admit.store(tag << 48, Ordering::Relaxed);
+        self.admit.store((tag << 48) | (ONE - 1), Ordering::Relaxed);
         self.outcomes.store(tag << 48, Ordering::Relaxed);
     }
 
     /// Decides one call at the current `share` (a fraction in `(0, 1]`).
     pub(crate) fn try_admit(&self, tag: u64, share: f64) -> RampAdmit {
-        let r = update(&self.admit, tag, |bits| {
-            let (mut seen, mut admitted) = (bits >> 24, bits & 0xFF_FFFF);
-            if seen >= HALVE_ADMIT_AT {
-                seen /= 2;
-                admitted /= 2;
+        // At least one unit, so a tiny share still admits eventually.
+        let add = ((share.clamp(0.0, 1.0) * ONE as f64) as u64).max(1);
+        let r = update(&self.admit, tag, |credit| {
+            let credit = credit + add;
+            if credit >= ONE {
+                (credit - ONE, true)
+            } else {
+                (credit, false)
             }
-            seen += 1;
-            let allowed = (share * seen as f64).ceil() as u64;
-            let ok = admitted < allowed;
-            if ok {
-                admitted += 1;
-            }
-            ((seen << 24) | admitted, ok)
         });
         match r {
             None => RampAdmit::Stale,
@@ -118,6 +120,16 @@ mod tests {
             .filter(|_| r.try_admit(1, 0.25) == RampAdmit::Admitted)
             .count();
         assert_eq!(admitted, 25);
+    }
+
+    #[test]
+    fn each_stretch_admits_the_share_it_saw() {
+        let r = Ramp::default();
+        r.reset(1);
+        // 100 calls at 25%, then 100 at 75%: no catching up on the early ones.
+        let first = (0..100).filter(|_| r.try_admit(1, 0.25) == RampAdmit::Admitted).count();
+        let second = (0..100).filter(|_| r.try_admit(1, 0.75) == RampAdmit::Admitted).count();
+        assert_eq!((first, second), (25, 75));
     }
 
     #[test]
