@@ -127,8 +127,12 @@ mod tests {
         let r = Ramp::default();
         r.reset(1);
         // 100 calls at 25%, then 100 at 75%: no catching up on the early ones.
-        let first = (0..100).filter(|_| r.try_admit(1, 0.25) == RampAdmit::Admitted).count();
-        let second = (0..100).filter(|_| r.try_admit(1, 0.75) == RampAdmit::Admitted).count();
+        let first = (0..100)
+            .filter(|_| r.try_admit(1, 0.25) == RampAdmit::Admitted)
+            .count();
+        let second = (0..100)
+            .filter(|_| r.try_admit(1, 0.75) == RampAdmit::Admitted)
+            .count();
         assert_eq!((first, second), (25, 75));
     }
 
