@@ -1,1 +1,0 @@
-//! Keyed breakers (in progress).

@@ -1,0 +1,94 @@
+//! Keyed breakers: one breaker per key (host, endpoint, tenant), so one
+//! failing host opens only its own circuit while calls to the others
+//! flow.
+//!
+//! [`KeyedBreakers`] holds a breaker per key, each created on the key's
+//! first call from one [`Config`](crate::Config). Memory is bounded: at
+//! most [`KeyedSettings::max_keys`] keys, and keys unused for
+//! [`KeyedSettings::idle_timeout`] are evicted, preferring breakers that
+//! let calls through over ones holding calls back. [`KeyedCircuitBreakerLayer`]
+//! picks the key from each request with a function of yours.
+//!
+//! ```
+//! use ballast_circuit_breaker::keyed::{KeyedBreakers, KeyedSettings};
+//! use ballast_circuit_breaker::{BoxError, Config, Rejected, SlidingWindow, State};
+//! use std::time::Duration;
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! let breakers = KeyedBreakers::<String>::new(
+//!     Config::builder()
+//!         .name("upstream")
+//!         .sliding_window(SlidingWindow::count(10))
+//!         .minimum_calls(3)
+//!         .wait_in_open(Duration::from_secs(30))
+//!         .build()?,
+//!     KeyedSettings::builder()
+//!         .max_keys(1_000)
+//!         .idle_timeout(Duration::from_secs(600))
+//!         .build()?,
+//! );
+//! breakers.on_state_change(|host, e| println!("{host}: {} -> {}", e.from, e.to));
+//!
+//! // Requests name a host; "b.internal" is down.
+//! let upstream = service_fn(|(host, path): (String, &'static str)| async move {
+//!     if host == "b.internal" {
+//!         Err(std::io::Error::other("connection refused"))
+//!     } else {
+//!         Ok(format!("200 {host}{path}"))
+//!     }
+//! });
+//! let mut client = ServiceBuilder::new()
+//!     .layer(breakers.layer(|(host, _): &(String, &str)| host.clone()))
+//!     .service(upstream);
+//!
+//! for _ in 0..3 {
+//!     let err = client.ready().await?.call(("b.internal".into(), "/")).await.unwrap_err();
+//!     assert!(err.downcast_ref::<Rejected>().is_none()); // the host's own error
+//! }
+//! // b's circuit is open: its calls are refused at once...
+//! let err = client.ready().await?.call(("b.internal".into(), "/")).await.unwrap_err();
+//! assert!(err.downcast_ref::<Rejected>().is_some());
+//! assert_eq!(breakers.get("b.internal").map(|b| b.state()), Some(State::Open));
+//! // ...while other hosts are called as usual.
+//! let ok = client.ready().await?.call(("a.internal".into(), "/items")).await?;
+//! assert_eq!(ok, "200 a.internal/items");
+//! assert_eq!(breakers.len(), 2);
+//! # Ok(()) }
+//! ```
+//!
+//! # Implementation notes
+//!
+//! - Keys live in 16 shards, each a `parking_lot::RwLock<HashMap>`, picked
+//!   by the key's hash. A call for an existing key takes one read lock;
+//!   creating a key takes its shard's write lock. No thread ever holds two
+//!   shard locks.
+//! - `reserved` counts slots: entries plus inserts under way. An insert
+//!   takes a slot (compare-exchange below `max_keys`) before it takes its
+//!   shard's lock, evicting while none is free; a removal gives its slot
+//!   back after the entry is gone. So the entries never exceed `max_keys`.
+//!   Two callers creating the same key both take a slot; the second finds
+//!   the first's breaker under the write lock and gives its slot back.
+//! - Each entry's last use is nanoseconds on the registry's tokio clock,
+//!   stored (Relaxed) only when it moved by more than
+//!   `min(idle_timeout / 64, 100ms)`, so busy keys do not write a shared
+//!   line on every call. Idleness is judged to within that granularity.
+//! - Eviction for room scans every shard under its write lock, removing
+//!   idle calm keys and ranking the rest (idle tripped, then calm, then
+//!   tripped; oldest first within each). A full registry thus costs
+//!   `O(max_keys)` per new key while nothing is idle.
+//! - Each key's breaker has one listener that forwards its events, with
+//!   the key, to the registry's current listener list, so listeners added
+//!   later reach breakers created earlier.
+//! - An admitted call holds the same permit guard and future as
+//!   [`CircuitBreaker`](crate::CircuitBreaker)'s: cancellation and panics
+//!   are recorded the same way, on the breaker the call was admitted by.
+
+mod layer;
+mod registry;
+mod service;
+
+pub use layer::KeyedCircuitBreakerLayer;
+pub use registry::{KeyedBreakers, KeyedSettings, KeyedSettingsBuilder};
+pub use service::KeyedCircuitBreaker;

@@ -1,0 +1,503 @@
+//! Keyed breakers: a breaker per key behind one layer, driven on tokio's
+//! paused clock. Keys are independent; clones share the registry; the
+//! number of keys is bounded and idle keys are evicted, open breakers
+//! last; a key re-created after eviction starts closed; invalid settings
+//! are a `ConfigError`.
+
+use ballast_circuit_breaker::keyed::{KeyedBreakers, KeyedSettings};
+use ballast_circuit_breaker::{
+    BoxError, Config, Outcome, Reason, Rejected, SlidingWindow, State, StateChange,
+};
+use futures::FutureExt;
+use std::future::{Future, pending};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::advance;
+use tower::{Service, ServiceExt, service_fn};
+
+const WAIT: Duration = Duration::from_secs(30);
+const IDLE: Duration = Duration::from_secs(60);
+
+/// Count window of 10, trips at 50% after 4 calls, 30 s open, 1 probe.
+fn config() -> Config {
+    Config::builder()
+        .name("hosts")
+        .sliding_window(SlidingWindow::count(10))
+        .minimum_calls(4)
+        .failure_rate_threshold(50.0)
+        .wait_in_open(WAIT)
+        .half_open_permits(1)
+        .build()
+        .expect("valid config")
+}
+
+fn settings(max_keys: usize) -> KeyedSettings {
+    KeyedSettings::builder()
+        .max_keys(max_keys)
+        .idle_timeout(IDLE)
+        .build()
+        .expect("valid settings")
+}
+
+fn registry(max_keys: usize) -> KeyedBreakers<String> {
+    KeyedBreakers::new(config(), settings(max_keys))
+}
+
+/// A request to a host; the host fails when `fail` is set.
+#[derive(Debug, Clone)]
+struct Req {
+    host: &'static str,
+    fail: bool,
+}
+
+fn ok(host: &'static str) -> Req {
+    Req { host, fail: false }
+}
+
+fn bad(host: &'static str) -> Req {
+    Req { host, fail: true }
+}
+
+/// A host client behind a breaker per host.
+fn client(
+    breakers: &KeyedBreakers<String>,
+) -> impl Service<Req, Response = &'static str, Error = BoxError> + Clone {
+    let upstream = service_fn(|req: Req| async move {
+        if req.fail {
+            Err(io::Error::other("connection refused"))
+        } else {
+            Ok(req.host)
+        }
+    });
+    tower::ServiceBuilder::new()
+        .layer(breakers.layer(|req: &Req| req.host.to_owned()))
+        .service(upstream)
+}
+
+async fn send<S>(svc: &mut S, req: Req) -> Result<&'static str, BoxError>
+where
+    S: Service<Req, Response = &'static str, Error = BoxError>,
+{
+    svc.ready().await?.call(req).await
+}
+
+fn is_rejection(r: &Result<&'static str, BoxError>) -> bool {
+    matches!(r, Err(e) if e.downcast_ref::<Rejected>().is_some())
+}
+
+/// Four failures through `svc` open `host`'s breaker.
+async fn trip<S>(svc: &mut S, breakers: &KeyedBreakers<String>, host: &'static str)
+where
+    S: Service<Req, Response = &'static str, Error = BoxError>,
+{
+    for _ in 0..4 {
+        let r = send(svc, bad(host)).await;
+        assert!(r.is_err() && !is_rejection(&r), "the host's own error");
+    }
+    assert_eq!(breakers.get(host).map(|b| b.state()), Some(State::Open));
+}
+
+fn sorted_keys(breakers: &KeyedBreakers<String>) -> Vec<String> {
+    let mut keys = breakers.keys();
+    keys.sort();
+    keys
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_key_opens_only_its_own_breaker() {
+    let breakers = registry(100);
+    let mut svc = client(&breakers);
+
+    assert_eq!(send(&mut svc, ok("a")).await.unwrap(), "a");
+    trip(&mut svc, &breakers, "b").await;
+
+    let refused = send(&mut svc, ok("b")).await.unwrap_err();
+    let rejected = refused
+        .downcast_ref::<Rejected>()
+        .expect("refused by b's breaker");
+    assert_eq!(rejected.reason(), Reason::CircuitOpen);
+    assert_eq!(rejected.retry_after_hint(), Some(WAIT));
+
+    // Another key, existing or new, still passes.
+    assert_eq!(send(&mut svc, ok("a")).await.unwrap(), "a");
+    assert_eq!(send(&mut svc, ok("c")).await.unwrap(), "c");
+    assert_eq!(breakers.get("a").unwrap().state(), State::Closed);
+    assert_eq!(breakers.get("c").unwrap().state(), State::Closed);
+    assert_eq!(breakers.get("b").unwrap().metrics().rejected, 1);
+    assert_eq!(breakers.get("a").unwrap().metrics().rejected, 0);
+    assert_eq!(sorted_keys(&breakers), ["a", "b", "c"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_recovers_through_half_open_on_its_own_breaker() {
+    let breakers = registry(100);
+    let mut svc = client(&breakers);
+    trip(&mut svc, &breakers, "b").await;
+
+    advance(WAIT).await;
+    assert_eq!(send(&mut svc, ok("b")).await.unwrap(), "b");
+    assert_eq!(breakers.get("b").unwrap().state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn clones_of_the_service_share_the_registry() {
+    let breakers = registry(100);
+    let mut first = client(&breakers);
+    let mut second = first.clone();
+
+    trip(&mut first, &breakers, "b").await;
+    assert!(is_rejection(&send(&mut second, ok("b")).await));
+    assert_eq!(send(&mut second, ok("a")).await.unwrap(), "a");
+    // The key `second` created is the one `first` sees.
+    let a = breakers.get("a").unwrap();
+    send(&mut first, ok("a")).await.unwrap();
+    assert_eq!(a.metrics().calls, 2);
+    assert_eq!(breakers.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn handle_clones_and_layers_share_one_registry() {
+    let breakers = registry(100);
+    let handle = breakers.clone();
+    let mut svc = client(&handle);
+    send(&mut svc, ok("a")).await.unwrap();
+    assert!(breakers.get("a").is_some());
+    assert_eq!(breakers.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn inserting_beyond_max_keys_evicts_and_len_never_exceeds_it() {
+    let breakers = registry(3);
+    let mut svc = client(&breakers);
+    let hosts = ["h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7"];
+    for (i, host) in hosts.into_iter().enumerate() {
+        advance(Duration::from_secs(1)).await;
+        send(&mut svc, ok(host)).await.unwrap();
+        assert_eq!(breakers.len(), (i + 1).min(3));
+    }
+    // Nothing was idle: the least recently used went first.
+    assert_eq!(sorted_keys(&breakers), ["h5", "h6", "h7"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_least_recently_used_key_is_evicted_when_none_is_idle() {
+    let breakers = registry(3);
+    for host in ["a", "b", "c"] {
+        breakers.breaker(&host.to_owned());
+        advance(Duration::from_secs(1)).await;
+    }
+    // Using `a` again makes `b` the least recently used.
+    breakers.breaker(&"a".to_owned());
+    advance(Duration::from_secs(1)).await;
+    breakers.breaker(&"d".to_owned());
+    assert_eq!(sorted_keys(&breakers), ["a", "c", "d"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn looking_a_key_up_with_get_neither_creates_nor_uses_it() {
+    let breakers = registry(2);
+    assert!(breakers.get("a").is_none());
+    assert!(breakers.is_empty());
+
+    breakers.breaker(&"a".to_owned());
+    advance(Duration::from_secs(1)).await;
+    breakers.breaker(&"b".to_owned());
+    advance(Duration::from_secs(1)).await;
+    // `get` is not a use: `a` stays the least recently used.
+    assert!(breakers.get("a").is_some());
+    breakers.breaker(&"c".to_owned());
+    assert_eq!(sorted_keys(&breakers), ["b", "c"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_keys_are_evicted_after_idle_timeout() {
+    let breakers = registry(100);
+    let mut svc = client(&breakers);
+    send(&mut svc, ok("a")).await.unwrap();
+    send(&mut svc, ok("b")).await.unwrap();
+
+    advance(IDLE / 2).await;
+    send(&mut svc, ok("b")).await.unwrap();
+    assert_eq!(breakers.evict_idle(), 0, "nothing idle yet");
+
+    advance(IDLE / 2).await;
+    assert_eq!(breakers.evict_idle(), 1);
+    assert_eq!(sorted_keys(&breakers), ["b"]);
+
+    advance(IDLE / 2).await;
+    assert_eq!(breakers.evict_idle(), 1);
+    assert!(breakers.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_keys_make_room_before_a_recently_used_one_is_evicted() {
+    let breakers = registry(3);
+    for host in ["a", "b", "c"] {
+        breakers.breaker(&host.to_owned());
+    }
+    advance(IDLE).await;
+    breakers.breaker(&"c".to_owned());
+    advance(Duration::from_secs(1)).await;
+    // Full: every idle key goes at once, the recently used one stays.
+    breakers.breaker(&"d".to_owned());
+    assert_eq!(sorted_keys(&breakers), ["c", "d"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_is_not_evicted_while_idle_closed_ones_exist() {
+    let breakers = registry(3);
+    let mut svc = client(&breakers);
+    trip(&mut svc, &breakers, "down").await;
+    send(&mut svc, ok("a")).await.unwrap();
+    send(&mut svc, ok("b")).await.unwrap();
+
+    advance(IDLE).await;
+    // All three are idle; only the closed ones are swept.
+    assert_eq!(breakers.evict_idle(), 2);
+    assert_eq!(sorted_keys(&breakers), ["down"]);
+
+    send(&mut svc, ok("c")).await.unwrap();
+    send(&mut svc, ok("d")).await.unwrap();
+    advance(IDLE).await;
+    // Full and every key idle: making room for `e` sweeps the closed ones.
+    send(&mut svc, ok("e")).await.unwrap();
+    assert_eq!(sorted_keys(&breakers), ["down", "e"]);
+    // Still the same tripped breaker: its next call is a probe, not a fresh start.
+    let down = breakers.get("down").unwrap();
+    assert_eq!(down.state(), State::Open);
+    send(&mut svc, ok("down")).await.unwrap();
+    assert_eq!(down.state(), State::Closed, "closed by its probe");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_outlasts_recently_used_closed_ones_when_full() {
+    let breakers = registry(3);
+    let mut svc = client(&breakers);
+    trip(&mut svc, &breakers, "down").await;
+    for host in ["a", "b", "c", "d"] {
+        advance(Duration::from_secs(1)).await;
+        send(&mut svc, ok(host)).await.unwrap();
+    }
+    // `down` is the least recently used, but open: the oldest closed keys went.
+    assert_eq!(sorted_keys(&breakers), ["c", "d", "down"]);
+    assert!(is_rejection(&send(&mut svc, ok("down")).await));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_open_breaker_goes_before_a_recently_used_closed_one() {
+    let breakers = registry(2);
+    let mut svc = client(&breakers);
+    trip(&mut svc, &breakers, "down").await;
+    advance(IDLE).await;
+    send(&mut svc, ok("a")).await.unwrap();
+    advance(Duration::from_secs(1)).await;
+    // Full, nothing idle and closed: the idle open key is the one to go.
+    send(&mut svc, ok("b")).await.unwrap();
+    assert_eq!(sorted_keys(&breakers), ["a", "b"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_every_key_is_tripped_the_least_recently_used_is_evicted() {
+    let breakers = registry(2);
+    let mut svc = client(&breakers);
+    trip(&mut svc, &breakers, "x").await;
+    advance(Duration::from_secs(1)).await;
+    trip(&mut svc, &breakers, "y").await;
+    advance(Duration::from_secs(1)).await;
+    send(&mut svc, ok("z")).await.unwrap();
+    assert_eq!(sorted_keys(&breakers), ["y", "z"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_recreated_after_eviction_starts_closed() {
+    let breakers = registry(100);
+    let mut svc = client(&breakers);
+    trip(&mut svc, &breakers, "b").await;
+    let old = breakers.get("b").unwrap();
+
+    assert!(breakers.remove("b").is_some());
+    assert!(breakers.get("b").is_none());
+    assert_eq!(send(&mut svc, ok("b")).await.unwrap(), "b");
+    let new = breakers.get("b").unwrap();
+    assert_eq!(new.state(), State::Closed);
+    assert_eq!(new.metrics().rejected, 0);
+    assert_eq!(old.state(), State::Open, "the evicted breaker is untouched");
+
+    // Evicted for idleness, the same.
+    advance(IDLE).await;
+    assert_eq!(breakers.evict_idle(), 1);
+    assert_eq!(breakers.breaker(&"b".to_owned()).state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn listeners_hear_every_key_existing_and_future_with_the_key() {
+    let breakers = registry(100);
+    let mut svc = client(&breakers);
+    send(&mut svc, ok("early")).await.unwrap();
+
+    let log = Arc::new(Mutex::new(Vec::<(String, StateChange)>::new()));
+    let sink = log.clone();
+    breakers.on_state_change(move |key, e| sink.lock().unwrap().push((key.clone(), e.clone())));
+
+    breakers.get("early").unwrap().force_open();
+    trip(&mut svc, &breakers, "late").await;
+
+    let seen: Vec<(String, State, State)> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(k, e)| (k.clone(), e.from, e.to))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("early".to_owned(), State::Closed, State::ForcedOpen),
+            ("late".to_owned(), State::Closed, State::Open),
+        ]
+    );
+    assert!(log.lock().unwrap().iter().all(|(_, e)| &*e.name == "hosts"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_names_names_each_breaker_after_its_key() {
+    let breakers = KeyedBreakers::with_names(config(), settings(10), |host: &String| {
+        format!("hosts/{host}")
+    });
+    let names = Arc::new(Mutex::new(Vec::new()));
+    let sink = names.clone();
+    breakers.on_state_change(move |_, e| sink.lock().unwrap().push(e.name.to_string()));
+
+    assert_eq!(breakers.breaker(&"a".to_owned()).config().name(), "hosts/a");
+    breakers.breaker(&"b".to_owned()).force_open();
+    assert_eq!(*names.lock().unwrap(), ["hosts/b"]);
+    assert_eq!(breakers.config().name(), "hosts");
+}
+
+#[tokio::test(start_paused = true)]
+async fn metrics_snapshot_has_every_key() {
+    let breakers = registry(100);
+    let mut svc = client(&breakers);
+    send(&mut svc, ok("a")).await.unwrap();
+    trip(&mut svc, &breakers, "b").await;
+
+    let mut metrics = breakers.metrics();
+    metrics.sort_by(|x, y| x.0.cmp(&y.0));
+    let states: Vec<_> = metrics.iter().map(|(k, m)| (k.as_str(), m.state)).collect();
+    assert_eq!(states, [("a", State::Closed), ("b", State::Open)]);
+    assert_eq!(metrics[1].1.failures, 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn layer_classifier_decides_what_counts_per_key() {
+    let breakers = registry(100);
+    // Errors count as nothing: the breaker never trips.
+    let layer = breakers
+        .layer(|req: &Req| req.host.to_owned())
+        .classifier(|_: &Result<&'static str, io::Error>| Outcome::Ignore);
+    let upstream = service_fn(|req: Req| async move {
+        if req.fail {
+            Err(io::Error::other("refused"))
+        } else {
+            Ok(req.host)
+        }
+    });
+    let mut svc = tower::ServiceBuilder::new().layer(layer).service(upstream);
+    for _ in 0..8 {
+        assert!(!is_rejection(&send(&mut svc, bad("b")).await));
+    }
+    assert_eq!(breakers.get("b").unwrap().state(), State::Closed);
+    assert_eq!(breakers.get("b").unwrap().metrics().calls, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dropped_call_gives_back_its_keys_probe_slot() {
+    type Fut = Pin<Box<dyn Future<Output = Result<&'static str, io::Error>> + Send>>;
+    let breakers = registry(100);
+    // Calls with `fail` set hang forever; the others fail at once.
+    let upstream = service_fn(|req: Req| -> Fut {
+        if req.fail {
+            Box::pin(pending())
+        } else {
+            Box::pin(async { Err(io::Error::other("down")) })
+        }
+    });
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(breakers.layer(|req: &Req| req.host.to_owned()))
+        .service(upstream);
+    for _ in 0..4 {
+        let _ = send(&mut svc, ok("b")).await;
+    }
+    advance(WAIT).await;
+
+    // The one probe hangs and is dropped: its slot comes back.
+    let probe = svc.ready().await.unwrap().call(bad("b"));
+    assert_eq!(breakers.get("b").unwrap().state(), State::HalfOpen);
+    assert!(
+        is_rejection(&send(&mut svc, bad("b")).await),
+        "the only slot is taken"
+    );
+    let mut probe = probe;
+    assert!((&mut probe).now_or_never().is_none());
+    drop(probe);
+    assert_eq!(breakers.get("b").unwrap().metrics().half_open_probes, 0);
+    let again = svc.ready().await.unwrap().call(bad("b"));
+    assert!(
+        again.now_or_never().is_none(),
+        "admitted as the probe again"
+    );
+}
+
+#[test]
+fn invalid_settings_are_config_errors() {
+    let e = KeyedSettings::builder().max_keys(0).build().unwrap_err();
+    assert_eq!(
+        (e.component(), e.field()),
+        ("keyed circuit breaker", "max_keys")
+    );
+    assert_eq!(
+        e.to_string(),
+        "invalid keyed circuit breaker config: max_keys must be at least 1, got 0"
+    );
+
+    let e = KeyedSettings::builder()
+        .idle_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), "idle_timeout");
+
+    let s = KeyedSettings::builder()
+        .max_keys(1)
+        .idle_timeout(Duration::from_nanos(1))
+        .build()
+        .expect("the boundary values are valid");
+    assert_eq!(
+        (s.max_keys(), s.idle_timeout()),
+        (1, Duration::from_nanos(1))
+    );
+    assert_eq!(KeyedSettings::default().max_keys(), 10_000);
+}
+
+#[test]
+fn concurrent_inserts_stay_within_max_keys() {
+    let breakers: KeyedBreakers<u32> = KeyedBreakers::new(config(), settings(8));
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let breakers = &breakers;
+            s.spawn(move || {
+                for i in 0..500 {
+                    // Half the keys are shared between threads, half not.
+                    let key = if i % 2 == 0 {
+                        i % 20
+                    } else {
+                        1000 * (t + 1) + i
+                    };
+                    breakers.breaker(&key).try_acquire().unwrap().success();
+                }
+            });
+        }
+    });
+    assert!(breakers.len() <= 8, "{} keys", breakers.len());
+    assert!(!breakers.is_empty());
+}
