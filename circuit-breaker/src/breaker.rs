@@ -20,6 +20,7 @@ pub(crate) struct Shared {
 }
 
 impl Holder for Arc<Shared> {
+    #[inline]
     fn shared(&self) -> &Shared {
         self
     }
@@ -48,6 +49,7 @@ pub struct Breaker {
 }
 
 impl Holder for Breaker {
+    #[inline]
     fn shared(&self) -> &Shared {
         &self.shared
     }

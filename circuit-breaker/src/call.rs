@@ -48,7 +48,7 @@ impl Breaker {
             .core
             .try_acquire(&shared.clock)
             .map_err(CallError::Rejected)?;
-        let guard = Guard::new(shared, ticket);
+        let mut guard = Guard::new(shared, ticket);
         let result = f().await;
         guard.finish(classifier.classify(&result));
         result.map_err(CallError::Inner)

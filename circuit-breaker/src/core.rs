@@ -37,14 +37,26 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use std::time::Duration;
 
-/// What an admitted call holds until its outcome is recorded.
+/// What an admitted call holds until its outcome is recorded: two words,
+/// so moving it around the call's future costs nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
-    /// The state word the call was admitted under.
+    /// The state word the call was admitted under; its state says how the
+    /// outcome is recorded (see [`Ticket::kind`]).
     pub(crate) word: Word,
-    pub(crate) kind: Kind,
     /// When the call started, if slow calls are tracked.
     pub(crate) start: Nanos,
+}
+
+impl Ticket {
+    pub(crate) fn kind(self) -> Kind {
+        match self.word.state() {
+            State::Closed | State::MetricsOnly => Kind::Window,
+            State::HalfOpen => Kind::Probe,
+            State::Recovering => Kind::Ramp,
+            State::Disabled | State::Open | State::ForcedOpen => Kind::Untracked,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +102,7 @@ impl Core {
         let seed = config.seed.unwrap_or_else(rand::random);
         Self {
             state: CachePadded(AtomicU64::new(Word::INITIAL.0)),
-            window: Window::new(config.window),
+            window: Window::new(config.window, config.slow_call_duration.is_some()),
             probes: CachePadded(Probes::default()),
             ramp: CachePadded(Ramp::default()),
             open_until: AtomicU64::new(0),
@@ -108,6 +120,7 @@ impl Core {
         }
     }
 
+    #[inline]
     pub(crate) fn word(&self) -> Word {
         // Acquire: pairs with the Release store in `transition`.
         Word(self.state.load(Ordering::Acquire))
@@ -124,7 +137,6 @@ impl Core {
         match word.state() {
             State::Closed | State::MetricsOnly => Ok(Ticket {
                 word,
-                kind: Kind::Window,
                 start: self.start_time(clock),
             }),
             _ => self.acquire_slow(word, clock),
@@ -143,12 +155,12 @@ impl Core {
     #[cold]
     fn acquire_slow(&self, mut word: Word, clock: &impl Clock) -> Result<Ticket, Rejected> {
         loop {
-            let ticket = |kind, start| Ticket { word, kind, start };
+            let ticket = |start| Ticket { word, start };
             match word.state() {
                 State::Closed | State::MetricsOnly => {
-                    return Ok(ticket(Kind::Window, self.start_time(clock)));
+                    return Ok(ticket(self.start_time(clock)));
                 }
-                State::Disabled => return Ok(ticket(Kind::Untracked, 0)),
+                State::Disabled => return Ok(ticket(0)),
                 State::ForcedOpen => {
                     return Err(self.reject(Rejected::retry_later(Reason::CircuitForcedOpen)));
                 }
@@ -178,7 +190,7 @@ impl Core {
                         }
                     }
                     match self.probes.try_acquire(word.tag(), self.permits) {
-                        Admit::Granted => return Ok(ticket(Kind::Probe, self.start_time(clock))),
+                        Admit::Granted => return Ok(ticket(self.start_time(clock))),
                         Admit::Full => {
                             return Err(
                                 self.reject(Rejected::retry_later(Reason::CircuitHalfOpenBusy))
@@ -203,7 +215,7 @@ impl Core {
                         let share = start + (1.0 - start) * (elapsed as f64 / total as f64);
                         match self.ramp.try_admit(word.tag(), share) {
                             RampAdmit::Admitted => {
-                                return Ok(ticket(Kind::Ramp, self.start_time(clock)));
+                                return Ok(ticket(self.start_time(clock)));
                             }
                             RampAdmit::Rejected => {
                                 let left = Duration::from_nanos(total - elapsed);
@@ -233,30 +245,43 @@ impl Core {
     /// (the permit guards do).
     #[inline]
     pub(crate) fn finish(&self, ticket: Ticket, outcome: Outcome, clock: &impl Clock) {
-        match ticket.kind {
-            Kind::Untracked => {}
-            Kind::Window => {
-                if outcome == Outcome::Ignore {
-                    return;
-                }
-                // Relaxed: only drops outcomes of an earlier stay; a record
-                // racing with a transition lands at worst one stale sample
-                // in the fresh window (see window/count.rs).
-                if self.state.load(Ordering::Relaxed) != ticket.word.0 {
-                    return;
-                }
-                let now = if self.window.needs_time() || self.slow_nanos.is_some() {
-                    clock.now()
-                } else {
-                    0
-                };
-                let sample = self.sample(ticket, outcome, now);
-                if self.window.record(sample, now, self.minimum_calls)
-                    && ticket.word.state() == State::Closed
-                {
-                    self.evaluate_closed(ticket.word, now, clock);
-                }
-            }
+        if ticket.word.is_windowed() {
+            self.finish_windowed(ticket, outcome, clock);
+        } else {
+            self.finish_other(ticket, outcome, clock);
+        }
+    }
+
+    /// The closed path's record.
+    #[inline]
+    fn finish_windowed(&self, ticket: Ticket, outcome: Outcome, clock: &impl Clock) {
+        if outcome == Outcome::Ignore {
+            return;
+        }
+        // Relaxed: only drops outcomes of an earlier stay; a record racing
+        // with a transition lands at worst one stale sample in the fresh
+        // window (see window/count.rs).
+        if self.state.load(Ordering::Relaxed) != ticket.word.0 {
+            return;
+        }
+        let now = if self.window.needs_time() || self.slow_nanos.is_some() {
+            clock.now()
+        } else {
+            0
+        };
+        let sample = self.sample(ticket, outcome, now);
+        if self.window.record(sample, now, self.minimum_calls)
+            && ticket.word.state() == State::Closed
+        {
+            self.evaluate_closed(ticket.word, now, clock);
+        }
+    }
+
+    /// Probes, the ramp, and disabled.
+    #[cold]
+    fn finish_other(&self, ticket: Ticket, outcome: Outcome, clock: &impl Clock) {
+        match ticket.kind() {
+            Kind::Untracked | Kind::Window => {}
             Kind::Probe => {
                 let tag = ticket.word.tag();
                 if outcome == Outcome::Ignore {
@@ -287,6 +312,7 @@ impl Core {
         }
     }
 
+    #[inline]
     fn sample(&self, ticket: Ticket, outcome: Outcome, now: Nanos) -> Sample {
         Sample {
             failure: outcome == Outcome::Failure,

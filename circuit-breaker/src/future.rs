@@ -75,7 +75,9 @@ where
                 let poll = future.poll(cx);
                 let guard = on_panic.disarm();
                 let result = ready!(poll);
-                if let Some(guard) = guard.take() {
+                // Finished in place (see `Guard::finish`); the guard's drop,
+                // with the future's, then only releases the `Arc`.
+                if let Some(guard) = guard {
                     let outcome = guard.holder().classifier.classify(&result);
                     guard.finish(outcome);
                 }
@@ -101,8 +103,9 @@ impl<'a, C> FailOnPanic<'a, C> {
 }
 
 impl<C> Drop for FailOnPanic<'_, C> {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(guard) = self.guard.take().and_then(Option::take) {
+        if let Some(Some(guard)) = self.guard.as_mut().map(|g| g.as_mut()) {
             guard.finish(Outcome::Failure);
         }
     }

@@ -50,7 +50,7 @@ fn half_open(permits: u32) -> Core {
 }
 
 fn probe(c: &Core, now: u64) -> Option<Ticket> {
-    c.try_acquire(&now).ok().filter(|t| t.kind == Kind::Probe)
+    c.try_acquire(&now).ok().filter(|t| t.kind() == Kind::Probe)
 }
 
 #[test]

@@ -14,6 +14,7 @@
 use crate::breaker::Shared;
 use crate::classify::Outcome;
 use crate::core::Ticket;
+use crate::state::Word;
 use std::fmt;
 
 /// Something that leads to a breaker's shared state: an `Arc`, or a
@@ -23,6 +24,7 @@ pub(crate) trait Holder {
 }
 
 impl Holder for &Shared {
+    #[inline]
     fn shared(&self) -> &Shared {
         self
     }
@@ -32,37 +34,54 @@ impl Holder for &Shared {
 /// once, on `finish` or on drop.
 pub(crate) struct Guard<H: Holder> {
     holder: H,
+    /// Set to `DONE` once recorded (no separate flag: the guard is moved
+    /// through the call's future, and two plain words move cheapest).
     ticket: Ticket,
-    armed: bool,
 }
+
+/// A word no state ever has: generation `u64::MAX >> 3` is never reached.
+const DONE: Word = Word(u64::MAX);
 
 impl<H: Holder> Guard<H> {
     pub(crate) fn new(holder: H, ticket: Ticket) -> Self {
-        Self {
-            holder,
-            ticket,
-            armed: true,
-        }
+        Self { holder, ticket }
     }
 
     pub(crate) fn holder(&self) -> &H {
         &self.holder
     }
 
-    /// Records `outcome`; the drop that follows records nothing.
+    /// Records `outcome`, once: later calls and the drop record nothing.
+    /// Works in place, so the guard is not moved out of the call's future
+    /// (a wide copy of a freshly written guard stalls the CPU).
     #[inline]
-    pub(crate) fn finish(mut self, outcome: Outcome) {
-        self.armed = false;
+    pub(crate) fn finish(&mut self, outcome: Outcome) {
+        let word = std::mem::replace(&mut self.ticket.word, DONE);
+        if word == DONE {
+            return;
+        }
         let shared = self.holder.shared();
-        shared.core.finish(self.ticket, outcome, &shared.clock);
+        let ticket = Ticket {
+            word,
+            start: self.ticket.start,
+        };
+        shared.core.finish(ticket, outcome, &shared.clock);
     }
 }
 
 impl<H: Holder> Drop for Guard<H> {
+    #[inline]
     fn drop(&mut self) {
-        if !self.armed {
-            return;
+        if self.ticket.word != DONE {
+            self.record_unfinished();
         }
+    }
+}
+
+impl<H: Holder> Guard<H> {
+    /// Dropped without an outcome: cancelled, or unwinding from a panic.
+    #[cold]
+    fn record_unfinished(&mut self) {
         let shared = self.holder.shared();
         let outcome = if std::thread::panicking() || shared.core.config.cancelled_is_failure {
             Outcome::Failure
@@ -77,7 +96,6 @@ impl<H: Holder> fmt::Debug for Guard<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Guard")
             .field("ticket", &self.ticket)
-            .field("armed", &self.armed)
             .finish()
     }
 }
@@ -96,22 +114,22 @@ pub struct Permit {
 
 impl Permit {
     /// The call succeeded.
-    pub fn success(self) {
+    pub fn success(mut self) {
         self.guard.finish(Outcome::Success);
     }
 
     /// The call failed.
-    pub fn failure(self) {
+    pub fn failure(mut self) {
         self.guard.finish(Outcome::Failure);
     }
 
     /// The call counts as nothing (a probe slot is given back).
-    pub fn ignore(self) {
+    pub fn ignore(mut self) {
         self.guard.finish(Outcome::Ignore);
     }
 
     /// Records `outcome`.
-    pub fn record(self, outcome: Outcome) {
+    pub fn record(mut self, outcome: Outcome) {
         self.guard.finish(outcome);
     }
 }

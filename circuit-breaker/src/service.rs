@@ -19,12 +19,17 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// outcome; giving every service value its own keeps that `Arc`'s
 /// reference count on a cache line used by one task, instead of one line
 /// that every task's every call would write.
+///
+/// Aligned to 128 bytes so two tasks' `Local`s (and their reference
+/// counts, which sit just before them) never share a cache line.
+#[repr(align(128))]
 pub(crate) struct Local<C> {
     pub(crate) breaker: Breaker,
     pub(crate) classifier: C,
 }
 
 impl<C> Holder for Arc<Local<C>> {
+    #[inline]
     fn shared(&self) -> &Shared {
         &self.breaker.shared
     }

@@ -76,10 +76,20 @@ pub(crate) struct Word(pub(crate) u64);
 impl Word {
     pub(crate) const INITIAL: Word = Word(State::Closed as u64);
 
+    #[inline]
     pub(crate) fn state(self) -> State {
         State::ALL[(self.0 & 0b111) as usize]
     }
 
+    /// True when outcomes under this word go to the sliding window
+    /// (closed or metrics-only): the closed path's test, without decoding.
+    #[inline]
+    pub(crate) fn is_windowed(self) -> bool {
+        let bits = self.0 & 0b111;
+        bits == State::Closed as u64 || bits == State::MetricsOnly as u64
+    }
+
+    #[inline]
     pub(crate) fn generation(self) -> u64 {
         self.0 >> 3
     }

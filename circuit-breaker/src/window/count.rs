@@ -3,14 +3,20 @@
 //! # Implementation notes
 //!
 //! `head` counts the calls recorded since the last reset; call number `seq`
-//! lives in slot `seq % size`. Failures and slow calls are two bitsets with
-//! a bit per slot. Recording a call is one `fetch_add` on `head` plus, for
-//! a success that lands on a slot whose bits are clear (the steady state),
-//! only loads; a bit is written only when it changes. The window's counts
-//! are derived: calls is `min(head, size)`, failures and slow are the
-//! popcounts of the bitsets. Deriving them means no interleaving can make
-//! the counts disagree with the bits, and a record that races with a reset
-//! leaves at most one stale bit, which ages out within `size` calls.
+//! lives in slot `seq % ring`, where `ring` is `size` rounded up to a power
+//! of two (a mask instead of a division on the closed path). Each slot has
+//! two bits, failed and slow, kept in one array of words (a word of
+//! failure bits, then its word of slow bits, side by side on one cache
+//! line). Recording a call is one `fetch_add` on `head` plus, for a
+//! success that lands on a slot whose bits are clear (the steady state),
+//! one load; a bit is written only when it changes.
+//!
+//! The window's counts are derived: calls is `min(head, size)`; failures
+//! and slow are the popcounts of the bits of the last `calls` slots
+//! (slots older than `size` but not yet overwritten are outside that range
+//! and not counted). Deriving them means no interleaving can make the
+//! counts disagree with the bits, and a record that races with a reset
+//! leaves at most one stale bit, which ages out within `ring` calls.
 //!
 //! All orderings are `Relaxed`: the window is statistics. Decisions made
 //! from it are taken under the transition lock, against the state word.
@@ -21,72 +27,96 @@ use crate::window::{Counts, Sample};
 #[derive(Debug)]
 pub(crate) struct CountWindow {
     size: u64,
+    /// `ring - 1`, where `ring` is `size` rounded up to a power of two.
+    mask: u64,
+    /// Whether slow bits are kept (slow-call tracking is on).
+    track_slow: bool,
     /// Calls recorded since the last reset; every record bumps it, so it
     /// sits on a line of its own.
     head: CachePadded<AtomicU64>,
-    /// Bit `slot` set when that slot's call failed. Read on every record,
-    /// written only when a bit changes.
-    failures: CachePadded<Box<[AtomicU64]>>,
-    /// Bit `slot` set when that slot's call was slow.
-    slow: CachePadded<Box<[AtomicU64]>>,
-}
-
-fn bitset(size: u64) -> Box<[AtomicU64]> {
-    (0..size.div_ceil(64)).map(|_| AtomicU64::new(0)).collect()
+    /// For each 64 slots, a word of failure bits then a word of slow bits.
+    /// Read on every record, written only when a bit changes.
+    bits: CachePadded<Box<[AtomicU64]>>,
 }
 
 /// Sets or clears one bit, writing only if it changes.
-fn put(words: &[AtomicU64], slot: u64, on: bool) {
-    let word = &words[(slot / 64) as usize];
-    let bit = 1u64 << (slot % 64);
+#[inline]
+fn put(word: &AtomicU64, bit: u64, on: bool) {
     // Relaxed: see the module notes; the bit is the only data.
     let set = word.load(Ordering::Relaxed) & bit != 0;
-    if on && !set {
+    if on != set {
+        put_slow(word, bit, on);
+    }
+}
+
+#[cold]
+fn put_slow(word: &AtomicU64, bit: u64, on: bool) {
+    // Relaxed: see the module notes.
+    if on {
         word.fetch_or(bit, Ordering::Relaxed);
-    } else if !on && set {
+    } else {
         word.fetch_and(!bit, Ordering::Relaxed);
     }
 }
 
-fn popcount(words: &[AtomicU64]) -> u64 {
-    words
-        .iter()
-        // Relaxed: a snapshot of statistics.
-        .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
-        .sum()
-}
-
 impl CountWindow {
-    pub(crate) fn new(size: u32) -> Self {
+    pub(crate) fn new(size: u32, track_slow: bool) -> Self {
         let size = u64::from(size);
+        let ring = size.next_power_of_two().max(64);
         Self {
             size,
+            mask: ring - 1,
+            track_slow,
             head: CachePadded(AtomicU64::new(0)),
-            failures: CachePadded(bitset(size)),
-            slow: CachePadded(bitset(size)),
+            bits: CachePadded((0..2 * ring / 64).map(|_| AtomicU64::new(0)).collect()),
         }
     }
 
     /// Records one call and returns its sequence number since the reset.
+    #[inline]
     pub(crate) fn record(&self, sample: Sample) -> u64 {
         // Relaxed: the sequence number only picks a slot; see module notes.
         let seq = self.head.fetch_add(1, Ordering::Relaxed);
-        let slot = if seq < self.size {
-            seq
-        } else {
-            seq % self.size
-        };
-        put(&self.failures, slot, sample.failure);
-        put(&self.slow, slot, sample.slow);
+        let slot = seq & self.mask;
+        let pair = (slot / 64 * 2) as usize;
+        let bit = 1u64 << (slot % 64);
+        if let Some(word) = self.bits.get(pair) {
+            put(word, bit, sample.failure);
+        }
+        if self.track_slow {
+            if let Some(word) = self.bits.get(pair + 1) {
+                put(word, bit, sample.slow);
+            }
+        }
         seq
     }
 
     pub(crate) fn counts(&self) -> Counts {
-        Counts {
+        // Relaxed: a snapshot of statistics.
+        let head = self.head.load(Ordering::Relaxed);
+        let calls = head.min(self.size);
+        let (mut failures, mut slow) = (0, 0);
+        // The last `calls` slots, walked a word at a time.
+        let mut seq = head - calls;
+        while seq < head {
+            let slot = seq & self.mask;
+            let offset = slot % 64;
+            let take = (64 - offset).min(head - seq);
+            let keep = if take == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << take) - 1) << offset
+            };
+            let pair = (slot / 64 * 2) as usize;
             // Relaxed: a snapshot of statistics.
-            calls: self.head.load(Ordering::Relaxed).min(self.size),
-            failures: popcount(&self.failures),
-            slow: popcount(&self.slow),
+            failures += u64::from((self.bits[pair].load(Ordering::Relaxed) & keep).count_ones());
+            slow += u64::from((self.bits[pair + 1].load(Ordering::Relaxed) & keep).count_ones());
+            seq += take;
+        }
+        Counts {
+            calls,
+            failures,
+            slow,
         }
     }
 
@@ -94,7 +124,7 @@ impl CountWindow {
         // Relaxed: resets happen under the transition lock and are published
         // by its Release store of the state word.
         self.head.store(0, Ordering::Relaxed);
-        for w in self.failures.iter().chain(self.slow.iter()) {
+        for w in self.bits.iter() {
             w.store(0, Ordering::Relaxed);
         }
     }
@@ -117,9 +147,13 @@ mod tests {
         slow: true,
     };
 
+    fn window(size: u32) -> CountWindow {
+        CountWindow::new(size, true)
+    }
+
     #[test]
     fn holds_only_the_last_size_calls() {
-        let w = CountWindow::new(4);
+        let w = window(4);
         for s in [FAIL, FAIL, OK, SLOW] {
             w.record(s);
         }
@@ -156,7 +190,7 @@ mod tests {
 
     #[test]
     fn counts_calls_up_to_size_before_full() {
-        let w = CountWindow::new(100);
+        let w = window(100);
         for _ in 0..7 {
             w.record(FAIL);
         }
@@ -171,20 +205,30 @@ mod tests {
     }
 
     #[test]
-    fn spans_several_bitset_words() {
-        let w = CountWindow::new(130);
-        for i in 0..300 {
-            w.record(if i % 3 == 0 { FAIL } else { OK });
+    fn spans_several_words_and_wraps_the_ring() {
+        for size in [1, 3, 63, 64, 65, 100, 130, 1000] {
+            let w = window(size);
+            let total = 3 * u64::from(size) + 17;
+            for i in 0..total {
+                w.record(if i % 3 == 0 { FAIL } else { OK });
+            }
+            let start = total - u64::from(size);
+            let expected = (start..total).filter(|i| i % 3 == 0).count() as u64;
+            assert_eq!(w.counts().failures, expected, "size {size}");
+            assert_eq!(w.counts().calls, u64::from(size));
         }
-        // The last 130 calls are numbers 170..300; multiples of 3 among them.
-        let expected = (170..300).filter(|i| i % 3 == 0).count() as u64;
-        assert_eq!(w.counts().failures, expected);
-        assert_eq!(w.counts().calls, 130);
+    }
+
+    #[test]
+    fn slow_bits_are_not_kept_when_slow_calls_are_not_tracked() {
+        let w = CountWindow::new(8, false);
+        w.record(SLOW);
+        assert_eq!(w.counts().slow, 0);
     }
 
     #[test]
     fn reset_empties_everything() {
-        let w = CountWindow::new(8);
+        let w = window(8);
         w.record(FAIL);
         w.record(SLOW);
         w.reset();

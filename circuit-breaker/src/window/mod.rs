@@ -57,9 +57,9 @@ pub(crate) enum Window {
 }
 
 impl Window {
-    pub(crate) fn new(kind: SlidingWindow) -> Self {
+    pub(crate) fn new(kind: SlidingWindow, track_slow: bool) -> Self {
         match kind {
-            SlidingWindow::Count { size } => Window::Count(CountWindow::new(size)),
+            SlidingWindow::Count { size } => Window::Count(CountWindow::new(size, track_slow)),
             SlidingWindow::Time { duration, buckets } => {
                 Window::Time(TimeWindow::new(duration, buckets))
             }
@@ -67,6 +67,7 @@ impl Window {
     }
 
     /// True when recording needs the current time.
+    #[inline]
     pub(crate) fn needs_time(&self) -> bool {
         matches!(self, Window::Time(_))
     }
@@ -75,6 +76,7 @@ impl Window {
     /// threshold and must be evaluated: only a failure or slow call can
     /// raise a rate, except when the window first reaches
     /// `minimum_calls` or (time window) when old calls age out.
+    #[inline]
     pub(crate) fn record(&self, sample: Sample, now: Nanos, minimum_calls: u64) -> bool {
         match self {
             Window::Count(w) => {
