@@ -3,53 +3,23 @@
 //! as nothing (or as a failure with `cancelled_is_failure`); a panic counts
 //! as a failure; a permit dropped unused gives back its slot.
 
-use ballast_circuit_breaker::{
-    BoxError, Breaker, CallError, Cause, Config, ConfigBuilder, Reason, Rejected, SlidingWindow,
-    State, StateChange,
-};
+mod common;
+
+use ballast_circuit_breaker::{BoxError, Breaker, CallError, Cause, Reason, State};
+use common::{WAIT, breaker, builder, record_events, rejection, trip};
 use futures::FutureExt;
 use std::future::{Future, pending};
 use std::io;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::advance;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-fn builder(permits: u32) -> ConfigBuilder {
-    Config::builder()
-        .sliding_window(SlidingWindow::count(10))
-        .minimum_calls(4)
-        .failure_rate_threshold(50.0)
-        .wait_in_open(WAIT)
-        .half_open_permits(permits)
-}
-
-fn breaker(permits: u32) -> Breaker {
-    Breaker::new(builder(permits).build().unwrap())
-}
-
-fn trip(b: &Breaker) {
-    for _ in 0..4 {
-        b.try_acquire().unwrap().failure();
-    }
-    assert_eq!(b.state(), State::Open);
-}
 
 /// Trips `b` and lets the open wait pass: the next call is a probe.
 async fn to_half_open(b: &Breaker) {
     trip(b);
     advance(WAIT).await;
-}
-
-fn record_events(b: &Breaker) -> Arc<Mutex<Vec<StateChange>>> {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    b.on_state_change(move |e| sink.lock().unwrap().push(e.clone()));
-    log
 }
 
 /// A service whose call hangs forever when asked to, and succeeds otherwise.
@@ -75,12 +45,6 @@ fn poll_once<F: Future + Unpin>(fut: &mut F) {
     assert!(fut.now_or_never().is_none(), "the call should be in flight");
 }
 
-fn reason(err: &BoxError) -> Reason {
-    err.downcast_ref::<Rejected>()
-        .expect("a rejection by the breaker")
-        .reason()
-}
-
 async fn explode() -> Result<(), io::Error> {
     panic!("the call panicked")
 }
@@ -96,7 +60,7 @@ async fn dropping_a_layer_response_future_in_half_open_gives_back_the_probe_slot
     poll_once(&mut probe);
     assert_eq!(b.state(), State::HalfOpen);
     let busy = other.ready().await.unwrap().call(false).await.unwrap_err();
-    assert_eq!(reason(&busy), Reason::CircuitHalfOpenBusy);
+    assert_eq!(rejection(&busy).reason(), Reason::CircuitHalfOpenBusy);
 
     drop(probe);
     assert_eq!(

@@ -2,28 +2,14 @@
 //! passed to `Breaker::call_classified`, and the default (every `Err` is a
 //! failure, every `Ok` a success).
 
+mod common;
+
 use ballast_circuit_breaker::{
-    Breaker, CallError, Classifier, Config, ErrorsAreFailures, Outcome, Reason, Rejected,
-    SlidingWindow, State,
+    CallError, Classifier, ErrorsAreFailures, Outcome, Reason, Rejected, State,
 };
+use common::{WAIT, breaker, trip};
 use std::io::{self, ErrorKind};
-use std::time::Duration;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-fn breaker(permits: u32) -> Breaker {
-    Breaker::new(
-        Config::builder()
-            .sliding_window(SlidingWindow::count(10))
-            .minimum_calls(4)
-            .failure_rate_threshold(50.0)
-            .wait_in_open(WAIT)
-            .half_open_permits(permits)
-            .build()
-            .unwrap(),
-    )
-}
 
 /// An HTTP-ish dependency: the request is the status it answers with;
 /// 0 means "not found" as an error, 1 a connection error.
@@ -43,13 +29,6 @@ fn http_classifier(r: &Result<u16, io::Error>) -> Outcome {
         Err(e) if e.kind() == ErrorKind::NotFound => Outcome::Ignore,
         Err(_) => Outcome::Failure,
     }
-}
-
-fn trip(b: &Breaker) {
-    for _ in 0..4 {
-        b.try_acquire().unwrap().failure();
-    }
-    assert_eq!(b.state(), State::Open);
 }
 
 #[tokio::test(start_paused = true)]

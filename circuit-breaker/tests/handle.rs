@@ -2,29 +2,17 @@
 //! (force open, force closed, reset, disable, metrics only), each of which
 //! emits a `Manual` state change.
 
-use ballast_circuit_breaker::{
-    Breaker, CallError, Cause, Config, Reason, RetryAfter, SlidingWindow, State, StateChange,
-};
+mod common;
+
+use ballast_circuit_breaker::{Breaker, CallError, Cause, Reason, RetryAfter, State};
+use common::{WAIT, builder, record_events, trip};
 use std::io;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::advance;
 
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Count window of 10, trips at 50% after 4 calls, 30 s open, 1 probe.
+/// The config of `common::builder` with 1 probe, named "payments".
 fn breaker() -> Breaker {
-    Breaker::new(
-        Config::builder()
-            .name("payments")
-            .sliding_window(SlidingWindow::count(10))
-            .minimum_calls(4)
-            .failure_rate_threshold(50.0)
-            .wait_in_open(WAIT)
-            .half_open_permits(1)
-            .build()
-            .unwrap(),
-    )
+    Breaker::new(builder(1).name("payments").build().unwrap())
 }
 
 fn fail(b: &Breaker) {
@@ -33,20 +21,6 @@ fn fail(b: &Breaker) {
 
 fn succeed(b: &Breaker) {
     b.try_acquire().expect("admitted").success();
-}
-
-fn trip(b: &Breaker) {
-    for _ in 0..4 {
-        fail(b);
-    }
-    assert_eq!(b.state(), State::Open);
-}
-
-fn record_events(b: &Breaker) -> Arc<Mutex<Vec<StateChange>>> {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    b.on_state_change(move |e| sink.lock().unwrap().push(e.clone()));
-    log
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,10 +4,11 @@
 //! last; a key re-created after eviction starts closed; invalid settings
 //! are a `ConfigError`.
 
+mod common;
+
 use ballast_circuit_breaker::keyed::{KeyedBreakers, KeyedSettings};
-use ballast_circuit_breaker::{
-    BoxError, Config, Outcome, Reason, Rejected, SlidingWindow, State, StateChange,
-};
+use ballast_circuit_breaker::{BoxError, Config, Outcome, Reason, Rejected, State, StateChange};
+use common::{WAIT, builder};
 use futures::FutureExt;
 use std::future::{Future, pending};
 use std::io;
@@ -17,20 +18,11 @@ use std::time::Duration;
 use tokio::time::advance;
 use tower::{Service, ServiceExt, service_fn};
 
-const WAIT: Duration = Duration::from_secs(30);
 const IDLE: Duration = Duration::from_secs(60);
 
-/// Count window of 10, trips at 50% after 4 calls, 30 s open, 1 probe.
+/// The config of `common::builder` with 1 probe, named "hosts".
 fn config() -> Config {
-    Config::builder()
-        .name("hosts")
-        .sliding_window(SlidingWindow::count(10))
-        .minimum_calls(4)
-        .failure_rate_threshold(50.0)
-        .wait_in_open(WAIT)
-        .half_open_permits(1)
-        .build()
-        .expect("valid config")
+    builder(1).name("hosts").build().expect("valid config")
 }
 
 fn settings(max_keys: usize) -> KeyedSettings {

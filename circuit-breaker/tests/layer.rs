@@ -2,10 +2,12 @@
 //! are a typed `Rejected` inside the `BoxError` (the inner error is not),
 //! and `poll_ready` reserves nothing.
 
+mod common;
+
 use ballast_circuit_breaker::{
-    BoxError, Breaker, CircuitBreakerLayer, Config, Reason, Rejected, ServiceBuilderExt,
-    SlidingWindow, State,
+    BoxError, Breaker, CircuitBreakerLayer, Reason, Rejected, ServiceBuilderExt, State,
 };
+use common::{WAIT, builder, rejection};
 use futures::FutureExt;
 use std::future::Future;
 use std::io;
@@ -17,20 +19,9 @@ use std::time::Duration;
 use tokio::time::advance;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 
-const WAIT: Duration = Duration::from_secs(30);
-
+/// The config of `common::builder`, named "inventory".
 fn breaker(permits: u32) -> Breaker {
-    Breaker::new(
-        Config::builder()
-            .name("inventory")
-            .sliding_window(SlidingWindow::count(10))
-            .minimum_calls(4)
-            .failure_rate_threshold(50.0)
-            .wait_in_open(WAIT)
-            .half_open_permits(permits)
-            .build()
-            .unwrap(),
-    )
+    Breaker::new(builder(permits).name("inventory").build().unwrap())
 }
 
 /// The dependency answers `Ok(n)` for `n > 0` and fails for 0.
@@ -47,11 +38,6 @@ where
     S: Service<u32, Response = u32, Error = BoxError>,
 {
     svc.ready().await?.call(n).await
-}
-
-fn rejection(err: &BoxError) -> &Rejected {
-    err.downcast_ref::<Rejected>()
-        .unwrap_or_else(|| panic!("expected a rejection, got {err}"))
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,37 +3,26 @@
 //! grows from `starting_at` to all of them over the ramp's duration, and
 //! reopens if the admitted calls fail.
 
+mod common;
+
 use ballast_circuit_breaker::{
-    Breaker, Cause, Config, GradualRecovery, Reason, SlidingWindow, State, StateChange,
+    Breaker, Cause, Config, GradualRecovery, Reason, SlidingWindow, State,
 };
-use std::sync::{Arc, Mutex};
+use common::{WAIT, builder, record_events};
 use std::time::Duration;
 use tokio::time::advance;
 
-const WAIT: Duration = Duration::from_secs(30);
 const RAMP: Duration = Duration::from_secs(100);
 const PERMITS: u32 = 2;
 
 /// Trips at 50% after 4 calls; 2 probes; a 100 s ramp starting at 25%.
 fn breaker() -> Breaker {
     Breaker::new(
-        Config::builder()
-            .sliding_window(SlidingWindow::count(10))
-            .minimum_calls(4)
-            .failure_rate_threshold(50.0)
-            .wait_in_open(WAIT)
-            .half_open_permits(PERMITS)
+        builder(PERMITS)
             .gradual_recovery(GradualRecovery::over(RAMP).starting_at(25.0))
             .build()
             .unwrap(),
     )
-}
-
-fn record_events(b: &Breaker) -> Arc<Mutex<Vec<StateChange>>> {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    b.on_state_change(move |e| sink.lock().unwrap().push(e.clone()));
-    log
 }
 
 /// Trips the breaker, waits, and lets every probe succeed.

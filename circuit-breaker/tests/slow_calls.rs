@@ -3,11 +3,13 @@
 //! the failure rate does. Calls "take time" by advancing tokio's paused
 //! clock inside the called future.
 
+mod common;
+
 use ballast_circuit_breaker::{
-    Breaker, CallError, Cause, Config, ConfigBuilder, SlidingWindow, State, StateChange,
+    Breaker, CallError, Cause, Config, ConfigBuilder, SlidingWindow, State,
 };
+use common::record_events;
 use std::io;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::advance;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
@@ -33,13 +35,6 @@ async fn call_taking(b: &Breaker, took: Duration) -> Result<(), CallError<io::Er
         Ok(())
     })
     .await
-}
-
-fn record_events(b: &Breaker) -> Arc<Mutex<Vec<StateChange>>> {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let sink = log.clone();
-    b.on_state_change(move |e| sink.lock().unwrap().push(e.clone()));
-    log
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,39 +4,26 @@
 //! probes, the half-open time limit, automatic half-open, the open backoff,
 //! and the order of `StateChange` events.
 
+mod common;
+
 use ballast_circuit_breaker::{
     Breaker, CallError, Cause, Config, ConfigBuilder, OpenBackoff, Reason, Rejected, RetryAfter,
     SlidingWindow, State, StateChange,
 };
+use common::{Log, WAIT, fail, record_events, succeed};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
 use tokio::time::advance;
 
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Count window of 10, trips at 50% after 4 calls, 30 s open.
+/// The config of `common::builder`, named "transitions".
 fn builder(permits: u32) -> ConfigBuilder {
-    Config::builder()
-        .name("transitions")
-        .sliding_window(SlidingWindow::count(10))
-        .minimum_calls(4)
-        .failure_rate_threshold(50.0)
-        .wait_in_open(WAIT)
-        .half_open_permits(permits)
+    common::builder(permits).name("transitions")
 }
 
 fn breaker(permits: u32) -> Breaker {
     Breaker::new(builder(permits).build().expect("valid config"))
-}
-
-async fn fail(b: &Breaker) -> Result<(), CallError<io::Error>> {
-    b.call(|| async { Err(io::Error::other("down")) }).await
-}
-
-async fn succeed(b: &Breaker) -> Result<(), CallError<io::Error>> {
-    b.call(|| async { Ok(()) }).await
 }
 
 /// The rejection inside `r`, which must be one.
@@ -53,15 +40,6 @@ async fn trip(b: &Breaker) {
         assert!(matches!(fail(b).await, Err(CallError::Inner(_))));
     }
     assert_eq!(b.state(), State::Open);
-}
-
-type Log = Arc<Mutex<Vec<StateChange>>>;
-
-fn record_events(b: &Breaker) -> Log {
-    let log = Log::default();
-    let sink = log.clone();
-    b.on_state_change(move |e| sink.lock().unwrap().push(e.clone()));
-    log
 }
 
 fn transitions(log: &Log) -> Vec<(State, State)> {

@@ -1,21 +1,22 @@
 //! The sliding windows the rates are computed over: a count window keeps
 //! only the last N calls; a time window keeps the calls of its duration.
 
+mod common;
+
 use ballast_circuit_breaker::{Breaker, CallError, Cause, Config, SlidingWindow, State};
-use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::advance;
 
+/// A failing call, which must reach the operation (not be rejected).
 async fn fail(b: &Breaker) {
-    let r = b
-        .call(|| async { Err::<(), _>(io::Error::other("down")) })
-        .await;
+    let r = common::fail(b).await;
     assert!(matches!(r, Err(CallError::Inner(_))), "{r:?}");
 }
 
+/// A succeeding call, which must be admitted.
 async fn succeed(b: &Breaker) {
-    b.call(|| async { Ok::<_, io::Error>(()) }).await.unwrap();
+    common::succeed(b).await.unwrap();
 }
 
 fn count_window(size: u32, minimum_calls: u32) -> Breaker {
