@@ -461,6 +461,15 @@ impl Core {
         }
     }
 
+    /// The count window's bit counter and its popcount (see window/count.rs).
+    #[cfg(all(test, ballast_loom))]
+    pub(crate) fn window_dirty_check(&self) -> (u64, u64) {
+        match &self.window {
+            Window::Count(w) => w.dirty_check(),
+            Window::Time(_) => (0, 0),
+        }
+    }
+
     #[cfg(all(test, ballast_loom))]
     pub(crate) fn probe_counts(&self) -> crate::half_open::ProbeCounts {
         self.probes.counts()

@@ -214,5 +214,48 @@ fn concurrent_records_keep_window_counts_consistent() {
         let m = c.metrics(0);
         assert_eq!((m.calls, m.failures), (2, 1));
         assert_eq!(m.state, State::Closed);
+        let (dirty, counted) = c.window_dirty_check();
+        assert_eq!(dirty, counted, "the set-bit counter drifted");
+    });
+}
+
+#[test]
+fn a_record_racing_a_reset_leaves_the_bit_counter_exact() {
+    loom::model(|| {
+        let c = Arc::new(Core::new(
+            Config::builder()
+                .sliding_window(SlidingWindow::count(1))
+                .minimum_calls(1)
+                .failure_rate_threshold(100.0)
+                .seed(1)
+                .build()
+                .unwrap(),
+        ));
+        // A full, clean window of one call: the next success is skipped.
+        let t = c.try_acquire(&0).unwrap();
+        c.finish(t, Outcome::Success, &0);
+        let failing = c.try_acquire(&0).unwrap();
+        let succeeding = c.try_acquire(&0).unwrap();
+        let threads = vec![
+            {
+                let c = c.clone();
+                thread::spawn(move || c.finish(failing, Outcome::Failure, &0))
+            },
+            {
+                let c = c.clone();
+                thread::spawn(move || c.finish(succeeding, Outcome::Success, &0))
+            },
+            {
+                let c = c.clone();
+                thread::spawn(move || c.force(State::Closed, 0))
+            },
+        ];
+        for t in threads {
+            t.join().unwrap();
+        }
+        let (dirty, counted) = c.window_dirty_check();
+        assert_eq!(dirty, counted, "the set-bit counter drifted");
+        let m = c.metrics(0);
+        assert!(m.failures <= m.calls && m.calls <= 1);
     });
 }

@@ -2,21 +2,29 @@
 //!
 //! # Implementation notes
 //!
-//! `head` counts the calls recorded since the last reset; call number `seq`
-//! lives in slot `seq % ring`, where `ring` is `size` rounded up to a power
-//! of two (a mask instead of a division on the closed path). Each slot has
-//! two bits, failed and slow, kept in one array of words (a word of
-//! failure bits, then its word of slow bits, side by side on one cache
-//! line). Recording a call is one `fetch_add` on `head` plus, for a
-//! success that lands on a slot whose bits are clear (the steady state),
-//! one load; a bit is written only when it changes.
+//! `head` counts the calls recorded since the window was built; call
+//! number `seq` lives in slot `seq % ring`, where `ring` is `size` rounded
+//! up to a power of two (a mask instead of a division on the closed path).
+//! Each slot has two bits, failed and slow, kept in one array of words (a
+//! word of failure bits, then its word of slow bits, side by side on one
+//! cache line). A bit is written only when it changes, and `dirty` counts
+//! the bits set: it moves only for the thread whose read-modify-write
+//! changed a bit, so once records settle it equals the number of set bits.
 //!
-//! The window's counts are derived: calls is `min(head, size)`; failures
-//! and slow are the popcounts of the bits of the last `calls` slots
-//! (slots older than `size` but not yet overwritten are outside that range
-//! and not counted). Deriving them means no interleaving can make the
-//! counts disagree with the bits, and a record that races with a reset
-//! leaves at most one stale bit, which ages out within `ring` calls.
+//! The window's counts are derived: calls is `min(head - base, size)`,
+//! where `base` is `head` at the last reset; failures and slow are the
+//! popcounts of the bits of the last `calls` slots (older bits are outside
+//! that range and not counted). A reset only moves `base`: it never zeroes
+//! bits that a concurrent record may be writing, so no interleaving can
+//! make `dirty` or the counts disagree with the bits.
+//!
+//! The steady state writes nothing. When the window is full and clean
+//! (`dirty == 0`), recording a success would clear no bit and evict no
+//! failure, and the position of `head` in an all-clear ring cannot be
+//! observed, so the record is skipped: loads of lines nobody writes, no
+//! shared write, and callers on many cores do not contend. A success that
+//! races with the first failure in a clean window may be skipped as if it
+//! had come just before that failure.
 //!
 //! All orderings are `Relaxed`: the window is statistics. Decisions made
 //! from it are taken under the transition lock, against the state word.
@@ -31,32 +39,25 @@ pub(crate) struct CountWindow {
     mask: u64,
     /// Whether slow bits are kept (slow-call tracking is on).
     track_slow: bool,
-    /// Calls recorded since the last reset; every record bumps it, so it
+    /// `head` at the last reset; written only by resets.
+    base: AtomicU64,
+    /// Calls recorded; bumped by every record that is not skipped, so it
     /// sits on a line of its own.
     head: CachePadded<AtomicU64>,
+    /// How many bits are set; written only when a bit changes.
+    dirty: CachePadded<AtomicU64>,
     /// For each 64 slots, a word of failure bits then a word of slow bits.
     /// Read on every record, written only when a bit changes.
     bits: CachePadded<Box<[AtomicU64]>>,
 }
 
-/// Sets or clears one bit, writing only if it changes.
-#[inline]
-fn put(word: &AtomicU64, bit: u64, on: bool) {
-    // Relaxed: see the module notes; the bit is the only data.
-    let set = word.load(Ordering::Relaxed) & bit != 0;
-    if on != set {
-        put_slow(word, bit, on);
-    }
-}
-
-#[cold]
-fn put_slow(word: &AtomicU64, bit: u64, on: bool) {
-    // Relaxed: see the module notes.
-    if on {
-        word.fetch_or(bit, Ordering::Relaxed);
-    } else {
-        word.fetch_and(!bit, Ordering::Relaxed);
-    }
+/// What a record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// The call's number since the last reset.
+    Seq(u64),
+    /// A success in a full, clean window: nothing to change.
+    Skipped,
 }
 
 impl CountWindow {
@@ -67,34 +68,68 @@ impl CountWindow {
             size,
             mask: ring - 1,
             track_slow,
+            base: AtomicU64::new(0),
             head: CachePadded(AtomicU64::new(0)),
+            dirty: CachePadded(AtomicU64::new(0)),
             bits: CachePadded((0..2 * ring / 64).map(|_| AtomicU64::new(0)).collect()),
         }
     }
 
-    /// Records one call and returns its sequence number since the reset.
+    /// Records one call.
     #[inline]
-    pub(crate) fn record(&self, sample: Sample) -> u64 {
-        // Relaxed: the sequence number only picks a slot; see module notes.
+    pub(crate) fn record(&self, sample: Sample) -> Recorded {
+        // Relaxed throughout: see the module notes.
+        let base = self.base.load(Ordering::Relaxed);
+        if !sample.failure
+            && !sample.slow
+            && self.dirty.load(Ordering::Relaxed) == 0
+            && self.head.load(Ordering::Relaxed).wrapping_sub(base) >= self.size
+        {
+            return Recorded::Skipped;
+        }
         let seq = self.head.fetch_add(1, Ordering::Relaxed);
         let slot = seq & self.mask;
         let pair = (slot / 64 * 2) as usize;
         let bit = 1u64 << (slot % 64);
         if let Some(word) = self.bits.get(pair) {
-            put(word, bit, sample.failure);
+            self.put(word, bit, sample.failure);
         }
         if self.track_slow {
             if let Some(word) = self.bits.get(pair + 1) {
-                put(word, bit, sample.slow);
+                self.put(word, bit, sample.slow);
             }
         }
-        seq
+        Recorded::Seq(seq.saturating_sub(base))
+    }
+
+    /// Sets or clears one bit, writing only if it changes.
+    #[inline]
+    fn put(&self, word: &AtomicU64, bit: u64, on: bool) {
+        // Relaxed: see the module notes; the bit is the only data.
+        let set = word.load(Ordering::Relaxed) & bit != 0;
+        if on != set {
+            self.flip(word, bit, on);
+        }
+    }
+
+    #[cold]
+    fn flip(&self, word: &AtomicU64, bit: u64, on: bool) {
+        // Relaxed: see the module notes. `dirty` moves only for the thread
+        // whose read-modify-write actually changed the bit.
+        if on {
+            if word.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+                self.dirty.fetch_add(1, Ordering::Relaxed);
+            }
+        } else if word.fetch_and(!bit, Ordering::Relaxed) & bit != 0 {
+            self.dirty.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn counts(&self) -> Counts {
         // Relaxed: a snapshot of statistics.
         let head = self.head.load(Ordering::Relaxed);
-        let calls = head.min(self.size);
+        let base = self.base.load(Ordering::Relaxed).min(head);
+        let calls = (head - base).min(self.size);
         let (mut failures, mut slow) = (0, 0);
         // The last `calls` slots, walked a word at a time.
         let mut seq = head - calls;
@@ -120,13 +155,25 @@ impl CountWindow {
         }
     }
 
+    /// Empties the window by moving its start to the current call.
     pub(crate) fn reset(&self) {
         // Relaxed: resets happen under the transition lock and are published
         // by its Release store of the state word.
-        self.head.store(0, Ordering::Relaxed);
-        for w in self.bits.iter() {
-            w.store(0, Ordering::Relaxed);
-        }
+        let head = self.head.load(Ordering::Relaxed);
+        self.base.store(head, Ordering::Relaxed);
+    }
+
+    /// How many bits are set, by the counter and by counting; equal once
+    /// records have settled.
+    #[cfg(any(test, ballast_loom))]
+    pub(crate) fn dirty_check(&self) -> (u64, u64) {
+        let counted = self
+            .bits
+            .iter()
+            // Relaxed: read after the recorders were joined.
+            .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
+            .sum();
+        (self.dirty.load(Ordering::Relaxed), counted)
     }
 }
 
@@ -220,6 +267,42 @@ mod tests {
     }
 
     #[test]
+    fn a_full_clean_window_skips_successes_and_still_ages_failures_out() {
+        let w = window(4);
+        for _ in 0..4 {
+            assert!(matches!(w.record(OK), Recorded::Seq(_)));
+        }
+        assert_eq!(w.record(OK), Recorded::Skipped);
+        w.record(FAIL);
+        assert_eq!(
+            w.counts(),
+            Counts {
+                calls: 4,
+                failures: 1,
+                slow: 0
+            }
+        );
+        // With a failure inside, successes are recorded again, and push it out.
+        for _ in 0..4 {
+            assert!(matches!(w.record(OK), Recorded::Seq(_)));
+        }
+        assert_eq!(
+            w.counts(),
+            Counts {
+                calls: 4,
+                failures: 0,
+                slow: 0
+            }
+        );
+        assert_eq!(w.dirty_check(), (1, 1), "the stale bit outside the window");
+        for _ in 0..64 {
+            w.record(OK);
+        }
+        assert_eq!(w.dirty_check(), (0, 0));
+        assert_eq!(w.record(OK), Recorded::Skipped);
+    }
+
+    #[test]
     fn slow_bits_are_not_kept_when_slow_calls_are_not_tracked() {
         let w = CountWindow::new(8, false);
         w.record(SLOW);
@@ -233,5 +316,16 @@ mod tests {
         w.record(SLOW);
         w.reset();
         assert_eq!(w.counts(), Counts::default());
+        w.record(OK);
+        assert_eq!(
+            w.counts(),
+            Counts {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            }
+        );
+        let (dirty, counted) = w.dirty_check();
+        assert_eq!(dirty, counted);
     }
 }

@@ -9,7 +9,7 @@
 mod count;
 mod time;
 
-pub(crate) use count::CountWindow;
+pub(crate) use count::{CountWindow, Recorded};
 pub(crate) use time::TimeWindow;
 
 use crate::config::SlidingWindow;
@@ -80,8 +80,8 @@ impl Window {
     pub(crate) fn record(&self, sample: Sample, now: Nanos, minimum_calls: u64) -> bool {
         match self {
             Window::Count(w) => {
-                let seq = w.record(sample);
-                sample.failure || sample.slow || seq + 1 == minimum_calls
+                let recorded = w.record(sample);
+                sample.failure || sample.slow || recorded == Recorded::Seq(minimum_calls - 1)
             }
             Window::Time(w) => {
                 w.record(sample, now);
