@@ -155,26 +155,32 @@ impl Breaker {
             .subscribe(std::sync::Arc::new(listener));
     }
 
-    /// Moves open to half-open when the wait ends, without waiting for a
-    /// call: a timer on the current tokio runtime per trip. Without a
-    /// runtime at the time of a trip, the move happens on the next call.
+    /// Makes time-driven transitions happen on time with no call
+    /// arriving: open to half-open when the wait ends, half-open to open
+    /// at its maximum time, recovering to closed when the ramp is done.
+    /// One timer on the current tokio runtime per such stay; without a
+    /// runtime at the time of the transition, the move happens on the next
+    /// call instead.
     fn start_automatic_half_open(&self) {
         let weak = Arc::downgrade(&self.shared);
         self.on_state_change(move |e| {
-            if e.to != State::Open {
-                return;
-            }
-            let (Some(wait), Ok(rt)) = (e.open_for, tokio::runtime::Handle::try_current()) else {
+            let Some(shared) = weak.upgrade() else {
                 return;
             };
-            // The deadline is taken now, at the trip, not when the task
-            // first runs.
-            let at = tokio::time::Instant::now() + wait;
+            let (Some(due), Ok(rt)) = (
+                shared.core.due(e.word),
+                tokio::runtime::Handle::try_current(),
+            ) else {
+                return;
+            };
+            // The deadline is fixed now, at the transition, not when the
+            // task first runs.
+            let at = shared.clock.instant(due);
             let (weak, word) = (weak.clone(), e.word);
             rt.spawn(async move {
                 tokio::time::sleep_until(at).await;
                 if let Some(shared) = weak.upgrade() {
-                    shared.core.wake(word, shared.clock.now());
+                    shared.core.tick(word, shared.clock.now());
                 }
             });
         });

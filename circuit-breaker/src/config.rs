@@ -277,9 +277,11 @@ impl ConfigBuilder {
         self
     }
 
-    /// Move from open to half-open when the wait ends, even with no call
-    /// arriving (a timer on the tokio runtime). By default the move happens
-    /// on the first call after the wait.
+    /// Make time-driven transitions on time even with no call arriving
+    /// (a timer on the tokio runtime): open to half-open when the wait
+    /// ends, half-open to open at `max_wait_in_half_open`, recovering to
+    /// closed when the ramp ends. By default each happens on the first
+    /// call after it is due.
     pub fn automatic_half_open(mut self, automatic: bool) -> Self {
         self.config.automatic_half_open = automatic;
         self

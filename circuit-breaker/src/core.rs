@@ -431,12 +431,41 @@ impl Core {
         self.force(State::Closed, now);
     }
 
-    /// Open to half-open when the wait has elapsed, for the automatic timer.
-    pub(crate) fn wake(&self, open_word: Word, now: Nanos) {
-        // Relaxed: published by the Acquire load inside `word`.
-        if self.word() == open_word && now >= self.open_until.load(Ordering::Relaxed) {
-            self.transition(open_word, State::HalfOpen, Cause::WaitElapsed, now);
+    /// When the stay named by `word` ends on its own if no call comes:
+    /// open until its wait is over, half-open until its maximum time,
+    /// recovering until the ramp is done. None for states that wait for
+    /// calls or operators.
+    pub(crate) fn due(&self, word: Word) -> Option<Nanos> {
+        // Relaxed: read after the Acquire load of the word that publishes them.
+        let entered = self.entered.load(Ordering::Relaxed);
+        match word.state() {
+            State::Open => Some(self.open_until.load(Ordering::Relaxed)),
+            State::HalfOpen => self
+                .config
+                .max_wait_in_half_open
+                .map(|max| entered.saturating_add(nanos(max))),
+            State::Recovering => self
+                .config
+                .gradual_recovery
+                .map(|r| entered.saturating_add(nanos(r.duration))),
+            _ => None,
         }
+    }
+
+    /// Makes the time-driven transition of the stay named by `word`, if it
+    /// is still current and due: for the automatic timer, so state moves
+    /// on with no call arriving.
+    pub(crate) fn tick(&self, word: Word, now: Nanos) {
+        if self.word() != word || self.due(word).is_none_or(|due| now < due) {
+            return;
+        }
+        let (to, cause) = match word.state() {
+            State::Open => (State::HalfOpen, Cause::WaitElapsed),
+            State::HalfOpen => (State::Open, Cause::HalfOpenTimedOut),
+            State::Recovering => (State::Closed, Cause::RecoveryCompleted),
+            _ => return,
+        };
+        self.transition(word, to, cause, now);
     }
 
     pub(crate) fn metrics(&self, now: Nanos) -> Metrics {

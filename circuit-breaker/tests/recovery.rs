@@ -229,3 +229,30 @@ async fn a_ramp_starting_at_100_percent_admits_everything() {
     to_recovering(&b).await;
     assert_eq!(offer(&b, 40), 40);
 }
+
+/// With automatic transitions, the ramp closes the circuit when its
+/// duration ends even if no call arrives then.
+#[tokio::test(start_paused = true)]
+async fn automatic_mode_closes_at_the_end_of_the_ramp_without_a_call() {
+    let b = Breaker::new(
+        builder(PERMITS)
+            .automatic_half_open(true)
+            .gradual_recovery(GradualRecovery::over(RAMP).starting_at(25.0))
+            .build()
+            .unwrap(),
+    );
+    let log = record_events(&b);
+    to_recovering(&b).await;
+    advance(RAMP - Duration::from_millis(1)).await;
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(b.state(), State::Recovering);
+    advance(Duration::from_millis(1)).await;
+    for _ in 0..8 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(b.state(), State::Closed);
+    let last = log.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(last.cause, Cause::RecoveryCompleted);
+}

@@ -687,3 +687,38 @@ async fn a_panicking_listener_does_not_silence_later_events() {
         "later transitions must still be delivered"
     );
 }
+
+/// With automatic transitions, a half-open stay whose probes hang reopens
+/// at its maximum time even if no call arrives to notice.
+#[tokio::test(start_paused = true)]
+async fn automatic_mode_reopens_a_hung_half_open_at_its_maximum_time_without_a_call() {
+    let max = Duration::from_secs(5);
+    let b = Breaker::new(
+        builder(1)
+            .automatic_half_open(true)
+            .max_wait_in_half_open(max)
+            .build()
+            .unwrap(),
+    );
+    let log = record_events(&b);
+    trip(&b).await;
+    settle().await;
+    advance(WAIT).await;
+    settle().await;
+    assert_eq!(b.state(), State::HalfOpen);
+    let hung = b.try_acquire().expect("the one probe");
+
+    advance(max - Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!(b.state(), State::HalfOpen);
+    advance(Duration::from_millis(1)).await;
+    settle().await;
+    assert_eq!(b.state(), State::Open);
+    let e = last_event(&log);
+    assert_eq!(
+        (e.from, e.to, e.cause),
+        (State::HalfOpen, State::Open, Cause::HalfOpenTimedOut)
+    );
+    hung.success(); // too late: it belongs to the stay that timed out
+    assert_eq!(b.state(), State::Open);
+}
