@@ -59,6 +59,11 @@
 //! - [`codec`]: deadlines on the wire: gRPC's `grpc-timeout` and a
 //!   plain-HTTP header of milliseconds, rounding so a callee never gets
 //!   more time than its caller has.
+//! - [`propagate`] (feature `http`): the deadline across hops.
+//!   `SendDeadlineLayer` writes the remaining budget into outgoing
+//!   `http::Request`s; `ReceiveDeadlineLayer` reads it on the server,
+//!   refuses expired or malformed requests, cancels the handler at the
+//!   deadline, and records each hop's budget in a `deadline.hop` span.
 //!
 //! # Errors
 //!
@@ -108,6 +113,8 @@ mod config;
 mod deadline;
 mod future;
 mod layer;
+#[cfg(feature = "http")]
+pub mod propagate;
 mod service;
 mod source;
 mod within;
@@ -118,6 +125,8 @@ pub use config::{Config, ConfigBuilder};
 pub use deadline::{Deadline, IntoDeadline, Scoped};
 pub use future::ResponseFuture;
 pub use layer::TimeoutLayer;
+#[cfg(feature = "http")]
+pub use propagate::{ReceiveDeadline, ReceiveDeadlineLayer, SendDeadline, SendDeadlineLayer};
 pub use service::{BoxError, Timeout};
 pub use source::{DeadlineSource, FromRequest, FromRequestOrTaskLocal, TaskLocal};
 pub use within::within;

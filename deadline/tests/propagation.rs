@@ -1,0 +1,495 @@
+//! The propagation layers on tokio's paused clock, with services in
+//! process (no network): what the client writes, what the server reads,
+//! refuses and cancels, and what the hop span records.
+#![cfg(feature = "http")]
+
+use ballast_deadline::codec::{DEFAULT_TIMEOUT_MS_HEADER, GRPC_TIMEOUT};
+use ballast_deadline::propagate::{
+    DEADLINE_ERROR_HEADER, ReceiveConfig, ReceiveDeadlineLayer, SendConfig, SendDeadlineLayer,
+};
+use ballast_deadline::{BoxError, Deadline, DeadlineCarrier, Reason, Rejected};
+use http::{HeaderMap, Request, Response, StatusCode};
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// A client over an inner service that returns the headers it was sent.
+async fn sent_headers(config: SendConfig, req: Request<()>) -> Result<HeaderMap, BoxError> {
+    let echo =
+        service_fn(
+            |req: Request<()>| async move { Ok::<_, Infallible>(req.into_parts().0.headers) },
+        );
+    ServiceBuilder::new()
+        .layer(SendDeadlineLayer::new(config))
+        .service(echo)
+        .oneshot(req)
+        .await
+}
+
+fn margin(n: u64) -> SendConfig {
+    SendConfig::builder().margin(ms(n)).build().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_writes_the_remaining_budget_less_the_margin_in_both_formats() {
+    let deadline = Deadline::after(ms(300));
+    tokio::time::advance(ms(40)).await;
+    let headers = deadline
+        .scope(sent_headers(margin(10), Request::new(())))
+        .await
+        .unwrap();
+    assert_eq!(headers[GRPC_TIMEOUT], "250000u");
+    assert_eq!(headers[DEFAULT_TIMEOUT_MS_HEADER], "250");
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_sends_the_earlier_of_the_request_and_task_deadlines() {
+    let mut req = Request::new(());
+    req.set_deadline(Deadline::after(ms(100)));
+    let headers = Deadline::after(ms(300))
+        .scope(sent_headers(margin(0), req))
+        .await
+        .unwrap();
+    assert_eq!(headers[DEFAULT_TIMEOUT_MS_HEADER], "100");
+
+    let mut req = Request::new(());
+    req.set_deadline(Deadline::after(ms(900)));
+    let headers = Deadline::after(ms(200))
+        .scope(sent_headers(margin(0), req))
+        .await
+        .unwrap();
+    assert_eq!(headers[DEFAULT_TIMEOUT_MS_HEADER], "200");
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_writes_only_the_configured_header() {
+    let config = SendConfig::builder()
+        .grpc_timeout(false)
+        .timeout_header("x-budget-ms")
+        .margin(Duration::ZERO)
+        .build()
+        .unwrap();
+    let headers = Deadline::after(ms(70))
+        .scope(sent_headers(config, Request::new(())))
+        .await
+        .unwrap();
+    assert_eq!(headers["x-budget-ms"], "70");
+    assert!(headers.get(GRPC_TIMEOUT).is_none());
+    assert!(headers.get(DEFAULT_TIMEOUT_MS_HEADER).is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_without_a_deadline_sends_the_request_unchanged() {
+    let headers = sent_headers(margin(5), Request::new(())).await.unwrap();
+    assert!(headers.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_refuses_before_sending_when_the_margin_eats_the_budget() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let inner = {
+        let calls = calls.clone();
+        service_fn(move |_: Request<()>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, Infallible>(()) }
+        })
+    };
+    let client = ServiceBuilder::new()
+        .layer(SendDeadlineLayer::new(margin(10)))
+        .service(inner);
+    // 10 ms left, 10 ms margin: nothing to pass on.
+    let err = Deadline::after(ms(10))
+        .scope(client.clone().oneshot(Request::new(())))
+        .await
+        .unwrap_err();
+    let rejected = err.downcast_ref::<Rejected>().expect("a typed rejection");
+    assert_eq!(rejected.reason(), Reason::DeadlineExceeded);
+    // Already past.
+    let deadline = Deadline::after(ms(1));
+    tokio::time::advance(ms(5)).await;
+    let err = deadline
+        .scope(client.oneshot(Request::new(())))
+        .await
+        .unwrap_err();
+    assert!(err.downcast_ref::<Rejected>().is_some());
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+/// A handler that answers with the budget it sees, in ms, after `work`.
+fn budget_reporter(
+    work: Duration,
+    calls: Arc<AtomicUsize>,
+    dropped_early: Arc<AtomicBool>,
+) -> impl tower::Service<
+    Request<()>,
+    Response = Response<String>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<String>, Infallible>>,
+> + Clone {
+    service_fn(move |req: Request<()>| {
+        calls.fetch_add(1, Ordering::SeqCst);
+        let dropped_early = dropped_early.clone();
+        async move {
+            let current = Deadline::current().map(|d| d.remaining().as_millis());
+            let carried = req.deadline().map(|d| d.remaining().as_millis());
+            assert_eq!(current, carried, "the scope and the extensions agree");
+            // Set unless the work completes.
+            let guard = DropFlag(Some(dropped_early));
+            tokio::time::sleep(work).await;
+            std::mem::forget(guard);
+            Ok(Response::new(format!("{current:?}")))
+        }
+    })
+}
+
+struct DropFlag(Option<Arc<AtomicBool>>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        if let Some(flag) = self.0.take() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+struct Server {
+    calls: Arc<AtomicUsize>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl Server {
+    fn new() -> Self {
+        Server {
+            calls: Arc::new(AtomicUsize::new(0)),
+            cancelled: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    async fn call(
+        &self,
+        config: ReceiveConfig,
+        work: Duration,
+        req: Request<()>,
+    ) -> Response<String> {
+        ServiceBuilder::new()
+            .layer(ReceiveDeadlineLayer::new(config))
+            .service(budget_reporter(
+                work,
+                self.calls.clone(),
+                self.cancelled.clone(),
+            ))
+            .oneshot(req)
+            .await
+            .unwrap()
+    }
+}
+
+fn request(headers: &[(&str, &str)]) -> Request<()> {
+    let mut b = Request::builder();
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(()).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_gives_the_handler_the_budget_it_received() {
+    let s = Server::new();
+    let res = s
+        .call(
+            ReceiveConfig::default(),
+            ms(1),
+            request(&[(DEFAULT_TIMEOUT_MS_HEADER, "250")]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.into_body(), "Some(250)");
+    let res = s
+        .call(
+            ReceiveConfig::default(),
+            ms(1),
+            request(&[(GRPC_TIMEOUT, "2S")]),
+        )
+        .await;
+    assert_eq!(res.into_body(), "Some(2000)");
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_takes_the_earlier_of_both_headers_and_its_cap() {
+    let s = Server::new();
+    let both = [(GRPC_TIMEOUT, "80m"), (DEFAULT_TIMEOUT_MS_HEADER, "120")];
+    let res = s
+        .call(ReceiveConfig::default(), ms(1), request(&both))
+        .await;
+    assert_eq!(res.into_body(), "Some(80)");
+    let capped = ReceiveConfig::builder().max_budget(ms(50)).build().unwrap();
+    let res = s.call(capped, ms(1), request(&both)).await;
+    assert_eq!(res.into_body(), "Some(50)");
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_without_a_budget_runs_the_handler_with_no_deadline() {
+    let s = Server::new();
+    let res = s.call(ReceiveConfig::default(), ms(1), request(&[])).await;
+    assert_eq!(res.into_body(), "None");
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_ignores_a_header_it_is_not_configured_to_read() {
+    let s = Server::new();
+    let config = ReceiveConfig::builder()
+        .grpc_timeout(false)
+        .build()
+        .unwrap();
+    let res = s
+        .call(config, ms(1), request(&[(GRPC_TIMEOUT, "bad")]))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.into_body(), "None");
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_refuses_a_request_that_arrives_expired_without_calling_the_handler() {
+    let s = Server::new();
+    let res = s
+        .call(
+            ReceiveConfig::default(),
+            ms(1),
+            request(&[(DEFAULT_TIMEOUT_MS_HEADER, "0")]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
+    let grpc = [
+        (GRPC_TIMEOUT, "0n"),
+        ("content-type", "application/grpc+proto"),
+    ];
+    let res = s
+        .call(ReceiveConfig::default(), ms(1), request(&grpc))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["grpc-status"], "4");
+    assert_eq!(s.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_cancels_the_handler_when_the_deadline_passes() {
+    let s = Server::new();
+    let start = tokio::time::Instant::now();
+    let res = s
+        .call(
+            ReceiveConfig::default(),
+            ms(500),
+            request(&[(DEFAULT_TIMEOUT_MS_HEADER, "100")]),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(
+        start.elapsed(),
+        ms(100),
+        "answered at the deadline, not after the work"
+    );
+    assert!(
+        s.cancelled.load(Ordering::SeqCst),
+        "the handler's work was dropped"
+    );
+    assert_eq!(s.calls.load(Ordering::SeqCst), 1);
+
+    let grpc = [(GRPC_TIMEOUT, "100m"), ("content-type", "application/grpc")];
+    let res = s
+        .call(ReceiveConfig::default(), ms(500), request(&grpc))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["grpc-status"], "4");
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_keeps_an_earlier_deadline_of_its_own_task() {
+    let s = Server::new();
+    let res = Deadline::after(ms(30))
+        .scope(s.call(
+            ReceiveConfig::default(),
+            ms(1),
+            request(&[(DEFAULT_TIMEOUT_MS_HEADER, "900")]),
+        ))
+        .await;
+    assert_eq!(res.into_body(), "Some(30)");
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_refuses_malformed_headers_with_a_reason() {
+    let s = Server::new();
+    for bad in ["", "-1", "1.5", "abc", "99999999999999999999999"] {
+        let res = s
+            .call(
+                ReceiveConfig::default(),
+                ms(1),
+                request(&[(DEFAULT_TIMEOUT_MS_HEADER, bad)]),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad:?}");
+        let why = res.headers()[DEADLINE_ERROR_HEADER].to_str().unwrap();
+        assert!(why.starts_with("invalid millisecond timeout: "), "{why}");
+    }
+    for bad in ["", "300", "1x", "123456789n", "-1S"] {
+        let grpc = [(GRPC_TIMEOUT, bad), ("content-type", "application/grpc")];
+        let res = s
+            .call(ReceiveConfig::default(), ms(1), request(&grpc))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["grpc-status"], "3", "{bad:?}");
+        let why = res.headers()["grpc-message"].to_str().unwrap();
+        assert!(why.starts_with("invalid grpc-timeout: "), "{why}");
+    }
+    assert_eq!(s.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_hop_to_the_next_passes_on_less_than_it_received() {
+    // server A's handler calls server B through a client with a 10 ms margin.
+    let b = ServiceBuilder::new()
+        .layer(ReceiveDeadlineLayer::default())
+        .service(service_fn(|_: Request<()>| async {
+            let left = Deadline::current().unwrap().remaining();
+            Ok::<_, Infallible>(Response::new(left.as_millis().to_string()))
+        }));
+    let a = ServiceBuilder::new()
+        .layer(ReceiveDeadlineLayer::default())
+        .service(service_fn(move |_: Request<()>| {
+            let b = b.clone();
+            async move {
+                tokio::time::sleep(ms(30)).await;
+                let res = ServiceBuilder::new()
+                    .layer(SendDeadlineLayer::new(margin(10)))
+                    .service(b)
+                    .oneshot(Request::new(()))
+                    .await?;
+                Ok::<_, BoxError>(res)
+            }
+        }));
+    let res = a.oneshot(request(&[(GRPC_TIMEOUT, "300m")])).await.unwrap();
+    assert_eq!(res.into_body(), "260");
+}
+
+// --- the hop span -----------------------------------------------------------
+
+/// A span's name and the fields recorded on it so far.
+type SpanFields = (&'static str, HashMap<String, String>);
+
+/// A tracing layer that keeps every span's recorded fields.
+#[derive(Default, Clone)]
+struct Recorder {
+    spans: Arc<Mutex<HashMap<u64, SpanFields>>>,
+}
+
+struct Visit<'a>(&'a mut HashMap<String, String>);
+
+impl tracing::field::Visit for Visit<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Recorder {
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = HashMap::new();
+        attrs.record(&mut Visit(&mut fields));
+        let mut spans = self.spans.lock().unwrap();
+        spans.insert(id.into_u64(), (attrs.metadata().name(), fields));
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if let Some((_, fields)) = self.spans.lock().unwrap().get_mut(&id.into_u64()) {
+            values.record(&mut Visit(fields));
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_hop_records_received_used_and_passed_on_in_its_span() {
+    let recorder = Recorder::default();
+    use tracing_subscriber::layer::SubscriberExt;
+    let subscriber = tracing_subscriber::registry().with(recorder.clone());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let next =
+        service_fn(|_: Request<()>| async { Ok::<_, Infallible>(Response::new(String::new())) });
+    let hop = ServiceBuilder::new()
+        .layer(ReceiveDeadlineLayer::default())
+        .service(service_fn(move |_: Request<()>| async move {
+            tokio::time::sleep(ms(40)).await;
+            let client = ServiceBuilder::new()
+                .layer(SendDeadlineLayer::new(margin(10)))
+                .service(next);
+            client.oneshot(Request::new(())).await
+        }));
+    let res = hop
+        .oneshot(request(&[(DEFAULT_TIMEOUT_MS_HEADER, "300")]))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let spans = recorder.spans.lock().unwrap();
+    let (_, fields) = spans
+        .values()
+        .find(|(name, _)| *name == ballast_deadline::propagate::SPAN_NAME)
+        .expect("a deadline.hop span");
+    assert_eq!(fields["budget_received_us"], "300000");
+    assert_eq!(fields["budget_passed_on_us"], "250000");
+    assert_eq!(fields["time_used_us"], "40000");
+    assert_eq!(fields["outcome"], "ok");
+}
+
+#[test]
+fn invalid_propagation_settings_are_config_errors() {
+    let e = SendConfig::builder()
+        .margin(Duration::from_secs(60))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), "margin");
+    let e = SendConfig::builder()
+        .grpc_timeout(false)
+        .no_timeout_header()
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), "grpc_timeout");
+    let e = SendConfig::builder()
+        .timeout_header("bad header")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), "timeout_header");
+    let e = SendConfig::builder()
+        .timeout_header("grpc-timeout")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), "timeout_header");
+    let e = ReceiveConfig::builder()
+        .max_budget(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), "max_budget");
+    let e = ReceiveConfig::builder()
+        .timeout_header("")
+        .build()
+        .unwrap_err();
+    assert!(e.to_string().contains("valid HTTP header name"), "{e}");
+    assert!(SendConfig::builder().margin(Duration::ZERO).build().is_ok());
+}
