@@ -1,0 +1,234 @@
+//! [`KeyedRateLimiter`]: one limit per key (client id, IP, tenant), in a
+//! sharded map whose idle keys are evicted.
+//!
+//! # Implementation notes
+//!
+//! Keys hash to one of a power-of-two number of shards, each a
+//! `parking_lot::RwLock<HashMap<K, State>>`. A check of a known key takes
+//! the shard's read lock and runs the lock-free core on the key's state
+//! (many checks of one shard proceed in parallel); only a new key takes the
+//! write lock to insert.
+//!
+//! Memory stays bounded by the keys that are active: a key is *idle* when
+//! its state reads exactly like a fresh one's (a GCRA whose burst has
+//! refilled, a window with nothing counted), so dropping it changes no
+//! decision. When an insert finds its shard at its sweep mark, the shard
+//! drops its idle keys and sets the next mark at twice what is left (at
+//! least 64): a shard holds at most about twice its keys active within
+//! their window, and sweeping costs amortised O(1) per insert.
+//! [`evict_idle`](KeyedRateLimiter::evict_idle) sweeps every shard at once.
+
+use crate::config::Config;
+use crate::limiter::Core;
+use crate::metrics::Metrics;
+use crate::state::State;
+use ballast_core::{Clock, Nanos, Rejected};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::Arc;
+
+const MIN_SWEEP: usize = 64;
+
+struct Shard<K> {
+    map: HashMap<K, State>,
+    /// Sweep idle keys when an insert finds the map this large.
+    sweep_at: usize,
+}
+
+pub(crate) struct Shards<K> {
+    shards: Box<[RwLock<Shard<K>>]>,
+    hasher: RandomState,
+}
+
+/// A rate limiter with one limit per key; clones share every key's state.
+///
+/// ```
+/// use ballast_ratelimit::{Config, KeyedRateLimiter};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), ballast_ratelimit::ConfigError> {
+/// let per_client = KeyedRateLimiter::new(Config::builder().rate(1, Duration::from_secs(1)).build()?);
+/// assert!(per_client.check(&"alice").is_ok());
+/// assert!(per_client.check(&"alice").is_err());
+/// assert!(per_client.check(&"bob").is_ok(), "each key has its own limit");
+/// # Ok(()) }
+/// ```
+pub struct KeyedRateLimiter<K> {
+    pub(crate) core: Arc<Core>,
+    pub(crate) shards: Arc<Shards<K>>,
+}
+
+impl<K> Clone for KeyedRateLimiter<K> {
+    fn clone(&self) -> Self {
+        Self {
+            core: self.core.clone(),
+            shards: self.shards.clone(),
+        }
+    }
+}
+
+impl<K> fmt::Debug for KeyedRateLimiter<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedRateLimiter")
+            .field("config", &self.core.config)
+            .field("shards", &self.shards.shards.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
+    /// A keyed limiter with a shard count fitted to the machine (four per
+    /// available core, a power of two).
+    pub fn new(config: Config) -> Self {
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        Self::with_shards(config, cores * 4)
+    }
+
+    /// A keyed limiter with `shards` shards (rounded up to a power of two,
+    /// at least 1).
+    pub fn with_shards(config: Config, shards: usize) -> Self {
+        let count = shards.clamp(1, 1 << 16).next_power_of_two();
+        let shards = (0..count)
+            .map(|_| {
+                RwLock::new(Shard {
+                    map: HashMap::new(),
+                    sweep_at: MIN_SWEEP,
+                })
+            })
+            .collect();
+        Self {
+            core: Core::new(config),
+            shards: Arc::new(Shards {
+                shards,
+                hasher: RandomState::new(),
+            }),
+        }
+    }
+
+    /// Runs `f` on `key`'s state at `now`, inserting a fresh one (and
+    /// maybe sweeping the shard) if the key is new.
+    #[inline]
+    pub(crate) fn with_state<R>(&self, key: &K, now: Nanos, f: impl FnOnce(&State) -> R) -> R {
+        let hash = self.shards.hasher.hash_one(key);
+        let shard = &self.shards.shards[hash as usize & (self.shards.shards.len() - 1)];
+        {
+            let read = shard.read();
+            if let Some(state) = read.map.get(key) {
+                return f(state);
+            }
+        }
+        let mut write = shard.write();
+        let shard = &mut *write;
+        if !shard.map.contains_key(key) && shard.map.len() >= shard.sweep_at {
+            shard.map.retain(|_, s| !s.is_idle(now));
+            shard.sweep_at = (shard.map.len() * 2).max(MIN_SWEEP);
+        }
+        let limit = &self.core.config.limit;
+        let state = shard
+            .map
+            .entry(key.clone())
+            .or_insert_with(|| State::new(limit));
+        f(state)
+    }
+
+    /// Takes one cell of `key`'s limit now or refuses (shadow mode still
+    /// admits).
+    pub fn check(&self, key: &K) -> Result<(), Rejected> {
+        self.check_n(key, 1)
+    }
+
+    /// Takes `n` cells of `key`'s limit now, or none.
+    pub fn check_n(&self, key: &K, n: u32) -> Result<(), Rejected> {
+        let now = self.core.clock.now();
+        self.check_n_at(key, n, now)
+    }
+
+    /// [`check_n`](Self::check_n) at an explicit time (ns since
+    /// [`clock`](Self::clock)'s origin), for tests and benches.
+    pub fn check_n_at(&self, key: &K, n: u32, now: Nanos) -> Result<(), Rejected> {
+        use crate::limiter::Decision;
+        match self.with_state(key, now, |s| self.core.decide(s, n, now, 0)) {
+            Decision::Reject(r) => Err(r),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes one cell of `key`'s limit in the configured mode (see
+    /// [`RateLimiter::until_ready`](crate::RateLimiter::until_ready)).
+    pub async fn until_ready(&self, key: &K) -> Result<(), Rejected> {
+        self.until_n_ready(key, 1).await
+    }
+
+    /// [`until_ready`](Self::until_ready) for `n` cells at once.
+    pub async fn until_n_ready(&self, key: &K, n: u32) -> Result<(), Rejected> {
+        use crate::limiter::Decision;
+        let core = &self.core;
+        let mut now = core.clock.now();
+        let mut budget = core.budget(now);
+        loop {
+            match self.with_state(key, now, |s| core.decide(s, n, now, budget)) {
+                Decision::Go => return Ok(()),
+                Decision::Reject(r) => return Err(r),
+                Decision::WaitUntil(at, _waiting) => {
+                    tokio::time::sleep_until(at).await;
+                    return Ok(());
+                }
+                Decision::Retry(after, _waiting) => {
+                    tokio::time::sleep(after).await;
+                    let later = core.clock.now();
+                    budget = budget.saturating_sub(later - now);
+                    now = later;
+                }
+            }
+        }
+    }
+
+    /// Drops every key whose state reads as fresh now; returns how many.
+    pub fn evict_idle(&self) -> usize {
+        let now = self.core.clock.now();
+        self.shards
+            .shards
+            .iter()
+            .map(|shard| {
+                let mut shard = shard.write();
+                let before = shard.map.len();
+                shard.map.retain(|_, s| !s.is_idle(now));
+                shard.sweep_at = (shard.map.len() * 2).max(MIN_SWEEP);
+                before - shard.map.len()
+            })
+            .sum()
+    }
+
+    /// How many keys hold state now.
+    pub fn len(&self) -> usize {
+        self.shards.shards.iter().map(|s| s.read().map.len()).sum()
+    }
+
+    /// True when no key holds state.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The counters so far, over all keys.
+    pub fn metrics(&self) -> Metrics {
+        self.core.counters.snapshot()
+    }
+
+    /// The configuration every key's limit follows.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// The clock this limiter reads.
+    pub fn clock(&self) -> ballast_core::TokioClock {
+        self.core.clock
+    }
+
+    /// A tower layer limiting each request by the key `key_fn` picks from it.
+    pub fn layer<F>(&self, key_fn: F) -> crate::RateLimitLayer<crate::KeyedBy<K, F>> {
+        crate::RateLimitLayer::keyed(self.clone(), key_fn)
+    }
+}

@@ -1,0 +1,108 @@
+//! [`RateLimitLayer`]: the tower layer, and the [`Policy`] it applies.
+
+use crate::keyed::KeyedRateLimiter;
+use crate::limiter::{Decision, RateLimiter};
+use crate::service::RateLimit;
+use ballast_core::{Clock, Nanos};
+use std::fmt;
+use std::hash::Hash;
+use tower_layer::Layer;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// How a [`RateLimit`] service finds the limit for a request: the direct
+/// [`RateLimiter`], or a [`KeyedBy`] key function over a
+/// [`KeyedRateLimiter`]. Sealed: only this crate implements it.
+pub trait Policy<Req>: Clone + sealed::Sealed {
+    /// Decides for `req`, which has already waited `waited` ns.
+    #[doc(hidden)]
+    fn decide(&self, req: &Req, waited: Nanos) -> Decision;
+}
+
+impl sealed::Sealed for RateLimiter {}
+
+impl<Req> Policy<Req> for RateLimiter {
+    #[inline]
+    fn decide(&self, _req: &Req, waited: Nanos) -> Decision {
+        let now = self.core.clock.now();
+        let budget = self.core.budget(now).saturating_sub(waited);
+        self.core.decide(&self.state, 1, now, budget)
+    }
+}
+
+/// A keyed limiter with the function that picks each request's key.
+pub struct KeyedBy<K, F> {
+    limiter: KeyedRateLimiter<K>,
+    key_fn: F,
+}
+
+impl<K, F: Clone> Clone for KeyedBy<K, F> {
+    fn clone(&self) -> Self {
+        Self {
+            limiter: self.limiter.clone(),
+            key_fn: self.key_fn.clone(),
+        }
+    }
+}
+
+impl<K, F> fmt::Debug for KeyedBy<K, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyedBy")
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, F> sealed::Sealed for KeyedBy<K, F> {}
+
+impl<K, F, Req> Policy<Req> for KeyedBy<K, F>
+where
+    K: Hash + Eq + Clone,
+    F: Fn(&Req) -> K + Clone,
+{
+    #[inline]
+    fn decide(&self, req: &Req, waited: Nanos) -> Decision {
+        let key = (self.key_fn)(req);
+        let core = &self.limiter.core;
+        let now = core.clock.now();
+        let budget = core.budget(now).saturating_sub(waited);
+        self.limiter
+            .with_state(&key, now, |s| core.decide(s, 1, now, budget))
+    }
+}
+
+/// Applies a rate limit to a service: [`RateLimiter::layer`] or
+/// [`KeyedRateLimiter::layer`].
+///
+/// Unlike `tower::limit::RateLimitLayer`, the layer and its services are
+/// `Clone`, and every clone shares one limit.
+#[derive(Clone, Debug)]
+pub struct RateLimitLayer<P = RateLimiter> {
+    policy: P,
+}
+
+impl RateLimitLayer {
+    /// A layer applying `limiter`.
+    pub fn new(limiter: RateLimiter) -> Self {
+        Self { policy: limiter }
+    }
+}
+
+impl<K, F> RateLimitLayer<KeyedBy<K, F>> {
+    /// A layer limiting each request by the key `key_fn` returns for it.
+    pub fn keyed(limiter: KeyedRateLimiter<K>, key_fn: F) -> Self {
+        Self {
+            policy: KeyedBy { limiter, key_fn },
+        }
+    }
+}
+
+impl<S, P: Clone> Layer<S> for RateLimitLayer<P> {
+    type Service = RateLimit<S, P>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit::new(inner, self.policy.clone())
+    }
+}

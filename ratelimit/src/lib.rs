@@ -1,0 +1,90 @@
+//! Rate limiting: admit requests at a sustained rate with bounded bursts,
+//! and tell the ones that do not fit exactly when they would.
+//!
+//! Put a [`RateLimiter`] in front of a dependency you must not flood (a
+//! paid API, a database) or a handler that clients must share fairly
+//! ([`KeyedRateLimiter`], one limit per client). A request that does not
+//! fit is refused at once with a typed [`Rejected`] carrying the exact time
+//! until it would fit ("not now"), or a "never" rejection if it asks for
+//! more than the limit holds; or, in wait mode, it waits for its cells (up
+//! to a maximum, and never past the task's
+//! [`Deadline`](ballast_deadline::Deadline)). The default algorithm is the
+//! GCRA, a token bucket kept in one atomic word; fixed and sliding windows
+//! are there for those who need their semantics.
+//!
+//! ```
+//! use ballast_ratelimit::{Config, RateLimiter, Rejected};
+//! use std::time::Duration;
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), ballast_ratelimit::BoxError> {
+//! // 10 requests a second, up to 2 back to back.
+//! let limiter = RateLimiter::new(Config::builder().rate(10, Duration::from_secs(1)).burst(2).build()?);
+//! let echo = service_fn(|req: &'static str| async move { Ok::<_, std::io::Error>(req) });
+//! let mut client = ServiceBuilder::new().layer(limiter.layer()).service(echo);
+//!
+//! client.ready().await?.call("one").await?;
+//! client.ready().await?.call("two").await?;
+//! let err = client.ready().await?.call("three").await.unwrap_err();
+//! let rejected = err.downcast_ref::<Rejected>().expect("refused by the limiter");
+//! assert_eq!(rejected.retry_after_hint(), Some(Duration::from_millis(100)));
+//!
+//! // Without tower: wait mode, or a plain check.
+//! tokio::time::advance(Duration::from_millis(100)).await;
+//! assert!(limiter.check().is_ok());
+//! assert_eq!(limiter.metrics().admitted, 3);
+//! # Ok(()) }
+//! ```
+//!
+//! # What's here
+//!
+//! - [`Gcra`] with its [`Quota`]: the lock-free core, one `AtomicU64`
+//!   compare-and-swap per admission, taking `now` as an argument.
+//! - [`FixedWindow`] and [`SlidingWindow`] with their [`Window`]: the
+//!   window algorithms, same API.
+//! - [`Config`] / [`ConfigBuilder`]: the algorithm ([`Limit`]), the
+//!   [`Mode`] (reject or wait), shadow mode; invalid values are a
+//!   [`ConfigError`].
+//! - [`RateLimiter`]: a shared limit on tokio's clock; the async helper
+//!   [`until_ready`](RateLimiter::until_ready), [`check`](RateLimiter::check),
+//!   [`Metrics`].
+//! - [`KeyedRateLimiter`]: one limit per key in a sharded map; idle keys
+//!   are evicted, so memory follows the active keys.
+//! - [`RateLimitLayer`] / [`RateLimit`] / [`ResponseFuture`]: the tower
+//!   layer, `Clone` with shared state; keyed through [`KeyedBy`].
+//!
+//! # Rules the limiter keeps
+//!
+//! - Concurrent checks never admit more than the limit (loom-checked).
+//! - A waiting request reserves its cells before it sleeps, so waiters
+//!   never over-admit; a cancelled wait does not refund them (v1).
+//! - Shadow mode decides and records exactly as if enforcing, and admits.
+#![warn(missing_docs)]
+
+mod config;
+mod future;
+mod gcra;
+mod keyed;
+mod layer;
+mod limiter;
+#[cfg(all(test, ballast_loom))]
+mod loom_models;
+mod metrics;
+mod quota;
+mod service;
+mod state;
+mod sync;
+mod window;
+
+pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
+pub use config::{Config, ConfigBuilder, Limit, Mode};
+pub use future::ResponseFuture;
+pub use gcra::Gcra;
+pub use keyed::KeyedRateLimiter;
+pub use layer::{KeyedBy, Policy, RateLimitLayer};
+pub use limiter::RateLimiter;
+pub use metrics::Metrics;
+pub use quota::{MAX_BURST_WINDOW, Quota};
+pub use service::{BoxError, RateLimit};
+pub use window::{FixedWindow, MAX_SLIDING_LIMIT, SlidingWindow, Window};
