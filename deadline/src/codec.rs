@@ -26,9 +26,11 @@
 //!   the only case where the receiver is given more than the sender has,
 //!   by less than a millisecond.
 //!
-//! The issue that asked for this crate speaks of rounding up; rounding up a
-//! budget that is handed on would let every hop extend the caller's
-//! deadline a little, so this crate rounds down as above.
+//! Rounding up is right for a different job: a timeout you choose for an
+//! outgoing call, where firing a hair late beats firing early. For that,
+//! [`encode_grpc_timeout_ceil`] rounds up as grpc-go does. The propagation
+//! layers always use the rounding-down encoders: rounding up a budget that
+//! is handed on would let every hop extend the caller's deadline a little.
 //!
 //! # Decoding
 //!
@@ -163,6 +165,31 @@ pub fn encode_grpc_timeout(budget: Duration) -> GrpcTimeout {
         .iter()
         .find_map(|&(unit, len)| {
             let value = nanos / u128::from(len);
+            (value <= u128::from(GRPC_MAX_VALUE)).then_some((unit, value as u64))
+        })
+        .unwrap_or((b'H', GRPC_MAX_VALUE));
+    let mut buf = [0u8; GRPC_MAX_DIGITS + 1];
+    let n = write_digits(&mut buf, value);
+    buf[n] = unit;
+    GrpcTimeout {
+        buf,
+        len: (n + 1) as u8,
+    }
+}
+
+/// Encodes a timeout as a `grpc-timeout` value rounded **up**, as grpc-go
+/// does: at most 8 digits in the finest unit whose rounded-up value fits.
+///
+/// Use it for a timeout you set yourself on an outgoing call, where firing
+/// a hair late is better than early. Do not use it to hand on what is left
+/// of a deadline: that must round down ([`encode_grpc_timeout`]), or each
+/// hop would stretch its caller's budget.
+pub fn encode_grpc_timeout_ceil(timeout: Duration) -> GrpcTimeout {
+    let nanos = timeout.as_nanos();
+    let (unit, value) = GRPC_UNITS
+        .iter()
+        .find_map(|&(unit, len)| {
+            let value = nanos.div_ceil(u128::from(len));
             (value <= u128::from(GRPC_MAX_VALUE)).then_some((unit, value as u64))
         })
         .unwrap_or((b'H', GRPC_MAX_VALUE));
@@ -501,5 +528,52 @@ mod tests {
         let e = decode_timeout_millis(b"").unwrap_err();
         assert_eq!(e.to_string(), "invalid millisecond timeout: empty");
         assert_eq!(e.format(), Format::Millis);
+    }
+
+    #[test]
+    fn grpc_ceil_encoding_rounds_up_in_the_finest_unit_that_fits() {
+        use super::encode_grpc_timeout_ceil as ceil;
+        // Exact values are unchanged.
+        assert_eq!(ceil(Duration::from_millis(300)).as_str(), "300000u");
+        assert_eq!(ceil(Duration::from_nanos(99_999_999)).as_str(), "99999999n");
+        // Rounding up can push a value past 8 digits, which moves it to the
+        // next unit: 123 456 789.001 us rounds up to 123 456 790 us (9
+        // digits), so it is written as 123 457 ms.
+        assert_eq!(
+            ceil(Duration::from_nanos(100_000_000_001)).as_str(),
+            "100001m"
+        );
+        assert_eq!(
+            ceil(Duration::from_nanos(123_456_789_001)).as_str(),
+            "123457m"
+        );
+        assert_eq!(ceil(Duration::from_nanos(1_000_001)).as_str(), "1000001n");
+        // Every unit can be reached, and the value never rounds below the timeout.
+        for (d, want) in [
+            (Duration::from_secs(100_000_000), "1666667M"),
+            (Duration::from_secs(100_000_000 * 60), "1666667H"),
+            (Duration::from_millis(100_000_000_001), "1666667M"),
+            (Duration::from_secs(99_999_999), "99999999S"),
+        ] {
+            let enc = ceil(d);
+            assert_eq!(enc.as_str(), want, "{d:?}");
+            assert!(decode_grpc_timeout(enc.as_bytes()).unwrap() >= d);
+        }
+        // Past the largest value it caps, like the rounding-down encoder.
+        assert_eq!(ceil(Duration::MAX).as_str(), "99999999H");
+    }
+
+    #[test]
+    fn grpc_ceil_round_trip_never_shortens_the_timeout() {
+        let mut n: u64 = 1;
+        while n < u64::MAX / 3 {
+            let d = Duration::from_nanos(n);
+            let back = decode_grpc_timeout(super::encode_grpc_timeout_ceil(d).as_bytes()).unwrap();
+            assert!(
+                back >= d && back - d <= d / 50_000 + Duration::from_nanos(1),
+                "{d:?} -> {back:?}"
+            );
+            n = n * 3 + 7;
+        }
     }
 }
