@@ -27,11 +27,19 @@
 //! Both are plain tower layers over `http::Request<B>`, so they fit hyper
 //! and axum servers and clients (`hyper_util`'s client is a tower
 //! service). tonic's requests are `http::Request`s in its tower stack, so
-//! the layers are meant to go in as they are
-//! (`Server::builder().layer(ReceiveDeadlineLayer::default())`, and a
-//! `ServiceBuilder` around a `Channel`); this crate's tests cover axum and
-//! hyper, not tonic yet. Stack a [`Timeout`](crate::Timeout) with the
-//! client layer to also stop waiting locally.
+//! the layers go in as they are: `Server::builder().layer(ReceiveDeadlineLayer::default())`,
+//! and a `ServiceBuilder` around a `Channel` (tests/tonic.rs shows both).
+//! Stack a [`Timeout`](crate::Timeout) with the client layer to also stop
+//! waiting locally.
+//!
+//! tonic also enforces `grpc-timeout` on its own, outside these layers: its
+//! server and its channel each run a timer on the header and answer
+//! `Cancelled` ("Timeout expired") when it fires. With the same budget on
+//! both sides the client's timer usually fires first, so a tonic client
+//! sees `Cancelled` about as often as `DeadlineExceeded` for a handler that
+//! overruns. The handler is cancelled either way. For a deterministic
+//! `DeadlineExceeded`, cap budgets on the server
+//! ([`ReceiveConfigBuilder::max_budget`]) below what clients send.
 //!
 //! ```
 //! use ballast_deadline::Deadline;
