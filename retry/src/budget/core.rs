@@ -1,0 +1,276 @@
+//! The budget's concurrent core: deposits and withdrawals counted in a
+//! ring of time buckets. It takes time as an argument and reads no clock.
+//!
+//! # Implementation notes
+//!
+//! `current` is the period (`now / bucket_nanos`) deposits go to, and
+//! `slot` its bucket (`current % len`, stored so deposits never divide);
+//! bucket `p % len` holds period `p`. The window is the `len` periods ending at
+//! `current`, and every bucket holds one of them, so the window's contents
+//! are simply the sum of all buckets.
+//!
+//! - **Deposit** (every original request, lock-free): load `slot`
+//!   (Acquire), `fetch_add` one on its bucket (Relaxed). Only every
+//!   [`CLOCK_EVERY`]-th deposit into a bucket (the first included) asks
+//!   the clock whether a new period has begun; the others never read it.
+//!   A deposit can thus be dated up to [`CLOCK_EVERY`] deposits early, so it
+//!   leaves the window early: that can only make the budget smaller,
+//!   never larger.
+//! - **Roll** (rare): under the mutex, empty the buckets of the periods
+//!   after `current` up to the new one (all of them if the clock jumped by
+//!   a whole window) with a `swap(0)` whose value moves to `retired`, then
+//!   publish the new `current` and `slot` (Release). `retired` plus the
+//!   buckets is thus every deposit ever made, exactly (the policy's call
+//!   count). A deposit
+//!   that loaded the old `current` while a roll ran lands in the old
+//!   period (it leaves the window early) or, if the jump reached its
+//!   bucket, is lost or counted in the new period: never counted twice.
+//! - **Withdraw** (every retry): under the mutex, roll to `now`, sum the
+//!   window and, if the withdrawal fits, count it in the current bucket.
+//!   The check and the count happen under one lock, and deposits only add
+//!   to the balance, so two withdrawals can never both take the last
+//!   retry the budget allows.
+//!
+//! A retry is allowed when `withdrawals + 1 <= reserve + deposits *
+//! permille / 1000` within the window, computed in integers
+//! (multiplied through by 1000).
+
+use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
+use ballast_core::{Clock, Nanos};
+
+/// How many deposits into one bucket pass between two looks at the clock.
+pub(crate) const CLOCK_EVERY: u64 = 64;
+
+#[derive(Debug, Default)]
+struct Bucket {
+    deposits: AtomicU64,
+    /// Written only under the mutex.
+    withdrawals: AtomicU64,
+}
+
+#[derive(Debug)]
+pub(crate) struct BudgetCore {
+    bucket_nanos: u64,
+    /// Retries allowed per 1000 deposits (20% is 200).
+    permille: u64,
+    /// Retries allowed in every window whatever the deposits.
+    reserve: u64,
+    /// Written only under `slow`.
+    current: AtomicU64,
+    /// `current % len`: the bucket deposits go to. Written only under `slow`.
+    slot: CachePadded<AtomicU64>,
+    /// Deposits that have left the window. Written only under `slow`.
+    retired: AtomicU64,
+    buckets: Box<[CachePadded<Bucket>]>,
+    /// Serialises rolls and withdrawals.
+    slow: Mutex<()>,
+}
+
+/// What the window holds at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Balance {
+    pub(crate) deposits: u64,
+    pub(crate) withdrawals: u64,
+    /// Retries the budget would allow now.
+    pub(crate) available: u64,
+}
+
+impl BudgetCore {
+    pub(crate) fn new(bucket_nanos: u64, buckets: u32, permille: u64, reserve: u64) -> Self {
+        Self {
+            bucket_nanos: bucket_nanos.max(1),
+            permille,
+            reserve,
+            current: AtomicU64::new(0),
+            slot: CachePadded(AtomicU64::new(0)),
+            retired: AtomicU64::new(0),
+            buckets: (0..buckets.max(1))
+                .map(|_| CachePadded(Bucket::default()))
+                .collect(),
+            slow: Mutex::new(()),
+        }
+    }
+
+    fn bucket(&self, period: u64) -> &Bucket {
+        &self.buckets[(period % self.buckets.len() as u64) as usize]
+    }
+
+    /// Counts one original request, asking `clock` for the time only now
+    /// and then (see the module notes).
+    #[inline]
+    pub(crate) fn deposit(&self, clock: &impl Clock) {
+        // Acquire: pairs with the Release in `roll_locked`, so this
+        // period's bucket was emptied before we add to it.
+        let slot = self.slot.load(Ordering::Acquire);
+        // Relaxed: a count; the mutex orders the withdrawals that read it.
+        let before = self.buckets[slot as usize]
+            .deposits
+            .fetch_add(1, Ordering::Relaxed);
+        if before % CLOCK_EVERY == 0 {
+            self.roll_to(clock.now());
+        }
+    }
+
+    /// Counts one original request made at `now`, dated exactly.
+    pub(crate) fn deposit_at(&self, now: Nanos) {
+        self.roll_to(now);
+        // Acquire: see `deposit`.
+        let slot = self.slot.load(Ordering::Acquire);
+        // Relaxed: see `deposit`.
+        self.buckets[slot as usize]
+            .deposits
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes one retry from the budget at `now` if it allows one.
+    pub(crate) fn try_withdraw(&self, now: Nanos) -> bool {
+        let _slow = self.slow.lock();
+        self.roll_locked(now / self.bucket_nanos);
+        let balance = self.balance_locked();
+        if balance.available == 0 {
+            return false;
+        }
+        // Relaxed: under the mutex, the only writer and reader of
+        // withdrawals; `current` is ours to read (we are its only writer).
+        let period = self.current.load(Ordering::Relaxed);
+        self.bucket(period)
+            .withdrawals
+            .fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// The window as seen at `now`.
+    pub(crate) fn balance(&self, now: Nanos) -> Balance {
+        let _slow = self.slow.lock();
+        self.roll_locked(now / self.bucket_nanos);
+        self.balance_locked()
+    }
+
+    fn balance_locked(&self) -> Balance {
+        let (mut deposits, mut withdrawals) = (0u64, 0u64);
+        for b in self.buckets.iter() {
+            // Relaxed: deposits are counts (see `deposit`); withdrawals are
+            // written under the mutex we hold.
+            deposits = deposits.saturating_add(b.deposits.load(Ordering::Relaxed));
+            withdrawals = withdrawals.saturating_add(b.withdrawals.load(Ordering::Relaxed));
+        }
+        let allowed = (u128::from(self.reserve) * 1000
+            + u128::from(deposits) * u128::from(self.permille))
+            / 1000;
+        let available = u64::try_from(allowed)
+            .unwrap_or(u64::MAX)
+            .saturating_sub(withdrawals);
+        Balance {
+            deposits,
+            withdrawals,
+            available,
+        }
+    }
+
+    /// Every deposit ever made.
+    pub(crate) fn total_deposits(&self) -> u64 {
+        let _slow = self.slow.lock();
+        // Relaxed: read under the mutex that orders its writes.
+        let retired = self.retired.load(Ordering::Relaxed);
+        retired.saturating_add(self.balance_locked().deposits)
+    }
+
+    /// Moves `current` to `now`'s period if it is behind.
+    #[inline]
+    fn roll_to(&self, now: Nanos) {
+        let period = now / self.bucket_nanos;
+        // Relaxed: only a hint; `roll_locked` checks again under the mutex.
+        if period > self.current.load(Ordering::Relaxed) {
+            let _slow = self.slow.lock();
+            self.roll_locked(period);
+        }
+    }
+
+    /// With the mutex held: zeroes the buckets of the periods after
+    /// `current` up to `period`, then publishes `period`.
+    fn roll_locked(&self, period: u64) {
+        // Relaxed: we hold the mutex, and only its holder writes `current`.
+        let current = self.current.load(Ordering::Relaxed);
+        if period <= current {
+            return;
+        }
+        let len = self.buckets.len() as u64;
+        let first = (current + 1).max(period.saturating_sub(len - 1));
+        let mut retired = 0u64;
+        for p in first..=period {
+            let b = self.bucket(p);
+            // Relaxed: published by the Release store of `slot` below; the
+            // swap keeps a racing deposit either here or in the bucket.
+            retired = retired.saturating_add(b.deposits.swap(0, Ordering::Relaxed));
+            b.withdrawals.store(0, Ordering::Relaxed);
+        }
+        // Relaxed: `retired` and `current` are read only under the mutex.
+        let before = self.retired.load(Ordering::Relaxed);
+        self.retired
+            .store(before.saturating_add(retired), Ordering::Relaxed);
+        self.current.store(period, Ordering::Relaxed);
+        // Release: deposits that read the new slot see its bucket emptied.
+        self.slot.store(period % len, Ordering::Release);
+    }
+}
+
+#[cfg(all(test, not(ballast_loom)))]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+
+    /// 20% plus a reserve of 2, over 10 buckets of 1 s.
+    fn core() -> BudgetCore {
+        BudgetCore::new(SEC, 10, 200, 2)
+    }
+
+    #[test]
+    fn reserve_then_percentage_of_deposits() {
+        let c = core();
+        assert_eq!(c.balance(0).available, 2);
+        for _ in 0..10 {
+            c.deposit_at(0);
+        }
+        assert_eq!(c.balance(0).available, 4);
+        assert!((0..4).all(|_| c.try_withdraw(0)));
+        assert!(!c.try_withdraw(0));
+    }
+
+    #[test]
+    fn deposits_and_withdrawals_leave_the_window() {
+        let c = core();
+        for _ in 0..10 {
+            c.deposit_at(0);
+        }
+        assert!(c.try_withdraw(5 * SEC));
+        assert_eq!(c.balance(9 * SEC).available, 3);
+        // At 10 s, period 0 (the deposits) has left the window; the
+        // withdrawal at 5 s has not.
+        let b = c.balance(10 * SEC);
+        assert_eq!((b.deposits, b.withdrawals, b.available), (0, 1, 1));
+        // A jump of more than a window empties it; the total stays.
+        assert_eq!(c.balance(100 * SEC).available, 2);
+        c.deposit_at(100 * SEC);
+        assert_eq!(c.total_deposits(), 11);
+    }
+
+    #[test]
+    fn coarse_deposits_look_at_the_clock_once_per_batch() {
+        struct Counting(std::cell::Cell<u64>, Nanos);
+        impl Clock for Counting {
+            fn now(&self) -> Nanos {
+                self.0.set(self.0.get() + 1);
+                self.1
+            }
+        }
+        let c = core();
+        let clock = Counting(std::cell::Cell::new(0), 0);
+        for _ in 0..(3 * CLOCK_EVERY) {
+            c.deposit(&clock);
+        }
+        assert_eq!(clock.0.get(), 3);
+        assert_eq!(c.balance(0).deposits, 3 * CLOCK_EVERY);
+        assert_eq!(c.total_deposits(), 3 * CLOCK_EVERY);
+    }
+}

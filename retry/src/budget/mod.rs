@@ -1,0 +1,169 @@
+//! [`RetryBudget`]: caps the extra load retries add, shared by every
+//! service and helper that retries toward one dependency.
+//!
+//! As Finagle's `RetryBudget`: every original request deposits, every
+//! retry withdraws, and over a sliding window retries may add at most a
+//! percentage of the requests plus a small reserve (a minimum number of
+//! retries per second, so a service with little traffic can still retry).
+//! When a dependency is down and every request fails, the load it sees is
+//! thus at most `1 + percent/100` times the offered load instead of
+//! `max_attempts` times.
+
+mod config;
+pub(crate) mod core;
+
+pub use config::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS};
+
+use self::core::BudgetCore;
+use ballast_core::{Clock, Nanos, TokioClock};
+use std::fmt;
+use std::sync::Arc;
+
+/// A retry budget: at most a percentage of the request rate, plus a
+/// minimum number per second, may be retries. Clones share one budget.
+///
+/// The default is Finagle's: 20% of requests plus 10 retries a second,
+/// over 10 seconds. [`RetryBudget::unlimited`] turns the budget off, and
+/// must be chosen explicitly.
+///
+/// Deposits are lock-free and read the clock only once every few dozen
+/// calls; withdrawals (one per retry) take a short lock. Time is tokio's
+/// clock, so tests with a paused clock control the window; the `*_at`
+/// methods take the time instead, in nanoseconds on [`now`](Self::now)'s
+/// scale.
+///
+/// ```
+/// use ballast_retry::{BudgetConfig, RetryBudget};
+/// use std::time::Duration;
+///
+/// // 10% of requests, no minimum: 50 requests pay for 5 retries.
+/// let budget = RetryBudget::new(
+///     BudgetConfig::builder().percent(10.0).min_per_second(0).build()?,
+/// );
+/// for _ in 0..50 {
+///     budget.deposit_at(0);
+/// }
+/// let granted = (0..20).filter(|_| budget.try_withdraw_at(0)).count();
+/// assert_eq!(granted, 5);
+/// # Ok::<(), ballast_retry::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct RetryBudget {
+    /// `None` when the budget is off.
+    inner: Option<Arc<Inner>>,
+}
+
+struct Inner {
+    core: BudgetCore,
+    clock: TokioClock,
+    config: BudgetConfig,
+}
+
+impl RetryBudget {
+    /// A budget with `config`, its window starting now.
+    pub fn new(config: BudgetConfig) -> Self {
+        Self {
+            inner: Some(Arc::new(Inner {
+                core: config.core(),
+                clock: TokioClock::new(),
+                config,
+            })),
+        }
+    }
+
+    /// No budget: every retry is allowed (up to the policy's other
+    /// limits). Retries can then multiply the load on a failing
+    /// dependency by the number of attempts; choose this knowingly.
+    pub fn unlimited() -> Self {
+        Self { inner: None }
+    }
+
+    /// True for [`unlimited`](Self::unlimited).
+    pub fn is_unlimited(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// The budget's settings (`None` when unlimited).
+    pub fn config(&self) -> Option<&BudgetConfig> {
+        self.inner.as_ref().map(|i| &i.config)
+    }
+
+    /// The budget's clock: nanoseconds since it was made, on tokio's clock.
+    pub fn now(&self) -> Nanos {
+        self.inner.as_ref().map_or(0, |i| i.clock.now())
+    }
+
+    /// Records one original request (not a retry).
+    #[inline]
+    pub fn deposit(&self) {
+        if let Some(inner) = &self.inner {
+            inner.core.deposit(&inner.clock);
+        }
+    }
+
+    /// Takes one retry from the budget; false when it is spent.
+    pub fn try_withdraw(&self) -> bool {
+        match &self.inner {
+            Some(inner) => inner.core.try_withdraw(inner.clock.now()),
+            None => true,
+        }
+    }
+
+    /// [`deposit`](Self::deposit) at `now` ([`now`](Self::now)'s scale).
+    pub fn deposit_at(&self, now: Nanos) {
+        if let Some(inner) = &self.inner {
+            inner.core.deposit_at(now);
+        }
+    }
+
+    /// [`try_withdraw`](Self::try_withdraw) at `now`.
+    pub fn try_withdraw_at(&self, now: Nanos) -> bool {
+        match &self.inner {
+            Some(inner) => inner.core.try_withdraw(now),
+            None => true,
+        }
+    }
+
+    /// Every deposit ever made (`None` when unlimited).
+    pub(crate) fn total_deposits(&self) -> Option<u64> {
+        self.inner.as_ref().map(|i| i.core.total_deposits())
+    }
+
+    /// How many retries the budget would allow now (`u64::MAX` when
+    /// unlimited).
+    pub fn available(&self) -> u64 {
+        self.available_at(self.now())
+    }
+
+    /// [`available`](Self::available) at `now`.
+    pub fn available_at(&self, now: Nanos) -> u64 {
+        match &self.inner {
+            Some(inner) => inner.core.balance(now).available,
+            None => u64::MAX,
+        }
+    }
+}
+
+impl Default for RetryBudget {
+    /// Finagle's default: 20% plus 10 retries a second over 10 seconds.
+    fn default() -> Self {
+        Self::new(BudgetConfig::default())
+    }
+}
+
+impl fmt::Debug for RetryBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            None => f.write_str("RetryBudget(unlimited)"),
+            Some(inner) => {
+                let b = inner.core.balance(inner.clock.now());
+                f.debug_struct("RetryBudget")
+                    .field("config", &inner.config)
+                    .field("deposits", &b.deposits)
+                    .field("withdrawals", &b.withdrawals)
+                    .field("available", &b.available)
+                    .finish()
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! [`retry`]: the plain async helper, for code without tower.
+
+use crate::classify::Classifier;
+use crate::error::{CallError, deadline_exceeded};
+use crate::plan::{Next, Stop, Tracker};
+use crate::policy::Policy;
+use ballast_deadline::Deadline;
+use std::future::Future;
+
+/// Runs `op` under `policy`: once, then again after each result the
+/// policy's classifier calls transient, until one is not, or the attempts,
+/// the budget, the total time or the task's deadline
+/// ([`Deadline::current`]) run out.
+///
+/// The last attempt's error comes back as [`CallError::Inner`], including
+/// when the budget is spent (at once, without waiting). When the deadline
+/// leaves no time for another attempt the call stops with the deadline's
+/// rejection, [`CallError::Rejected`] with
+/// [`Reason::DeadlineExceeded`](ballast_core::Reason::DeadlineExceeded),
+/// before it would pass. Dropping the future cancels the attempt or the
+/// backoff in progress.
+///
+/// ```
+/// use ballast_retry::{Backoff, Config, Policy, RetryErrors, retry};
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let policy = Policy::new(
+///     Config::builder()
+///         .max_attempts(3)
+///         .backoff(Backoff::constant(Duration::from_millis(10)).build()?)
+///         .build()?,
+///     RetryErrors,
+/// );
+/// let calls = AtomicU32::new(0);
+/// let answer = retry(&policy, || async {
+///     match calls.fetch_add(1, Ordering::Relaxed) {
+///         0 => Err(std::io::Error::other("connection reset")),
+///         _ => Ok(42),
+///     }
+/// })
+/// .await?;
+/// assert_eq!(answer, 42);
+/// assert_eq!(policy.metrics().retries, 1);
+/// # Ok(()) }
+/// ```
+pub async fn retry<C, F, Fut, T, E>(policy: &Policy<C>, mut op: F) -> Result<T, CallError<E>>
+where
+    C: Classifier<T, E>,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let shared = &*policy.shared;
+    shared.begin();
+    let mut tracker = Tracker::start(shared, Deadline::current());
+    loop {
+        let result = op().await;
+        match tracker.after(shared, &result, true) {
+            Next::Return | Next::Stop(Stop::Attempts | Stop::Budget | Stop::MaxTotalTime) => {
+                return result.map_err(CallError::Inner);
+            }
+            Next::Stop(Stop::Deadline) => return Err(CallError::Rejected(deadline_exceeded())),
+            Next::Stop(Stop::NotCloneable) => unreachable!("the helper makes every attempt anew"),
+            Next::Retry(delay) => {
+                drop(result);
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                tracker.attempt_starting();
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! [`ResponseFuture`]: a call's attempts and the waits between them.
+
+use crate::classify::{Classifier, CloneRequest};
+use crate::error::deadline_exceeded;
+use crate::plan::{Next, Stop, Tracker};
+use crate::service::{BoxError, Local};
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use tokio::time::Sleep;
+use tower_service::Service;
+
+pin_project! {
+    /// The future of a [`Retry`](crate::Retry) call.
+    ///
+    /// Dropping it cancels whatever is in progress: the attempt (its
+    /// future is dropped) or the backoff (its timer is dropped); no retry
+    /// follows.
+    pub struct ResponseFuture<F, S, Req, C, K> {
+        #[pin]
+        state: State<F>,
+        // The service retries are made on (polled ready before each).
+        service: S,
+        // The copy of the request the next attempt sends; `None` when it
+        // cannot be copied.
+        spare: Option<Req>,
+        local: Arc<Local<C, K>>,
+        tracker: Tracker,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        Called {
+            #[pin]
+            future: F,
+        },
+        // Boxed: only calls that retry pay for a timer, and the future of
+        // a call that succeeds stays small.
+        Waiting {
+            sleep: Pin<Box<Sleep>>,
+        },
+        Readying {
+            // Keeps pin-project-lite's struct-variant form.
+            _readying: (),
+        },
+    }
+}
+
+impl<F, S, Req, C, K> ResponseFuture<F, S, Req, C, K> {
+    #[inline]
+    pub(crate) fn new(
+        future: F,
+        service: S,
+        spare: Option<Req>,
+        local: Arc<Local<C, K>>,
+        tracker: Tracker,
+    ) -> Self {
+        Self {
+            state: State::Called { future },
+            service,
+            spare,
+            local,
+            tracker,
+        }
+    }
+}
+
+impl<F, S, Req, C, K> Future for ResponseFuture<F, S, Req, C, K>
+where
+    S: Service<Req, Future = F>,
+    F: Future<Output = Result<S::Response, S::Error>>,
+    S::Error: Into<BoxError>,
+    C: Classifier<S::Response, S::Error>,
+    K: CloneRequest<Req>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Called { future } => {
+                    let result = ready!(future.poll(cx));
+                    let can_clone = this.spare.is_some();
+                    match this.tracker.after(this.local.shared(), &result, can_clone) {
+                        Next::Stop(Stop::Deadline) => {
+                            return Poll::Ready(Err(Box::new(deadline_exceeded())));
+                        }
+                        Next::Return | Next::Stop(_) => {
+                            return Poll::Ready(result.map_err(Into::into));
+                        }
+                        Next::Retry(delay) if delay.is_zero() => {
+                            this.state.set(State::Readying { _readying: () });
+                        }
+                        Next::Retry(delay) => {
+                            let sleep = Box::pin(tokio::time::sleep(delay));
+                            this.state.set(State::Waiting { sleep });
+                        }
+                    }
+                }
+                StateProj::Waiting { sleep } => {
+                    ready!(sleep.as_mut().poll(cx));
+                    this.state.set(State::Readying { _readying: () });
+                }
+                StateProj::Readying { .. } => {
+                    ready!(this.service.poll_ready(cx)).map_err(Into::into)?;
+                    let req = this
+                        .spare
+                        .take()
+                        .expect("a retry is planned only with a spare request");
+                    *this.spare = this.local.cloner.clone_request(&req);
+                    this.tracker.attempt_starting();
+                    let future = this.service.call(req);
+                    this.state.set(State::Called { future });
+                }
+            }
+        }
+    }
+}
+
+impl<F, S, Req, C, K> fmt::Debug for ResponseFuture<F, S, Req, C, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("attempt", &self.tracker.attempt())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,125 @@
+//! Retries that do not make an outage worse: backoff with jitter, a retry
+//! budget shared by every caller of a dependency, and stop conditions
+//! that respect the call's deadline.
+//!
+//! Retrying hides a dependency's brief failures from users, but every
+//! retry is extra load at the moment the dependency can least take it: a
+//! naive policy of 3 attempts triples the load on a service that is
+//! already failing (a retry storm). ballast's retry is safe by default:
+//!
+//! - nothing is retried unless a [`Classifier`] calls the result
+//!   transient;
+//! - a [`RetryBudget`] (on by default: 20% of requests plus 10 a second,
+//!   over 10 s) caps the extra load; with the budget spent a call returns
+//!   its error at once;
+//! - delays grow with [`Backoff`] and are spread by [`Jitter`] applied
+//!   after the cap;
+//! - no retry starts that cannot finish before the call's
+//!   [`Deadline`](ballast_deadline::Deadline), and no backoff sleeps past
+//!   it.
+//!
+//! ```
+//! use ballast_retry::{Action, Backoff, BoxError, Config, Policy};
+//! use std::sync::Arc;
+//! use std::sync::atomic::{AtomicU32, Ordering};
+//! use std::time::Duration;
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), BoxError> {
+//! // Only "503 unavailable" is worth another try.
+//! let policy = Policy::new(
+//!     Config::builder()
+//!         .max_attempts(3)
+//!         .backoff(Backoff::exponential(Duration::from_millis(100)).build()?)
+//!         .build()?,
+//!     |r: &Result<u16, std::io::Error>| match r {
+//!         Ok(503) => Action::Retry,
+//!         _ => Action::Return,
+//!     },
+//! );
+//!
+//! // A dependency that is unavailable twice, then answers.
+//! let calls = Arc::new(AtomicU32::new(0));
+//! let flaky = service_fn({
+//!     let calls = calls.clone();
+//!     move |_: &str| {
+//!         let n = calls.fetch_add(1, Ordering::Relaxed);
+//!         async move { Ok::<u16, std::io::Error>(if n < 2 { 503 } else { 200 }) }
+//!     }
+//! });
+//! let mut client = ServiceBuilder::new().layer(policy.layer()).service(flaky);
+//!
+//! let status = client.ready().await?.call("GET /items").await?;
+//! assert_eq!(status, 200);
+//! let m = policy.metrics();
+//! assert_eq!((m.calls, m.attempts, m.retries), (1, 3, 2));
+//! # Ok(()) }
+//! ```
+//!
+//! # What's here
+//!
+//! - [`Backoff`] / [`BackoffBuilder`] / [`Jitter`] / [`Delays`]: constant,
+//!   linear and exponential delays with none, full, equal or decorrelated
+//!   jitter, as plain (seedable) iterators.
+//! - [`RetryBudget`] / [`BudgetConfig`]: Finagle's retry budget, a value of
+//!   its own that any number of policies can share.
+//! - [`Config`] / [`ConfigBuilder`]: attempts, backoff, total time, the
+//!   least time an attempt needs, the budget; invalid settings are a
+//!   [`ConfigError`].
+//! - [`Classifier`] / [`Action`] / [`RetryErrors`]: what is transient;
+//!   [`CloneRequest`] / [`CloneRequests`]: which requests can be sent
+//!   again.
+//! - [`Policy`]: the shared policy and its [`Metrics`]; [`retry`] (the
+//!   plain async helper, with [`CallError`]).
+//! - [`RetryLayer`] / [`Retry`] / [`ResponseFuture`]: the tower layer.
+//!
+//! # Deadlines
+//!
+//! The layer reads each request's deadline like ballast-deadline's
+//! `Timeout` does (the task's current one by default, or a
+//! [`DeadlineSource`](ballast_deadline::DeadlineSource)); the helper reads
+//! the task's. Before each retry it compares the time left with the
+//! backoff plus what an attempt needs (the configured
+//! [`min_attempt_time`](ConfigBuilder::min_attempt_time), or the previous
+//! attempt's duration if longer): it shortens the backoff to fit, and if
+//! even an immediate attempt could not finish it stops with the
+//! deadline's rejection, a [`Rejected`] with [`Reason::DeadlineExceeded`].
+//!
+//! # Cost
+//!
+//! A call that succeeds at once counts itself, deposits in the budget (a
+//! lock-free add; the clock is read once every few dozen calls), copies
+//! its request, and reads the clock only if it has a deadline or the
+//! policy a total time limit. Randomness and timers are made only when a
+//! call retries.
+#![warn(missing_docs)]
+
+mod backoff;
+mod budget;
+mod call;
+mod classify;
+mod config;
+mod error;
+mod future;
+mod layer;
+#[cfg(all(test, ballast_loom))]
+mod loom_models;
+mod metrics;
+mod plan;
+mod policy;
+mod service;
+mod sync;
+
+pub use backoff::{Backoff, BackoffBuilder, DEFAULT_CAP, Delays, Jitter};
+pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
+pub use budget::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS, RetryBudget};
+pub use call::retry;
+pub use classify::{Action, Classifier, CloneRequest, CloneRequests, RetryErrors};
+pub use config::{Config, ConfigBuilder};
+pub use error::CallError;
+pub use future::ResponseFuture;
+pub use layer::RetryLayer;
+pub use metrics::Metrics;
+pub use policy::Policy;
+pub use service::{BoxError, Retry};

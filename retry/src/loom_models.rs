@@ -1,0 +1,103 @@
+//! Loom models of the retry budget's concurrent core.
+//!
+//! Run with `RUSTFLAGS="--cfg ballast_loom" LOOM_MAX_PREEMPTIONS=2 cargo
+//! test --release -p ballast-retry --lib -- loom_models`. Each model is
+//! two threads over one `BudgetCore`, asserting inside the model that
+//! withdrawals never exceed what the deposits they saw allow, and the
+//! final balance after the joins.
+
+use crate::budget::core::BudgetCore;
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicU64, Ordering};
+use loom::thread;
+
+const SEC: u64 = 1_000_000_000;
+
+/// 20% of deposits plus `reserve`, over 2 buckets of 1 s.
+fn core(reserve: u64) -> Arc<BudgetCore> {
+    Arc::new(BudgetCore::new(SEC, 2, 200, reserve))
+}
+
+#[test]
+fn two_withdrawals_race_for_the_last_retry() {
+    loom::model(|| {
+        let c = core(1);
+        let granted = Arc::new(AtomicU64::new(0));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (c, granted) = (c.clone(), granted.clone());
+                thread::spawn(move || {
+                    if c.try_withdraw(0) {
+                        let before = granted.fetch_add(1, Ordering::SeqCst);
+                        assert_eq!(before, 0, "the budget granted more than its reserve");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(granted.load(Ordering::SeqCst), 1);
+        assert_eq!(c.balance(0).available, 0);
+    });
+}
+
+#[test]
+fn concurrent_deposits_and_withdrawals_never_overspend() {
+    loom::model(|| {
+        // No reserve: 5 deposits pay for exactly 1 retry.
+        let c = core(0);
+        let granted = Arc::new(AtomicU64::new(0));
+        let depositor = {
+            let c = c.clone();
+            thread::spawn(move || {
+                for _ in 0..5 {
+                    c.deposit(&0u64);
+                }
+            })
+        };
+        let withdrawer = {
+            let (c, granted) = (c.clone(), granted.clone());
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    if c.try_withdraw(0) {
+                        granted.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        };
+        depositor.join().unwrap();
+        withdrawer.join().unwrap();
+        let g = granted.load(Ordering::SeqCst);
+        assert!(g <= 1, "granted {g} retries for 5 deposits at 20%");
+        let b = c.balance(0);
+        assert_eq!(b.deposits, 5);
+        assert_eq!(b.withdrawals + b.available, 1);
+    });
+}
+
+#[test]
+fn a_window_roll_racing_a_deposit_never_grows_the_budget() {
+    loom::model(|| {
+        // Deposits at 0; then one thread deposits while the other rolls
+        // the window to 1 s and withdraws.
+        let c = core(0);
+        for _ in 0..4 {
+            c.deposit_at(0);
+        }
+        let depositor = {
+            let c = c.clone();
+            thread::spawn(move || c.deposit_at(SEC))
+        };
+        let withdrawer = {
+            let c = c.clone();
+            thread::spawn(move || c.try_withdraw(SEC))
+        };
+        depositor.join().unwrap();
+        let granted = withdrawer.join().unwrap();
+        // Five deposits in the window pay for one retry at most.
+        let b = c.balance(SEC);
+        assert!(b.deposits <= 5);
+        assert_eq!(u64::from(granted) + b.available, b.deposits / 5);
+    });
+}

@@ -1,0 +1,179 @@
+//! One call's way through its attempts: after each result, return it,
+//! retry after a delay, or stop. Shared by the service's future and the
+//! plain helper.
+
+use crate::backoff::Delays;
+use crate::classify::{Action, Classifier};
+use crate::policy::Shared;
+use ballast_deadline::Deadline;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Why a call stopped with a retryable result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Attempts,
+    NotCloneable,
+    Deadline,
+    MaxTotalTime,
+    Budget,
+}
+
+impl Stop {
+    fn as_str(self) -> &'static str {
+        match self {
+            Stop::Attempts => "attempts used up",
+            Stop::NotCloneable => "request cannot be cloned",
+            Stop::Deadline => "deadline too close for another attempt",
+            Stop::MaxTotalTime => "total time limit too close for another attempt",
+            Stop::Budget => "retry budget spent",
+        }
+    }
+}
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Give the result to the caller.
+    Return,
+    /// Retry after this delay.
+    Retry(Duration),
+    /// Give the result up, for this reason.
+    Stop(Stop),
+}
+
+/// A call's progress. Reads the clock only when the call has a deadline or
+/// a total time limit.
+#[derive(Debug)]
+pub(crate) struct Tracker {
+    /// Attempts started so far.
+    attempt: u32,
+    deadline: Option<Deadline>,
+    /// When the call began, if anything is timed.
+    started: Option<Instant>,
+    /// When the latest attempt began, if anything is timed.
+    attempt_started: Option<Instant>,
+    /// Made at the first retry, so a call that succeeds draws no randomness.
+    delays: Option<Box<Delays>>,
+}
+
+impl Tracker {
+    /// A call about to make its first attempt, under `deadline`.
+    #[inline]
+    pub(crate) fn start<C>(shared: &Shared<C>, deadline: Option<Deadline>) -> Self {
+        let timed = deadline.is_some() || shared.config.max_total_time.is_some();
+        let started = if timed { Some(Instant::now()) } else { None };
+        // No event for the first attempt: it is the call itself, and even a
+        // disabled event's check costs about 1 ns on every call. Retries,
+        // delays and give-ups each emit one, with the attempt number.
+        Self {
+            attempt: 1,
+            deadline,
+            started,
+            attempt_started: started,
+            delays: None,
+        }
+    }
+
+    /// The attempt the call is on (1 for the first).
+    pub(crate) fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Another attempt is starting now (after [`Next::Retry`]'s delay).
+    pub(crate) fn attempt_starting(&mut self) {
+        if self.started.is_some() {
+            self.attempt_started = Some(Instant::now());
+        }
+        tracing::debug!(attempt = self.attempt, "retry: attempt");
+    }
+
+    /// Decides what follows `result`. A retry is counted (and its budget
+    /// withdrawn) here; `can_clone` says whether the request can be sent
+    /// again.
+    pub(crate) fn after<C, T, E>(
+        &mut self,
+        shared: &Shared<C>,
+        result: &Result<T, E>,
+        can_clone: bool,
+    ) -> Next
+    where
+        C: Classifier<T, E>,
+    {
+        let floor = match shared.classifier.classify(result) {
+            Action::Return => return Next::Return,
+            Action::Retry => Duration::ZERO,
+            Action::RetryAfter(at_least) => at_least,
+        };
+        match self.plan(shared, floor, can_clone) {
+            Ok(delay) => {
+                shared.stats.retry();
+                self.attempt += 1;
+                tracing::debug!(
+                    attempt = self.attempt,
+                    delay = ?delay,
+                    "retry: transient failure; retrying after a delay"
+                );
+                Next::Retry(delay)
+            }
+            Err(stop) => {
+                shared.stats.gave_up();
+                if stop == Stop::Budget {
+                    shared.stats.budget_denied();
+                }
+                tracing::debug!(
+                    attempt = self.attempt,
+                    reason = stop.as_str(),
+                    "retry: giving up"
+                );
+                Next::Stop(stop)
+            }
+        }
+    }
+
+    /// The delay before the next attempt, or why there is none. `floor`
+    /// is the least the delay may be (a server's retry-after).
+    fn plan<C>(
+        &mut self,
+        shared: &Shared<C>,
+        floor: Duration,
+        can_clone: bool,
+    ) -> Result<Duration, Stop> {
+        let config = &shared.config;
+        if self.attempt >= config.max_attempts {
+            return Err(Stop::Attempts);
+        }
+        if !can_clone {
+            return Err(Stop::NotCloneable);
+        }
+        let delays = self.delays.get_or_insert_with(|| Box::new(shared.delays()));
+        let mut delay = delays.next().unwrap_or_default().max(floor);
+        if let Some(started) = self.started {
+            let now = Instant::now();
+            let total = config
+                .max_total_time
+                .map(|t| (started + t, Stop::MaxTotalTime));
+            let deadline = self.deadline.map(|d| (d.instant(), Stop::Deadline));
+            let bound = match (deadline, total) {
+                (Some(d), Some(t)) => Some(if d.0 <= t.0 { d } else { t }),
+                (d, t) => d.or(t),
+            };
+            if let Some((bound, why)) = bound {
+                let remaining = bound.saturating_duration_since(now);
+                let last = now.saturating_duration_since(self.attempt_started.unwrap_or(now));
+                let need = config.min_attempt_time.max(last);
+                // Stop if even an immediate attempt would not have more
+                // than it needs, or the server asked for a longer wait
+                // than is left.
+                let room = remaining
+                    .checked_sub(need)
+                    .filter(|room| !room.is_zero() && *room >= floor);
+                delay = delay.min(room.ok_or(why)?);
+            }
+        }
+        if !shared.budget.try_withdraw() {
+            return Err(Stop::Budget);
+        }
+        Ok(delay)
+    }
+}

@@ -1,0 +1,150 @@
+//! [`Retry`]: the tower service.
+
+use crate::classify::{Classifier, CloneRequest, CloneRequests};
+use crate::future::ResponseFuture;
+use crate::plan::Tracker;
+use crate::policy::{Policy, Shared};
+use ballast_deadline::{Deadline, DeadlineSource, TaskLocal};
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tower_service::Service;
+
+/// A boxed error, as tower stacks use.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a service's in-flight calls hold: the policy and the request
+/// cloner.
+///
+/// Each service value has its own `Local`, and each call's future holds an
+/// `Arc` of it, so that `Arc`'s reference count sits on a cache line used
+/// by one task rather than one that every task's every call writes.
+/// Aligned to 128 bytes so two `Local`s never share a cache line.
+#[repr(align(128))]
+pub(crate) struct Local<C, K> {
+    pub(crate) policy: Policy<C>,
+    pub(crate) cloner: K,
+}
+
+impl<C, K> Local<C, K> {
+    #[inline]
+    pub(crate) fn shared(&self) -> &Shared<C> {
+        &self.policy.shared
+    }
+}
+
+/// A service whose calls are retried under a [`Policy`].
+///
+/// Each call makes its first attempt on the service as it was polled
+/// ready; retries wait their backoff, then poll a clone of the inner
+/// service ready and call it with a copy of the request (so `S` must be
+/// `Clone`). The service's error is [`BoxError`]: the last attempt's own
+/// error, or a [`Rejected`](ballast_core::Rejected) with
+/// [`Reason::DeadlineExceeded`](ballast_core::Reason::DeadlineExceeded)
+/// when the deadline left no time for another attempt.
+///
+/// Clones share the policy's budget and counts.
+pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal> {
+    inner: S,
+    local: Arc<Local<C, K>>,
+    source: Src,
+}
+
+impl<S, C> Retry<S, C> {
+    /// Wraps `inner` in `policy`, copying requests with `Clone` and
+    /// reading deadlines from the task.
+    pub fn new(inner: S, policy: Policy<C>) -> Self {
+        Self::with_parts(inner, policy, CloneRequests, TaskLocal)
+    }
+}
+
+impl<S, C, K, Src> Retry<S, C, K, Src> {
+    pub(crate) fn with_parts(inner: S, policy: Policy<C>, cloner: K, source: Src) -> Self {
+        Self {
+            inner,
+            local: Arc::new(Local { policy, cloner }),
+            source,
+        }
+    }
+
+    /// The policy this service applies.
+    pub fn policy(&self) -> &Policy<C> {
+        &self.local.policy
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+// Written by hand: a clone shares the policy but gets a `Local` of its own
+// (see `Local`).
+impl<S: Clone, C, K: Clone, Src: Clone> Clone for Retry<S, C, K, Src> {
+    fn clone(&self) -> Self {
+        Self::with_parts(
+            self.inner.clone(),
+            self.local.policy.clone(),
+            self.local.cloner.clone(),
+            self.source.clone(),
+        )
+    }
+}
+
+impl<S: fmt::Debug, C, K, Src> fmt::Debug for Retry<S, C, K, Src> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("inner", &self.inner)
+            .field("policy", &self.local.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C, K, Src, Req> Service<Req> for Retry<S, C, K, Src>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    C: Classifier<S::Response, S::Error>,
+    K: CloneRequest<Req>,
+    Src: DeadlineSource<Req>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S::Future, S, Req, C, K>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let shared = self.local.shared();
+        shared.begin();
+        // The task's current deadline binds whatever the source says.
+        let deadline = match (self.source.deadline(&req), Deadline::current()) {
+            (Some(a), Some(b)) => Some(a.earlier(b)),
+            (a, b) => a.or(b),
+        };
+        let spare = self.local.cloner.clone_request(&req);
+        let tracker = Tracker::start(shared, deadline);
+        let future = self.inner.call(req);
+        ResponseFuture::new(
+            future,
+            self.inner.clone(),
+            spare,
+            self.local.clone(),
+            tracker,
+        )
+    }
+}

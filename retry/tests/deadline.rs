@@ -1,0 +1,158 @@
+//! The deadline contract: no backoff sleeps past the deadline, a backoff
+//! shrinks to fit, and no attempt starts that cannot finish in time.
+
+mod common;
+
+use ballast_deadline::{Deadline, DeadlineCarrier, FromRequest};
+use ballast_retry::{Backoff, CallError, Jitter, Policy, Reason, Rejected, RetryErrors, retry};
+use common::{MS, Scripted, builder};
+use std::io;
+use std::time::Duration;
+use tokio::time::Instant;
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+fn slow_backoff() -> Backoff {
+    Backoff::constant(Duration::from_secs(1))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backoff_shrinks_to_leave_an_attempt_its_time_before_the_deadline() {
+    let dep = Scripted::new(&[Err(io::ErrorKind::ConnectionRefused), Ok(200)]);
+    let config = builder()
+        .backoff(slow_backoff())
+        .min_attempt_time(50 * MS)
+        .build()
+        .unwrap();
+    let policy = Policy::new(config, RetryErrors);
+    let mut svc = ServiceBuilder::new()
+        .layer(policy.layer())
+        .service(dep.clone());
+    let answer = Deadline::after(250 * MS)
+        .scope(async { svc.ready().await.unwrap().call("GET").await })
+        .await
+        .unwrap();
+    assert_eq!(answer, 200);
+    // 1 s of backoff would pass the deadline: 200 ms leaves the 50 ms.
+    assert_eq!(dep.start_ms(), [0, 200]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_attempt_starts_that_cannot_finish_before_the_deadline() {
+    let dep = Scripted::down();
+    let config = builder().min_attempt_time(50 * MS).build().unwrap();
+    let policy = Policy::new(config, RetryErrors);
+    let mut svc = ServiceBuilder::new()
+        .layer(policy.layer())
+        .service(dep.clone());
+    let start = Instant::now();
+    let err = Deadline::after(30 * MS)
+        .scope(async { svc.ready().await.unwrap().call("GET").await })
+        .await
+        .unwrap_err();
+    let rejected = err
+        .downcast_ref::<Rejected>()
+        .expect("the deadline's rejection");
+    assert_eq!(rejected.reason(), Reason::DeadlineExceeded);
+    assert_eq!(dep.calls(), 1);
+    assert_eq!(
+        start.elapsed(),
+        Duration::ZERO,
+        "given up at once, not at the deadline"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_previous_attempt_duration_is_what_the_next_one_is_expected_to_need() {
+    // Each attempt takes 100 ms; 150 ms of budget leaves room for one.
+    let dep = Scripted::down().latency(100 * MS);
+    let policy = Policy::new(builder().build().unwrap(), RetryErrors);
+    let mut svc = ServiceBuilder::new()
+        .layer(policy.layer())
+        .service(dep.clone());
+    let err = Deadline::after(150 * MS)
+        .scope(async { svc.ready().await.unwrap().call("GET").await })
+        .await
+        .unwrap_err();
+    assert!(err.downcast_ref::<Rejected>().is_some());
+    assert_eq!(dep.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_never_run_past_the_deadline() {
+    let dep = Scripted::down().latency(10 * MS);
+    let policy = Policy::new(builder().max_attempts(50).build().unwrap(), RetryErrors);
+    let mut svc = ServiceBuilder::new()
+        .layer(policy.layer())
+        .service(dep.clone());
+    let deadline = Deadline::after(Duration::from_millis(475));
+    let _ = deadline
+        .scope(async { svc.ready().await.unwrap().call("GET").await })
+        .await;
+    assert!(Instant::now() <= deadline.instant());
+    // Every 110 ms; after the attempt ending at 450, 25 ms are left: the
+    // backoff shrinks to 15 ms and the last attempt ends at the deadline.
+    assert_eq!(dep.start_ms(), [0, 110, 220, 330, 440, 465]);
+}
+
+/// A request carrying its own deadline.
+#[derive(Clone)]
+struct WithDeadline(Deadline);
+
+impl DeadlineCarrier for WithDeadline {
+    fn deadline(&self) -> Option<Deadline> {
+        Some(self.0)
+    }
+
+    fn set_deadline(&mut self, deadline: Deadline) {
+        self.0 = deadline;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_layer_reads_a_request_deadline_through_its_source() {
+    let dep = Scripted::down();
+    let policy = Policy::new(
+        builder().min_attempt_time(50 * MS).build().unwrap(),
+        RetryErrors,
+    );
+    let layer = policy.layer().source(FromRequest);
+    let mut svc = ServiceBuilder::new()
+        .layer(layer)
+        .map_request(|_: WithDeadline| "GET")
+        .service(dep.clone());
+    let err = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(WithDeadline(Deadline::after(40 * MS)))
+        .await
+        .unwrap_err();
+    assert!(err.downcast_ref::<Rejected>().is_some());
+    assert_eq!(dep.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_helper_stops_with_the_deadline_rejection() {
+    let policy = Policy::new(
+        builder().backoff(slow_backoff()).build().unwrap(),
+        RetryErrors,
+    );
+    let mut attempts = 0;
+    let result: Result<(), _> = Deadline::after(500 * MS)
+        .scope(retry(&policy, || {
+            attempts += 1;
+            async { Err(io::Error::other("down")) }
+        }))
+        .await;
+    // The first retry shrinks to 490 ms, the second cannot fit.
+    let err = result.unwrap_err();
+    assert_eq!(
+        err.rejected().map(Rejected::reason),
+        Some(Reason::DeadlineExceeded)
+    );
+    assert!(matches!(err, CallError::Rejected(_)));
+    assert_eq!(attempts, 2);
+}
