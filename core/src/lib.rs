@@ -4,6 +4,8 @@
 //!   a call (open circuit, full bulkhead, rate limit, spent budget, passed
 //!   deadline). Stacks box errors into `tower::BoxError`; users downcast to
 //!   `Rejected` once, whatever layer refused, and read why and when to retry.
+//! - [`CallError`]: what every crate's plain async helper returns on
+//!   failure: refused by a policy, or the call's own error.
 //! - [`ConfigError`]: what a builder returns for an invalid setting.
 //! - [`Clock`] and [`Nanos`]: the seam between a policy core, which takes
 //!   time as an argument, and the layer that reads tokio's clock.
@@ -23,11 +25,13 @@
 //! ```
 #![warn(missing_docs)]
 
+mod call_error;
 mod config_error;
 pub mod duration;
 mod rejected;
 mod time;
 
+pub use call_error::CallError;
 pub use config_error::ConfigError;
 pub use rejected::{Reason, Rejected, RetryAfter};
 pub use time::{Clock, ManualClock, Nanos, TokioClock, nanos};
