@@ -88,7 +88,9 @@
 mod layer;
 mod registry;
 mod service;
+mod settings;
 
 pub use layer::KeyedCircuitBreakerLayer;
-pub use registry::{KeyedBreakers, KeyedSettings, KeyedSettingsBuilder};
+pub use registry::KeyedBreakers;
 pub use service::KeyedCircuitBreaker;
+pub use settings::{KeyedSettings, KeyedSettingsBuilder};

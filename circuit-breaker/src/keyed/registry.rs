@@ -1,13 +1,14 @@
 //! [`KeyedBreakers`]: one breaker per key, created on first use, with a
-//! bounded number of keys; and its [`KeyedSettings`].
+//! bounded number of keys.
 
 use super::layer::KeyedCircuitBreakerLayer;
+use super::settings::KeyedSettings;
 use crate::breaker::Breaker;
 use crate::config::Config;
 use crate::events::StateChange;
 use crate::metrics::Metrics;
 use crate::sync::{AtomicU64, CachePadded, Ordering};
-use ballast_core::{Clock, ConfigError, Nanos, TokioClock, nanos};
+use ballast_core::{Clock, Nanos, TokioClock, nanos};
 use parking_lot::RwLock;
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -17,90 +18,11 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use std::time::Duration;
 
-const COMPONENT: &str = "keyed circuit breaker";
 /// How many locks the keys are spread over (a power of two).
 const SHARDS: usize = 16;
 /// The coarsest a key's last-use time may be: it is written at most once
 /// per `min(idle_timeout / 64, this)`.
 const MAX_TOUCH_GRANULARITY: Duration = Duration::from_millis(100);
-
-/// How many keys a [`KeyedBreakers`] holds and when it lets one go.
-///
-/// Build with [`KeyedSettings::builder`]; the default holds up to 10,000
-/// keys and evicts a key unused for 10 minutes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyedSettings {
-    max_keys: usize,
-    idle_timeout: Duration,
-}
-
-impl Default for KeyedSettings {
-    fn default() -> Self {
-        Self {
-            max_keys: 10_000,
-            idle_timeout: Duration::from_secs(600),
-        }
-    }
-}
-
-impl KeyedSettings {
-    /// A builder starting from the defaults.
-    pub fn builder() -> KeyedSettingsBuilder {
-        KeyedSettingsBuilder::default()
-    }
-
-    /// The most keys (and so breakers) held at once.
-    pub fn max_keys(&self) -> usize {
-        self.max_keys
-    }
-
-    /// How long a key may go unused before it may be evicted.
-    pub fn idle_timeout(&self) -> Duration {
-        self.idle_timeout
-    }
-}
-
-/// Builds [`KeyedSettings`]; every setting is checked in [`build`](Self::build).
-#[derive(Debug, Clone, Default)]
-pub struct KeyedSettingsBuilder {
-    settings: KeyedSettings,
-}
-
-impl KeyedSettingsBuilder {
-    /// Holds at most this many keys, at least 1. Inserting a key beyond it
-    /// evicts one (see [`KeyedBreakers`] for which).
-    pub fn max_keys(mut self, max: usize) -> Self {
-        self.settings.max_keys = max;
-        self
-    }
-
-    /// A key unused for this long is idle and may be evicted; greater than
-    /// zero. Make it well above the breaker's open wait.
-    pub fn idle_timeout(mut self, idle: Duration) -> Self {
-        self.settings.idle_timeout = idle;
-        self
-    }
-
-    /// Checks every setting and returns them, or the first invalid one.
-    pub fn build(self) -> Result<KeyedSettings, ConfigError> {
-        let s = self.settings;
-        if s.max_keys == 0 {
-            return Err(ConfigError::new(
-                COMPONENT,
-                "max_keys",
-                "must be at least 1, got 0",
-            ));
-        }
-        if s.idle_timeout.is_zero() {
-            return Err(ConfigError::new(
-                COMPONENT,
-                "idle_timeout",
-                "must be greater than zero",
-            ));
-        }
-        Ok(s)
-    }
-}
 
 type KeyListener<K> = Arc<dyn Fn(&K, &StateChange) + Send + Sync>;
 type Listeners<K> = Arc<RwLock<Vec<KeyListener<K>>>>;
@@ -208,7 +130,7 @@ impl<K> fmt::Debug for KeyedBreakers<K> {
         f.debug_struct("KeyedBreakers")
             .field("name", &self.inner.template.name)
             .field("keys", &self.len())
-            .field("max_keys", &self.inner.settings.max_keys)
+            .field("max_keys", &self.inner.settings.max_keys())
             .finish()
     }
 }
@@ -257,7 +179,7 @@ where
     }
 
     fn build(template: Config, settings: KeyedSettings, namer: Option<Namer<K>>) -> Self {
-        let idle = nanos(settings.idle_timeout);
+        let idle = nanos(settings.idle_timeout());
         let granularity = (idle / 64).min(nanos(MAX_TOUCH_GRANULARITY));
         let shards = (0..SHARDS)
             .map(|_| CachePadded(RwLock::new(HashMap::new())))
@@ -431,7 +353,7 @@ where
 
     /// Takes a slot for a new key, evicting until one is free.
     fn reserve(&self, now: Nanos) {
-        let max = self.inner.settings.max_keys as u64;
+        let max = self.inner.settings.max_keys() as u64;
         // Relaxed first read: the compare-exchange below decides.
         let mut taken = self.inner.reserved.load(Ordering::Relaxed);
         loop {
