@@ -1,0 +1,142 @@
+//! [`Bulkhead`]: the shared limiter and its operator handle, and the plain
+//! async helper [`Bulkhead::call`].
+
+use crate::config::Config;
+use crate::core::Core;
+use crate::layer::BulkheadLayer;
+use crate::permit::{Admission, Holder, admit};
+use crate::sync::{AtomicU64, CachePadded, Ordering};
+use ballast_core::Rejected;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+/// What every clone of a bulkhead shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) core: Core,
+    pub(crate) config: Config,
+    /// Rejections so far, on a line of its own so counting them never
+    /// slows the permit word.
+    rejected: CachePadded<AtomicU64>,
+}
+
+impl Shared {
+    /// Counts and reports a rejection, then returns it.
+    #[cold]
+    pub(crate) fn reject(&self, rejected: Rejected) -> Rejected {
+        // Relaxed: a statistic.
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(bulkhead = %self.config.name, reason = %rejected, "call rejected");
+        rejected
+    }
+}
+
+impl Holder for Arc<Shared> {
+    #[inline]
+    fn shared(&self) -> &Shared {
+        self
+    }
+}
+
+/// A fixed bulkhead: at most `max_concurrent_calls` calls in flight at
+/// once, across every clone and every service it is layered on.
+///
+/// Cloning is cheap and shares the limit. Use [`layer`](Self::layer) for
+/// tower stacks, [`call`](Self::call) for plain async code, and
+/// [`snapshot`](Self::snapshot) to see what it is doing.
+#[derive(Clone)]
+pub struct Bulkhead {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What a bulkhead is doing, read at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// Permits held: calls running, plus permits just handed to a waiter.
+    pub in_flight: u64,
+    /// Calls waiting for a permit.
+    pub queued: usize,
+    /// The most calls that may be in flight.
+    pub limit: u64,
+    /// Calls refused so far (full, queue full, waited too long, deadline).
+    pub rejected: u64,
+}
+
+impl Bulkhead {
+    /// A bulkhead with `config`.
+    pub fn new(config: Config) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                core: Core::new(config.max_concurrent_calls, config.max_queue_len()),
+                config,
+                rejected: CachePadded(AtomicU64::new(0)),
+            }),
+        }
+    }
+
+    /// The tower layer that puts services behind this bulkhead.
+    pub fn layer(&self) -> BulkheadLayer {
+        BulkheadLayer::new(self.clone())
+    }
+
+    /// The config it was built with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// In flight, queued, limit and rejected counts now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            in_flight: self.shared.core.in_flight(),
+            queued: self.shared.core.queued(),
+            limit: self.shared.core.max(),
+            // Relaxed: a statistic.
+            rejected: self.shared.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `f()`'s future holding a permit, waiting for one if the config
+    /// allows; the permit is given back when the future finishes or is
+    /// dropped. `f` is not called if no permit is had.
+    ///
+    /// ```
+    /// use ballast_bulkhead::{Bulkhead, Config, Reason};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let bulkhead = Bulkhead::new(Config::builder().max_concurrent_calls(1).build().unwrap());
+    /// let answer = bulkhead
+    ///     .call(|| async {
+    ///         // A second call while this one runs finds the bulkhead full.
+    ///         let err = bulkhead.call(|| async { 0 }).await.unwrap_err();
+    ///         assert_eq!(err.reason(), Reason::BulkheadFull);
+    ///         42
+    ///     })
+    ///     .await;
+    /// assert_eq!(answer, Ok(42));
+    /// # }
+    /// ```
+    pub async fn call<F, Fut>(&self, f: F) -> Result<Fut::Output, Rejected>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future,
+    {
+        let _permit = match admit(&self.shared) {
+            Admission::Now(permit) => permit,
+            Admission::Refused(rejected) => return Err(rejected),
+            Admission::Wait(wait) => wait.await?,
+        };
+        Ok(f().await)
+    }
+}
+
+impl fmt::Debug for Bulkhead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulkhead")
+            .field("name", &self.shared.config.name)
+            .field("snapshot", &self.snapshot())
+            .finish()
+    }
+}

@@ -1,0 +1,84 @@
+//! A fixed bulkhead: cap how many calls are in flight toward a dependency,
+//! so a slow dependency ties up a bounded share of your tasks, connections
+//! and memory instead of all of them.
+//!
+//! A [`Bulkhead`] holds `max_concurrent_calls` permits, shared by every
+//! clone and every service layered with it. A call takes a permit when it
+//! starts and gives it back when it finishes or is dropped. A call that
+//! finds none is refused at once with a typed [`Rejected`]
+//! ([`Reason::BulkheadFull`]: "not now") or, if configured, waits up to
+//! `max_wait` in a bounded FIFO queue ([`Reason::QueueFull`] when the queue
+//! is full, [`Reason::QueueTimeout`] when it waited too long). Waiting
+//! never outlasts the call's [`Deadline`](ballast_deadline::Deadline)
+//! ([`Reason::DeadlineExceeded`]). Taking and giving back a permit while
+//! nobody waits is one compare-and-swap each.
+//!
+//! ```
+//! use ballast_bulkhead::{Bulkhead, Config, Reason, Rejected};
+//! use std::time::Duration;
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), ballast_bulkhead::BoxError> {
+//! let bulkhead = Bulkhead::new(
+//!     Config::builder()
+//!         .name("inventory")
+//!         .max_concurrent_calls(2)
+//!         .build()?,
+//! );
+//! // A dependency that takes a second to answer.
+//! let slow = service_fn(|req: &'static str| async move {
+//!     tokio::time::sleep(Duration::from_secs(1)).await;
+//!     Ok::<_, std::io::Error>(req.len())
+//! });
+//! let mut client = ServiceBuilder::new().layer(bulkhead.layer()).service(slow);
+//!
+//! let first = client.ready().await?.call("GET /items");
+//! let second = client.ready().await?.call("GET /items/7");
+//! // Two calls in flight: a third is refused at once.
+//! let err = client.ready().await?.call("GET /items/8").await.unwrap_err();
+//! let rejected = err.downcast_ref::<Rejected>().expect("refused by the bulkhead");
+//! assert_eq!(rejected.reason(), Reason::BulkheadFull);
+//!
+//! assert_eq!(first.await?, 10);
+//! assert_eq!(second.await?, 12);
+//! let snapshot = bulkhead.snapshot();
+//! assert_eq!((snapshot.in_flight, snapshot.limit, snapshot.rejected), (0, 2, 1));
+//! # Ok(()) }
+//! ```
+//!
+//! # What's here
+//!
+//! - [`Config`] / [`ConfigBuilder`]: limit, wait, queue length; invalid
+//!   settings (a zero limit) are a [`ConfigError`].
+//! - [`Bulkhead`]: the shared limiter and handle: [`Snapshot`] of in
+//!   flight, queued, limit and rejected; the async helper
+//!   [`Bulkhead::call`].
+//! - [`BulkheadLayer`] / [`FixedBulkhead`] / [`ResponseFuture`]: the tower
+//!   layer, service and future. The permit is taken in `call`, not
+//!   `poll_ready` (see [`FixedBulkhead`] for why).
+//! - Rejections are [`Rejected`], shared by every ballast crate; each one
+//!   is also a `tracing` debug event.
+//!
+//! Inside: `core` is the permit counter (one `AtomicU64`, a mutex-guarded
+//! queue for waiters only; its module docs hold the implementation notes),
+//! `permit` the permit and queue-slot guards, `sync` the std/loom shim.
+#![warn(missing_docs)]
+
+mod bulkhead;
+mod config;
+mod core;
+mod future;
+mod layer;
+#[cfg(all(test, ballast_loom))]
+mod loom_models;
+mod permit;
+mod service;
+mod sync;
+
+pub use ballast_core::{ConfigError, Reason, Rejected};
+pub use bulkhead::{Bulkhead, Snapshot};
+pub use config::{Config, ConfigBuilder};
+pub use future::ResponseFuture;
+pub use layer::BulkheadLayer;
+pub use service::{BoxError, FixedBulkhead};
