@@ -60,6 +60,24 @@
 //! - Rejections are [`Rejected`], shared by every ballast crate; each one
 //!   is also a `tracing` debug event.
 //!
+//! # Config files
+//!
+//! With feature `serde`, a [`Config`] is `Deserialize` (and `Serialize`).
+//! Every field is optional (a missing one keeps the default); the values
+//! are checked like the builder's (an invalid one is a deserialization
+//! error carrying the [`ConfigError`] message) and an unknown field is an
+//! error. `max_wait` is written `"30s"`, `"250ms"`, `"1m30s"`, or as a
+//! number of seconds.
+//!
+//! ```json
+//! {
+//!     "name": "inventory",
+//!     "max_concurrent_calls": 10,
+//!     "max_wait": "50ms",
+//!     "max_queue_len": 20
+//! }
+//! ```
+//!
 //! Inside: `core` is the permit counter (one `AtomicU64`, a mutex-guarded
 //! queue for waiters only; its module docs hold the implementation notes),
 //! `permit` the permit and queue-slot guards, `sync` the std/loom shim.
@@ -67,6 +85,8 @@
 
 mod bulkhead;
 mod config;
+#[cfg(feature = "serde")]
+mod config_serde;
 mod core;
 mod future;
 mod layer;

@@ -54,6 +54,30 @@
 //! - [`RateLimitLayer`] / [`RateLimit`] / [`ResponseFuture`]: the tower
 //!   layer, `Clone` with shared state; keyed through [`KeyedBy`].
 //!
+//! # Config files
+//!
+//! With feature `serde`, a [`Config`] is `Deserialize` (and `Serialize`).
+//! Every field but `limit` is optional; the values are checked like the
+//! builder's (an invalid one is a deserialization error carrying the
+//! [`ConfigError`] message) and an unknown field is an error. Durations are
+//! written `"30s"`, `"1m30s"`, `"250ms"`, or as a number of seconds.
+//!
+//! ```json
+//! {
+//!     "name": "search",
+//!     "limit": { "type": "rate", "cells": 100, "per": "1s" },
+//!     "burst": 20,
+//!     "mode": { "type": "wait", "max_wait": "50ms" },
+//!     "shadow": false
+//! }
+//! ```
+//!
+//! `limit` is one of `{"type": "rate", "cells": 100, "per": "1s"}` (GCRA;
+//! `burst` defaults to `cells`), `{"type": "fixed_window", "limit": 100,
+//! "window": "1s"}` or `{"type": "sliding_window", "limit": 100, "window":
+//! "1s"}`; `burst` applies only to a rate. `mode` is `{"type": "reject"}`
+//! (the default) or `{"type": "wait", "max_wait": "50ms"}`.
+//!
 //! # Rules the limiter keeps
 //!
 //! - Concurrent checks never admit more than the limit (loom-checked).
@@ -63,6 +87,8 @@
 #![warn(missing_docs)]
 
 mod config;
+#[cfg(feature = "serde")]
+mod config_serde;
 mod future;
 mod gcra;
 mod keyed;

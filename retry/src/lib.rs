@@ -86,6 +86,37 @@
 //! even an immediate attempt could not finish it stops with the
 //! deadline's rejection, a [`Rejected`] with [`Reason::DeadlineExceeded`].
 //!
+//! # Config files
+//!
+//! With feature `serde`, a [`Config`] is `Deserialize`. Every field is
+//! optional (a missing one keeps the default); the values are checked like
+//! the builders' (an invalid one is a deserialization error carrying the
+//! [`ConfigError`] message) and an unknown field is an error. Durations are
+//! written `"30s"`, `"1m30s"`, `"250ms"`, or as a number of seconds.
+//!
+//! ```json
+//! {
+//!     "max_attempts": 4,
+//!     "backoff": {
+//!         "kind": "exponential",
+//!         "base": "50ms",
+//!         "factor": 2.0,
+//!         "cap": "2s",
+//!         "jitter": "full"
+//!     },
+//!     "max_total_time": "5s",
+//!     "min_attempt_time": "10ms",
+//!     "budget": { "percent": 20, "min_per_second": 10, "window": "10s", "buckets": 10 },
+//!     "seed": 42
+//! }
+//! ```
+//!
+//! `backoff.kind` is `"constant"`, `"linear"` or `"exponential"` and
+//! `base` is required; `factor` (exponential only), `cap` and `jitter`
+//! (`"none"`, `"full"`, `"equal"` or `"decorrelated"`) are optional.
+//! `budget` is a map whose fields are all optional, or `"off"` for no
+//! budget.
+//!
 //! # Cost
 //!
 //! A call that succeeds at once counts itself, deposits in the budget (a
@@ -100,6 +131,8 @@ mod budget;
 mod call;
 mod classify;
 mod config;
+#[cfg(feature = "serde")]
+mod config_serde;
 mod error;
 mod future;
 mod layer;

@@ -1,0 +1,91 @@
+//! Reading a bulkhead's config from a file (feature `serde`).
+#![cfg(feature = "serde")]
+
+use ballast_bulkhead::Config;
+use std::time::Duration;
+
+fn from_json(json: &str) -> Result<Config, serde_json::Error> {
+    serde_json::from_str(json)
+}
+
+/// The error message for `json`, which must not deserialize.
+fn error_of(json: &str) -> String {
+    match from_json(json) {
+        Ok(c) => panic!("{json} should be rejected, got {c:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn full_config_matches_the_builder() {
+    let config = from_json(
+        r#"{
+            "name": "inventory",
+            "max_concurrent_calls": 10,
+            "max_wait": "1m30s",
+            "max_queue_len": 20
+        }"#,
+    )
+    .unwrap();
+    let built = Config::builder()
+        .name("inventory")
+        .max_concurrent_calls(10)
+        .max_wait(Duration::from_secs(90))
+        .max_queue_len(20)
+        .build()
+        .unwrap();
+    assert_eq!(config, built);
+    assert_eq!(config.max_queue_len(), 20);
+}
+
+#[test]
+fn empty_config_is_the_default() {
+    assert_eq!(from_json("{}").unwrap(), Config::default());
+}
+
+#[test]
+fn max_wait_reads_strings_and_seconds() {
+    let c = from_json(r#"{ "max_wait": "250ms" }"#).unwrap();
+    assert_eq!(c.max_wait(), Duration::from_millis(250));
+    let c = from_json(r#"{ "max_wait": 2 }"#).unwrap();
+    assert_eq!(c.max_wait(), Duration::from_secs(2));
+}
+
+#[test]
+fn invalid_values_are_errors_with_the_config_message() {
+    let err = error_of(r#"{ "max_concurrent_calls": 0 }"#);
+    assert!(err.contains("max_concurrent_calls"), "{err}");
+    let err = error_of(r#"{ "max_wait": "10ms", "max_queue_len": 0 }"#);
+    assert!(err.contains("max_queue_len"), "{err}");
+}
+
+#[test]
+fn unknown_fields_and_bad_durations_are_errors() {
+    let err = error_of(r#"{ "max_concurrency": 5 }"#);
+    assert!(err.contains("max_concurrency"), "{err}");
+    let err = error_of(r#"{ "max_wait": "soon" }"#);
+    assert!(err.contains("invalid duration"), "{err}");
+    let err = error_of(r#"{ "max_concurrent_calls": -1 }"#);
+    assert!(err.contains("-1"), "{err}");
+}
+
+#[test]
+fn configs_round_trip_through_json() {
+    let configs = [
+        Config::default(),
+        Config::builder()
+            .name("a")
+            .max_concurrent_calls(3)
+            .max_wait(Duration::from_millis(1500))
+            .max_queue_len(7)
+            .build()
+            .unwrap(),
+        // A queue length set without a wait is kept, though unused.
+        Config::builder().max_queue_len(5).build().unwrap(),
+    ];
+    for config in configs {
+        let json = serde_json::to_string(&config).unwrap();
+        let back: Config = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, config, "{json}");
+    }
+}
