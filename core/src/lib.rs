@@ -9,6 +9,8 @@
 //! - [`ConfigError`]: what a builder returns for an invalid setting.
 //! - [`Clock`] and [`Nanos`]: the seam between a policy core, which takes
 //!   time as an argument, and the layer that reads tokio's clock.
+//! - [`sync`]: the loom-switchable mutex and cache padding the policy
+//!   cores share.
 //! - [`duration`]: human-readable durations ("30s", "1m30s", "250ms") for
 //!   config files.
 //!
@@ -29,6 +31,7 @@ mod call_error;
 mod config_error;
 pub mod duration;
 mod rejected;
+pub mod sync;
 mod time;
 
 pub use call_error::CallError;
