@@ -1,0 +1,168 @@
+//! The harness every ballast benchmark shares, so ballast and its peers are
+//! always timed the same way: one service called in a loop by one task on a
+//! current-thread runtime (`1_task`), and by two tasks on a two-worker
+//! runtime, side by side (`2_tasks`, time per call per task: equal to
+//! `1_task` means perfect scaling).
+//!
+//! ```no_run
+//! use ballast_bench::{Runtimes, configure, run};
+//! use criterion::Criterion;
+//! use std::convert::Infallible;
+//! use tower::service_fn;
+//!
+//! fn bare() -> impl tower::Service<u64, Response = u64, Error = Infallible, Future: Send>
+//! + Clone + Send + 'static {
+//!     service_fn(|x: u64| async move { Ok::<_, Infallible>(x) })
+//! }
+//!
+//! let mut c = Criterion::default();
+//! let runtimes = Runtimes::new();
+//! let mut group = c.benchmark_group("example");
+//! configure(&mut group);
+//! run(&mut group, &runtimes, "bare", bare);
+//! group.finish();
+//! ```
+#![warn(missing_docs)]
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId};
+use std::fmt::Debug;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::runtime::{Builder, Runtime};
+use tower::{Service, ServiceExt};
+
+/// The two runtimes a benchmark runs its rows on.
+pub struct Runtimes {
+    /// A current-thread runtime for the `1_task` rows.
+    pub one: Runtime,
+    /// A two-worker multi-thread runtime for the `2_tasks` rows.
+    pub two: Runtime,
+}
+
+impl Runtimes {
+    /// Builds both runtimes with every driver (time, IO) enabled.
+    pub fn new() -> Self {
+        Runtimes {
+            one: Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime"),
+            two: Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a two-worker runtime"),
+        }
+    }
+}
+
+impl Default for Runtimes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The settings every ballast benchmark group uses: 30 samples, 1 s of
+/// warm-up, 3 s of measurement (short, because the machines are shared:
+/// read ratios between rows of one run, not absolute times).
+pub fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+}
+
+/// `iters` calls on `svc`, one after another, as a caller makes them.
+pub async fn calls<S>(svc: &mut S, iters: u64)
+where
+    S: Service<u64, Response = u64, Error: Debug>,
+{
+    for i in 0..iters {
+        let ready = svc.ready().await.expect("always ready");
+        black_box(ready.call(black_box(i)).await.expect("always succeeds"));
+    }
+}
+
+/// Benchmarks `make`'s service as `impl_name` with one task only.
+pub fn run_one_task<S>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    runtime: &Runtime,
+    impl_name: &str,
+    make: fn() -> S,
+) where
+    S: Service<u64, Response = u64, Error: Debug>,
+{
+    let mut svc = make();
+    group.bench_function(BenchmarkId::new("1_task", impl_name), |b| {
+        b.iter_custom(|iters| {
+            runtime.block_on(async {
+                let start = Instant::now();
+                calls(&mut svc, iters).await;
+                start.elapsed()
+            })
+        })
+    });
+}
+
+/// Benchmarks `make`'s service as `impl_name` with one task and with two
+/// tasks sharing clones of one service.
+pub fn run<S>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    runtimes: &Runtimes,
+    impl_name: &str,
+    make: fn() -> S,
+) where
+    S: Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send + 'static,
+{
+    run_one_task(group, &runtimes.one, impl_name, make);
+
+    let svc = make();
+    group.bench_function(BenchmarkId::new("2_tasks", impl_name), |b| {
+        b.iter_custom(|iters| {
+            runtimes.two.block_on(async {
+                let arrived = Arc::new(AtomicUsize::new(0));
+                let tasks: Vec<_> = (0..2)
+                    .map(|_| {
+                        let mut svc = svc.clone();
+                        let arrived = arrived.clone();
+                        tokio::spawn(async move {
+                            start_line(&arrived, 2);
+                            let start = Instant::now();
+                            calls(&mut svc, iters).await;
+                            (start, Instant::now())
+                        })
+                    })
+                    .collect();
+                let mut spans = Vec::new();
+                for task in tasks {
+                    spans.push(task.await.expect("no panic"));
+                }
+                // From the first start to the last finish.
+                let start = spans.iter().map(|&(start, _)| start).min();
+                let end = spans.iter().map(|&(_, end)| end).max();
+                end.unwrap() - start.unwrap()
+            })
+        })
+    });
+}
+
+/// Spins until `n` tasks have arrived, so they start together. It blocks
+/// the worker on purpose: the other task can then only arrive on another
+/// worker, so the tasks really run in parallel (an async barrier lets one
+/// worker pick up both and run them one after the other).
+pub fn start_line(arrived: &AtomicUsize, n: usize) {
+    // AcqRel/Acquire: each task's arrival is seen by the others before any
+    // of them starts its clock.
+    arrived.fetch_add(1, Ordering::AcqRel);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while arrived.load(Ordering::Acquire) < n {
+        assert!(
+            Instant::now() < deadline,
+            "the tasks never ran side by side"
+        );
+        std::hint::spin_loop();
+    }
+}
