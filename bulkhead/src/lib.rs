@@ -57,6 +57,8 @@
 //! - [`BulkheadLayer`] / [`FixedBulkhead`] / [`ResponseFuture`]: the tower
 //!   layer, service and future. The permit is taken in `call`, not
 //!   `poll_ready` (see [`FixedBulkhead`] for why).
+//! - [`ServiceBuilderExt`]: `.bulkhead(&bulkhead)` on tower's
+//!   `ServiceBuilder`.
 //! - Rejections are [`Rejected`], shared by every ballast crate; each one
 //!   is also a `tracing` debug event.
 //!
@@ -83,6 +85,7 @@
 //! `permit` the permit and queue-slot guards, `sync` the std/loom shim.
 #![warn(missing_docs)]
 
+mod builder;
 mod bulkhead;
 mod config;
 #[cfg(feature = "serde")]
@@ -97,6 +100,7 @@ mod service;
 mod sync;
 
 pub use ballast_core::{ConfigError, Reason, Rejected};
+pub use builder::ServiceBuilderExt;
 pub use bulkhead::{Bulkhead, Snapshot};
 pub use config::{Config, ConfigBuilder};
 pub use future::ResponseFuture;

@@ -1,0 +1,39 @@
+//! [`ServiceBuilderExt`]: `.bulkhead(&bulkhead)` and its siblings on
+//! tower's `ServiceBuilder`.
+
+use crate::bulkhead::Bulkhead;
+use crate::layer::BulkheadLayer;
+use tower::ServiceBuilder;
+use tower::layer::util::Stack;
+
+mod sealed {
+    pub trait Sealed {}
+    impl<L> Sealed for tower::ServiceBuilder<L> {}
+}
+
+/// Adds ballast's bulkheads to tower's `ServiceBuilder`.
+///
+/// Each method takes the limiter by reference and layers a handle to it, so
+/// every service built shares the one limit (and its snapshot).
+///
+/// ```
+/// use ballast_bulkhead::{Bulkhead, Config, ServiceBuilderExt};
+/// use tower::{ServiceBuilder, service_fn};
+///
+/// let bulkhead = Bulkhead::new(Config::builder().max_concurrent_calls(8).build().unwrap());
+/// let svc = ServiceBuilder::new()
+///     .bulkhead(&bulkhead)
+///     .service(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+/// # let _ = svc;
+/// ```
+pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
+    /// Puts the services built next behind the fixed `bulkhead` (shared,
+    /// not copied).
+    fn bulkhead(self, bulkhead: &Bulkhead) -> ServiceBuilder<Stack<BulkheadLayer, L>>;
+}
+
+impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
+    fn bulkhead(self, bulkhead: &Bulkhead) -> ServiceBuilder<Stack<BulkheadLayer, L>> {
+        self.layer(bulkhead.layer())
+    }
+}
