@@ -3,6 +3,7 @@
 
 use crate::bulkhead::Bulkhead;
 use crate::layer::BulkheadLayer;
+use crate::shed::{LoadShedLayer, LoadShedder, Priority};
 use tower::ServiceBuilder;
 use tower::layer::util::Stack;
 
@@ -30,10 +31,31 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
     /// Puts the services built next behind the fixed `bulkhead` (shared,
     /// not copied).
     fn bulkhead(self, bulkhead: &Bulkhead) -> ServiceBuilder<Stack<BulkheadLayer, L>>;
+
+    /// Sheds the calls of the services built next with `shedder`, reading
+    /// each request's [`Priority`] with `priority`.
+    fn load_shed<F, Req>(
+        self,
+        shedder: &LoadShedder,
+        priority: F,
+    ) -> ServiceBuilder<Stack<LoadShedLayer<F>, L>>
+    where
+        F: Fn(&Req) -> Priority + Clone;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     fn bulkhead(self, bulkhead: &Bulkhead) -> ServiceBuilder<Stack<BulkheadLayer, L>> {
         self.layer(bulkhead.layer())
+    }
+
+    fn load_shed<F, Req>(
+        self,
+        shedder: &LoadShedder,
+        priority: F,
+    ) -> ServiceBuilder<Stack<LoadShedLayer<F>, L>>
+    where
+        F: Fn(&Req) -> Priority + Clone,
+    {
+        self.layer(shedder.layer(priority))
     }
 }

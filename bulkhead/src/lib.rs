@@ -57,8 +57,10 @@
 //! - [`BulkheadLayer`] / [`FixedBulkhead`] / [`ResponseFuture`]: the tower
 //!   layer, service and future. The permit is taken in `call`, not
 //!   `poll_ready` (see [`FixedBulkhead`] for why).
-//! - [`ServiceBuilderExt`]: `.bulkhead(&bulkhead)` on tower's
-//!   `ServiceBuilder`.
+//! - [`shed`]: load shedding with priorities: when saturated, refuse at
+//!   once ([`Reason::Overloaded`]), lowest priority first; never queue.
+//! - [`ServiceBuilderExt`]: `.bulkhead(&bulkhead)` and
+//!   `.load_shed(&shedder, priority)` on tower's `ServiceBuilder`.
 //! - Rejections are [`Rejected`], shared by every ballast crate; each one
 //!   is also a `tracing` debug event.
 //!
@@ -92,11 +94,13 @@ mod config;
 mod config_serde;
 mod core;
 mod future;
+mod guarded;
 mod layer;
 #[cfg(all(test, ballast_loom))]
 mod loom_models;
 mod permit;
 mod service;
+pub mod shed;
 mod sync;
 
 pub use ballast_core::{ConfigError, Reason, Rejected};
