@@ -2,7 +2,7 @@
 
 use crate::classify::Classifier;
 use crate::error::{CallError, deadline_exceeded};
-use crate::plan::{Next, Stop, Tracker};
+use crate::plan::{Next, Tracker};
 use crate::policy::Policy;
 use ballast_deadline::Deadline;
 use std::future::Future;
@@ -12,13 +12,14 @@ use std::future::Future;
 /// the budget, the total time or the task's deadline
 /// ([`Deadline::current`]) run out.
 ///
-/// The last attempt's error comes back as [`CallError::Inner`], including
-/// when the budget is spent (at once, without waiting). When the deadline
-/// leaves no time for another attempt the call stops with the deadline's
-/// rejection, [`CallError::Rejected`] with
-/// [`Reason::DeadlineExceeded`](ballast_core::Reason::DeadlineExceeded),
-/// before it would pass. Dropping the future cancels the attempt or the
-/// backoff in progress.
+/// Whenever it stops retrying (attempts used up, budget spent, deadline
+/// or total time too close), the last attempt's own outcome comes back:
+/// its error as [`CallError::Inner`], at once, without waiting out the
+/// time that is left. Only when the deadline had already passed before
+/// the first attempt is `op` not run and the call ends with the
+/// deadline's rejection, [`CallError::Rejected`] with
+/// [`Reason::DeadlineExceeded`](ballast_core::Reason::DeadlineExceeded).
+/// Dropping the future cancels the attempt or the backoff in progress.
 ///
 /// ```
 /// use ballast_retry::{Backoff, Config, Policy, RetryErrors, retry};
@@ -55,14 +56,16 @@ where
     let shared = &*policy.shared;
     shared.begin();
     let mut tracker = Tracker::start(shared, Deadline::current());
+    if tracker.expired(shared) {
+        return Err(CallError::Rejected(deadline_exceeded()));
+    }
     loop {
         let result = op().await;
+        // `true`: the helper makes every attempt anew, so it can always
+        // "clone" the request.
         match tracker.after(shared, &result, true) {
-            Next::Return | Next::Stop(Stop::Attempts | Stop::Budget | Stop::MaxTotalTime) => {
-                return result.map_err(CallError::Inner);
-            }
-            Next::Stop(Stop::Deadline) => return Err(CallError::Rejected(deadline_exceeded())),
-            Next::Stop(Stop::NotCloneable) => unreachable!("the helper makes every attempt anew"),
+            // Stopping hands back the last attempt's outcome.
+            Next::Return | Next::Stop(_) => return result.map_err(CallError::Inner),
             Next::Retry(delay) => {
                 drop(result);
                 if !delay.is_zero() {

@@ -2,7 +2,7 @@
 
 use crate::classify::{Classifier, CloneRequest};
 use crate::error::deadline_exceeded;
-use crate::plan::{Next, Stop, Tracker};
+use crate::plan::{Next, Tracker};
 use crate::service::{BoxError, Local};
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -15,6 +15,13 @@ use tower_service::Service;
 
 pin_project! {
     /// The future of a [`Retry`](crate::Retry) call.
+    ///
+    /// It resolves to the first result that is not retried: a success, a
+    /// failure the classifier does not call transient, or the last
+    /// attempt's own outcome when no further attempt is allowed (attempts
+    /// used up, budget spent, deadline or total time too close, request
+    /// not cloneable). Only a call whose deadline had passed before it
+    /// began ends with the deadline's [`Rejected`](ballast_core::Rejected).
     ///
     /// Dropping it cancels whatever is in progress: the attempt (its
     /// future is dropped) or the backoff (its timer is dropped); no retry
@@ -48,6 +55,11 @@ pin_project! {
             // Keeps pin-project-lite's struct-variant form.
             _readying: (),
         },
+        // The deadline had passed before the first attempt: no attempt is
+        // made and the call ends with the deadline's rejection.
+        Expired {
+            _expired: (),
+        },
     }
 }
 
@@ -64,6 +76,18 @@ impl<F, S, Req, C, K> ResponseFuture<F, S, Req, C, K> {
             state: State::Called { future },
             service,
             spare,
+            local,
+            tracker,
+        }
+    }
+
+    /// A call whose deadline passed before its first attempt.
+    #[cold]
+    pub(crate) fn expired(service: S, local: Arc<Local<C, K>>, tracker: Tracker) -> Self {
+        Self {
+            state: State::Expired { _expired: () },
+            service,
+            spare: None,
             local,
             tracker,
         }
@@ -89,9 +113,7 @@ where
                     let result = ready!(future.poll(cx));
                     let can_clone = this.spare.is_some();
                     match this.tracker.after(this.local.shared(), &result, can_clone) {
-                        Next::Stop(Stop::Deadline) => {
-                            return Poll::Ready(Err(Box::new(deadline_exceeded())));
-                        }
+                        // Stopping hands back the last attempt's outcome.
                         Next::Return | Next::Stop(_) => {
                             return Poll::Ready(result.map_err(Into::into));
                         }
@@ -103,6 +125,9 @@ where
                             this.state.set(State::Waiting { sleep });
                         }
                     }
+                }
+                StateProj::Expired { .. } => {
+                    return Poll::Ready(Err(Box::new(deadline_exceeded())));
                 }
                 StateProj::Waiting { sleep } => {
                     ready!(sleep.as_mut().poll(cx));

@@ -72,7 +72,14 @@
 //!   again.
 //! - [`Policy`]: the shared policy and its [`Metrics`]; [`retry`] (the
 //!   plain async helper, with [`CallError`]).
-//! - [`RetryLayer`] / [`Retry`] / [`ResponseFuture`]: the tower layer.
+//! - [`RetryLayer`] / [`Retry`] / [`ResponseFuture`]: the tower layer;
+//!   [`ServiceBuilderExt`]: `.ballast_retry(&policy)` on tower's
+//!   `ServiceBuilder`.
+//! - [`http`] (feature `http`): [`HttpClassifier`](http::HttpClassifier)
+//!   (429, 502, 503, 504, `Retry-After`) and
+//!   [`IdempotentRequests`](http::IdempotentRequests); [`grpc`]: status
+//!   codes and classifiers after gRPC's retry design;
+//!   [`TransientError`] / [`ConnectionErrors`]: which errors they retry.
 //!
 //! # Deadlines
 //!
@@ -83,8 +90,12 @@
 //! backoff plus what an attempt needs (the configured
 //! [`min_attempt_time`](ConfigBuilder::min_attempt_time), or the previous
 //! attempt's duration if longer): it shortens the backoff to fit, and if
-//! even an immediate attempt could not finish it stops with the
-//! deadline's rejection, a [`Rejected`] with [`Reason::DeadlineExceeded`].
+//! even an immediate attempt could not finish it stops at once and hands
+//! back the last attempt's outcome (as it does when the attempts or the
+//! budget run out: stopping never replaces a real answer with a made-up
+//! error). Only a call whose deadline has already passed when it begins
+//! makes no attempt and ends with the deadline's rejection, a
+//! [`Rejected`] with [`Reason::DeadlineExceeded`].
 //!
 //! # Config files
 //!
@@ -128,6 +139,7 @@
 
 mod backoff;
 mod budget;
+mod builder;
 mod call;
 mod classify;
 mod config;
@@ -135,6 +147,9 @@ mod config;
 mod config_serde;
 mod error;
 mod future;
+pub mod grpc;
+#[cfg(feature = "http")]
+pub mod http;
 mod layer;
 #[cfg(all(test, ballast_loom))]
 mod loom_models;
@@ -143,10 +158,12 @@ mod plan;
 mod policy;
 mod service;
 mod sync;
+mod transient;
 
 pub use backoff::{Backoff, BackoffBuilder, DEFAULT_CAP, Delays, Jitter};
 pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
 pub use budget::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS, RetryBudget};
+pub use builder::ServiceBuilderExt;
 pub use call::retry;
 pub use classify::{Action, Classifier, CloneRequest, CloneRequests, RetryErrors};
 pub use config::{Config, ConfigBuilder};
@@ -156,3 +173,4 @@ pub use layer::RetryLayer;
 pub use metrics::Metrics;
 pub use policy::Policy;
 pub use service::{BoxError, Retry};
+pub use transient::{AllErrors, ConnectionErrors, NoErrors, TransientError, is_connection_error};

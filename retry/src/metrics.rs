@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Metrics {
     /// Calls made through the policy (original requests).
     pub calls: u64,
-    /// Attempts started: `calls + retries`.
+    /// Attempts started: `calls + retries - expired`.
     pub attempts: u64,
     /// Retries started.
     pub retries: u64,
@@ -15,8 +15,12 @@ pub struct Metrics {
     pub budget_denied: u64,
     /// Calls whose last result was retryable but that stopped anyway
     /// (attempts used up, request not cloneable, deadline or total time
-    /// too close, budget spent).
+    /// too close, budget spent); each returned that last result.
     pub gave_up: u64,
+    /// Calls refused before their first attempt because their deadline had
+    /// already passed (they end with the deadline's rejection; no attempt
+    /// is counted).
+    pub expired: u64,
 }
 
 /// The counters behind [`Metrics`].
@@ -26,6 +30,7 @@ pub(crate) struct Stats {
     retries: AtomicU64,
     budget_denied: AtomicU64,
     gave_up: AtomicU64,
+    expired: AtomicU64,
 }
 
 // Relaxed throughout: each counter is a standalone statistic.
@@ -47,15 +52,21 @@ impl Stats {
         self.gave_up.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn expired(&self) {
+        self.expired.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self) -> Metrics {
         let calls = self.calls.load(Ordering::Relaxed);
         let retries = self.retries.load(Ordering::Relaxed);
+        let expired = self.expired.load(Ordering::Relaxed);
         Metrics {
             calls,
-            attempts: calls + retries,
+            attempts: (calls + retries).saturating_sub(expired),
             retries,
             budget_denied: self.budget_denied.load(Ordering::Relaxed),
             gave_up: self.gave_up.load(Ordering::Relaxed),
+            expired,
         }
     }
 }

@@ -38,7 +38,8 @@ pub(crate) enum Next {
     Return,
     /// Retry after this delay.
     Retry(Duration),
-    /// Give the result up, for this reason.
+    /// No more attempts, for this reason: give the result to the caller
+    /// (it was retryable, but another attempt is not allowed).
     Stop(Stop),
 }
 
@@ -75,6 +76,25 @@ impl Tracker {
         }
     }
 
+    /// Whether the call's deadline had already passed when it began, so
+    /// not even its first attempt may start. Counted and traced here; the
+    /// caller then ends the call with the deadline's rejection.
+    #[inline]
+    pub(crate) fn expired<C>(&self, shared: &Shared<C>) -> bool {
+        let (Some(deadline), Some(started)) = (self.deadline, self.started) else {
+            return false;
+        };
+        if deadline.instant() > started {
+            return false;
+        }
+        shared.stats.expired();
+        tracing::debug!(
+            attempt = self.attempt,
+            "retry: deadline already passed; no attempt made"
+        );
+        true
+    }
+
     /// The attempt the call is on (1 for the first).
     pub(crate) fn attempt(&self) -> u32 {
         self.attempt
@@ -90,7 +110,9 @@ impl Tracker {
 
     /// Decides what follows `result`. A retry is counted (and its budget
     /// withdrawn) here; `can_clone` says whether the request can be sent
-    /// again.
+    /// again. On [`Next::Return`] and [`Next::Stop`] alike the caller gets
+    /// `result` itself: a call that stops retrying hands back the last
+    /// attempt's outcome, never a made-up error.
     pub(crate) fn after<C, T, E>(
         &mut self,
         shared: &Shared<C>,

@@ -37,7 +37,7 @@ impl<C> Shared<C> {
         let mut m = self.stats.snapshot();
         if self.calls_in_budget {
             m.calls = self.budget.total_deposits().unwrap_or_default();
-            m.attempts = m.calls + m.retries;
+            m.attempts = (m.calls + m.retries).saturating_sub(m.expired);
         }
         m
     }

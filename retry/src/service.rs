@@ -38,10 +38,13 @@ impl<C, K> Local<C, K> {
 /// Each call makes its first attempt on the service as it was polled
 /// ready; retries wait their backoff, then poll a clone of the inner
 /// service ready and call it with a copy of the request (so `S` must be
-/// `Clone`). The service's error is [`BoxError`]: the last attempt's own
-/// error, or a [`Rejected`](ballast_core::Rejected) with
+/// `Clone`). The call ends with the last attempt's own outcome (response
+/// or error) whenever it stops retrying, whatever the reason; the service's
+/// error is [`BoxError`]: that attempt's error, or a
+/// [`Rejected`](ballast_core::Rejected) with
 /// [`Reason::DeadlineExceeded`](ballast_core::Reason::DeadlineExceeded)
-/// when the deadline left no time for another attempt.
+/// only when the request's deadline had passed before its first attempt
+/// (the inner service is then not called).
 ///
 /// Clones share the policy's budget and counts.
 pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal> {
@@ -136,8 +139,11 @@ where
             (Some(a), Some(b)) => Some(a.earlier(b)),
             (a, b) => a.or(b),
         };
-        let spare = self.local.cloner.clone_request(&req);
         let tracker = Tracker::start(shared, deadline);
+        if tracker.expired(shared) {
+            return ResponseFuture::expired(self.inner.clone(), self.local.clone(), tracker);
+        }
+        let spare = self.local.cloner.clone_request(&req);
         let future = self.inner.call(req);
         ResponseFuture::new(
             future,

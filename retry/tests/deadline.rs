@@ -1,11 +1,12 @@
 //! The deadline contract: no backoff sleeps past the deadline, a backoff
-//! shrinks to fit, and no attempt starts that cannot finish in time.
+//! shrinks to fit, no attempt starts that cannot finish in time, and a call
+//! that stops for its deadline hands back its last outcome.
 
 mod common;
 
 use ballast_deadline::{Deadline, DeadlineCarrier, FromRequest};
 use ballast_retry::{Backoff, CallError, Jitter, Policy, Reason, Rejected, RetryErrors, retry};
-use common::{MS, Scripted, builder};
+use common::{MS, Scripted, builder, io_kind};
 use std::io;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -52,16 +53,72 @@ async fn no_attempt_starts_that_cannot_finish_before_the_deadline() {
         .scope(async { svc.ready().await.unwrap().call("GET").await })
         .await
         .unwrap_err();
-    let rejected = err
-        .downcast_ref::<Rejected>()
-        .expect("the deadline's rejection");
-    assert_eq!(rejected.reason(), Reason::DeadlineExceeded);
+    // The last attempt's own error, not a made-up rejection.
+    assert_eq!(io_kind(&err), Some(io::ErrorKind::ConnectionRefused));
+    assert!(err.downcast_ref::<Rejected>().is_none());
     assert_eq!(dep.calls(), 1);
     assert_eq!(
         start.elapsed(),
         Duration::ZERO,
         "given up at once, not at the deadline"
     );
+    let m = policy.metrics();
+    assert_eq!((m.attempts, m.gave_up, m.expired), (1, 1, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_response_the_deadline_leaves_no_time_to_retry_is_returned_as_it_is() {
+    // Retrying 503s: the dependency answers 503, the deadline is too close.
+    let dep = Scripted::new(&[Ok(503)]);
+    let config = builder().min_attempt_time(50 * MS).build().unwrap();
+    let policy = Policy::new(config, |r: &Result<u16, io::Error>| match r {
+        Ok(503) => ballast_retry::Action::Retry,
+        _ => ballast_retry::Action::Return,
+    });
+    let mut svc = ServiceBuilder::new()
+        .layer(policy.layer())
+        .service(dep.clone());
+    let answer = Deadline::after(30 * MS)
+        .scope(async { svc.ready().await.unwrap().call("GET").await })
+        .await
+        .unwrap();
+    assert_eq!(answer, 503);
+    assert_eq!(dep.calls(), 1);
+    assert_eq!(policy.metrics().gave_up, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_passed_before_the_call_makes_no_attempt_and_is_rejected() {
+    let dep = Scripted::down();
+    let policy = Policy::new(builder().build().unwrap(), RetryErrors);
+    let mut svc = ServiceBuilder::new()
+        .layer(policy.layer())
+        .service(dep.clone());
+    let deadline = Deadline::after(10 * MS);
+    tokio::time::advance(20 * MS).await;
+    let err = deadline
+        .scope(async { svc.ready().await.unwrap().call("GET").await })
+        .await
+        .unwrap_err();
+    let rejected = err
+        .downcast_ref::<Rejected>()
+        .expect("the deadline's rejection");
+    assert_eq!(rejected.reason(), Reason::DeadlineExceeded);
+    assert_eq!(dep.calls(), 0, "the inner service is not called");
+    let m = policy.metrics();
+    assert_eq!((m.calls, m.attempts, m.expired), (1, 0, 1));
+
+    // The helper alike: `op` is never run.
+    let mut ran = false;
+    let result: Result<(), _> = deadline
+        .scope(retry(&policy, || {
+            ran = true;
+            async { Err(io::Error::other("down")) }
+        }))
+        .await;
+    assert!(matches!(result, Err(CallError::Rejected(_))));
+    assert!(!ran);
+    assert_eq!(policy.metrics().expired, 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -76,7 +133,7 @@ async fn the_previous_attempt_duration_is_what_the_next_one_is_expected_to_need(
         .scope(async { svc.ready().await.unwrap().call("GET").await })
         .await
         .unwrap_err();
-    assert!(err.downcast_ref::<Rejected>().is_some());
+    assert_eq!(io_kind(&err), Some(io::ErrorKind::ConnectionRefused));
     assert_eq!(dep.calls(), 1);
 }
 
@@ -130,29 +187,30 @@ async fn the_layer_reads_a_request_deadline_through_its_source() {
         .call(WithDeadline(Deadline::after(40 * MS)))
         .await
         .unwrap_err();
-    assert!(err.downcast_ref::<Rejected>().is_some());
+    // 40 ms left after the first attempt, less than the 50 ms it needs.
+    assert_eq!(io_kind(&err), Some(io::ErrorKind::ConnectionRefused));
     assert_eq!(dep.calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_helper_stops_with_the_deadline_rejection() {
+async fn the_helper_stops_with_the_last_error_when_the_deadline_is_too_close() {
     let policy = Policy::new(
         builder().backoff(slow_backoff()).build().unwrap(),
         RetryErrors,
     );
     let mut attempts = 0;
+    let start = Instant::now();
     let result: Result<(), _> = Deadline::after(500 * MS)
         .scope(retry(&policy, || {
             attempts += 1;
-            async { Err(io::Error::other("down")) }
+            let n = attempts;
+            async move { Err(io::Error::other(format!("down {n}"))) }
         }))
         .await;
-    // The first retry shrinks to 490 ms, the second cannot fit.
+    // The first retry shrinks to 490 ms, the second cannot fit: the
+    // second attempt's own error comes back at once.
     let err = result.unwrap_err();
-    assert_eq!(
-        err.rejected().map(Rejected::reason),
-        Some(Reason::DeadlineExceeded)
-    );
-    assert!(matches!(err, CallError::Rejected(_)));
+    assert!(matches!(&err, CallError::Inner(e) if e.to_string() == "down 2"));
     assert_eq!(attempts, 2);
+    assert_eq!(start.elapsed(), 490 * MS);
 }

@@ -1,0 +1,56 @@
+//! Ready-made retry rules for HTTP clients (feature `http`).
+//!
+//! - [`HttpClassifier`]: retries 429, 502, 503 and 504 (configurable),
+//!   honours `Retry-After` in seconds and as an HTTP-date (all three forms
+//!   of RFC 9110) up to a maximum, and retries the errors a
+//!   [`TransientError`](crate::TransientError) filter picks (none unless
+//!   asked: [`ConnectionErrors`](crate::ConnectionErrors) suits hyper and
+//!   reqwest).
+//! - [`IdempotentRequests`]: the request cloner that lets only idempotent
+//!   methods be retried.
+//! - [`parse_retry_after`] / [`parse_http_date`]: the parsers, for
+//!   classifiers of one's own; [`WallClock`]: the date they count from.
+//!
+//! ```
+//! use ballast_retry::http::{HttpClassifier, IdempotentRequests};
+//! use ballast_retry::{Config, ConnectionErrors, Policy};
+//! use http::{Request, Response, StatusCode};
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), ballast_retry::BoxError> {
+//! let policy = Policy::new(
+//!     Config::default(),
+//!     HttpClassifier::new().retry_errors_if(ConnectionErrors),
+//! );
+//! let mut client = ServiceBuilder::new()
+//!     .layer(policy.layer().clone_requests_with(IdempotentRequests::new()))
+//!     .service(service_fn(|_: Request<String>| async {
+//!         let r = Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body(String::new());
+//!         Ok::<_, std::io::Error>(r.unwrap())
+//!     }));
+//!
+//! // A POST is not retried: its 503 comes back after one attempt.
+//! let post = Request::post("/orders").body("{}".to_string())?;
+//! let response = client.ready().await?.call(post).await?;
+//! assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+//! assert_eq!(policy.metrics().attempts, 1);
+//!
+//! // A GET is: 3 attempts, then the last 503 comes back.
+//! let get = Request::get("/orders").body(String::new())?;
+//! let response = client.ready().await?.call(get).await?;
+//! assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+//! assert_eq!(policy.metrics().attempts, 4);
+//! # Ok(()) }
+//! ```
+
+mod classifier;
+mod clock;
+mod date;
+mod requests;
+mod status_set;
+
+pub use classifier::{DEFAULT_MAX_RETRY_AFTER, DEFAULT_STATUSES, HttpClassifier};
+pub use clock::{SystemClock, WallClock};
+pub use date::{parse_http_date, parse_retry_after};
+pub use requests::IdempotentRequests;
