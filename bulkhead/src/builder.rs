@@ -3,6 +3,7 @@
 
 use crate::bulkhead::Bulkhead;
 use crate::layer::BulkheadLayer;
+use crate::partitioned::{PartitionId, PartitionedBulkhead, PartitionedLayer};
 use crate::shed::{LoadShedLayer, LoadShedder, Priority};
 use tower::ServiceBuilder;
 use tower::layer::util::Stack;
@@ -32,6 +33,16 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
     /// not copied).
     fn bulkhead(self, bulkhead: &Bulkhead) -> ServiceBuilder<Stack<BulkheadLayer, L>>;
 
+    /// Puts the services built next behind the partitioned `bulkhead`,
+    /// with `key` picking each request's partition.
+    fn partitioned_bulkhead<F, Req>(
+        self,
+        bulkhead: &PartitionedBulkhead,
+        key: F,
+    ) -> ServiceBuilder<Stack<PartitionedLayer<F>, L>>
+    where
+        F: Fn(&Req) -> PartitionId + Clone;
+
     /// Sheds the calls of the services built next with `shedder`, reading
     /// each request's [`Priority`] with `priority`.
     fn load_shed<F, Req>(
@@ -46,6 +57,17 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     fn bulkhead(self, bulkhead: &Bulkhead) -> ServiceBuilder<Stack<BulkheadLayer, L>> {
         self.layer(bulkhead.layer())
+    }
+
+    fn partitioned_bulkhead<F, Req>(
+        self,
+        bulkhead: &PartitionedBulkhead,
+        key: F,
+    ) -> ServiceBuilder<Stack<PartitionedLayer<F>, L>>
+    where
+        F: Fn(&Req) -> PartitionId + Clone,
+    {
+        self.layer(bulkhead.layer(key))
     }
 
     fn load_shed<F, Req>(

@@ -59,7 +59,11 @@
 //!   `poll_ready` (see [`FixedBulkhead`] for why).
 //! - [`shed`]: load shedding with priorities: when saturated, refuse at
 //!   once ([`Reason::Overloaded`]), lowest priority first; never queue.
-//! - [`ServiceBuilderExt`]: `.bulkhead(&bulkhead)` and
+//! - [`partitioned`]: a bulkhead whose limit is split between partitions
+//!   (tenants, priority classes), each guaranteed its share, idle shares
+//!   lent and returned as their owners need them.
+//! - [`ServiceBuilderExt`]: `.bulkhead(&bulkhead)`,
+//!   `.partitioned_bulkhead(&bulkhead, key)` and
 //!   `.load_shed(&shedder, priority)` on tower's `ServiceBuilder`.
 //! - Rejections are [`Rejected`], shared by every ballast crate; each one
 //!   is also a `tracing` debug event.
@@ -98,6 +102,7 @@ mod guarded;
 mod layer;
 #[cfg(all(test, ballast_loom))]
 mod loom_models;
+pub mod partitioned;
 mod permit;
 mod service;
 pub mod shed;
