@@ -49,6 +49,7 @@
 //! origin); the sums saturate anyway rather than wrap.
 
 use crate::quota::{MAX_BURST_WINDOW, Quota};
+use crate::state::Usage;
 use crate::sync::{AtomicU64, Ordering};
 use ballast_core::{ConfigError, Nanos, Reason, Rejected};
 use std::fmt;
@@ -191,6 +192,18 @@ impl Gcra {
         u32::try_from(free).unwrap_or(u32::MAX).min(self.burst)
     }
 
+    /// What a client may know at `now`: the cells it could take without
+    /// waiting, and how long until the whole burst is free again (`TAT −
+    /// now`). The HTTP layer's `RateLimit` header reports these.
+    pub(crate) fn usage(&self, now: Nanos) -> Usage {
+        // Relaxed: a snapshot; the decision was made by the check before.
+        let tat = self.tat.load(Ordering::Relaxed);
+        Usage {
+            remaining: self.available(now),
+            reset: tat.saturating_sub(now),
+        }
+    }
+
     #[cfg(any(test, ballast_loom))]
     pub(crate) fn tat(&self) -> Nanos {
         self.tat.load(Ordering::Relaxed)
@@ -312,6 +325,41 @@ mod tests {
         assert!(g.is_idle(300 * MS));
         assert_eq!(g.available(300 * MS), 3);
         assert_eq!(g.available(150 * MS), 1);
+    }
+
+    #[test]
+    fn usage_counts_free_cells_and_the_time_to_refill() {
+        let g = gcra(10, 3);
+        assert_eq!(
+            g.usage(0),
+            Usage {
+                remaining: 3,
+                reset: 0
+            }
+        );
+        g.check_n(2, 0).unwrap();
+        assert_eq!(
+            g.usage(0),
+            Usage {
+                remaining: 1,
+                reset: 200 * MS
+            }
+        );
+        assert_eq!(
+            g.usage(150 * MS),
+            Usage {
+                remaining: 2,
+                reset: 50 * MS
+            }
+        );
+        g.check_n(2, 150 * MS).unwrap();
+        assert_eq!(
+            g.usage(150 * MS),
+            Usage {
+                remaining: 0,
+                reset: 250 * MS
+            }
+        );
     }
 
     #[test]

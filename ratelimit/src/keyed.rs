@@ -231,4 +231,17 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     pub fn layer<F>(&self, key_fn: F) -> crate::RateLimitLayer<crate::KeyedBy<K, F>> {
         crate::RateLimitLayer::keyed(self.clone(), key_fn)
     }
+
+    /// The server-side HTTP layer limiting each request by the key
+    /// `key_fn` picks from it (see [`http::key`](crate::http::key)):
+    /// refusals are 429 responses with `Retry-After` and the rate-limit
+    /// fields (feature `http`).
+    #[cfg(feature = "http")]
+    pub fn http_layer<F>(
+        &self,
+        key_fn: F,
+        config: crate::http::HttpConfig,
+    ) -> crate::http::HttpRateLimitLayer<crate::KeyedBy<K, F>> {
+        crate::http::HttpRateLimitLayer::keyed(self.clone(), key_fn, config)
+    }
 }

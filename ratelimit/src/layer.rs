@@ -1,11 +1,14 @@
 //! [`RateLimitLayer`]: the tower layer, and the [`Policy`] it applies.
 
+use crate::config::Config;
 use crate::keyed::KeyedRateLimiter;
-use crate::limiter::{Decision, RateLimiter};
+use crate::limiter::{Core, Decision, RateLimiter};
 use crate::service::RateLimit;
+use crate::state::{State, Usage};
 use ballast_core::{Clock, Nanos};
 use std::fmt;
 use std::hash::Hash;
+use std::sync::Arc;
 use tower_layer::Layer;
 
 mod sealed {
@@ -19,6 +22,30 @@ pub trait Policy<Req>: Clone + sealed::Sealed {
     /// Decides for `req`, which has already waited `waited` ns.
     #[doc(hidden)]
     fn decide(&self, req: &Req, waited: Nanos) -> Decision;
+
+    /// Decides like [`decide`](Self::decide), and reads the limit's usage
+    /// right after when `usage` is asked for or the request is refused
+    /// (the HTTP layer's headers).
+    #[doc(hidden)]
+    fn decide_usage(&self, req: &Req, waited: Nanos, usage: bool) -> (Decision, Option<Usage>);
+
+    /// The configuration of the limit.
+    #[doc(hidden)]
+    fn config(&self) -> &Config;
+}
+
+/// Decides for one cell of `state` and reads its usage if wanted.
+#[inline]
+fn decide_usage(
+    core: &Arc<Core>,
+    state: &State,
+    now: Nanos,
+    budget: Nanos,
+    usage: bool,
+) -> (Decision, Option<Usage>) {
+    let decision = core.decide(state, 1, now, budget);
+    let usage = (usage || matches!(decision, Decision::Reject(_))).then(|| state.usage(now));
+    (decision, usage)
 }
 
 impl sealed::Sealed for RateLimiter {}
@@ -30,12 +57,22 @@ impl<Req> Policy<Req> for RateLimiter {
         let budget = self.core.budget(now).saturating_sub(waited);
         self.core.decide(&self.state, 1, now, budget)
     }
+
+    fn decide_usage(&self, _req: &Req, waited: Nanos, usage: bool) -> (Decision, Option<Usage>) {
+        let now = self.core.clock.now();
+        let budget = self.core.budget(now).saturating_sub(waited);
+        decide_usage(&self.core, &self.state, now, budget, usage)
+    }
+
+    fn config(&self) -> &Config {
+        &self.core.config
+    }
 }
 
 /// A keyed limiter with the function that picks each request's key.
 pub struct KeyedBy<K, F> {
-    limiter: KeyedRateLimiter<K>,
-    key_fn: F,
+    pub(crate) limiter: KeyedRateLimiter<K>,
+    pub(crate) key_fn: F,
 }
 
 impl<K, F: Clone> Clone for KeyedBy<K, F> {
@@ -70,6 +107,19 @@ where
         let budget = core.budget(now).saturating_sub(waited);
         self.limiter
             .with_state(&key, now, |s| core.decide(s, 1, now, budget))
+    }
+
+    fn decide_usage(&self, req: &Req, waited: Nanos, usage: bool) -> (Decision, Option<Usage>) {
+        let key = (self.key_fn)(req);
+        let core = &self.limiter.core;
+        let now = core.clock.now();
+        let budget = core.budget(now).saturating_sub(waited);
+        self.limiter
+            .with_state(&key, now, |s| decide_usage(core, s, now, budget, usage))
+    }
+
+    fn config(&self) -> &Config {
+        &self.limiter.core.config
     }
 }
 

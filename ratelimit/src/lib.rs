@@ -52,7 +52,11 @@
 //! - [`KeyedRateLimiter`]: one limit per key in a sharded map; idle keys
 //!   are evicted, so memory follows the active keys.
 //! - [`RateLimitLayer`] / [`RateLimit`] / [`ResponseFuture`]: the tower
-//!   layer, `Clone` with shared state; keyed through [`KeyedBy`].
+//!   layer, `Clone` with shared state; keyed through [`KeyedBy`];
+//!   [`ServiceBuilderExt`] adds `.rate_limiter(&limiter)` and
+//!   `.keyed_rate_limiter(&limiter, key_fn)` to tower's `ServiceBuilder`.
+//! - `http` (feature `http`): the server-side layer answering 429 with
+//!   `Retry-After` and the IETF `RateLimit` / `RateLimit-Policy` fields.
 //!
 //! # Config files
 //!
@@ -86,11 +90,14 @@
 //! - Shadow mode decides and records exactly as if enforcing, and admits.
 #![warn(missing_docs)]
 
+mod builder;
 mod config;
 #[cfg(feature = "serde")]
 mod config_serde;
 mod future;
 mod gcra;
+#[cfg(feature = "http")]
+pub mod http;
 mod keyed;
 mod layer;
 mod limiter;
@@ -104,6 +111,7 @@ mod sync;
 mod window;
 
 pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
+pub use builder::ServiceBuilderExt;
 pub use config::{Config, ConfigBuilder, Limit, Mode};
 pub use future::ResponseFuture;
 pub use gcra::Gcra;

@@ -236,4 +236,12 @@ impl RateLimiter {
     pub fn layer(&self) -> crate::RateLimitLayer {
         crate::RateLimitLayer::new(self.clone())
     }
+
+    /// The server-side HTTP layer applying this limiter: refusals are 429
+    /// responses with `Retry-After` and the rate-limit fields (feature
+    /// `http`; see [`http`](crate::http)).
+    #[cfg(feature = "http")]
+    pub fn http_layer(&self, config: crate::http::HttpConfig) -> crate::http::HttpRateLimitLayer {
+        crate::http::HttpRateLimitLayer::new(self.clone(), config)
+    }
 }

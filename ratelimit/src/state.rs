@@ -6,6 +6,17 @@ use crate::gcra::Gcra;
 use crate::window::{FixedWindow, SlidingWindow};
 use ballast_core::{Nanos, Rejected};
 
+/// What a limit's state tells a client at one instant (the HTTP layer's
+/// `RateLimit` header): the cells it could take now without waiting, and
+/// ns until the limit is back to a fresh one's (nothing used counts).
+/// (Public only to appear in the sealed [`Policy`](crate::Policy) trait;
+/// not nameable outside the crate.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub(crate) remaining: u32,
+    pub(crate) reset: Nanos,
+}
+
 /// The state of one limit (the direct limiter's, or one key's).
 #[derive(Debug)]
 pub(crate) enum State {
@@ -44,6 +55,15 @@ impl State {
     /// True if waiting for a window means trying again after the hint.
     pub(crate) fn retries(&self) -> bool {
         !matches!(self, State::Gcra(_))
+    }
+
+    /// The cells free at `now` and the time until the limit is fresh again.
+    pub(crate) fn usage(&self, now: Nanos) -> Usage {
+        match self {
+            State::Gcra(g) => g.usage(now),
+            State::Fixed(w) => w.usage(now),
+            State::Sliding(w) => w.usage(now),
+        }
     }
 
     pub(crate) fn is_idle(&self, now: Nanos) -> bool {

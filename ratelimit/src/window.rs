@@ -37,6 +37,7 @@
 
 use crate::gcra::{never, not_until};
 use crate::quota::COMPONENT;
+use crate::state::Usage;
 use crate::sync::{AtomicU64, Ordering};
 use ballast_core::Rejected;
 use ballast_core::{ConfigError, Nanos, nanos};
@@ -157,6 +158,24 @@ impl FixedWindow {
                 Ok(_) => return Ok(()),
                 Err(seen) => word = seen,
             }
+        }
+    }
+
+    /// Cells left in the window of `now`, and the time until it ends (when
+    /// the count resets); what the HTTP layer's `RateLimit` header reports.
+    pub(crate) fn usage(&self, now: Nanos) -> Usage {
+        // Relaxed: a snapshot.
+        let word = self.word.load(Ordering::Relaxed);
+        let idx = now / self.length;
+        let ahead = ((word >> 32) as u32).wrapping_sub(idx as u32) as i32;
+        let (win, count) = if ahead < 0 {
+            (idx, 0)
+        } else {
+            (idx + ahead as u64, word as u32)
+        };
+        Usage {
+            remaining: self.limit.saturating_sub(count),
+            reset: (win + 1).saturating_mul(self.length).saturating_sub(now),
         }
     }
 
@@ -308,6 +327,31 @@ impl SlidingWindow {
         u64::try_from(wait).unwrap_or(u64::MAX)
     }
 
+    /// The cells that would pass at `now`, and the time until nothing
+    /// counted so far weighs any more (the current window's cells stop
+    /// weighing one window after it ends); what the HTTP layer's
+    /// `RateLimit` header reports.
+    pub(crate) fn usage(&self, now: Nanos) -> Usage {
+        // Relaxed: a snapshot.
+        let word = self.word.load(Ordering::Relaxed);
+        let len = self.length;
+        let (win, e, prev, curr) = self.read(word, now / len, now % len);
+        let room = (u128::from(self.limit) * u128::from(len))
+            .saturating_sub(u128::from(prev) * u128::from(len - e))
+            / u128::from(len);
+        let remaining = u64::try_from(room).unwrap_or(u64::MAX).saturating_sub(curr);
+        let end = (win + 1).saturating_mul(len);
+        let reset = match (prev, curr) {
+            (_, 1..) => end.saturating_add(len),
+            (1.., 0) => end,
+            (0, 0) => now,
+        };
+        Usage {
+            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+            reset: reset.saturating_sub(now),
+        }
+    }
+
     /// True when the state reads as a fresh limiter's at `now`.
     pub fn is_idle(&self, now: Nanos) -> bool {
         // Relaxed: a snapshot for eviction.
@@ -323,5 +367,82 @@ impl fmt::Debug for SlidingWindow {
             .field("limit", &self.limit)
             .field("length", &Duration::from_nanos(self.length))
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Nanos = 1_000_000;
+
+    fn window(limit: u32) -> Window {
+        Window::new(limit, Duration::from_secs(1)).unwrap()
+    }
+
+    #[test]
+    fn fixed_usage_counts_down_and_resets_at_the_window_end() {
+        let w = FixedWindow::new(window(3));
+        assert_eq!(
+            w.usage(200 * MS),
+            Usage {
+                remaining: 3,
+                reset: 800 * MS
+            }
+        );
+        w.check_n(2, 200 * MS).unwrap();
+        assert_eq!(
+            w.usage(300 * MS),
+            Usage {
+                remaining: 1,
+                reset: 700 * MS
+            }
+        );
+        assert_eq!(
+            w.usage(1000 * MS),
+            Usage {
+                remaining: 3,
+                reset: 1000 * MS
+            }
+        );
+    }
+
+    #[test]
+    fn sliding_usage_weighs_the_previous_window() {
+        let w = SlidingWindow::new(window(4)).unwrap();
+        assert_eq!(
+            w.usage(0),
+            Usage {
+                remaining: 4,
+                reset: 0
+            }
+        );
+        for _ in 0..4 {
+            w.check(900 * MS).unwrap();
+        }
+        assert_eq!(
+            w.usage(900 * MS),
+            Usage {
+                remaining: 0,
+                reset: 1100 * MS
+            }
+        );
+        // At 1.5s the previous 4 weigh 2: two pass, and they are forgotten
+        // at 2s.
+        assert_eq!(
+            w.usage(1500 * MS),
+            Usage {
+                remaining: 2,
+                reset: 500 * MS
+            }
+        );
+        w.check(1500 * MS).unwrap();
+        assert_eq!(
+            w.usage(1500 * MS),
+            Usage {
+                remaining: 1,
+                reset: 1500 * MS
+            }
+        );
     }
 }
