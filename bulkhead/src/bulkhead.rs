@@ -19,6 +19,11 @@ pub(crate) struct Shared {
     /// Rejections so far, on a line of its own so counting them never
     /// slows the permit word.
     rejected: CachePadded<AtomicU64>,
+    /// Shadow mode: calls admitted without a permit, in flight now.
+    over: CachePadded<AtomicU64>,
+    /// Shadow mode: calls that would have been refused, or made to wait.
+    would_reject: AtomicU64,
+    would_queue: AtomicU64,
 }
 
 impl Shared {
@@ -29,6 +34,34 @@ impl Shared {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(bulkhead = %self.config.name, reason = %rejected, "call rejected");
         rejected
+    }
+
+    /// Shadow mode, no permit free: records what an enforcing bulkhead
+    /// would have done (queue the call while its queue has room, as
+    /// approximated by the calls admitted over the limit, else refuse it)
+    /// and admits it over the limit.
+    #[cold]
+    pub(crate) fn admit_over(&self) {
+        // Relaxed: a statistic; no permit changes hands.
+        let over = self.over.fetch_add(1, Ordering::Relaxed);
+        let queued = (over as usize) < self.core.max_queue();
+        // Relaxed: statistics.
+        if queued {
+            self.would_queue.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.would_reject.fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::debug!(
+            bulkhead = %self.config.name,
+            would_have = if queued { "waited" } else { "rejected" },
+            "call admitted over the limit (shadow mode)"
+        );
+    }
+
+    /// Shadow mode: a call admitted over the limit finished.
+    pub(crate) fn release_over(&self) {
+        // Relaxed: a statistic.
+        self.over.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -62,6 +95,14 @@ pub struct Snapshot {
     pub limit: u64,
     /// Calls refused so far (full, queue full, waited too long, deadline).
     pub rejected: u64,
+    /// Whether the bulkhead is in shadow mode (admitting everything).
+    pub shadow: bool,
+    /// In shadow mode: calls that found no permit and would have been
+    /// refused (no queue, or the queue full) but were admitted.
+    pub would_have_rejected: u64,
+    /// In shadow mode: calls that found no permit and would have waited
+    /// in the queue, but ran at once.
+    pub would_have_queued: u64,
 }
 
 impl Bulkhead {
@@ -72,6 +113,9 @@ impl Bulkhead {
                 core: Core::new(config.max_concurrent_calls, config.max_queue_len()),
                 config,
                 rejected: CachePadded(AtomicU64::new(0)),
+                over: CachePadded(AtomicU64::new(0)),
+                would_reject: AtomicU64::new(0),
+                would_queue: AtomicU64::new(0),
             }),
         }
     }
@@ -86,14 +130,19 @@ impl Bulkhead {
         &self.shared.config
     }
 
-    /// In flight, queued, limit and rejected counts now.
+    /// In flight, queued, limit and rejected counts now (and in shadow
+    /// mode what would have been refused or made to wait).
     pub fn snapshot(&self) -> Snapshot {
+        let s = &self.shared;
+        // Relaxed: statistics.
         Snapshot {
-            in_flight: self.shared.core.in_flight(),
-            queued: self.shared.core.queued(),
-            limit: self.shared.core.max(),
-            // Relaxed: a statistic.
-            rejected: self.shared.rejected.load(Ordering::Relaxed),
+            in_flight: s.core.in_flight() + s.over.load(Ordering::Relaxed),
+            queued: s.core.queued(),
+            limit: s.core.max(),
+            rejected: s.rejected.load(Ordering::Relaxed),
+            shadow: s.config.shadow,
+            would_have_rejected: s.would_reject.load(Ordering::Relaxed),
+            would_have_queued: s.would_queue.load(Ordering::Relaxed),
         }
     }
 

@@ -15,6 +15,7 @@ pub struct Config {
     pub(crate) max_concurrent_calls: u32,
     pub(crate) max_wait: Duration,
     pub(crate) max_queue_len: usize,
+    pub(crate) shadow: bool,
 }
 
 impl Config {
@@ -37,6 +38,11 @@ impl Config {
     /// How long a call may wait for a permit (zero: it may not wait).
     pub fn max_wait(&self) -> Duration {
         self.max_wait
+    }
+
+    /// Whether it only records what it would refuse, admitting everything.
+    pub fn shadow(&self) -> bool {
+        self.shadow
     }
 
     /// How many calls may wait at once (0 when calls may not wait).
@@ -62,6 +68,7 @@ pub struct ConfigBuilder {
     max_concurrent_calls: u32,
     max_wait: Duration,
     max_queue_len: Option<usize>,
+    shadow: bool,
 }
 
 impl Default for ConfigBuilder {
@@ -71,6 +78,7 @@ impl Default for ConfigBuilder {
             max_concurrent_calls: 25,
             max_wait: Duration::ZERO,
             max_queue_len: None,
+            shadow: false,
         }
     }
 }
@@ -104,6 +112,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// Shadow mode (default off): decide and record as if enforcing (the
+    /// snapshot's `would_have_rejected` and `would_have_queued`), but admit
+    /// every call at once, never waiting. For tuning the limit on live
+    /// traffic before turning it on.
+    pub fn shadow(mut self, shadow: bool) -> Self {
+        self.shadow = shadow;
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<Config, ConfigError> {
         if self.max_concurrent_calls == 0 {
@@ -128,6 +145,7 @@ impl ConfigBuilder {
             max_concurrent_calls: self.max_concurrent_calls,
             max_wait: self.max_wait,
             max_queue_len,
+            shadow: self.shadow,
         })
     }
 }

@@ -26,6 +26,8 @@ struct RawConfig {
     max_wait: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_queue_len: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shadow: Option<bool>,
 }
 
 impl TryFrom<RawConfig> for Config {
@@ -45,6 +47,9 @@ impl TryFrom<RawConfig> for Config {
         if let Some(v) = raw.max_queue_len {
             b = b.max_queue_len(v);
         }
+        if let Some(v) = raw.shadow {
+            b = b.shadow(v);
+        }
         b.build()
     }
 }
@@ -58,6 +63,7 @@ impl From<&Config> for RawConfig {
             // The stored length, not the accessor's (0 without a wait), so
             // the config reads back equal.
             max_queue_len: Some(c.max_queue_len),
+            shadow: Some(c.shadow),
         }
     }
 }

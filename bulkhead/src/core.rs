@@ -237,6 +237,11 @@ impl Core {
         self.max
     }
 
+    /// The most waiters the queue holds.
+    pub(crate) fn max_queue(&self) -> usize {
+        self.max_queue
+    }
+
     /// Whether calls may wait at all.
     pub(crate) fn has_queue(&self) -> bool {
         self.max_queue > 0

@@ -49,7 +49,8 @@
 //!
 //! # What's here
 //!
-//! - [`Config`] / [`ConfigBuilder`]: limit, wait, queue length; invalid
+//! - [`Config`] / [`ConfigBuilder`]: limit, wait, queue length, shadow
+//!   mode (record what would be refused, admit everything); invalid
 //!   settings (a zero limit) are a [`ConfigError`].
 //! - [`Bulkhead`]: the shared limiter and handle: [`Snapshot`] of in
 //!   flight, queued, limit and rejected; the async helper
@@ -62,9 +63,9 @@
 //! - [`partitioned`]: a bulkhead whose limit is split between partitions
 //!   (tenants, priority classes), each guaranteed its share, idle shares
 //!   lent and returned as their owners need them.
-//! - [`ServiceBuilderExt`]: `.bulkhead(&bulkhead)`,
+//! - [`ServiceBuilderExt`] adds `.bulkhead(&bulkhead)`,
 //!   `.partitioned_bulkhead(&bulkhead, key)` and
-//!   `.load_shed(&shedder, priority)` on tower's `ServiceBuilder`.
+//!   `.load_shed(&shedder, priority)` to tower's `ServiceBuilder`.
 //! - Rejections are [`Rejected`], shared by every ballast crate; each one
 //!   is also a `tracing` debug event.
 //!

@@ -21,12 +21,29 @@ pub(crate) trait Holder: Clone + Unpin {
 #[derive(Debug)]
 pub(crate) struct Permit<H: Holder> {
     holder: H,
+    /// Shadow mode: admitted over the limit, holding no permit.
+    over: bool,
+}
+
+impl<H: Holder> Permit<H> {
+    #[inline]
+    fn held(holder: H) -> Self {
+        Self {
+            holder,
+            over: false,
+        }
+    }
 }
 
 impl<H: Holder> Drop for Permit<H> {
     #[inline]
     fn drop(&mut self) {
-        self.holder.shared().core.release();
+        let shared = self.holder.shared();
+        if self.over {
+            shared.release_over();
+        } else {
+            shared.core.release();
+        }
     }
 }
 
@@ -45,9 +62,7 @@ pub(crate) enum Admission<H: Holder> {
 pub(crate) fn admit<H: Holder>(holder: &H) -> Admission<H> {
     let shared = holder.shared();
     if shared.core.try_acquire() {
-        return Admission::Now(Permit {
-            holder: holder.clone(),
-        });
+        return Admission::Now(Permit::held(holder.clone()));
     }
     admit_slow(holder)
 }
@@ -55,6 +70,17 @@ pub(crate) fn admit<H: Holder>(holder: &H) -> Admission<H> {
 #[cold]
 fn admit_slow<H: Holder>(holder: &H) -> Admission<H> {
     let shared = holder.shared();
+    if shared.config.shadow {
+        // Never wait, never refuse: record and run over the limit.
+        if shared.core.try_acquire() {
+            return Admission::Now(Permit::held(holder.clone()));
+        }
+        shared.admit_over();
+        return Admission::Now(Permit {
+            holder: holder.clone(),
+            over: true,
+        });
+    }
     if !shared.core.has_queue() {
         return Admission::Refused(shared.reject(Rejected::retry_later(Reason::BulkheadFull)));
     }
@@ -74,9 +100,7 @@ fn admit_slow<H: Holder>(holder: &H) -> Admission<H> {
         }
     }
     match shared.core.acquire_or_enqueue() {
-        crate::core::Admit::Acquired => Admission::Now(Permit {
-            holder: holder.clone(),
-        }),
+        crate::core::Admit::Acquired => Admission::Now(Permit::held(holder.clone())),
         crate::core::Admit::QueueFull => {
             Admission::Refused(shared.reject(Rejected::retry_later(Reason::QueueFull)))
         }
@@ -108,9 +132,7 @@ pub(crate) struct Wait<H: Holder> {
 
 impl<H: Holder> Wait<H> {
     fn granted(&mut self) -> Permit<H> {
-        Permit {
-            holder: self.holder.take().expect("polled after completion"),
-        }
+        Permit::held(self.holder.take().expect("polled after completion"))
     }
 }
 

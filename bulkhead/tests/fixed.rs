@@ -312,3 +312,101 @@ async fn the_helper_waits_its_turn_and_releases() {
     first.await.unwrap().unwrap();
     assert_eq!(b.snapshot().in_flight, 0);
 }
+
+fn shadow_bulkhead(max: u32, wait: Duration, queue: usize) -> Bulkhead {
+    let mut b = Config::builder()
+        .max_concurrent_calls(max)
+        .max_wait(wait)
+        .shadow(true);
+    if queue > 0 {
+        b = b.max_queue_len(queue);
+    }
+    Bulkhead::new(b.build().expect("valid config"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn shadow_mode_admits_everything_and_counts_what_it_would_reject() {
+    let probe = Arc::new(Probe::default());
+    let b = shadow_bulkhead(1, Duration::ZERO, 0);
+    let mut svc = ServiceBuilder::new()
+        .layer(b.layer())
+        .service(gated(probe.clone()));
+    let mut running = Vec::new();
+    for id in 0..3 {
+        let (tx, rx) = oneshot::channel();
+        let mut fut = Box::pin(svc.ready().await.unwrap().call((id, rx)));
+        assert!((&mut fut).now_or_never().is_none(), "call {id} runs");
+        running.push((tx, fut));
+    }
+    assert_eq!(
+        probe.running.load(Ordering::SeqCst),
+        3,
+        "over the limit of 1"
+    );
+    let snap = b.snapshot();
+    assert!(snap.shadow);
+    assert_eq!((snap.in_flight, snap.limit), (3, 1));
+    assert_eq!(
+        (
+            snap.rejected,
+            snap.would_have_rejected,
+            snap.would_have_queued
+        ),
+        (0, 2, 0)
+    );
+    for (tx, fut) in running.drain(..) {
+        let _ = tx.send(());
+        fut.await.unwrap();
+    }
+    assert_eq!(b.snapshot().in_flight, 0);
+    // The permit itself was given back: the next call takes it, unrecorded.
+    let (tx, rx) = oneshot::channel();
+    let _ = tx.send(());
+    svc.ready().await.unwrap().call((9, rx)).await.unwrap();
+    assert_eq!(b.snapshot().would_have_rejected, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shadow_mode_never_waits_and_counts_calls_that_would_have_queued() {
+    let probe = Arc::new(Probe::default());
+    let b = shadow_bulkhead(1, Duration::from_secs(60), 1);
+    let mut svc = ServiceBuilder::new()
+        .layer(b.layer())
+        .service(gated(probe.clone()));
+    let (_tx, rx) = oneshot::channel();
+    let mut holder = Box::pin(svc.ready().await.unwrap().call((0, rx)));
+    assert!((&mut holder).now_or_never().is_none());
+    // The queue (1 place) would have taken the first, refused the second;
+    // both run at once instead.
+    let mut over = Vec::new();
+    for id in 1..3 {
+        let (tx, rx) = oneshot::channel();
+        let mut fut = Box::pin(svc.ready().await.unwrap().call((id, rx)));
+        assert!((&mut fut).now_or_never().is_none());
+        over.push((tx, fut));
+    }
+    assert_eq!(probe.running.load(Ordering::SeqCst), 3, "none waits");
+    let snap = b.snapshot();
+    assert_eq!((snap.would_have_queued, snap.would_have_rejected), (1, 1));
+    assert_eq!((snap.queued, snap.in_flight, snap.rejected), (0, 3, 0));
+    for (tx, fut) in over {
+        let _ = tx.send(());
+        fut.await.unwrap();
+    }
+    drop(holder); // cancelled while running
+    assert_eq!(b.snapshot().in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shadow_mode_off_records_nothing_hypothetical() {
+    let b = bulkhead(1, Duration::ZERO, 0);
+    let mut held = Box::pin(b.call(std::future::pending::<()>));
+    assert!((&mut held).now_or_never().is_none());
+    assert_eq!(
+        b.call(|| async {}).await.unwrap_err().reason(),
+        Reason::BulkheadFull
+    );
+    let snap = b.snapshot();
+    assert!(!snap.shadow);
+    assert_eq!((snap.rejected, snap.would_have_rejected), (1, 0));
+}

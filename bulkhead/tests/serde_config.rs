@@ -23,7 +23,8 @@ fn full_config_matches_the_builder() {
             "name": "inventory",
             "max_concurrent_calls": 10,
             "max_wait": "1m30s",
-            "max_queue_len": 20
+            "max_queue_len": 20,
+            "shadow": true
         }"#,
     )
     .unwrap();
@@ -32,10 +33,12 @@ fn full_config_matches_the_builder() {
         .max_concurrent_calls(10)
         .max_wait(Duration::from_secs(90))
         .max_queue_len(20)
+        .shadow(true)
         .build()
         .unwrap();
     assert_eq!(config, built);
     assert_eq!(config.max_queue_len(), 20);
+    assert!(config.shadow());
 }
 
 #[test]
