@@ -80,6 +80,9 @@
 //!   [`IdempotentRequests`](http::IdempotentRequests); [`grpc`]: status
 //!   codes and classifiers after gRPC's retry design;
 //!   [`TransientError`] / [`ConnectionErrors`]: which errors they retry.
+//! - [`HedgePolicy`] / [`HedgeConfig`] / [`HedgeDelay`]: hedging, with
+//!   its [`HedgeMetrics`]; [`HedgeLayer`] / [`Hedge`] / [`HedgeFuture`]
+//!   (the tower layer) and [`hedge`] (the plain async helper).
 //!
 //! # Deadlines
 //!
@@ -96,6 +99,53 @@
 //! error). Only a call whose deadline has already passed when it begins
 //! makes no attempt and ends with the deadline's rejection, a
 //! [`Rejected`] with [`Reason::DeadlineExceeded`].
+//!
+//! # Hedging
+//!
+//! For idempotent calls whose latency has a long tail, a [`HedgePolicy`]
+//! sends a backup request when the first attempt has not answered after a
+//! delay ([`HedgeDelay::Fixed`], or a percentile of the latencies it
+//! measured recently), and the first answer wins: the other attempts are
+//! dropped. Backups draw on a budget of their own (10% extra load plus 1
+//! a second by default) or on one shared with a retry policy
+//! ([`HedgePolicy::with_budget`]), are never sent for a request that
+//! cannot be copied, and never when the deadline leaves them no time.
+//!
+//! ```
+//! use ballast_retry::{HedgeConfig, HedgeDelay, HedgePolicy};
+//! use std::time::Duration;
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let policy = HedgePolicy::new(
+//!     HedgeConfig::builder()
+//!         .delay(HedgeDelay::Fixed(Duration::from_millis(20)))
+//!         .build()?,
+//! );
+//! // A replica that is slow for "/slow" the first time only.
+//! let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+//! let replica = service_fn({
+//!     let calls = calls.clone();
+//!     move |path: &'static str| {
+//!         let n = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+//!         async move {
+//!             let ms = if path == "/slow" && n == 0 { 2_000 } else { 5 };
+//!             tokio::time::sleep(Duration::from_millis(ms)).await;
+//!             Ok::<_, std::io::Error>(n)
+//!         }
+//!     }
+//! });
+//! let mut client = ServiceBuilder::new().layer(policy.layer()).service(replica);
+//!
+//! let started = tokio::time::Instant::now();
+//! let answer = client.ready().await?.call("/slow").await?;
+//! // The backup (call 1) answered 20 ms + 5 ms after the start.
+//! assert_eq!(answer, 1);
+//! assert_eq!(started.elapsed(), Duration::from_millis(25));
+//! assert_eq!(policy.metrics().hedges_won, 1);
+//! # Ok(()) }
+//! ```
 //!
 //! # Config files
 //!
@@ -148,6 +198,7 @@ mod config_serde;
 mod error;
 mod future;
 pub mod grpc;
+mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
 mod layer;
@@ -169,6 +220,10 @@ pub use classify::{Action, Classifier, CloneRequest, CloneRequests, RetryErrors}
 pub use config::{Config, ConfigBuilder};
 pub use error::CallError;
 pub use future::ResponseFuture;
+pub use hedge::{
+    Hedge, HedgeConfig, HedgeConfigBuilder, HedgeDelay, HedgeFuture, HedgeLayer, HedgeMetrics,
+    HedgePolicy, MAX_HEDGES, hedge,
+};
 pub use layer::RetryLayer;
 pub use metrics::Metrics;
 pub use policy::Policy;

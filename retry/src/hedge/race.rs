@@ -1,0 +1,243 @@
+//! [`Race`]: one call's attempts racing each other, and the timer that
+//! starts the backups. The tower future and the plain helper both run a
+//! `Race`; they differ only in how an attempt is launched ([`Launch`]).
+//!
+//! The first attempt lives inline; its timer too (a `Sleep`, made and
+//! armed only when the first poll of the first attempt is pending). Backup
+//! attempts are boxed into a `Vec`, allocated only when one is sent. The
+//! first answer ends the race: every other attempt is dropped at once
+//! (cancelled), and so is the timer.
+
+use super::policy::HedgeShared;
+use ballast_deadline::Deadline;
+use pin_project_lite::pin_project;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::time::{Instant, Sleep};
+
+/// How a race starts its backup attempts.
+pub(crate) trait Launch {
+    /// An attempt.
+    type Future: Future;
+
+    /// The policy the race runs under.
+    fn shared(&self) -> &HedgeShared;
+
+    /// False when no backup can ever be launched (the request could not
+    /// be copied).
+    fn can_hedge(&self) -> bool;
+
+    /// A backup attempt, once one can be started; `None` when it cannot
+    /// (the service failed to become ready, the request cannot be copied).
+    fn poll_launch(&mut self, cx: &mut Context<'_>) -> Poll<Option<Self::Future>>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No timer yet: the first attempt has not been seen pending.
+    Idle,
+    /// The timer runs until the next backup is due.
+    Armed,
+    /// A backup is due and paid for; waiting for the service to be ready.
+    Launching,
+    /// No more backups for this call.
+    Done,
+}
+
+pin_project! {
+    /// One call's attempts; the first answer wins.
+    #[project = RaceProj]
+    pub(crate) struct Race<F, L> {
+        #[pin]
+        first: Option<F>,
+        // Only made when the first attempt is seen pending.
+        #[pin]
+        timer: Option<Sleep>,
+        // Backups, allocated only when one is sent.
+        hedges: Vec<Pin<Box<F>>>,
+        launcher: L,
+        // When the call began: set at once for a percentile delay (whose
+        // latencies are measured), when first seen pending otherwise.
+        start: Option<Instant>,
+        deadline: Option<Deadline>,
+        phase: Phase,
+        // Backups sent so far.
+        sent: u32,
+    }
+}
+
+impl<F, L> Race<F, L> {
+    /// A race whose first attempt is `first`.
+    #[inline]
+    pub(crate) fn new(
+        first: F,
+        launcher: L,
+        start: Option<Instant>,
+        deadline: Option<Deadline>,
+    ) -> Self {
+        Self {
+            first: Some(first),
+            timer: None,
+            hedges: Vec::new(),
+            launcher,
+            start,
+            deadline,
+            phase: Phase::Idle,
+            sent: 0,
+        }
+    }
+
+    /// Attempts started so far, the first included.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.sent + 1
+    }
+}
+
+/// True if a backup sent at `at` leaves it `min` before the deadline.
+fn fits(deadline: Option<Deadline>, at: Instant, min: Duration) -> bool {
+    match deadline {
+        None => true,
+        Some(d) => {
+            let left = d.remaining_at(at);
+            !left.is_zero() && left >= min
+        }
+    }
+}
+
+impl<F, L> Future for Race<F, L>
+where
+    L: Launch<Future = F>,
+    F: Future,
+{
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let mut this = self.project();
+        loop {
+            if let Some(first) = this.first.as_mut().as_pin_mut() {
+                if let Poll::Ready(out) = first.poll(cx) {
+                    finish(&mut this, 0);
+                    return Poll::Ready(out);
+                }
+            }
+            let answered =
+                this.hedges
+                    .iter_mut()
+                    .enumerate()
+                    .find_map(|(i, h)| match h.as_mut().poll(cx) {
+                        Poll::Ready(out) => Some((i, out)),
+                        Poll::Pending => None,
+                    });
+            if let Some((i, out)) = answered {
+                finish(&mut this, i + 1);
+                return Poll::Ready(out);
+            }
+            // Ready: a backup was launched and must be polled.
+            ready!(schedule(&mut this, cx));
+        }
+    }
+}
+
+/// Ends the race won by attempt `winner` (0: the first): counts and
+/// measures it, and cancels the others.
+#[cold]
+fn finish<F, L: Launch>(this: &mut RaceProj<'_, F, L>, winner: usize) {
+    let shared = this.launcher.shared();
+    if let Some(start) = *this.start {
+        if shared.measures() {
+            shared.record(start, Instant::now());
+        }
+    }
+    if winner > 0 {
+        shared.stats.hedge_won();
+        tracing::debug!(attempt = winner + 1, "hedge: a backup answered first");
+    }
+    this.first.set(None);
+    this.hedges.clear();
+    this.timer.set(None);
+    *this.phase = Phase::Done;
+}
+
+/// Moves the backups along: arms the timer, pays for a backup when it
+/// fires, launches it. Ready when a backup was launched.
+fn schedule<F, L: Launch<Future = F>>(
+    this: &mut RaceProj<'_, F, L>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    loop {
+        let shared = this.launcher.shared();
+        let attempt = *this.sent + 2;
+        match *this.phase {
+            Phase::Done => return Poll::Pending,
+            Phase::Idle => {
+                if !this.launcher.can_hedge() {
+                    shared.stats.not_cloneable();
+                    tracing::debug!(attempt, "hedge: the request cannot be copied; no backup");
+                    *this.phase = Phase::Done;
+                    continue;
+                }
+                let now = Instant::now();
+                let start = *this.start.get_or_insert(now);
+                let at = start + shared.delay(now);
+                arm(this, at);
+            }
+            Phase::Armed => {
+                let Some(timer) = this.timer.as_mut().as_pin_mut() else {
+                    *this.phase = Phase::Done;
+                    continue;
+                };
+                ready!(timer.poll(cx));
+                if shared.budget.try_withdraw() {
+                    *this.phase = Phase::Launching;
+                } else {
+                    shared.stats.budget_denied();
+                    tracing::debug!(attempt, "hedge: budget spent; no backup");
+                    *this.phase = Phase::Done;
+                }
+            }
+            Phase::Launching => match ready!(this.launcher.poll_launch(cx)) {
+                None => *this.phase = Phase::Done,
+                Some(future) => {
+                    this.hedges.push(Box::pin(future));
+                    *this.sent += 1;
+                    let shared = this.launcher.shared();
+                    shared.stats.hedge_sent();
+                    tracing::debug!(attempt, "hedge: backup sent");
+                    if *this.sent < shared.config.max_hedges && this.launcher.can_hedge() {
+                        let now = Instant::now();
+                        let at = now + shared.delay(now);
+                        arm(this, at);
+                    } else {
+                        this.timer.set(None);
+                        *this.phase = Phase::Done;
+                    }
+                    return Poll::Ready(());
+                }
+            },
+        }
+    }
+}
+
+/// Sets the timer for a backup due `at`, unless the deadline leaves it no
+/// time.
+fn arm<F, L: Launch>(this: &mut RaceProj<'_, F, L>, at: Instant) {
+    let shared = this.launcher.shared();
+    if !fits(*this.deadline, at, shared.config.min_attempt_time) {
+        shared.stats.deadline_denied();
+        tracing::debug!(
+            attempt = *this.sent + 2,
+            "hedge: the deadline leaves a backup no time; none sent"
+        );
+        this.timer.set(None);
+        *this.phase = Phase::Done;
+        return;
+    }
+    match this.timer.as_mut().as_pin_mut() {
+        Some(timer) => timer.reset(at),
+        None => this.timer.set(Some(tokio::time::sleep_until(at))),
+    }
+    *this.phase = Phase::Armed;
+}

@@ -1,0 +1,138 @@
+//! [`Hedge`]: the tower service.
+
+use super::future::{HedgeFuture, ServiceLaunch};
+use super::policy::HedgePolicy;
+use super::race::Race;
+use crate::classify::{CloneRequest, CloneRequests};
+use ballast_deadline::{Deadline, DeadlineSource, TaskLocal};
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::time::Instant;
+use tower_service::Service;
+
+/// What a service's in-flight calls hold: the policy and the request
+/// cloner.
+///
+/// Each service value has its own `Local`, and each call's future holds an
+/// `Arc` of it, so that `Arc`'s reference count sits on a cache line used
+/// by one task rather than one every task's every call writes. Aligned to
+/// 128 bytes so two `Local`s never share a cache line.
+#[repr(align(128))]
+pub(crate) struct Local<K> {
+    pub(crate) policy: HedgePolicy,
+    pub(crate) cloner: K,
+}
+
+/// A service whose slow calls are hedged under a [`HedgePolicy`]: when
+/// the first attempt has not answered after the policy's delay, a backup
+/// is sent (budget and deadline permitting) on a clone of the inner
+/// service with a copy of the request; the first answer, success or
+/// error, is the call's, and the other attempts are dropped.
+///
+/// Only for idempotent requests: a backup may run to completion on the
+/// dependency even though its answer is thrown away. A request the cloner
+/// cannot copy is never hedged.
+///
+/// Clones share the policy's budget, latencies and counts.
+pub struct Hedge<S, K = CloneRequests, Src = TaskLocal> {
+    inner: S,
+    local: Arc<Local<K>>,
+    source: Src,
+}
+
+impl<S> Hedge<S> {
+    /// Wraps `inner` in `policy`, copying requests with `Clone` and
+    /// reading deadlines from the task.
+    pub fn new(inner: S, policy: HedgePolicy) -> Self {
+        Self::with_parts(inner, policy, CloneRequests, TaskLocal)
+    }
+}
+
+impl<S, K, Src> Hedge<S, K, Src> {
+    pub(crate) fn with_parts(inner: S, policy: HedgePolicy, cloner: K, source: Src) -> Self {
+        Self {
+            inner,
+            local: Arc::new(Local { policy, cloner }),
+            source,
+        }
+    }
+
+    /// The policy this service applies.
+    pub fn policy(&self) -> &HedgePolicy {
+        &self.local.policy
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+// Written by hand: a clone shares the policy but gets a `Local` of its own
+// (see `Local`).
+impl<S: Clone, K: Clone, Src: Clone> Clone for Hedge<S, K, Src> {
+    fn clone(&self) -> Self {
+        Self::with_parts(
+            self.inner.clone(),
+            self.local.policy.clone(),
+            self.local.cloner.clone(),
+            self.source.clone(),
+        )
+    }
+}
+
+impl<S: fmt::Debug, K, Src> fmt::Debug for Hedge<S, K, Src> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hedge")
+            .field("inner", &self.inner)
+            .field("policy", &self.local.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, K, Src, Req> Service<Req> for Hedge<S, K, Src>
+where
+    S: Service<Req> + Clone,
+    K: CloneRequest<Req>,
+    Src: DeadlineSource<Req>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = HedgeFuture<S::Future, S, Req, K>;
+
+    #[inline]
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    #[inline]
+    fn call(&mut self, req: Req) -> Self::Future {
+        let shared = &self.local.policy.shared;
+        shared.begin();
+        // The task's current deadline binds whatever the source says.
+        let deadline = match (self.source.deadline(&req), Deadline::current()) {
+            (Some(a), Some(b)) => Some(a.earlier(b)),
+            (a, b) => a.or(b),
+        };
+        let start = shared.measures().then(Instant::now);
+        let spare = self.local.cloner.clone_request(&req);
+        let first = self.inner.call(req);
+        let launcher = ServiceLaunch {
+            service: self.inner.clone(),
+            spare,
+            local: self.local.clone(),
+        };
+        HedgeFuture::new(Race::new(first, launcher, start, deadline))
+    }
+}

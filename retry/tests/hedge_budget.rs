@@ -1,0 +1,140 @@
+//! The hedge budget under sustained slowness, and one budget shared by
+//! retries and hedges.
+
+mod hedge_support;
+
+use ballast_retry::{
+    BudgetConfig, Config, HedgeConfig, HedgeDelay, HedgePolicy, Policy, RetryBudget, RetryErrors,
+    hedge, retry,
+};
+use hedge_support::{Job, MS, Replica};
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tower::{Layer, Service, ServiceExt};
+
+/// Every first attempt takes this long: the dependency is slow throughout.
+const STUCK: Duration = Duration::from_secs(2);
+
+/// Starts `per_tick` calls every 10 ms for `ticks` ticks, each slow, and
+/// waits for them all.
+async fn slow_traffic(policy: &HedgePolicy, ticks: u32, per_tick: u32) {
+    let svc = policy.layer().layer(Replica::default());
+    let mut calls = JoinSet::new();
+    for _ in 0..ticks {
+        for _ in 0..per_tick {
+            let mut svc = svc.clone();
+            calls.spawn(async move {
+                svc.ready()
+                    .await
+                    .unwrap()
+                    .call(Job::new(STUCK, 5 * MS))
+                    .await
+                    .unwrap()
+            });
+        }
+        tokio::time::sleep(10 * MS).await;
+    }
+    while calls.join_next().await.is_some() {}
+}
+
+fn policy(percent: f64, min_per_second: u32) -> HedgePolicy {
+    HedgePolicy::new(
+        HedgeConfig::builder()
+            .delay(HedgeDelay::Fixed(10 * MS))
+            .budget(
+                BudgetConfig::builder()
+                    .percent(percent)
+                    .min_per_second(min_per_second)
+                    .window(Duration::from_secs(10))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedges_within_one_window_stay_within_percentage_plus_minimum() {
+    // 1,000 calls in 1 s, all slow: 10% of 1,000 plus 1 a second over the
+    // 10 s window (a reserve of 10) is 110 backups at most.
+    let policy = policy(10.0, 1);
+    slow_traffic(&policy, 100, 10).await;
+
+    let m = policy.metrics();
+    assert_eq!(m.calls, 1000);
+    assert!(m.hedges_sent <= 110, "{m:?}");
+    // The budget was used, not merely unreachable.
+    assert!(m.hedges_sent >= 100, "{m:?}");
+    assert_eq!(m.hedges_sent + m.budget_denied, 1000);
+    assert_eq!(m.hedges_won, m.hedges_sent);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedges_under_sustained_slowness_stay_within_the_budget() {
+    // 30 s of 100 slow calls a second: over the whole run, backups stay
+    // under 10% of the calls plus the minimum of 1 a second.
+    let policy = policy(10.0, 1);
+    slow_traffic(&policy, 3000, 1).await;
+
+    let m = policy.metrics();
+    assert_eq!(m.calls, 3000);
+    let bound = 3000 / 10 + 30;
+    assert!(m.hedges_sent <= bound, "{m:?} above {bound}");
+    assert!(m.hedges_sent >= 300, "{m:?}");
+    assert!(m.budget_denied > 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_budget_every_slow_call_is_hedged() {
+    let policy = HedgePolicy::new(
+        HedgeConfig::builder()
+            .delay(HedgeDelay::Fixed(10 * MS))
+            .no_budget()
+            .build()
+            .unwrap(),
+    );
+    slow_traffic(&policy, 10, 10).await;
+    let m = policy.metrics();
+    assert_eq!((m.calls, m.hedges_sent, m.budget_denied), (100, 100, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_budget_caps_retries_and_hedges_together() {
+    // No percentage, a reserve of 3 (1 a second over a 3 s window): three extra
+    // requests in all, whichever pattern asks.
+    let budget = RetryBudget::new(
+        BudgetConfig::builder()
+            .percent(0.0)
+            .min_per_second(1)
+            .window(Duration::from_secs(3))
+            .build()
+            .unwrap(),
+    );
+    let retries = Policy::with_budget(
+        Config::builder().max_attempts(3).build().unwrap(),
+        RetryErrors,
+        budget.clone(),
+    );
+    let hedges = HedgePolicy::with_budget(
+        HedgeConfig::builder()
+            .delay(HedgeDelay::Fixed(10 * MS))
+            .build()
+            .unwrap(),
+        budget.clone(),
+    );
+
+    // A failing call spends two retries.
+    let failed = retry(&retries, || async { Err::<(), _>("down") }).await;
+    assert!(failed.is_err());
+    assert_eq!(retries.metrics().retries, 2);
+
+    // One backup is left for the first slow call, none for the second.
+    for _ in 0..2 {
+        let job = Job::new(Duration::from_secs(1), MS);
+        hedge(&hedges, || job.clone().run()).await.unwrap();
+    }
+    let m = hedges.metrics();
+    assert_eq!((m.hedges_sent, m.budget_denied), (1, 1));
+    assert_eq!(budget.available(), 0);
+}
