@@ -44,11 +44,29 @@
 //! - [`PartitionedLayer`] / [`Partitioned`] / [`PartitionedFuture`]: the
 //!   tower layer, service and future.
 //!
+//! With feature `serde`, a [`PartitionedConfig`] is `Deserialize` (and
+//! `Serialize`), checked like the builder's, unknown fields refused; every
+//! field is optional, and partitions are a list (their order is the
+//! snapshot's):
+//!
+//! ```json
+//! {
+//!     "name": "tenants",
+//!     "max_concurrent_calls": 10,
+//!     "partitions": [{ "name": "acme", "share": 6 }, { "name": "globex", "share": 2 }],
+//!     "default_partition": "others",
+//!     "kept_free": 1,
+//!     "shadow": false
+//! }
+//! ```
+//!
 //! Inside: `core` holds the pools (one atomic word per partition; its
 //! module docs hold the implementation notes).
 
 mod bulkhead;
 mod config;
+#[cfg(feature = "serde")]
+mod config_serde;
 pub(crate) mod core;
 mod error;
 mod layer;

@@ -43,8 +43,23 @@
 //!   with the async helper [`LoadShedder::call`].
 //! - [`LoadShedLayer`] / [`LoadShed`] / [`ShedFuture`]: the tower layer,
 //!   service and future.
+//!
+//! With feature `serde`, a [`ShedConfig`] is `Deserialize` (and
+//! `Serialize`), checked like the builder's, unknown fields refused; every
+//! field is optional:
+//!
+//! ```json
+//! {
+//!     "name": "api",
+//!     "max_in_flight": 200,
+//!     "thresholds": { "critical": 100, "high": 90, "normal": 80, "low": 50 },
+//!     "shadow": true
+//! }
+//! ```
 
 mod config;
+#[cfg(feature = "serde")]
+mod config_serde;
 mod layer;
 mod priority;
 mod service;
