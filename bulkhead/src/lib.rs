@@ -60,6 +60,10 @@
 //!   `poll_ready` (see [`FixedBulkhead`] for why).
 //! - [`shed`]: load shedding with priorities: when saturated, refuse at
 //!   once ([`Reason::Overloaded`]), lowest priority first; never queue.
+//! - [`adaptive`]: adaptive concurrency: a limit that follows what the
+//!   dependency can take (Vegas, Gradient2, AIMD or your own
+//!   [`LimitAlgorithm`](adaptive::LimitAlgorithm)), measured from round
+//!   trips and drops; refusals are [`Reason::Overloaded`].
 //! - [`partitioned`]: a bulkhead whose limit is split between partitions
 //!   (tenants, priority classes), each guaranteed its share, idle shares
 //!   lent and returned as their owners need them.
@@ -92,6 +96,7 @@
 //! `permit` the permit and queue-slot guards, `sync` the std/loom shim.
 #![warn(missing_docs)]
 
+pub mod adaptive;
 mod builder;
 mod bulkhead;
 mod config;

@@ -1,0 +1,450 @@
+//! The adaptive limiter's concurrent core: admission against a limit that
+//! moves, and the windows of samples that move it. No clock, no tokio, no
+//! tower: time comes in as `now`.
+//!
+//! # Implementation notes
+//!
+//! One `AtomicU64` holds what admission needs:
+//!
+//! - bits 0..32: calls in flight (admitted, not yet given back);
+//! - bits 32..64: the limit.
+//!
+//! Who writes what:
+//!
+//! - Admission ([`Limiter::try_acquire`]) is one CAS from `w` to `w + 1`,
+//!   only while the in-flight half is below the limit half *of the same
+//!   value*, so no call is ever admitted past the limit it saw, however the
+//!   limit moves meanwhile. In shadow mode a call over the limit is
+//!   admitted anyway (the same CAS) and reported as such.
+//! - Giving back ([`Limiter::release`]) is one `fetch_sub(1)`: the in-flight
+//!   half is at least 1 while a permit is held, so it never borrows from
+//!   the limit half.
+//! - The limit half is written only under the window lock (by a window that
+//!   closes, or by [`Limiter::set_limit`]), by a CAS loop that keeps the
+//!   in-flight half as it finds it. A lowered limit never takes permits
+//!   back: calls already in flight finish, and admission stays shut until
+//!   fewer than the new limit remain.
+//!
+//! The window lock (the family's `Mutex`: parking_lot, or loom's) is taken
+//! once per *completed* call, to add its sample to the window and, once per
+//! window, to run the algorithm and publish the new limit. It is never
+//! taken to admit or to give back a permit, and it is held for a few
+//! additions (and one algorithm update per window).
+//!
+//! A window holds only calls that started at or after the last limit
+//! change (`epoch`): a call begun earlier measured the old limit. It closes
+//! after `min_window` calls, or after as many calls as the limit when that
+//! is fewer (one round trip's worth).
+
+use super::algorithm::{LimitAlgorithm, Sample};
+use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
+use ballast_core::Nanos;
+use std::time::Duration;
+
+const COUNT: u64 = (1 << 32) - 1;
+const LIMIT_SHIFT: u32 = 32;
+
+/// What asking for a permit got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// Admitted; `in_flight` counts this call.
+    Yes { in_flight: u32 },
+    /// Shadow mode: admitted although `in_flight - 1` calls already used up
+    /// the limit; enforcing, it would have been refused.
+    Over { in_flight: u32 },
+    /// Refused: the limit is used up.
+    No,
+}
+
+/// A limit change made by a closing window or by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub(crate) old: u32,
+    pub(crate) new: u32,
+    pub(crate) why: &'static str,
+}
+
+/// The window being filled, and the algorithm it feeds.
+struct Window {
+    algorithm: Box<dyn LimitAlgorithm>,
+    /// The algorithm's limit, unrounded, within the bounds.
+    estimate: f64,
+    /// When the limit last changed: older calls are left out.
+    epoch: Nanos,
+    calls: u32,
+    dropped: u32,
+    /// Sums and minimum of the round trips of calls not dropped, and of
+    /// all calls (used when every call dropped).
+    ok_sum: u64,
+    ok_min: u64,
+    all_sum: u64,
+    all_min: u64,
+    max_in_flight: u32,
+    /// The last closed window's round trip and the shortest ever seen, for
+    /// the snapshot.
+    last_rtt: Option<Duration>,
+    min_rtt: Option<Duration>,
+    windows: u64,
+}
+
+impl Window {
+    fn clear(&mut self) {
+        self.calls = 0;
+        self.dropped = 0;
+        self.ok_sum = 0;
+        self.ok_min = u64::MAX;
+        self.all_sum = 0;
+        self.all_min = u64::MAX;
+        self.max_in_flight = 0;
+    }
+}
+
+/// What the snapshot reads under the window lock.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Estimates {
+    pub(crate) last_rtt: Option<Duration>,
+    pub(crate) min_rtt: Option<Duration>,
+    pub(crate) windows: u64,
+}
+
+/// The shared admission word and sample windows.
+pub(crate) struct Limiter {
+    /// The hot word (limit and in flight), on a line of its own.
+    word: CachePadded<AtomicU64>,
+    /// The last window's mean round trip in nanoseconds (0: none yet), for
+    /// the retry-after hint of a refusal without taking the lock.
+    last_rtt: CachePadded<AtomicU64>,
+    min_limit: f64,
+    max_limit: f64,
+    min_window: u32,
+    shadow: bool,
+    window: Mutex<Window>,
+}
+
+impl Limiter {
+    /// A limiter starting at `initial` (within `min..=max`, all at least 1
+    /// and below 2^32), closing a window every `min_window` calls.
+    pub(crate) fn new(
+        algorithm: Box<dyn LimitAlgorithm>,
+        initial: u32,
+        min: u32,
+        max: u32,
+        min_window: u32,
+        shadow: bool,
+    ) -> Self {
+        let mut window = Window {
+            algorithm,
+            estimate: f64::from(initial),
+            epoch: 0,
+            calls: 0,
+            dropped: 0,
+            ok_sum: 0,
+            ok_min: 0,
+            all_sum: 0,
+            all_min: 0,
+            max_in_flight: 0,
+            last_rtt: None,
+            min_rtt: None,
+            windows: 0,
+        };
+        window.clear();
+        Self {
+            word: CachePadded(AtomicU64::new(u64::from(initial) << LIMIT_SHIFT)),
+            last_rtt: CachePadded(AtomicU64::new(0)),
+            min_limit: f64::from(min),
+            max_limit: f64::from(max),
+            min_window: min_window.max(1),
+            shadow,
+            window: Mutex::new(window),
+        }
+    }
+
+    /// Admits a call if fewer than the limit are in flight (in shadow mode,
+    /// always). Atomics only: one CAS.
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> Admit {
+        // Relaxed: the CAS below validates the value.
+        let mut w = self.word.load(Ordering::Relaxed);
+        loop {
+            let in_flight = w & COUNT;
+            let over = in_flight >= w >> LIMIT_SHIFT;
+            if over && !self.shadow {
+                return Admit::No;
+            }
+            // Acquire: pairs with the Release of the `release` that freed
+            // this slot, so the previous holder's work happens-before ours.
+            match self
+                .word
+                .compare_exchange_weak(w, w + 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    // The in-flight half fits 32 bits: it is at most the
+                    // limit (< 2^32) or, in shadow mode, the calls alive.
+                    let in_flight = (in_flight + 1) as u32;
+                    return if over {
+                        Admit::Over { in_flight }
+                    } else {
+                        Admit::Yes { in_flight }
+                    };
+                }
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// Gives a permit back. Atomics only: one `fetch_sub`.
+    #[inline]
+    pub(crate) fn release(&self) {
+        // Release: the holder's work happens-before the next admission.
+        let before = self.word.fetch_sub(1, Ordering::Release);
+        debug_assert!(before & COUNT > 0, "released a permit never taken");
+    }
+
+    /// Adds a finished call to the window: it started at `start` with
+    /// `in_flight` in flight, finished at `now`, dropped or not. Closes the
+    /// window when it is full, and returns the limit change if the
+    /// algorithm made one. A call that started before the last limit
+    /// change is left out.
+    pub(crate) fn record(
+        &self,
+        start: Nanos,
+        in_flight: u32,
+        now: Nanos,
+        dropped: bool,
+    ) -> Option<Change> {
+        let mut w = self.window.lock();
+        if start < w.epoch {
+            return None;
+        }
+        let rtt = now.saturating_sub(start);
+        w.calls += 1;
+        w.all_sum = w.all_sum.saturating_add(rtt);
+        w.all_min = w.all_min.min(rtt);
+        if dropped {
+            w.dropped += 1;
+        } else {
+            w.ok_sum = w.ok_sum.saturating_add(rtt);
+            w.ok_min = w.ok_min.min(rtt);
+        }
+        w.max_in_flight = w.max_in_flight.max(in_flight);
+        // A window is `min_window` calls, or one limit's worth (about one
+        // round trip) if that is fewer, so a low limit still moves once per
+        // round trip rather than once per several.
+        let limit = (w.estimate as u32).max(1);
+        if w.calls < self.min_window.min(limit) {
+            return None;
+        }
+        let ok = w.calls - w.dropped;
+        let (mean, min) = if ok > 0 {
+            (w.ok_sum / u64::from(ok), w.ok_min)
+        } else {
+            (w.all_sum / u64::from(w.calls), w.all_min)
+        };
+        let sample = Sample {
+            rtt: Duration::from_nanos(mean),
+            min_rtt: Duration::from_nanos(min),
+            in_flight: w.max_in_flight,
+            dropped: w.dropped > 0,
+            calls: w.calls,
+            dropped_calls: w.dropped,
+            now,
+        };
+        w.clear();
+        w.windows += 1;
+        if ok > 0 {
+            w.last_rtt = Some(sample.rtt);
+            w.min_rtt = Some(w.min_rtt.map_or(sample.rtt, |m| m.min(sample.rtt)));
+            // Relaxed: a hint for refusals, not ordered with anything.
+            self.last_rtt.store(mean.max(1), Ordering::Relaxed);
+        }
+        let estimate = w.estimate;
+        let update = w.algorithm.update(estimate, &sample);
+        if update.limit.is_finite() {
+            w.estimate = update.limit.clamp(self.min_limit, self.max_limit);
+        }
+        // The estimate is within [min, max], both u32: the cast is exact
+        // after `floor`.
+        let new = w.estimate.floor() as u32;
+        let old = self.store_limit(new);
+        if old == new {
+            return None;
+        }
+        w.epoch = now;
+        Some(Change {
+            old,
+            new,
+            why: update.why,
+        })
+    }
+
+    /// Sets the limit by hand (clamped to the bounds); the algorithm goes
+    /// on from there.
+    pub(crate) fn set_limit(&self, limit: u32, now: Nanos) -> Option<Change> {
+        let mut w = self.window.lock();
+        w.estimate = f64::from(limit).clamp(self.min_limit, self.max_limit);
+        let new = w.estimate as u32;
+        let old = self.store_limit(new);
+        if old == new {
+            return None;
+        }
+        w.epoch = now;
+        w.clear();
+        Some(Change {
+            old,
+            new,
+            why: "set by hand",
+        })
+    }
+
+    /// Writes the limit half, keeping the in-flight half; returns the old
+    /// limit. Called only under the window lock.
+    fn store_limit(&self, limit: u32) -> u32 {
+        // Relaxed: the CAS below validates the value.
+        let mut w = self.word.load(Ordering::Relaxed);
+        loop {
+            let old = (w >> LIMIT_SHIFT) as u32;
+            if old == limit {
+                return old;
+            }
+            let next = (u64::from(limit) << LIMIT_SHIFT) | (w & COUNT);
+            // Relaxed: the limit publishes nothing but itself, and sharing
+            // the word with the count puts every admission in one order
+            // with every limit change.
+            match self
+                .word
+                .compare_exchange_weak(w, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return old,
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// Calls in flight now.
+    pub(crate) fn in_flight(&self) -> u32 {
+        // Relaxed: a reading for the snapshot.
+        (self.word.load(Ordering::Relaxed) & COUNT) as u32
+    }
+
+    /// The limit now.
+    pub(crate) fn limit(&self) -> u32 {
+        // Relaxed: a reading for the snapshot.
+        (self.word.load(Ordering::Relaxed) >> LIMIT_SHIFT) as u32
+    }
+
+    /// The last window's round trip, if any: a refusal's retry-after hint.
+    pub(crate) fn last_rtt_hint(&self) -> Option<Duration> {
+        // Relaxed: a hint, see `record`.
+        match self.last_rtt.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+
+    /// The round-trip estimates, read under the window lock.
+    pub(crate) fn estimates(&self) -> Estimates {
+        let w = self.window.lock();
+        Estimates {
+            last_rtt: w.last_rtt,
+            min_rtt: w.min_rtt,
+            windows: w.windows,
+        }
+    }
+
+    /// Calls in the window being filled (for tests).
+    #[cfg(all(test, not(ballast_loom)))]
+    pub(crate) fn window_calls(&self) -> u32 {
+        self.window.lock().calls
+    }
+}
+
+#[cfg(all(test, not(ballast_loom)))]
+mod tests {
+    use super::*;
+    use crate::adaptive::algorithm::Update;
+
+    /// Adds one per window, or sets what it is told.
+    struct Step;
+
+    impl LimitAlgorithm for Step {
+        fn name(&self) -> &'static str {
+            "step"
+        }
+        fn update(&mut self, limit: f64, sample: &Sample) -> Update {
+            if sample.dropped {
+                Update::new(limit - 1.0, "drop")
+            } else {
+                Update::new(limit + 1.0, "up")
+            }
+        }
+    }
+
+    fn limiter(initial: u32, min_window: u32, shadow: bool) -> Limiter {
+        Limiter::new(Box::new(Step), initial, 1, 5, min_window, shadow)
+    }
+
+    #[test]
+    fn admits_up_to_the_limit_and_no_further() {
+        let l = limiter(2, 1, false);
+        assert_eq!(l.try_acquire(), Admit::Yes { in_flight: 1 });
+        assert_eq!(l.try_acquire(), Admit::Yes { in_flight: 2 });
+        assert_eq!(l.try_acquire(), Admit::No);
+        l.release();
+        assert_eq!(l.try_acquire(), Admit::Yes { in_flight: 2 });
+    }
+
+    #[test]
+    fn shadow_mode_admits_over_the_limit_and_says_so() {
+        let l = limiter(1, 1, true);
+        assert_eq!(l.try_acquire(), Admit::Yes { in_flight: 1 });
+        assert_eq!(l.try_acquire(), Admit::Over { in_flight: 2 });
+        assert_eq!(l.in_flight(), 2);
+    }
+
+    #[test]
+    fn a_full_window_runs_the_algorithm_within_the_bounds() {
+        let l = limiter(4, 2, false);
+        assert_eq!(l.record(0, 1, 10, false), None);
+        let change = l.record(0, 1, 10, false).expect("window closed");
+        assert_eq!((change.old, change.new, change.why), (4, 5, "up"));
+        // At the maximum: no change.
+        l.record(10, 1, 20, false);
+        assert_eq!(l.record(10, 1, 20, false), None);
+        assert_eq!(l.limit(), 5);
+    }
+
+    #[test]
+    fn calls_started_before_a_limit_change_are_left_out() {
+        let l = limiter(2, 1, false);
+        l.record(0, 1, 10, false).expect("changed at 10");
+        assert_eq!(l.record(5, 1, 15, true), None);
+        assert_eq!(l.window_calls(), 0);
+        assert_eq!(l.record(10, 1, 15, true).map(|c| c.new), Some(2));
+    }
+
+    #[test]
+    fn a_window_of_drops_reports_their_round_trip_and_keeps_the_estimates() {
+        let l = limiter(3, 1, false);
+        l.record(0, 1, 7, true);
+        let e = l.estimates();
+        assert_eq!((e.last_rtt, e.windows), (None, 1));
+        l.record(7, 1, 17, false);
+        assert_eq!(l.estimates().last_rtt, Some(Duration::from_nanos(10)));
+        assert_eq!(l.last_rtt_hint(), Some(Duration::from_nanos(10)));
+    }
+
+    #[test]
+    fn lowering_the_limit_keeps_the_calls_in_flight_and_shuts_admission() {
+        let l = limiter(3, 1, false);
+        for _ in 0..3 {
+            assert!(matches!(l.try_acquire(), Admit::Yes { .. }));
+        }
+        l.set_limit(1, 0).expect("changed");
+        assert_eq!((l.in_flight(), l.limit()), (3, 1));
+        l.release();
+        l.release();
+        assert_eq!(l.try_acquire(), Admit::No);
+        l.release();
+        assert_eq!(l.try_acquire(), Admit::Yes { in_flight: 1 });
+    }
+}
