@@ -57,6 +57,10 @@
 //!   `.keyed_rate_limiter(&limiter, key_fn)` to tower's `ServiceBuilder`.
 //! - `http` (feature `http`): the server-side layer answering 429 with
 //!   `Retry-After` and the IETF `RateLimit` / `RateLimit-Policy` fields.
+//! - `redis` (feature `redis`): one limit shared by every instance of a
+//!   service, kept in Redis by a Lua script on the server's clock, with a
+//!   fallback (fail open, fail closed, or a local share) behind a timeout
+//!   and a circuit breaker while Redis is down.
 //!
 //! # Config files
 //!
@@ -105,6 +109,8 @@ mod limiter;
 mod loom_models;
 mod metrics;
 mod quota;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod service;
 mod state;
 mod sync;
