@@ -1,24 +1,34 @@
 //! What a retry layer costs a call that succeeds at once: the success path.
 //!
-//! One trivial service, bare and behind each retry layer, every call `Ok`,
-//! one service value on a current-thread runtime (`1_task`):
+//! One trivial service, bare and behind each retry layer, every call `Ok`:
+//! - `1_task`: one service value on a current-thread runtime;
+//! - `2_tasks`: two tasks on a 2-worker runtime, each with its own clone of
+//!   the service (one shared policy and budget), each making `iters`
+//!   calls; the time is the wall time until both finish, so it is per call
+//!   per task and reads like `1_task` (equal figures mean the layer scales
+//!   perfectly).
+//!
+//! The rows:
 //! - `bare`: the `service_fn` alone;
 //! - `ballast`: ballast's retry with `Config::default()` (budget on: 20%
 //!   plus 10 a second) and the `RetryErrors` classifier;
 //! - `tower`: `tower::retry::Retry` with a minimal policy that copies the
-//!   request (as ours does) and never retries.
+//!   request (as ours does) and never retries;
+//! - `tower_resilience`: tower-resilience 0.13's retry layer with its
+//!   defaults (3 attempts, exponential backoff, no budget).
 //!
 //! Run: `cargo bench -p ballast-retry --bench success_path`. Read the
-//! difference to `bare`, not absolute times.
+//! difference to `bare`, not absolute times. `2_tasks` needs a core per
+//! worker: if `2_tasks/bare` is about twice `1_task/bare`, something else
+//! had a core (a busy machine) and the `2_tasks` figures are void; rerun.
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use ballast_bench::{Runtimes, configure, run};
+use criterion::{Criterion, criterion_group, criterion_main};
 use std::convert::Infallible;
 use std::fmt::Debug;
 use std::future::{Ready, ready};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
-use tokio::runtime::{Builder, Runtime};
-use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use tower::{Service, ServiceBuilder, service_fn};
 
 /// The service every implementation wraps: answers at once, never fails.
 fn bare() -> impl Service<u64, Response = u64, Error = Infallible, Future: Send> + Clone + Send {
@@ -35,6 +45,13 @@ fn tower() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Cl
     ServiceBuilder::new()
         .layer(tower::retry::RetryLayer::new(NeverRetry))
         .service(bare())
+}
+
+fn tower_resilience() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send
+{
+    use tower_resilience::retry::RetryLayer;
+    let layer = RetryLayer::<u64, u64, Infallible>::builder().build();
+    ServiceBuilder::new().layer(layer).service(bare())
 }
 
 /// The least a `tower::retry::Policy` can be: copies the request, never
@@ -54,50 +71,14 @@ impl<E> tower::retry::Policy<u64, u64, E> for NeverRetry {
     }
 }
 
-/// `iters` calls on `svc`, one after another, as a caller makes them.
-async fn calls<S>(svc: &mut S, iters: u64)
-where
-    S: Service<u64, Response = u64, Error: Debug>,
-{
-    for i in 0..iters {
-        let ready = svc.ready().await.expect("always ready");
-        black_box(ready.call(black_box(i)).await.expect("always succeeds"));
-    }
-}
-
-fn run<S>(
-    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    rt: &Runtime,
-    name: &str,
-    make: fn() -> S,
-) where
-    S: Service<u64, Response = u64, Error: Debug>,
-{
-    let mut svc = make();
-    c.bench_function(BenchmarkId::new("1_task", name), |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                calls(&mut svc, iters).await;
-                start.elapsed()
-            })
-        })
-    });
-}
-
 fn success_path(c: &mut Criterion) {
-    let rt = Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtimes = Runtimes::new();
     let mut group = c.benchmark_group("success_path");
-    group
-        .sample_size(30)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-    run(&mut group, &rt, "bare", bare);
-    run(&mut group, &rt, "ballast", ballast);
-    run(&mut group, &rt, "tower", tower);
+    configure(&mut group);
+    run(&mut group, &runtimes, "bare", bare);
+    run(&mut group, &runtimes, "ballast", ballast);
+    run(&mut group, &runtimes, "tower", tower);
+    run(&mut group, &runtimes, "tower_resilience", tower_resilience);
     group.finish();
 }
 

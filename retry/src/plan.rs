@@ -64,9 +64,11 @@ impl Tracker {
     pub(crate) fn start<C>(shared: &Shared<C>, deadline: Option<Deadline>) -> Self {
         let timed = deadline.is_some() || shared.config.max_total_time.is_some();
         let started = if timed { Some(Instant::now()) } else { None };
-        // No event for the first attempt: it is the call itself, and even a
-        // disabled event's check costs about 1 ns on every call. Retries,
-        // delays and give-ups each emit one, with the attempt number.
+        // Every attempt, delay and give-up emits an event with the attempt
+        // number. The first attempt's is at TRACE, so a subscriber that
+        // shows DEBUG sees only what retrying added; with none listening
+        // it is one load of tracing's global level.
+        tracing::trace!(attempt = 1u32, "retry: attempt");
         Self {
             attempt: 1,
             deadline,

@@ -193,3 +193,54 @@ fn invalid_backoffs_are_config_errors() {
     );
     assert!(Backoff::exponential(MS).factor(1.0).build().is_ok());
 }
+
+/// A random backoff of every growth, drawn from `rng`: bases from 1 µs to
+/// 1 s, caps from the base to 1,000 times it, factors from 1 to 10.
+fn random_backoff(rng: &mut SmallRng, jitter: Jitter) -> Backoff {
+    let base = Duration::from_micros(rng.random_range(1..=1_000_000));
+    let cap = base.mul_f64(rng.random_range(1.0..1000.0));
+    match rng.random_range(0..3) {
+        0 => Backoff::constant(base).jitter(jitter).build().unwrap(),
+        1 => Backoff::linear(base)
+            .cap(cap)
+            .jitter(jitter)
+            .build()
+            .unwrap(),
+        _ => Backoff::exponential(base)
+            .factor(rng.random_range(1.0..10.0))
+            .cap(cap)
+            .jitter(jitter)
+            .build()
+            .unwrap(),
+    }
+}
+
+#[test]
+fn random_backoffs_keep_every_delay_within_its_jitter_bounds() {
+    // 2,000 random configurations per jitter kind, 60 delays each: far
+    // past the cap for all but the slowest growth.
+    let mut rng = SmallRng::seed_from_u64(0x5eed);
+    for jitter in JITTERS {
+        for _ in 0..2_000 {
+            let b = random_backoff(&mut rng, jitter);
+            let seed = rng.random::<u64>();
+            let mut previous = b.base();
+            for (n, d) in b.delays_seeded(seed).take(60).enumerate() {
+                let capped = b.capped(n as u32);
+                assert!(b.base() <= capped && capped <= b.cap(), "{b:?} retry {n}");
+                let ok = match jitter {
+                    Jitter::None => d == capped,
+                    Jitter::Full => d <= capped,
+                    Jitter::Equal => capped / 2 <= d && d <= capped,
+                    // Decorrelated ignores the growth: [base, cap], and at
+                    // most three times the previous delay.
+                    Jitter::Decorrelated => {
+                        b.base() <= d && d <= b.cap() && d <= (previous * 3).max(b.base())
+                    }
+                };
+                assert!(ok, "{b:?} seed {seed} retry {n}: {d:?} (capped {capped:?})");
+                previous = d;
+            }
+        }
+    }
+}

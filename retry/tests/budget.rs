@@ -39,15 +39,22 @@ fn the_budget_slides_with_its_window() {
             .build()
             .unwrap(),
     );
-    for _ in 0..10 {
-        budget.deposit_at(0);
-    }
+    let deposit = |n: usize, at: u64| (0..n).for_each(|_| budget.deposit_at(at));
+    deposit(10, 0);
+    assert_eq!(budget.available_at(0), 5);
+    assert!(budget.try_withdraw_at(0));
+    assert_eq!(budget.available_at(0), 4);
+    // At 3 s the window still holds 4, but second 3 has no requests of its
+    // own: a bucket spends at most its own share (plus the reserve, none).
+    assert_eq!(budget.available_at(3 * SEC), 0);
+    deposit(10, 3 * SEC);
     assert_eq!(budget.available_at(3 * SEC), 5);
-    assert!(budget.try_withdraw_at(3 * SEC));
-    assert_eq!(budget.available_at(3 * SEC), 4);
-    // The deposits leave at 4 s; the withdrawal (made at 3 s) stays.
+    // At 4 s second 0 leaves the window, its deposits and its withdrawal:
+    // the window holds 10 deposits (5 retries), second 4 nothing yet.
     assert_eq!(budget.available_at(4 * SEC), 0);
-    assert_eq!(budget.available_at(7 * SEC), 0);
+    deposit(2, 4 * SEC);
+    assert_eq!(budget.available_at(4 * SEC), 1);
+    // At 8 s both have left.
     assert_eq!(budget.available_at(8 * SEC), 0);
 }
 

@@ -115,7 +115,9 @@ impl BudgetConfigBuilder {
 
     /// How many steps the window slides in, 1 to [`MAX_BUCKETS`]: a
     /// request leaves the window between `window * (1 - 1/buckets)` and
-    /// `window` after it was made.
+    /// `window` after it was made. Each bucket may also spend at most the
+    /// percentage of its own requests plus the reserve, so more buckets
+    /// spread the retries of a burst of failures more evenly.
     pub fn buckets(mut self, buckets: u32) -> Self {
         self.config.buckets = buckets;
         self

@@ -32,8 +32,14 @@
 //!   retry the budget allows.
 //!
 //! A retry is allowed when `withdrawals + 1 <= reserve + deposits *
-//! permille / 1000` within the window, computed in integers
-//! (multiplied through by 1000).
+//! permille / 1000` within the window, and the same holds for the current
+//! bucket alone (its own withdrawals against its own deposits, plus the
+//! reserve), computed in integers (multiplied through by 1000). The
+//! second rule keeps a burst of failures from spending in one bucket what
+//! the whole window banked while the dependency was healthy: without it,
+//! the first second of an outage after ten healthy seconds could see
+//! `1 + 10 * percent` times its load. Deposits only add to both sides, so
+//! the argument above holds for each.
 
 use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
 use ballast_core::{Clock, Nanos};
@@ -154,17 +160,30 @@ impl BudgetCore {
             deposits = deposits.saturating_add(b.deposits.load(Ordering::Relaxed));
             withdrawals = withdrawals.saturating_add(b.withdrawals.load(Ordering::Relaxed));
         }
-        let allowed = (u128::from(self.reserve) * 1000
-            + u128::from(deposits) * u128::from(self.permille))
-            / 1000;
-        let available = u64::try_from(allowed)
-            .unwrap_or(u64::MAX)
-            .saturating_sub(withdrawals);
+        // Relaxed: `current` is written only under the mutex we hold.
+        let current = self.bucket(self.current.load(Ordering::Relaxed));
+        // Relaxed: as above.
+        let (bucket_deposits, bucket_withdrawals) = (
+            current.deposits.load(Ordering::Relaxed),
+            current.withdrawals.load(Ordering::Relaxed),
+        );
+        let in_window = self.allowed(deposits).saturating_sub(withdrawals);
+        let in_bucket = self
+            .allowed(bucket_deposits)
+            .saturating_sub(bucket_withdrawals);
         Balance {
             deposits,
             withdrawals,
-            available,
+            available: in_window.min(in_bucket),
         }
+    }
+
+    /// Retries `deposits` pay for, the reserve included.
+    fn allowed(&self, deposits: u64) -> u64 {
+        let allowed = (u128::from(self.reserve) * 1000
+            + u128::from(deposits) * u128::from(self.permille))
+            / 1000;
+        u64::try_from(allowed).unwrap_or(u64::MAX)
     }
 
     /// Every deposit ever made.
@@ -244,7 +263,10 @@ mod tests {
             c.deposit_at(0);
         }
         assert!(c.try_withdraw(5 * SEC));
-        assert_eq!(c.balance(9 * SEC).available, 3);
+        // The window has 3 left; period 9 has no deposits of its own, so
+        // it may spend only the reserve, 2.
+        let b = c.balance(9 * SEC);
+        assert_eq!((b.deposits, b.withdrawals, b.available), (10, 1, 2));
         // At 10 s, period 0 (the deposits) has left the window; the
         // withdrawal at 5 s has not.
         let b = c.balance(10 * SEC);
@@ -253,6 +275,34 @@ mod tests {
         assert_eq!(c.balance(100 * SEC).available, 2);
         c.deposit_at(100 * SEC);
         assert_eq!(c.total_deposits(), 11);
+    }
+
+    #[test]
+    fn one_bucket_cannot_spend_what_the_whole_window_banked() {
+        // Nine healthy seconds of 100 requests bank 2 + 180 retries.
+        let c = core();
+        for second in 0..9 {
+            for _ in 0..100 {
+                c.deposit_at(second * SEC);
+            }
+        }
+        assert_eq!(c.balance(8 * SEC).deposits, 900);
+        // In second 9, 100 requests fail: 20% of them plus the reserve.
+        let mut granted = 0;
+        for _ in 0..100 {
+            c.deposit_at(9 * SEC);
+            granted += u64::from(c.try_withdraw(9 * SEC));
+            granted += u64::from(c.try_withdraw(9 * SEC));
+        }
+        assert_eq!(granted, 20 + 2);
+        // The next second may spend its own share again: the window still
+        // has plenty.
+        let mut next = 0;
+        for _ in 0..100 {
+            c.deposit_at(10 * SEC);
+            next += u64::from(c.try_withdraw(10 * SEC));
+        }
+        assert_eq!(next, 20 + 2);
     }
 
     #[test]
