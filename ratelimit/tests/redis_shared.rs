@@ -94,11 +94,14 @@ async fn instances_on_separate_connections_share_one_burst_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admissions_follow_the_rate_measured_on_redis_clock() {
     let url = redis_or_skip!("admissions_follow_the_rate_measured_on_redis_clock");
-    // One cell every 40 ms, burst 3, hammered by two instances for ~600 ms.
+    // One cell every 40 ms, burst 10 (so a stall of the test machine
+    // shorter than 400 ms loses no cell), hammered by two instances for
+    // ~600 ms.
     const T_US: u64 = 40_000;
+    const BURST: u64 = 10;
     let config = RedisConfig::builder()
         .rate(25, Duration::from_secs(1))
-        .burst(3)
+        .burst(BURST as u32)
         .key_prefix(unique_prefix("rate"))
         .timeout(Duration::from_secs(2))
         .fallback(Fallback::FailClosed);
@@ -124,7 +127,7 @@ async fn admissions_follow_the_rate_measured_on_redis_clock() {
     // GCRA from fresh over [start, end] admits at most burst + ⌊elapsed / T⌋;
     // hammered without pause, it loses at most the cell due in the last
     // round trip.
-    let most = 3 + (end - start) / T_US;
+    let most = BURST + (end - start) / T_US;
     assert!(
         admitted <= most && admitted + 2 >= most,
         "admitted {admitted}, GCRA allows {most} over {}µs",
@@ -151,6 +154,30 @@ async fn n_cells_pass_together_or_not_at_all() {
     assert!(l.check_n("fresh", 11).await.unwrap_err().is_permanent());
     assert!(l.check_n("fresh", 0).await.is_ok());
     assert_eq!(l.check_n("fresh", 10).await.unwrap().remaining, Some(0));
+}
+
+#[tokio::test]
+async fn a_fractional_interval_gives_an_exact_retry_after() {
+    let url = redis_or_skip!("a_fractional_interval_gives_an_exact_retry_after");
+    // 3 a second: one cell every 333_333.333 µs.
+    let l = limiter(
+        &url,
+        RedisConfig::builder()
+            .rate(3, Duration::from_secs(1))
+            .burst(1)
+            .key_prefix(unique_prefix("fraction"))
+            .timeout(Duration::from_secs(2)),
+    );
+    let started = std::time::Instant::now();
+    l.check("k").await.unwrap();
+    let after = l.check("k").await.unwrap_err().retry_after_hint().unwrap();
+    let since = started.elapsed();
+    // Rounded up to the microsecond: a "not before".
+    assert!(after <= Duration::from_micros(333_334), "{after:?}");
+    assert!(
+        after + since >= Duration::from_micros(333_333),
+        "{after:?} after {since:?}"
+    );
 }
 
 #[test]
