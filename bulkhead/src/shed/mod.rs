@@ -61,6 +61,8 @@ mod config;
 #[cfg(feature = "serde")]
 mod config_serde;
 mod layer;
+#[cfg(all(test, ballast_loom))]
+mod loom_models;
 mod priority;
 mod service;
 mod shedder;
