@@ -10,7 +10,9 @@
 #[path = "common/redis.rs"]
 mod support;
 
-use ballast_ratelimit::redis::{DecidedBy, Fallback, RedisConfig, RedisConfigBuilder};
+use ballast_ratelimit::redis::{
+    DecidedBy, Fallback, RedisConfig, RedisConfigBuilder, RedisRateLimiter,
+};
 use ballast_ratelimit::{Reason, Rejected};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -109,7 +111,7 @@ async fn admissions_follow_the_rate_measured_on_redis_clock() {
     let b = limiter(&url, config);
     let mut clock = raw(&url).await;
     let start = redis_time(&mut clock).await;
-    let hammer = |l: ballast_ratelimit::redis::RedisRateLimiter| {
+    let hammer = |l: RedisRateLimiter| {
         tokio::spawn(async move {
             let until = tokio::time::Instant::now() + Duration::from_millis(600);
             let mut admitted = 0u64;
@@ -244,6 +246,12 @@ async fn idle_keys_expire_when_their_burst_has_refilled() {
     // A refusal writes nothing.
     l.check("k").await.unwrap_err();
     assert!(pttl(&mut conn).await <= three);
+}
+
+#[tokio::test]
+async fn an_invalid_url_is_an_error_not_a_panic() {
+    let config = RedisConfig::builder().rate(1, HOUR).build().unwrap();
+    assert!(RedisRateLimiter::connect("not a redis url", config).is_err());
 }
 
 #[tokio::test]

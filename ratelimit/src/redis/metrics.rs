@@ -17,7 +17,8 @@ pub struct RedisMetrics {
     pub rejected: u64,
     /// Of `rejected`, those let through anyway because of shadow mode.
     pub shadowed: u64,
-    /// Checks decided by the script on the Redis server.
+    /// Checks decided by the script on the Redis server (and those asking
+    /// for more cells than the burst, refused by the quota alone).
     pub redis_decisions: u64,
     /// Checks decided by the fallback policy because Redis could not.
     pub fallback_decisions: u64,
