@@ -48,6 +48,8 @@ fn main() {
 
         let one = connect("seq");
         row("1 client, sequential", span, vec![one.clone()], 1).await;
+        floor(&url, span).await;
+        row("1 client, sequential (again)", span, vec![one], 1).await;
         let shared = connect("shared");
         row("1 connection, 4 concurrent tasks", span, vec![shared], 4).await;
         let clients: Vec<_> = (0..4).map(|_| connect("clients")).collect();
@@ -55,6 +57,29 @@ fn main() {
         let clients: Vec<_> = (0..4).map(|_| connect("clients4")).collect();
         row("4 clients x 4 tasks", span, clients, 4).await;
     });
+}
+
+/// The round-trip floor: `PING` back to back on one connection, to read
+/// the script's own cost off the sequential row of the same run.
+async fn floor(url: &str, span: Duration) {
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut pings = 0u64;
+    while start.elapsed() < span {
+        let _: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
+        pings += 1;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "redis_throughput/{:<34} {:>9.0} pings/s   ({pings} in {secs:.2}s, {:.1} µs per round trip)",
+        "PING floor, 1 connection, sequential",
+        pings as f64 / secs,
+        1e6 * secs / pings as f64
+    );
 }
 
 /// Runs `tasks` tasks per limiter, each checking its own key back to back
