@@ -5,7 +5,6 @@ use super::race::{Launch, Race};
 use ballast_deadline::Deadline;
 use std::future::Future;
 use std::task::{Context, Poll};
-use tokio::time::Instant;
 
 /// Runs `op` under `policy`: once, then, if that attempt has not answered
 /// after the policy's delay, again (up to the policy's
@@ -51,9 +50,8 @@ where
 {
     let shared = &*policy.shared;
     shared.begin();
-    let start = shared.measures().then(Instant::now);
     let first = op();
-    Race::new(first, FnLaunch { shared, op }, start, Deadline::current()).await
+    Race::new(first, FnLaunch { shared, op }, Deadline::current()).await
 }
 
 /// Launches backups by calling the operation again.

@@ -18,7 +18,10 @@ pub enum HedgeDelay {
     /// latency is known and steady.
     Fixed(Duration),
     /// A percentile of the latencies the policy measured recently (the
-    /// `p`-th, in `(0, 100]`), kept within `[min, max]`. Until enough
+    /// `p`-th, in `(0, 100]`), kept within `[min, max]`. Measured are the
+    /// calls that could be hedged: those whose first attempt was pending
+    /// when first polled, from that poll to their answer (a call answered
+    /// at once, a cache hit say, is not a sample). Until enough
     /// calls have been measured ([`min_samples`](HedgeConfigBuilder::min_samples)
     /// in the current and previous
     /// [`latency_window`](HedgeConfigBuilder::latency_window)) the delay is

@@ -16,7 +16,7 @@
 //! `epoch` says which window it holds. A percentile reads the current and
 //! the previous window, so a latency counts for one to two windows.
 //!
-//! - **Record** (every answered call, lock-free in the common case): load
+//! - **Record** (every measured call, lock-free in the common case): load
 //!   the histogram's `epoch` (Acquire); if it is the current window,
 //!   `fetch_add` one on the bucket (Relaxed). Otherwise **rotate** under
 //!   the mutex: if the histogram still holds an older window, zero its

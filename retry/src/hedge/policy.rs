@@ -35,7 +35,7 @@ impl HedgeShared {
         self.budget.deposit();
     }
 
-    /// True when calls must note their start to measure their latency.
+    /// True when answered calls are measured (for a percentile delay).
     #[inline]
     pub(crate) fn measures(&self) -> bool {
         self.latency.is_some()

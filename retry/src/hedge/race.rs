@@ -58,8 +58,8 @@ pin_project! {
         // Backups, allocated only when one is sent.
         hedges: Vec<Pin<Box<F>>>,
         launcher: L,
-        // When the call began: set at once for a percentile delay (whose
-        // latencies are measured), when first seen pending otherwise.
+        // When the first attempt was first seen pending (the clock is not
+        // read for a call answered on its first poll).
         start: Option<Instant>,
         deadline: Option<Deadline>,
         phase: Phase,
@@ -71,18 +71,13 @@ pin_project! {
 impl<F, L> Race<F, L> {
     /// A race whose first attempt is `first`.
     #[inline]
-    pub(crate) fn new(
-        first: F,
-        launcher: L,
-        start: Option<Instant>,
-        deadline: Option<Deadline>,
-    ) -> Self {
+    pub(crate) fn new(first: F, launcher: L, deadline: Option<Deadline>) -> Self {
         Self {
             first: Some(first),
             timer: None,
             hedges: Vec::new(),
             launcher,
-            start,
+            start: None,
             deadline,
             phase: Phase::Idle,
             sent: 0,
@@ -146,6 +141,8 @@ where
 #[cold]
 fn finish<F, L: Launch>(this: &mut RaceProj<'_, F, L>, winner: usize) {
     let shared = this.launcher.shared();
+    // Only a call that was pending has a start, and is measured: one
+    // answered on its first poll could never have been hedged.
     if let Some(start) = *this.start {
         if shared.measures() {
             shared.record(start, Instant::now());
@@ -173,15 +170,15 @@ fn schedule<F, L: Launch<Future = F>>(
         match *this.phase {
             Phase::Done => return Poll::Pending,
             Phase::Idle => {
+                let start = Instant::now();
+                *this.start = Some(start);
                 if !this.launcher.can_hedge() {
                     shared.stats.not_cloneable();
                     tracing::debug!(attempt, "hedge: the request cannot be copied; no backup");
                     *this.phase = Phase::Done;
                     continue;
                 }
-                let now = Instant::now();
-                let start = *this.start.get_or_insert(now);
-                let at = start + shared.delay(now);
+                let at = start + shared.delay(start);
                 arm(this, at);
             }
             Phase::Armed => {

@@ -8,7 +8,6 @@ use ballast_deadline::{Deadline, DeadlineSource, TaskLocal};
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::time::Instant;
 use tower_service::Service;
 
 /// What a service's in-flight calls hold: the policy and the request
@@ -125,7 +124,6 @@ where
             (Some(a), Some(b)) => Some(a.earlier(b)),
             (a, b) => a.or(b),
         };
-        let start = shared.measures().then(Instant::now);
         let spare = self.local.cloner.clone_request(&req);
         let first = self.inner.call(req);
         let launcher = ServiceLaunch {
@@ -133,6 +131,6 @@ where
             spare,
             local: self.local.clone(),
         };
-        HedgeFuture::new(Race::new(first, launcher, start, deadline))
+        HedgeFuture::new(Race::new(first, launcher, deadline))
     }
 }
