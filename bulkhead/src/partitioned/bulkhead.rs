@@ -5,8 +5,8 @@ use super::config::PartitionedConfig;
 use super::core::Core;
 use super::error::PartitionRejected;
 use super::layer::PartitionedLayer;
+use super::permit::PartitionPermit;
 use crate::sync::{AtomicU64, CachePadded, Ordering};
-use ballast_core::{Reason, Rejected};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -17,114 +17,31 @@ use std::sync::Arc;
 pub struct PartitionId(u16);
 
 impl PartitionId {
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         usize::from(self.0)
     }
 }
 
 /// Per-partition counters, each partition's on a line of its own.
 #[derive(Debug, Default)]
-struct Stats {
+pub(crate) struct Stats {
     /// The partition's own calls in flight (in shadow mode, also those
     /// admitted over the limit).
-    running: AtomicU64,
+    pub(crate) running: AtomicU64,
     /// Calls refused (in shadow mode: that would have been).
-    rejected: AtomicU64,
+    pub(crate) rejected: AtomicU64,
 }
 
 /// What every clone of a partitioned bulkhead shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    core: Core,
+    pub(crate) core: Core,
     /// Partition names by index; the default partition is last.
-    names: Box<[Arc<str>]>,
-    stats: Box<[CachePadded<Stats>]>,
+    pub(crate) names: Box<[Arc<str>]>,
+    pub(crate) stats: Box<[CachePadded<Stats>]>,
     /// Shadow mode: calls admitted although no slot was free.
-    over: CachePadded<AtomicU64>,
-    config: PartitionedConfig,
-}
-
-/// Where a held call's slot is.
-#[derive(Debug, Clone, Copy)]
-enum Held {
-    /// In this pool.
-    Pool(usize),
-    /// Nowhere: admitted over the limit in shadow mode.
-    Over,
-}
-
-/// An admitted call's slot, given back when dropped.
-#[derive(Debug)]
-pub(crate) struct PartitionPermit {
-    shared: Arc<Shared>,
-    owner: usize,
-    held: Held,
-}
-
-impl PartitionPermit {
-    /// Admits a call of `id` on `shared`, or refuses it.
-    #[inline]
-    pub(crate) fn admit(shared: &Arc<Shared>, id: PartitionId) -> Result<Self, PartitionRejected> {
-        // An id from another bulkhead with more partitions counts in the
-        // default partition rather than panicking.
-        let owner = id.index().min(shared.names.len() - 1);
-        let held = match shared.core.acquire(owner) {
-            Some(slot) => Held::Pool(slot.pool(owner)),
-            None => shared.refuse(owner)?,
-        };
-        // Relaxed: a statistic.
-        shared.stats[owner].running.fetch_add(1, Ordering::Relaxed);
-        Ok(Self {
-            shared: shared.clone(),
-            owner,
-            held,
-        })
-    }
-}
-
-impl Drop for PartitionPermit {
-    #[inline]
-    fn drop(&mut self) {
-        let s = &self.shared;
-        // Relaxed: a statistic.
-        s.stats[self.owner].running.fetch_sub(1, Ordering::Relaxed);
-        match self.held {
-            Held::Pool(pool) => s.core.release(pool),
-            // Relaxed: a statistic; no slot changes hands.
-            Held::Over => {
-                s.over.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-    }
-}
-
-impl Shared {
-    /// No slot for a call of partition `owner`: refuse it, or in shadow
-    /// mode record that and admit it over the limit.
-    #[cold]
-    fn refuse(&self, owner: usize) -> Result<Held, PartitionRejected> {
-        // Relaxed: a statistic.
-        self.stats[owner].rejected.fetch_add(1, Ordering::Relaxed);
-        let partition = &self.names[owner];
-        if self.config.shadow {
-            // Relaxed: a statistic.
-            self.over.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                bulkhead = %self.config.name,
-                partition = %partition,
-                "call would have been rejected (shadow mode)"
-            );
-            return Ok(Held::Over);
-        }
-        let rejected = Rejected::retry_later(Reason::BulkheadFull);
-        tracing::debug!(
-            bulkhead = %self.config.name,
-            partition = %partition,
-            reason = %rejected,
-            "call rejected"
-        );
-        Err(PartitionRejected::new(partition.clone(), rejected))
-    }
+    pub(crate) over: CachePadded<AtomicU64>,
+    pub(crate) config: PartitionedConfig,
 }
 
 /// A partitioned bulkhead: at most `max_concurrent_calls` calls in flight,
@@ -137,7 +54,7 @@ impl Shared {
 /// slots are lent to partitions that have used up their own, except the
 /// last `kept_free` (default 1), and lent slots come back as the borrowing
 /// calls finish. A call that finds no slot is refused at once
-/// ([`Reason::BulkheadFull`]); nothing queues.
+/// ([`Reason::BulkheadFull`](crate::Reason::BulkheadFull)); nothing queues.
 ///
 /// # What is guaranteed
 ///

@@ -72,6 +72,7 @@ mod error;
 mod layer;
 #[cfg(all(test, ballast_loom))]
 mod loom_models;
+mod permit;
 mod service;
 
 pub use bulkhead::{PartitionId, PartitionSnapshot, PartitionedBulkhead, PartitionedSnapshot};

@@ -1,6 +1,7 @@
 //! [`Partitioned`]: the tower service, and its [`PartitionedFuture`].
 
-use super::bulkhead::{PartitionId, PartitionPermit, PartitionedBulkhead};
+use super::bulkhead::{PartitionId, PartitionedBulkhead};
+use super::permit::PartitionPermit;
 use crate::guarded::Guarded;
 use crate::service::BoxError;
 use pin_project_lite::pin_project;
