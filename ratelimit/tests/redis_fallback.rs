@@ -236,3 +236,44 @@ async fn dropped_check_gives_the_breaker_its_probe_back() {
     .await;
     assert!(back, "Redis decides again: {:?}", l.metrics());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_layer_call_never_reaches_the_inner_service() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tower::{Service, ServiceExt, service_fn};
+
+    let url = redis_or_skip!("dropped_layer_call_never_reaches_the_inner_service");
+    let proxy = Proxy::start(&url).await;
+    let l = limiter(
+        proxy.url(),
+        config("layer-drop", 5, Fallback::FailOpen).timeout(Duration::from_secs(30)),
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let inner = {
+        let calls = calls.clone();
+        service_fn(move |_: ()| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, std::io::Error>(()) }
+        })
+    };
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(l.layer(|_: &()| "k"))
+        .service(inner);
+    svc.ready().await.unwrap().call(()).await.unwrap();
+    proxy.stall();
+    let hung = tokio::time::timeout(
+        Duration::from_millis(200),
+        svc.ready().await.unwrap().call(()),
+    )
+    .await;
+    assert!(hung.is_err(), "the check hangs on the stalled Redis");
+    proxy.restore();
+    svc.ready().await.unwrap().call(()).await.unwrap();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the dropped call was never made"
+    );
+    assert_eq!(l.breaker().metrics().rejected, 0);
+}
