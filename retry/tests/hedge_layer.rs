@@ -6,8 +6,11 @@ mod hedge_support;
 use ballast_deadline::Deadline;
 use ballast_retry::{HedgeDelay, HedgePolicy};
 use hedge_support::{Job, MS, Replica, fixed, poll_once};
+use std::io;
 use std::pin::pin;
-use std::task::Poll;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{Instant, advance};
 use tower::{Layer, Service, ServiceExt};
@@ -240,4 +243,82 @@ async fn clones_share_the_policy_counts() {
     }
     let m = policy.metrics();
     assert_eq!((m.calls, m.hedges_sent, m.hedges_won), (3, 3, 3));
+}
+
+const OPEN: u8 = 0;
+const SHUT: u8 = 1;
+const BROKEN: u8 = 2;
+
+/// A replica whose readiness the test controls: open, shut (pending) or
+/// broken (an error). Clones share the switch.
+#[derive(Clone)]
+struct Gated {
+    inner: Replica,
+    state: Arc<AtomicU8>,
+}
+
+impl Service<Job> for Gated {
+    type Response = u32;
+    type Error = io::Error;
+    type Future = <Replica as Service<Job>>::Future;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), io::Error>> {
+        match self.state.load(Ordering::SeqCst) {
+            OPEN => Poll::Ready(Ok(())),
+            SHUT => Poll::Pending,
+            _ => Poll::Ready(Err(io::Error::other("broken"))),
+        }
+    }
+
+    fn call(&mut self, job: Job) -> Self::Future {
+        self.inner.call(job)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backup_waits_for_readiness_while_the_first_attempt_runs_on() {
+    let policy = HedgePolicy::new(fixed(100 * MS).build().unwrap());
+    let state = Arc::new(AtomicU8::new(OPEN));
+    let mut svc = policy.layer().layer(Gated {
+        inner: Replica::default(),
+        state: state.clone(),
+    });
+    let job = Job::new(SLOW, 10 * MS);
+
+    svc.ready().await.unwrap();
+    let mut fut = pin!(svc.call(job.clone()));
+    state.store(SHUT, Ordering::SeqCst);
+    assert!(poll_once(fut.as_mut()).is_pending());
+    advance(150 * MS).await;
+    assert!(poll_once(fut.as_mut()).is_pending());
+    assert_eq!(job.started(), 1, "no backup while the service is not ready");
+
+    state.store(OPEN, Ordering::SeqCst);
+    assert!(poll_once(fut.as_mut()).is_pending());
+    assert_eq!(job.started(), 2);
+    advance(10 * MS).await;
+    assert!(matches!(poll_once(fut.as_mut()), Poll::Ready(Ok(1))));
+    assert_eq!(policy.metrics().hedges_won, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_failing_to_become_ready_sends_no_backup_and_keeps_the_first() {
+    let policy = HedgePolicy::new(fixed(100 * MS).build().unwrap());
+    let state = Arc::new(AtomicU8::new(OPEN));
+    let mut svc = policy.layer().layer(Gated {
+        inner: Replica::default(),
+        state: state.clone(),
+    });
+    let job = Job::new(SLOW, MS);
+
+    svc.ready().await.unwrap();
+    let call = svc.call(job.clone());
+    state.store(BROKEN, Ordering::SeqCst);
+    let started = Instant::now();
+    let answer = call.await.unwrap();
+
+    assert_eq!(answer, 0);
+    assert_eq!(started.elapsed(), SLOW);
+    assert_eq!(job.started(), 1);
+    assert_eq!(policy.metrics().hedges_sent, 0);
 }

@@ -109,6 +109,26 @@ impl HedgePolicy {
     /// that one budget caps all the extra load toward a dependency. Every
     /// call deposits in it, as a retry policy's calls do; the config's own
     /// budget setting is ignored.
+    ///
+    /// When the same requests pass through both a retry layer and a
+    /// hedging layer sharing one budget, each request deposits twice (once
+    /// per layer), so the budget's percentage applies to twice the request
+    /// rate: halve it to keep the same cap.
+    ///
+    /// ```
+    /// use ballast_retry::{
+    ///     BudgetConfig, Config, HedgeConfig, HedgePolicy, Policy, RetryBudget, RetryErrors,
+    /// };
+    ///
+    /// // One budget for all extra load: 10% of requests plus 5 a second.
+    /// let budget = RetryBudget::new(
+    ///     BudgetConfig::builder().percent(10.0).min_per_second(5).build()?,
+    /// );
+    /// let retries = Policy::with_budget(Config::default(), RetryErrors, budget.clone());
+    /// let hedges = HedgePolicy::with_budget(HedgeConfig::default(), budget.clone());
+    /// assert_eq!(hedges.budget().config(), retries.budget().config());
+    /// # Ok::<(), ballast_retry::ConfigError>(())
+    /// ```
     pub fn with_budget(config: HedgeConfig, budget: RetryBudget) -> Self {
         Self::build(config, budget, false)
     }
