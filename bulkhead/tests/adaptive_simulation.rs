@@ -32,35 +32,42 @@ const CAPACITY_PER_MS: u32 = C / 10;
 /// at once.
 struct Dependency {
     servers: Semaphore,
-    waiting: AtomicUsize,
+    /// Calls in the dependency: served or waiting.
+    in_system: AtomicUsize,
+    capacity: usize,
     max_queue: usize,
 }
 
 #[derive(Debug)]
 struct Shed;
 
+/// Counts a call out of the dependency however it ends.
+struct Leave<'a>(&'a AtomicUsize);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Dependency {
     fn new(capacity: u32) -> Arc<Self> {
         Arc::new(Self {
             servers: Semaphore::new(capacity as usize),
-            waiting: AtomicUsize::new(0),
+            in_system: AtomicUsize::new(0),
+            capacity: capacity as usize,
             max_queue: capacity as usize / 8,
         })
     }
 
     async fn serve(&self) -> Result<(), Shed> {
-        let _server = match self.servers.try_acquire() {
-            Ok(p) => p,
-            Err(_) => {
-                if self.waiting.fetch_add(1, Ordering::Relaxed) >= self.max_queue {
-                    self.waiting.fetch_sub(1, Ordering::Relaxed);
-                    return Err(Shed);
-                }
-                let p = self.servers.acquire().await.expect("never closed");
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                p
-            }
-        };
+        let queued =
+            (self.in_system.fetch_add(1, Ordering::Relaxed) + 1).saturating_sub(self.capacity);
+        let _leave = Leave(&self.in_system);
+        if queued > self.max_queue {
+            return Err(Shed);
+        }
+        let _server = self.servers.acquire().await.expect("never closed");
         sleep(BASE).await;
         Ok(())
     }

@@ -11,8 +11,9 @@ use std::time::Duration;
 /// `Sample` per window, not one per call: a window holds only calls that
 /// *started* under the current limit (calls begun before the last change
 /// are left out, since they measured an older limit), and closes once it
-/// holds `min_window_samples` calls. So every update sees the effect of the
-/// previous one, about once per round trip, whatever the call rate.
+/// holds as many calls as the limit (at least `min_window_samples`): about
+/// one round trip, every slot of the limit used once. So every update sees
+/// the effect of the previous one, whatever the call rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct Sample {

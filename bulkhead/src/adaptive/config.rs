@@ -70,7 +70,8 @@ pub struct AdaptiveConfig {
 
 impl AdaptiveConfig {
     /// A builder with the defaults: [`Vegas`], limit starting at 20 and
-    /// kept within 1..=1000, a window every 10 calls, enforcing.
+    /// kept within 1..=1000, a window every round trip (one limit's
+    /// worth of calls, at least 4), enforcing.
     pub fn builder() -> AdaptiveConfigBuilder {
         AdaptiveConfigBuilder::default()
     }
@@ -123,7 +124,7 @@ impl Default for AdaptiveConfig {
 #[derive(Debug, Clone)]
 pub struct AdaptiveConfigBuilder {
     name: Cow<'static, str>,
-    initial_limit: u32,
+    initial_limit: Option<u32>,
     min_limit: u32,
     max_limit: u32,
     min_window_samples: u32,
@@ -131,14 +132,17 @@ pub struct AdaptiveConfigBuilder {
     algorithm: Algorithm,
 }
 
+/// The initial limit when none is set (kept within the bounds).
+const DEFAULT_INITIAL_LIMIT: u32 = 20;
+
 impl Default for AdaptiveConfigBuilder {
     fn default() -> Self {
         Self {
             name: Cow::Borrowed("adaptive"),
-            initial_limit: 20,
+            initial_limit: None,
             min_limit: 1,
             max_limit: 1000,
-            min_window_samples: 10,
+            min_window_samples: 4,
             shadow: false,
             algorithm: Algorithm::default(),
         }
@@ -152,10 +156,11 @@ impl AdaptiveConfigBuilder {
         self
     }
 
-    /// The limit before any call has been measured (default 20; must be
-    /// within `min_limit..=max_limit`).
+    /// The limit before any call has been measured (default 20, moved
+    /// within the bounds if they exclude it; set, it must be within
+    /// `min_limit..=max_limit`).
     pub fn initial_limit(mut self, n: u32) -> Self {
-        self.initial_limit = n;
+        self.initial_limit = Some(n);
         self
     }
 
@@ -173,10 +178,11 @@ impl AdaptiveConfigBuilder {
         self
     }
 
-    /// How many finished calls make a window, the unit the algorithm
-    /// decides on (default 10; must be at least 1). Larger windows average
-    /// out noise and move the limit less often. While the limit is lower,
-    /// a window is as many calls as the limit (about one round trip).
+    /// The fewest finished calls that make a window, the unit the
+    /// algorithm decides on (default 4; must be at least 1). A window is
+    /// one limit's worth of calls (every slot used once: about one round
+    /// trip), or this many if the limit is lower; more averages out noise
+    /// at low limits and moves the limit less often.
     pub fn min_window_samples(mut self, n: u32) -> Self {
         self.min_window_samples = n;
         self
@@ -223,13 +229,16 @@ impl AdaptiveConfigBuilder {
                 ),
             ));
         }
-        if !(self.min_limit..=self.max_limit).contains(&self.initial_limit) {
+        let initial_limit = self
+            .initial_limit
+            .unwrap_or(DEFAULT_INITIAL_LIMIT.clamp(self.min_limit, self.max_limit));
+        if !(self.min_limit..=self.max_limit).contains(&initial_limit) {
             return Err(ConfigError::new(
                 COMPONENT,
                 "initial_limit",
                 format!(
-                    "must be within {}..={}, got {}",
-                    self.min_limit, self.max_limit, self.initial_limit
+                    "must be within {}..={}, got {initial_limit}",
+                    self.min_limit, self.max_limit
                 ),
             ));
         }
@@ -242,7 +251,7 @@ impl AdaptiveConfigBuilder {
         }
         Ok(AdaptiveConfig {
             name: self.name,
-            initial_limit: self.initial_limit,
+            initial_limit,
             min_limit: self.min_limit,
             max_limit: self.max_limit,
             min_window_samples: self.min_window_samples,

@@ -60,8 +60,6 @@ struct RawGradient2 {
     smoothing: Option<f64>,
     tolerance: Option<f64>,
     queue_size: Option<u32>,
-    long_window: Option<u32>,
-    baseline_windows: Option<usize>,
 }
 
 /// Applies `Some` settings to a builder, leaving the rest at default.
@@ -94,16 +92,7 @@ impl TryFrom<RawAlgorithm> for Algorithm {
                 .build()?,
             ),
             RawAlgorithm::Gradient2(r) => Algorithm::Gradient2(
-                apply!(
-                    Gradient2::builder(),
-                    r,
-                    smoothing,
-                    tolerance,
-                    queue_size,
-                    long_window,
-                    baseline_windows
-                )
-                .build()?,
+                apply!(Gradient2::builder(), r, smoothing, tolerance, queue_size).build()?,
             ),
         })
     }

@@ -1,88 +1,72 @@
 //! [`Gradient2`]: the limit scaled by how far the round trip has risen
-//! over its long-term baseline.
+//! over its baseline.
 
 use super::algorithm::{LimitAlgorithm, Sample, Update};
 use ballast_core::ConfigError;
-use std::collections::VecDeque;
 use std::time::Duration;
 
 const COMPONENT: &str = "adaptive gradient2";
 
-/// Netflix concurrency-limits' `Gradient2Limit`: each window the limit is
-/// multiplied by the gradient `tolerance × long_rtt / short_rtt` (kept in
-/// [0.5, 1]), where `short_rtt` is the window's round trip and `long_rtt`
-/// a slow average of it; while the gradient is 1 (no queueing) a few calls
-/// (`queue_size`) are added so the limit keeps probing upward. The result
-/// is smoothed (`smoothing`).
+/// After Netflix concurrency-limits' `Gradient2Limit`: the limit follows
+/// the gradient `long_rtt / short_rtt` between a baseline round trip and
+/// the current one. While the current one is within `tolerance` of the
+/// baseline, nothing is queueing: the limit grows by `queue_size` calls,
+/// smoothed (`smoothing`), to probe for more. Beyond it, the limit is cut
+/// to its queue-free share, `limit × long_rtt / short_rtt` (at most
+/// halved).
 ///
-/// Use it when latency is the first sign of overload and a steady, smooth
-/// limit matters more than reaching capacity in the fewest windows.
+/// Use it when latency is the first sign of overload and a steady limit
+/// with little queueing at the dependency matters more than reaching
+/// capacity in the fewest windows.
 ///
 /// # Unlike the Java original
 ///
 /// The original grows without bound under moderate overload
 /// (concurrency-limits PR #134): its long RTT is an average of the short
 /// one, so it drifts up with the very queue the limit builds, the gradient
-/// stays near 1 and `queue_size` is added again and again. Here:
+/// stays near 1 and `queue_size` is added again and again. Here the
+/// baseline cannot follow a queue the limit made:
 ///
-/// - the long RTT follows the *shortest* window round trip of the last
-///   `baseline_windows` windows, not every window: a limit steered to the
-///   dependency's capacity dips to it every few windows, and those dips show
-///   the round trip without our own queue. It falls to a shorter round trip
-///   at once and rises toward a longer one only as an average over
-///   `long_window` windows, so a dependency that became slower for good is
-///   still followed, slowly;
-/// - `queue_size` is added only when the gradient is 1, never on top of a
-///   gradient that is already shrinking the limit (PR #134);
+/// - the baseline falls at once to any shorter round trip, and otherwise
+///   changes only in the window right after a cut. A cut goes to the
+///   queue-free share unsmoothed, so that window runs without our own
+///   queue, and its round trip is what the dependency takes unloaded: if
+///   the queue was ours, the baseline stays; if the dependency itself got
+///   slower, the baseline follows it at once (no long pinning at a low
+///   limit);
+/// - growth needs the round trip within `tolerance` of the baseline, so the
+///   limit settles within about `tolerance ×` the capacity;
+/// - the window's *shortest* round trip is compared, not its mean:
+///   queueing delays every call, while noise (scheduling, pauses) delays
+///   some, so noise does not read as queueing;
 /// - the limit grows only while it is used (half of it or more in flight);
 /// - a window with a drop scales the limit by 0.5 before smoothing (the
-///   original ignores drops);
-/// - the default `tolerance` is 1 (the original's 1.5 lets the limit settle
-///   at 1.5× the capacity, a third of every call queued).
+///   original ignores drops).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Gradient2 {
     smoothing: f64,
     tolerance: f64,
     queue_size: f64,
-    long_window: u32,
-    baseline_windows: usize,
-    /// The last `baseline_windows` window round trips.
-    recent: VecDeque<Duration>,
     long_rtt: Option<Duration>,
+    /// The last update cut the limit to its queue-free share: the next
+    /// window measures the baseline.
+    after_cut: bool,
 }
 
 impl Gradient2 {
-    /// A builder with the defaults: smoothing 0.2, tolerance 1, queue size
-    /// 4, long window 600 windows, baseline over the last 10 windows.
+    /// A builder with the defaults: smoothing 0.2, tolerance 1.1, queue
+    /// size 4.
     pub fn builder() -> Gradient2Builder {
         Gradient2Builder::default()
     }
 
-    /// The long-term round trip: the baseline the window's is compared to.
+    /// The baseline round trip the window's is compared to.
     pub fn long_rtt(&self) -> Option<Duration> {
         self.long_rtt
     }
 
     fn smooth(&self, limit: f64, target: f64) -> f64 {
         (1.0 - self.smoothing) * limit + self.smoothing * target
-    }
-
-    fn follow(&mut self, short: Duration) -> Duration {
-        if self.recent.len() == self.baseline_windows {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(short);
-        let candidate = self.recent.iter().min().copied().unwrap_or(short);
-        let long = match self.long_rtt {
-            Some(long) if candidate >= long => {
-                let step = (candidate - long).as_secs_f64() / f64::from(self.long_window);
-                long + Duration::from_secs_f64(step)
-            }
-            // The first window, or the dependency got faster: follow at once.
-            _ => candidate,
-        };
-        self.long_rtt = Some(long);
-        long
     }
 }
 
@@ -100,20 +84,28 @@ impl LimitAlgorithm for Gradient2 {
     }
 
     fn update(&mut self, limit: f64, sample: &Sample) -> Update {
+        let after_cut = std::mem::take(&mut self.after_cut);
         if sample.dropped {
             return Update::new(self.smooth(limit, limit * 0.5), "drop");
         }
         let short = sample.rtt.max(Duration::from_nanos(1));
-        let long = self.follow(short);
+        let long = match self.long_rtt {
+            Some(long) if short >= long && !after_cut => long,
+            // The first window, a faster dependency, or the window right
+            // after a cut to the queue-free share: its round trip is the
+            // baseline.
+            _ => short,
+        };
+        self.long_rtt = Some(long);
         if f64::from(sample.in_flight) * 2.0 < limit {
             return Update::new(limit, "app-limited");
         }
-        let gradient = (self.tolerance * long.as_secs_f64() / short.as_secs_f64()).clamp(0.5, 1.0);
-        if gradient < 1.0 {
-            Update::new(self.smooth(limit, limit * gradient), "queueing")
-        } else {
-            Update::new(self.smooth(limit, limit + self.queue_size), "no queueing")
+        let ratio = long.as_secs_f64() / short.as_secs_f64();
+        if ratio * self.tolerance >= 1.0 {
+            return Update::new(self.smooth(limit, limit + self.queue_size), "no queueing");
         }
+        self.after_cut = true;
+        Update::new(limit * ratio.max(0.5), "queueing")
     }
 }
 
@@ -123,56 +115,40 @@ pub struct Gradient2Builder {
     smoothing: f64,
     tolerance: f64,
     queue_size: u32,
-    long_window: u32,
-    baseline_windows: usize,
 }
 
 impl Default for Gradient2Builder {
     fn default() -> Self {
         Self {
             smoothing: 0.2,
-            tolerance: 1.0,
+            tolerance: 1.1,
             queue_size: 4,
-            long_window: 600,
-            baseline_windows: 10,
         }
     }
 }
 
 impl Gradient2Builder {
-    /// How far each update moves toward its target (default 0.2; must be in
-    /// (0, 1]).
+    /// How far each increase moves toward `limit + queue_size` (default
+    /// 0.2; must be in (0, 1]).
     pub fn smoothing(mut self, smoothing: f64) -> Self {
         self.smoothing = smoothing;
         self
     }
 
-    /// How much longer than the baseline a round trip may be before the
-    /// limit shrinks (default 1; must be in [1, 4]). Above 1 the limit
-    /// settles about that many times above the capacity, with the rest
-    /// queued at the dependency.
+    /// How much longer than the baseline a window's round trip may be and
+    /// still count as no queueing (default 1.1; must be in [1, 4]). Above
+    /// the round trip's noise, and as low as that allows: the limit settles
+    /// up to about this many times the capacity, the rest queued at the
+    /// dependency.
     pub fn tolerance(mut self, tolerance: f64) -> Self {
         self.tolerance = tolerance;
         self
     }
 
-    /// Calls added (before smoothing) while nothing queues (default 4).
+    /// Calls added (before smoothing) per window while nothing queues
+    /// (default 4).
     pub fn queue_size(mut self, calls: u32) -> Self {
         self.queue_size = calls;
-        self
-    }
-
-    /// Over how many windows the long RTT rises toward a longer round trip
-    /// (default 600; must be at least 1).
-    pub fn long_window(mut self, windows: u32) -> Self {
-        self.long_window = windows;
-        self
-    }
-
-    /// How many recent windows the baseline takes its shortest round trip
-    /// from (default 10; must be at least 1).
-    pub fn baseline_windows(mut self, windows: usize) -> Self {
-        self.baseline_windows = windows;
         self
     }
 
@@ -192,28 +168,12 @@ impl Gradient2Builder {
                 format!("must be in [1, 4], got {}", self.tolerance),
             ));
         }
-        if self.long_window == 0 {
-            return Err(ConfigError::new(
-                COMPONENT,
-                "long_window",
-                "must be at least 1, got 0",
-            ));
-        }
-        if self.baseline_windows == 0 {
-            return Err(ConfigError::new(
-                COMPONENT,
-                "baseline_windows",
-                "must be at least 1, got 0",
-            ));
-        }
         Ok(Gradient2 {
             smoothing: self.smoothing,
             tolerance: self.tolerance,
             queue_size: f64::from(self.queue_size),
-            long_window: self.long_window,
-            baseline_windows: self.baseline_windows,
-            recent: VecDeque::with_capacity(self.baseline_windows),
             long_rtt: None,
+            after_cut: false,
         })
     }
 }
@@ -227,38 +187,50 @@ mod tests {
     }
 
     #[test]
-    fn grows_by_the_smoothed_queue_size_while_nothing_queues() {
+    fn grows_by_the_smoothed_queue_size_within_the_tolerance() {
         let mut g = Gradient2::default();
         let u = g.update(20.0, &at(10_000, 20));
         assert!((u.limit - 20.8).abs() < 1e-9, "{u:?}");
+        // 10% over the baseline is still no queueing.
+        let u = g.update(20.0, &at(11_000, 20));
+        assert_eq!(u.why, "no queueing");
     }
 
     #[test]
-    fn shrinks_toward_the_queue_free_share_when_the_rtt_rises() {
+    fn cuts_to_the_queue_free_share_beyond_the_tolerance() {
         let mut g = Gradient2::default();
         g.update(40.0, &at(10_000, 40));
-        // 50 in flight at 12.5ms: gradient 0.8, target 40, smoothed 48.
+        // 50 in flight at 12.5ms: 40 of them were served without queueing.
         let u = g.update(50.0, &at(12_500, 50));
-        assert_eq!(u.why, "queueing");
-        assert!((u.limit - 48.0).abs() < 1e-6, "{u:?}");
-    }
-
-    #[test]
-    fn the_long_rtt_does_not_follow_a_standing_queue() {
-        let mut g = Gradient2::builder().long_window(1).build().unwrap();
+        assert_eq!((u.limit, u.why), (40.0, "queueing"));
+        // A cut never more than halves.
+        let mut g = Gradient2::default();
         g.update(40.0, &at(10_000, 40));
-        // Nine windows with our own queue: the baseline keeps the dip.
-        for _ in 0..9 {
-            g.update(44.0, &at(11_000, 44));
-        }
-        assert_eq!(g.long_rtt(), Some(Duration::from_millis(10)));
-        // Ten in a row: the dependency itself got slower; follow it.
-        g.update(44.0, &at(11_000, 44));
-        assert_eq!(g.long_rtt(), Some(Duration::from_millis(11)));
+        let u = g.update(40.0, &at(50_000, 40));
+        assert_eq!(u.limit, 20.0);
     }
 
     #[test]
-    fn a_faster_round_trip_lowers_the_long_rtt_at_once() {
+    fn the_baseline_ignores_our_own_queue_and_follows_a_slower_dependency() {
+        let mut g = Gradient2::default();
+        g.update(40.0, &at(10_000, 40));
+        // Growing with a rising round trip: the baseline stays.
+        g.update(43.0, &at(10_750, 43));
+        assert_eq!(g.long_rtt(), Some(Duration::from_millis(10)));
+        // Cut: the next window, at the queue-free share, measures the
+        // baseline. Our own queue gone, it is 10ms again.
+        g.update(46.0, &at(11_500, 46));
+        g.update(40.0, &at(10_000, 40));
+        assert_eq!(g.long_rtt(), Some(Duration::from_millis(10)));
+        // The dependency got slower for good: after a cut, the baseline is
+        // the new round trip.
+        g.update(44.0, &at(20_000, 44));
+        g.update(22.0, &at(20_000, 22));
+        assert_eq!(g.long_rtt(), Some(Duration::from_millis(20)));
+    }
+
+    #[test]
+    fn a_faster_round_trip_lowers_the_baseline_at_once() {
         let mut g = Gradient2::default();
         g.update(40.0, &at(20_000, 40));
         g.update(40.0, &at(10_000, 40));
@@ -279,10 +251,8 @@ mod tests {
         assert_eq!(b().smoothing(0.0).build().unwrap_err().field(), "smoothing");
         assert_eq!(b().tolerance(0.9).build().unwrap_err().field(), "tolerance");
         assert_eq!(
-            b().long_window(0).build().unwrap_err().field(),
-            "long_window"
+            b().tolerance(f64::NAN).build().unwrap_err().field(),
+            "tolerance"
         );
-        let err = b().baseline_windows(0).build().unwrap_err();
-        assert_eq!(err.field(), "baseline_windows");
     }
 }

@@ -33,8 +33,8 @@
 //!
 //! A window holds only calls that started at or after the last limit
 //! change (`epoch`): a call begun earlier measured the old limit. It closes
-//! after `min_window` calls, or after as many calls as the limit when that
-//! is fewer (one round trip's worth).
+//! after as many calls as the limit (one round trip's worth: every slot of
+//! the limit used once), and no fewer than `min_window`.
 
 use super::algorithm::{LimitAlgorithm, Sample};
 use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
@@ -227,11 +227,10 @@ impl Limiter {
             w.ok_min = w.ok_min.min(rtt);
         }
         w.max_in_flight = w.max_in_flight.max(in_flight);
-        // A window is `min_window` calls, or one limit's worth (about one
-        // round trip) if that is fewer, so a low limit still moves once per
-        // round trip rather than once per several.
+        // A window is one limit's worth of calls (about one round trip, so
+        // it sees the limit in full use), and at least `min_window`.
         let limit = (w.estimate as u32).max(1);
-        if w.calls < self.min_window.min(limit) {
+        if w.calls < self.min_window.max(limit) {
             return None;
         }
         let ok = w.calls - w.dropped;
@@ -352,7 +351,7 @@ impl Limiter {
     }
 
     /// Calls in the window being filled (for tests).
-    #[cfg(all(test, not(ballast_loom)))]
+    #[cfg(test)]
     pub(crate) fn window_calls(&self) -> u32 {
         self.window.lock().calls
     }
@@ -402,29 +401,41 @@ mod tests {
     }
 
     #[test]
-    fn a_full_window_runs_the_algorithm_within_the_bounds() {
-        let l = limiter(4, 2, false);
-        assert_eq!(l.record(0, 1, 10, false), None);
+    fn a_window_of_one_limits_worth_runs_the_algorithm_within_the_bounds() {
+        let l = limiter(4, 1, false);
+        for _ in 0..3 {
+            assert_eq!(l.record(0, 1, 10, false), None);
+        }
         let change = l.record(0, 1, 10, false).expect("window closed");
         assert_eq!((change.old, change.new, change.why), (4, 5, "up"));
         // At the maximum: no change.
-        l.record(10, 1, 20, false);
-        assert_eq!(l.record(10, 1, 20, false), None);
-        assert_eq!(l.limit(), 5);
+        for _ in 0..5 {
+            assert_eq!(l.record(10, 1, 20, false), None);
+        }
+        assert_eq!((l.limit(), l.estimates().windows), (5, 2));
+    }
+
+    #[test]
+    fn a_window_is_at_least_min_window_calls() {
+        let l = limiter(1, 3, false);
+        assert_eq!(l.record(0, 1, 10, false), None);
+        assert_eq!(l.record(0, 1, 10, false), None);
+        assert!(l.record(0, 1, 10, false).is_some());
     }
 
     #[test]
     fn calls_started_before_a_limit_change_are_left_out() {
-        let l = limiter(2, 1, false);
+        let l = limiter(1, 1, false);
         l.record(0, 1, 10, false).expect("changed at 10");
         assert_eq!(l.record(5, 1, 15, true), None);
         assert_eq!(l.window_calls(), 0);
-        assert_eq!(l.record(10, 1, 15, true).map(|c| c.new), Some(2));
+        assert_eq!(l.record(10, 1, 15, true), None);
+        assert_eq!(l.record(10, 1, 15, true).map(|c| c.new), Some(1));
     }
 
     #[test]
     fn a_window_of_drops_reports_their_round_trip_and_keeps_the_estimates() {
-        let l = limiter(3, 1, false);
+        let l = limiter(1, 1, false);
         l.record(0, 1, 7, true);
         let e = l.estimates();
         assert_eq!((e.last_rtt, e.windows), (None, 1));

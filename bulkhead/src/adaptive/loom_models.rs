@@ -102,7 +102,7 @@ fn a_lowered_limit_admits_no_one_while_the_old_calls_run() {
 #[test]
 fn cancelled_calls_give_their_permits_back_and_record_nothing() {
     loom::model(|| {
-        // A window of one call: the finished call closes it.
+        // A window is two calls (the limit).
         let l = limiter(2, 1);
         let finished = {
             let l = l.clone();
@@ -125,10 +125,15 @@ fn cancelled_calls_give_their_permits_back_and_record_nothing() {
                 l.release();
             })
         };
-        let change = finished.join().unwrap();
+        assert_eq!(finished.join().unwrap(), None, "one call is half a window");
         cancelled.join().unwrap();
-        assert_eq!(change.map(|c| (c.old, c.new)), Some((2, 3)));
-        assert_eq!(l.estimates().windows, 1);
+        assert_eq!((l.window_calls(), l.estimates().windows), (1, 0));
+        assert_eq!(l.in_flight(), 0);
+        // A second finished call closes the window.
+        assert!(matches!(l.try_acquire(), Admit::Yes { .. }));
+        let change = l.record(0, 1, 5, false).expect("window closed");
+        l.release();
+        assert_eq!((change.old, change.new), (2, 3));
         assert_eq!((l.in_flight(), l.limit()), (0, 3));
     });
 }

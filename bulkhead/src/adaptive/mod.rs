@@ -4,8 +4,9 @@
 //! A fixed bulkhead needs its limit chosen in advance, and the right value
 //! changes with the dependency's load, deploys and neighbours. An
 //! [`AdaptiveLimiter`] finds it: calls it admits are timed, gathered into
-//! windows (one per `min_window_samples` calls that started under the
-//! current limit, so each update sees the effect of the last), and a
+//! windows (one limit's worth of calls that started under the current
+//! limit: about one round trip, so each update sees the effect of the
+//! last with the limit in full use), and a
 //! [`LimitAlgorithm`] turns each window into the next limit:
 //!
 //! - [`Vegas`] (the default) estimates the dependency's queue from how far

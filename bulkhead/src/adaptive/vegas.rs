@@ -36,6 +36,8 @@ const COMPONENT: &str = "adaptive vegas";
 ///   dependency that became slower for good is followed) and the limit
 ///   returns to where it was. The original instead resets the baseline to
 ///   the current, queue-inflated round trip, which lets the limit climb.
+///   The window after a probe is not judged: it starts with the probe's
+///   shorter queue and would read as room to grow.
 /// - A window's round trip is its mean; dropped calls never update the
 ///   baseline (a fast failure is not a fast dependency).
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +55,8 @@ pub struct Vegas {
     windows: u32,
     /// Probing: the limit to return to after the probe window.
     probing: Option<f64>,
+    /// Back from a probe: the next window is not judged.
+    settling: bool,
 }
 
 /// `log10(limit)` as an integer, at least 1 (as the Java original's
@@ -103,7 +107,13 @@ impl LimitAlgorithm for Vegas {
                 self.rtt_noload = Some(sample.rtt);
             }
             self.windows = 0;
+            self.settling = true;
             return Update::new(back, "baseline probe done");
+        }
+        if std::mem::take(&mut self.settling) {
+            // The first window back at the old limit started with the
+            // probe's shorter queue, and would read as no queueing.
+            return Update::new(limit, "settling after the probe");
         }
         self.windows = self.windows.saturating_add(1);
         if sample.dropped {
@@ -244,6 +254,7 @@ impl VegasBuilder {
             in_slow_start: self.slow_start,
             windows: 0,
             probing: None,
+            settling: false,
         })
     }
 }
@@ -314,6 +325,14 @@ mod tests {
         let back = v.update(37.0, &at(11, 37));
         assert_eq!((back.limit, back.why), (45.0, "baseline probe done"));
         assert_eq!(v.rtt_noload(), Some(Duration::from_millis(11)));
+        // The first window back is not judged: it started with a short
+        // queue.
+        let settling = v.update(45.0, &at(11, 45));
+        assert_eq!(
+            (settling.limit, settling.why),
+            (45.0, "settling after the probe")
+        );
+        assert_eq!(v.update(45.0, &at(11, 45)).why, "no queueing");
     }
 
     #[test]
