@@ -73,6 +73,15 @@
 //! - Rejections are [`Rejected`], shared by every ballast crate; each one
 //!   is also a `tracing` debug event.
 //!
+//! # Shadow mode
+//!
+//! The fixed bulkhead, the partitioned bulkhead and the shedder each take
+//! `shadow(true)` in their config: they decide every call as if enforcing
+//! and count what they would have refused (the snapshot's
+//! `would_have_rejected`, `would_have_queued`, `would_have_shed`; each
+//! one also a `tracing` event), but admit everything at once. Run a new
+//! limit in shadow mode on live traffic, read the counts, then turn it on.
+//!
 //! # Config files
 //!
 //! With feature `serde`, a [`Config`] is `Deserialize` (and `Serialize`).
