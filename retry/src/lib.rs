@@ -110,6 +110,8 @@
 //! a second by default) or on one shared with a retry policy
 //! ([`HedgePolicy::with_budget`]), are never sent for a request that
 //! cannot be copied, and never when the deadline leaves them no time.
+//! What a call costs is on [`HedgePolicy`]; a file's form of the settings
+//! on [`HedgeConfig`].
 //!
 //! ```
 //! use ballast_retry::{HedgeConfig, HedgeDelay, HedgePolicy};

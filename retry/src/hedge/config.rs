@@ -76,6 +76,24 @@ impl HedgeDelay {
 /// assert!(HedgeConfig::builder().max_hedges(0).build().is_err());
 /// # Ok::<(), ballast_retry::ConfigError>(())
 /// ```
+///
+/// With feature `serde` it is `Deserialize`, checked like the builder's
+/// (an invalid value or an unknown field is an error); every field is
+/// optional. `delay` is a duration (a fixed delay, `"50ms"`) or a map
+/// with the percentile and optional `min`, `max` and `fallback`;
+/// `budget` is `"off"` or a map whose missing fields keep the hedge
+/// budget's defaults:
+///
+/// ```json
+/// {
+///     "delay": { "percentile": 95, "min": "5ms", "max": "2s", "fallback": "100ms" },
+///     "max_hedges": 1,
+///     "min_attempt_time": "10ms",
+///     "budget": { "percent": 10, "min_per_second": 1, "window": "10s" },
+///     "min_samples": 50,
+///     "latency_window": "10s"
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct HedgeConfig {
     pub(crate) delay: HedgeDelay,

@@ -23,27 +23,7 @@
 //!   backups; `future`, `service`, `layer`: the tower layer; `call`: the
 //!   [`hedge`] helper.
 //!
-//! # Cost
-//!
-//! A call counts itself and deposits in the budget (one atomic add when
-//! the budget is the policy's own, two when it is shared), copies its
-//! request and clones the inner service (to have a backup ready). Its
-//! first attempt is polled before anything else: a call answered on its
-//! first poll reads no clock, arms no timer and allocates nothing. A call
-//! that is pending reads the clock, computes its delay (a cached
-//! percentile, recomputed at most eight times per latency window) and
-//! arms one timer, kept inline in the future (no allocation); with a
-//! percentile delay it reads the clock again when it answers and records
-//! its latency (one atomic add in the histogram). Backups are boxed, and
-//! the budget's withdrawal takes a short lock: both only when a backup is
-//! due.
-//!
-//! Measured on the shared 2-core machine (`benches/hedge_path.rs`, a
-//! service answering on its first poll, one task): about 45 ns over the
-//! bare service, fixed or percentile delay alike, in line with the retry
-//! layer's success path in the same run; most of it is the three atomic
-//! read-modify-writes (the budget deposit, the `Arc` count of the
-//! service's shared state up and down).
+//! What a call costs is documented on [`HedgePolicy`].
 
 mod call;
 mod config;
