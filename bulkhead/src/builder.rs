@@ -1,6 +1,7 @@
 //! [`ServiceBuilderExt`]: `.bulkhead(&bulkhead)` and its siblings on
 //! tower's `ServiceBuilder`.
 
+use crate::adaptive::{AdaptiveLayer, AdaptiveLimiter};
 use crate::bulkhead::Bulkhead;
 use crate::layer::BulkheadLayer;
 use crate::partitioned::{PartitionId, PartitionedBulkhead, PartitionedLayer};
@@ -45,13 +46,24 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
 
     /// Sheds the calls of the services built next with `shedder`, reading
     /// each request's [`Priority`] with `priority`.
-    fn load_shed<F, Req>(
+    ///
+    /// Not named `load_shed`: tower's `ServiceBuilder` has an inherent
+    /// `load_shed()` (feature `load-shed`), which would win over a trait
+    /// method of the same name.
+    fn shed_load<F, Req>(
         self,
         shedder: &LoadShedder,
         priority: F,
     ) -> ServiceBuilder<Stack<LoadShedLayer<F>, L>>
     where
         F: Fn(&Req) -> Priority + Clone;
+
+    /// Puts the services built next behind the adaptive `limiter` (shared,
+    /// not copied): a limit that follows what the dependency can take.
+    fn adaptive_concurrency(
+        self,
+        limiter: &AdaptiveLimiter,
+    ) -> ServiceBuilder<Stack<AdaptiveLayer, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -70,7 +82,7 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         self.layer(bulkhead.layer(key))
     }
 
-    fn load_shed<F, Req>(
+    fn shed_load<F, Req>(
         self,
         shedder: &LoadShedder,
         priority: F,
@@ -79,5 +91,12 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         F: Fn(&Req) -> Priority + Clone,
     {
         self.layer(shedder.layer(priority))
+    }
+
+    fn adaptive_concurrency(
+        self,
+        limiter: &AdaptiveLimiter,
+    ) -> ServiceBuilder<Stack<AdaptiveLayer, L>> {
+        self.layer(limiter.layer())
     }
 }

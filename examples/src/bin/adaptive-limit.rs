@@ -2,7 +2,7 @@
 //! dependency's capacity by itself, for each of ballast's algorithms.
 //!
 //! Run it with `cargo run -p ballast-examples --bin adaptive-limit`. It
-//! takes about 6 seconds, needs nothing but Rust, and exits by itself.
+//! takes about 9 seconds, needs nothing but Rust, and exits by itself.
 //!
 //! The dependency is in-process (a `tower::service_fn`): it serves 40 calls
 //! at once in 20 ms each; more calls than that queue, and each call's
@@ -39,7 +39,7 @@ const MAX_QUEUE: usize = CAPACITY / 8;
 const PER_TICK: usize = 3 * CAPACITY * 5 / 20;
 const TICK: Duration = Duration::from_millis(5);
 /// How long each algorithm runs, and how often a line is printed.
-const RUN_FOR: Duration = Duration::from_secs(2);
+const RUN_FOR: Duration = Duration::from_secs(3);
 const REPORT_EVERY: Duration = Duration::from_millis(200);
 
 #[tokio::main]
