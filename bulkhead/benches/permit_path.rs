@@ -93,7 +93,7 @@ fn ballast_load_shed()
             .expect("valid config"),
     );
     ServiceBuilder::new()
-        .load_shed(&shedder, |_: &u64| Priority::Normal)
+        .shed_load(&shedder, |_: &u64| Priority::Normal)
         .service(bare())
 }
 

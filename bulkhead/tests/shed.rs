@@ -42,7 +42,7 @@ fn service(
     reached: Arc<AtomicUsize>,
 ) -> impl Service<Req, Response = Priority, Error = BoxError, Future: Send> + Clone + Send {
     ServiceBuilder::new()
-        .load_shed(shedder, |r: &Req| r.0)
+        .shed_load(shedder, |r: &Req| r.0)
         .service(gated(reached))
 }
 

@@ -19,7 +19,7 @@
 //!     Ok::<_, std::io::Error>(())
 //! });
 //! let mut svc = ServiceBuilder::new()
-//!     .load_shed(&shedder, |req: &(Priority, u32)| req.0)
+//!     .shed_load(&shedder, |req: &(Priority, u32)| req.0)
 //!     .service(slow);
 //!
 //! let mut running = Vec::new();
