@@ -1,6 +1,7 @@
 //! [`ServiceBuilderExt`]: `.bulkhead(&bulkhead)` and its siblings on
 //! tower's `ServiceBuilder`.
 
+use crate::adaptive::{AdaptiveLayer, AdaptiveLimiter};
 use crate::bulkhead::Bulkhead;
 use crate::layer::BulkheadLayer;
 use crate::partitioned::{PartitionId, PartitionedBulkhead, PartitionedLayer};
@@ -56,6 +57,13 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
     ) -> ServiceBuilder<Stack<LoadShedLayer<F>, L>>
     where
         F: Fn(&Req) -> Priority + Clone;
+
+    /// Puts the services built next behind the adaptive `limiter` (shared,
+    /// not copied): a limit that follows what the dependency can take.
+    fn adaptive_concurrency(
+        self,
+        limiter: &AdaptiveLimiter,
+    ) -> ServiceBuilder<Stack<AdaptiveLayer, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -83,5 +91,12 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         F: Fn(&Req) -> Priority + Clone,
     {
         self.layer(shedder.layer(priority))
+    }
+
+    fn adaptive_concurrency(
+        self,
+        limiter: &AdaptiveLimiter,
+    ) -> ServiceBuilder<Stack<AdaptiveLayer, L>> {
+        self.layer(limiter.layer())
     }
 }

@@ -63,7 +63,8 @@
 //! - [`adaptive`]: adaptive concurrency: a limit that follows what the
 //!   dependency can take (Vegas, Gradient2, AIMD or your own
 //!   [`LimitAlgorithm`](adaptive::LimitAlgorithm)), measured from round
-//!   trips and drops; refusals are [`Reason::Overloaded`].
+//!   trips and drops; refusals are [`Reason::Overloaded`];
+//!   `.adaptive_concurrency(&limiter)` on [`ServiceBuilderExt`].
 //! - [`partitioned`]: a bulkhead whose limit is split between partitions
 //!   (tenants, priority classes), each guaranteed its share, idle shares
 //!   lent and returned as their owners need them.
