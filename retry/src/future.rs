@@ -1,7 +1,6 @@
 //! [`ResponseFuture`]: a call's attempts and the waits between them.
 
 use crate::classify::{Classifier, CloneRequest};
-use crate::error::deadline_exceeded;
 use crate::plan::{Next, Tracker};
 use crate::service::{BoxError, Local};
 use pin_project_lite::pin_project;
@@ -20,8 +19,7 @@ pin_project! {
     /// failure the classifier does not call transient, or the last
     /// attempt's own outcome when no further attempt is allowed (attempts
     /// used up, budget spent, deadline or total time too close, request
-    /// not cloneable). Only a call whose deadline had passed before it
-    /// began ends with the deadline's [`Rejected`](ballast_core::Rejected).
+    /// not cloneable).
     ///
     /// Dropping it cancels whatever is in progress: the attempt (its
     /// future is dropped) or the backoff (its timer is dropped); no retry
@@ -55,11 +53,6 @@ pin_project! {
             // Keeps pin-project-lite's struct-variant form.
             _readying: (),
         },
-        // The deadline had passed before the first attempt: no attempt is
-        // made and the call ends with the deadline's rejection.
-        Expired {
-            _expired: (),
-        },
     }
 }
 
@@ -76,18 +69,6 @@ impl<F, S, Req, C, K> ResponseFuture<F, S, Req, C, K> {
             state: State::Called { future },
             service,
             spare,
-            local,
-            tracker,
-        }
-    }
-
-    /// A call whose deadline passed before its first attempt.
-    #[cold]
-    pub(crate) fn expired(service: S, local: Arc<Local<C, K>>, tracker: Tracker) -> Self {
-        Self {
-            state: State::Expired { _expired: () },
-            service,
-            spare: None,
             local,
             tracker,
         }
@@ -125,9 +106,6 @@ where
                             this.state.set(State::Waiting { sleep });
                         }
                     }
-                }
-                StateProj::Expired { .. } => {
-                    return Poll::Ready(Err(Box::new(deadline_exceeded())));
                 }
                 StateProj::Waiting { sleep } => {
                     ready!(sleep.as_mut().poll(cx));

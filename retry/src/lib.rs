@@ -96,9 +96,12 @@
 //! even an immediate attempt could not finish it stops at once and hands
 //! back the last attempt's outcome (as it does when the attempts or the
 //! budget run out: stopping never replaces a real answer with a made-up
-//! error). Only a call whose deadline has already passed when it begins
-//! makes no attempt and ends with the deadline's rejection, a
-//! [`Rejected`] with [`Reason::DeadlineExceeded`].
+//! error). Only a [`retry`] helper call whose deadline has already passed
+//! when it begins makes no attempt and ends with the deadline's
+//! rejection, a [`Rejected`] with [`Reason::DeadlineExceeded`]; the layer
+//! leaves refusing such requests to the deadline layer below it
+//! (ballast-deadline's `Timeout`), which does it without calling the
+//! service.
 //!
 //! # Hedging
 //!

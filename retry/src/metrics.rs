@@ -17,9 +17,10 @@ pub struct Metrics {
     /// (attempts used up, request not cloneable, deadline or total time
     /// too close, budget spent); each returned that last result.
     pub gave_up: u64,
-    /// Calls refused before their first attempt because their deadline had
-    /// already passed (they end with the deadline's rejection; no attempt
-    /// is counted).
+    /// Calls of the plain helper refused before their first attempt
+    /// because their deadline had already passed (they end with the
+    /// deadline's rejection; no attempt is counted). The layer leaves that
+    /// to the deadline layer below it.
     pub expired: u64,
 }
 

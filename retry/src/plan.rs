@@ -79,8 +79,9 @@ impl Tracker {
     }
 
     /// Whether the call's deadline had already passed when it began, so
-    /// not even its first attempt may start. Counted and traced here; the
-    /// caller then ends the call with the deadline's rejection.
+    /// not even its first attempt may start (the helper asks; the layer
+    /// leaves that to the deadline layer below it). Counted and traced
+    /// here; the caller then ends the call with the deadline's rejection.
     #[inline]
     pub(crate) fn expired<C>(&self, shared: &Shared<C>) -> bool {
         let (Some(deadline), Some(started)) = (self.deadline, self.started) else {
@@ -89,12 +90,18 @@ impl Tracker {
         if deadline.instant() > started {
             return false;
         }
+        self.count_expired(shared);
+        true
+    }
+
+    /// Counts and traces a call refused because its deadline had passed.
+    #[cold]
+    fn count_expired<C>(&self, shared: &Shared<C>) {
         shared.stats.expired();
         tracing::debug!(
             attempt = self.attempt,
             "retry: deadline already passed; no attempt made"
         );
-        true
     }
 
     /// The attempt the call is on (1 for the first).

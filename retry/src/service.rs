@@ -39,12 +39,12 @@ impl<C, K> Local<C, K> {
 /// ready; retries wait their backoff, then poll a clone of the inner
 /// service ready and call it with a copy of the request (so `S` must be
 /// `Clone`). The call ends with the last attempt's own outcome (response
-/// or error) whenever it stops retrying, whatever the reason; the service's
-/// error is [`BoxError`]: that attempt's error, or a
-/// [`Rejected`](ballast_core::Rejected) with
-/// [`Reason::DeadlineExceeded`](ballast_core::Reason::DeadlineExceeded)
-/// only when the request's deadline had passed before its first attempt
-/// (the inner service is then not called).
+/// or error) whenever it stops retrying, whatever the reason; the
+/// service's error is [`BoxError`], that attempt's own error. The layer
+/// makes no synthetic errors: it makes the first attempt whatever the
+/// deadline (refusing a request whose deadline has already passed is the
+/// deadline layer's job, ballast-deadline's `Timeout`, placed below this
+/// one) and hands back its outcome if no time is left to retry.
 ///
 /// Clones share the policy's budget and counts.
 pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal> {
@@ -139,10 +139,12 @@ where
             (Some(a), Some(b)) => Some(a.earlier(b)),
             (a, b) => a.or(b),
         };
+        // No check that the deadline has not passed already: it would cost
+        // every call a few nanoseconds, and refusing expired requests is the
+        // deadline layer's job (ballast-deadline's `Timeout`, below this
+        // one, refuses them without calling the service). If one gets
+        // through, its outcome is returned without a retry.
         let tracker = Tracker::start(shared, deadline);
-        if tracker.expired(shared) {
-            return ResponseFuture::expired(self.inner.clone(), self.local.clone(), tracker);
-        }
         let spare = self.local.cloner.clone_request(&req);
         let future = self.inner.call(req);
         ResponseFuture::new(

@@ -88,7 +88,8 @@ async fn a_response_the_deadline_leaves_no_time_to_retry_is_returned_as_it_is() 
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_deadline_passed_before_the_call_makes_no_attempt_and_is_rejected() {
+async fn a_deadline_passed_before_the_call_gets_one_attempt_from_the_layer_and_none_from_the_helper()
+ {
     let dep = Scripted::down();
     let policy = Policy::new(builder().build().unwrap(), RetryErrors);
     let mut svc = ServiceBuilder::new()
@@ -96,19 +97,19 @@ async fn a_deadline_passed_before_the_call_makes_no_attempt_and_is_rejected() {
         .service(dep.clone());
     let deadline = Deadline::after(10 * MS);
     tokio::time::advance(20 * MS).await;
+    // The layer leaves refusing expired requests to the deadline layer
+    // below it: one attempt, its own error, no retry.
     let err = deadline
         .scope(async { svc.ready().await.unwrap().call("GET").await })
         .await
         .unwrap_err();
-    let rejected = err
-        .downcast_ref::<Rejected>()
-        .expect("the deadline's rejection");
-    assert_eq!(rejected.reason(), Reason::DeadlineExceeded);
-    assert_eq!(dep.calls(), 0, "the inner service is not called");
+    assert_eq!(io_kind(&err), Some(io::ErrorKind::ConnectionRefused));
+    assert_eq!(dep.calls(), 1);
     let m = policy.metrics();
-    assert_eq!((m.calls, m.attempts, m.expired), (1, 0, 1));
+    assert_eq!((m.calls, m.attempts, m.gave_up, m.expired), (1, 1, 1, 0));
 
-    // The helper alike: `op` is never run.
+    // The helper refuses at once with the deadline's rejection: `op` is
+    // never run.
     let mut ran = false;
     let result: Result<(), _> = deadline
         .scope(retry(&policy, || {
@@ -116,9 +117,13 @@ async fn a_deadline_passed_before_the_call_makes_no_attempt_and_is_rejected() {
             async { Err(io::Error::other("down")) }
         }))
         .await;
-    assert!(matches!(result, Err(CallError::Rejected(_))));
+    let Err(CallError::Rejected(rejected)) = result else {
+        panic!("the deadline's rejection, not {result:?}");
+    };
+    assert_eq!(rejected.reason(), Reason::DeadlineExceeded);
     assert!(!ran);
-    assert_eq!(policy.metrics().expired, 2);
+    let m = policy.metrics();
+    assert_eq!((m.calls, m.attempts, m.expired), (2, 1, 1));
 }
 
 #[tokio::test(start_paused = true)]
