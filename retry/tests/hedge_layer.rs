@@ -322,3 +322,21 @@ async fn a_service_failing_to_become_ready_sends_no_backup_and_keeps_the_first()
     assert_eq!(job.started(), 1);
     assert_eq!(policy.metrics().hedges_sent, 0);
 }
+
+fn assert_send<T: Send>(_: &T) {}
+
+#[tokio::test(start_paused = true)]
+async fn calls_are_send_futures_for_multi_threaded_runtimes() {
+    let policy = HedgePolicy::new(fixed(100 * MS).build().unwrap());
+    let mut svc = policy.layer().layer(Replica::default());
+    let call = svc.call(Job::new(MS, MS));
+    assert_send(&call);
+    assert_eq!(call.await.unwrap(), 0);
+    let job = Job::new(MS, MS);
+    let helper = ballast_retry::hedge(&policy, || job.clone().run());
+    assert_send(&helper);
+    assert_eq!(helper.await.unwrap(), 0);
+    // And the policy can move to a spawned task.
+    let spawned = tokio::spawn(async move { policy.metrics().calls });
+    assert_eq!(spawned.await.unwrap(), 2);
+}
