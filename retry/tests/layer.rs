@@ -214,3 +214,17 @@ async fn clones_of_the_service_share_the_counts() {
     let m = policy.metrics();
     assert_eq!((m.calls, m.retries), (2, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_service_builder_method_retries_under_the_shared_policy() {
+    use ballast_retry::ServiceBuilderExt;
+    let dep = Scripted::new(&[Err(ConnectionRefused), Ok(200)]);
+    let policy = Policy::new(builder().build().unwrap(), RetryErrors);
+    let mut svc = ServiceBuilder::new()
+        .ballast_retry(&policy)
+        .service(dep.clone());
+    assert_eq!(svc.ready().await.unwrap().call("GET").await.unwrap(), 200);
+    assert_eq!(dep.start_ms(), [0, 100]);
+    let m = policy.metrics();
+    assert_eq!((m.calls, m.attempts, m.retries), (1, 2, 1));
+}
