@@ -117,3 +117,42 @@ fn waiter_cancelled_as_a_permit_is_handed_to_it_passes_it_on() {
         assert_eq!(c.in_flight(), 0);
     });
 }
+
+#[test]
+fn shadow_mode_admits_every_racer_and_never_overfills_the_permit_word() {
+    use crate::{Bulkhead, Config};
+    use std::future::Future;
+    use std::task::Context;
+    loom::model(|| {
+        let b = Bulkhead::new(
+            Config::builder()
+                .max_concurrent_calls(1)
+                .shadow(true)
+                .build()
+                .unwrap(),
+        );
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                thread::spawn(move || {
+                    // A call that runs until dropped: admitted, whatever
+                    // the other does, then cancelled.
+                    let mut fut = Box::pin(b.call(std::future::pending::<()>));
+                    let mut cx = Context::from_waker(Waker::noop());
+                    assert!(fut.as_mut().poll(&mut cx).is_pending());
+                    assert!(b.shared.core.in_flight() <= 1, "permit word over the limit");
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let snap = b.snapshot();
+        assert_eq!(
+            snap.in_flight, 0,
+            "every permit and over-limit place given back"
+        );
+        assert!(snap.would_have_rejected <= 1);
+        assert_eq!(snap.rejected, 0);
+    });
+}
