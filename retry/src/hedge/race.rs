@@ -138,8 +138,21 @@ where
 
 /// Ends the race won by attempt `winner` (0: the first): counts and
 /// measures it, and cancels the others.
-#[cold]
+#[inline]
 fn finish<F, L: Launch>(this: &mut RaceProj<'_, F, L>, winner: usize) {
+    if *this.phase == Phase::Idle {
+        // Answered on its first poll: no timer, no backup, no start; the
+        // common case stops here.
+        this.first.set(None);
+        *this.phase = Phase::Done;
+        return;
+    }
+    finish_race(this, winner);
+}
+
+/// [`finish`] for a call that was pending.
+#[inline(never)]
+fn finish_race<F, L: Launch>(this: &mut RaceProj<'_, F, L>, winner: usize) {
     let shared = this.launcher.shared();
     // Only a call that was pending has a start, and is measured: one
     // answered on its first poll could never have been hedged.
