@@ -39,20 +39,31 @@ pin_project! {
             #[pin]
             future: S::Future,
         },
+        // Boxed: the wait is the rare path, and its timer, service and
+        // request would otherwise make every call's future several times
+        // larger (and copied that much on every call).
         Waiting {
-            #[pin]
-            sleep: Sleep,
-            svc: Option<S>,
-            req: Option<Req>,
-            policy: P,
-            // A window's wait ends with a new decision, a GCRA's with the call.
-            retry: bool,
-            started: Instant,
-            waiting: Option<Waiting>,
+            wait: Pin<Box<Wait<S, Req, P>>>,
         },
         Rejected {
             rejected: Option<Rejected>,
         },
+    }
+}
+
+pin_project! {
+    /// What a call that must wait keeps until its cells are due.
+    #[project = WaitProj]
+    struct Wait<S, Req, P> {
+        #[pin]
+        sleep: Sleep,
+        svc: Option<S>,
+        req: Option<Req>,
+        policy: P,
+        // A window's wait ends with a new decision, a GCRA's with the call.
+        retry: bool,
+        started: Instant,
+        waiting: Option<Waiting>,
     }
 }
 
@@ -92,13 +103,15 @@ impl<S: Service<Req>, Req, P> Kind<S, Req, P> {
             }
         };
         Kind::Waiting {
-            sleep,
-            svc: Some(svc),
-            req: Some(req),
-            policy,
-            retry,
-            started,
-            waiting: waiting.into_option(),
+            wait: Box::pin(Wait {
+                sleep,
+                svc: Some(svc),
+                req: Some(req),
+                policy,
+                retry,
+                started,
+                waiting: waiting.into_option(),
+            }),
         }
     }
 }
@@ -121,15 +134,16 @@ where
                     let rejected = rejected.take().expect("polled after completion");
                     return Poll::Ready(Err(Box::new(rejected)));
                 }
-                KindProj::Waiting {
-                    sleep,
-                    svc,
-                    req,
-                    policy,
-                    retry,
-                    started,
-                    ..
-                } => {
+                KindProj::Waiting { wait } => {
+                    let WaitProj {
+                        sleep,
+                        svc,
+                        req,
+                        policy,
+                        retry,
+                        started,
+                        ..
+                    } = wait.as_mut().project();
                     ready!(sleep.poll(cx));
                     let mut svc = svc.take().expect("polled after completion");
                     let req = req.take().expect("polled after completion");

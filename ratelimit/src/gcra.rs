@@ -192,6 +192,11 @@ impl Gcra {
         u32::try_from(free).unwrap_or(u32::MAX).min(self.burst)
     }
 
+    /// `W`: how long an emptied limiter takes to refill.
+    pub(crate) fn burst_window(&self) -> Nanos {
+        self.window
+    }
+
     /// What a client may know at `now`: the cells it could take without
     /// waiting, and how long until the whole burst is free again (`TAT −
     /// now`). The HTTP layer's `RateLimit` header reports these.

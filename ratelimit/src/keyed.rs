@@ -1,46 +1,16 @@
 //! [`KeyedRateLimiter`]: one limit per key (client id, IP, tenant), in a
-//! sharded map whose idle keys are evicted.
-//!
-//! # Implementation notes
-//!
-//! Keys hash to one of a power-of-two number of shards, each a
-//! `parking_lot::RwLock<HashMap<K, State>>`. A check of a known key takes
-//! the shard's read lock and runs the lock-free core on the key's state
-//! (many checks of one shard proceed in parallel); only a new key takes the
-//! write lock to insert.
-//!
-//! Memory stays bounded by the keys that are active: a key is *idle* when
-//! its state reads exactly like a fresh one's (a GCRA whose burst has
-//! refilled, a window with nothing counted), so dropping it changes no
-//! decision. When an insert finds its shard at its sweep mark, the shard
-//! drops its idle keys and sets the next mark at twice what is left (at
-//! least 64): a shard holds at most about twice its keys active within
-//! their window, and sweeping costs amortised O(1) per insert.
-//! [`evict_idle`](KeyedRateLimiter::evict_idle) sweeps every shard at once.
+//! sharded map whose idle keys are evicted (see `shards.rs` for how the
+//! map finds a key with one hash and bounds its memory).
 
 use crate::config::Config;
 use crate::limiter::Core;
 use crate::metrics::Metrics;
+use crate::shards::Shards;
 use crate::state::State;
-use ballast_core::{Clock, Nanos, Rejected};
-use parking_lot::RwLock;
-use std::collections::HashMap;
+use ballast_core::{Nanos, Rejected};
 use std::fmt;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::Hash;
 use std::sync::Arc;
-
-const MIN_SWEEP: usize = 64;
-
-struct Shard<K> {
-    map: HashMap<K, State>,
-    /// Sweep idle keys when an insert finds the map this large.
-    sweep_at: usize,
-}
-
-pub(crate) struct Shards<K> {
-    shards: Box<[RwLock<Shard<K>>]>,
-    hasher: RandomState,
-}
 
 /// A rate limiter with one limit per key; clones share every key's state.
 ///
@@ -74,7 +44,7 @@ impl<K> fmt::Debug for KeyedRateLimiter<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedRateLimiter")
             .field("config", &self.core.config)
-            .field("shards", &self.shards.shards.len())
+            .field("shards", &self.shards.shard_count())
             .finish_non_exhaustive()
     }
 }
@@ -90,21 +60,9 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// A keyed limiter with `shards` shards (rounded up to a power of two,
     /// at least 1).
     pub fn with_shards(config: Config, shards: usize) -> Self {
-        let count = shards.clamp(1, 1 << 16).next_power_of_two();
-        let shards = (0..count)
-            .map(|_| {
-                RwLock::new(Shard {
-                    map: HashMap::new(),
-                    sweep_at: MIN_SWEEP,
-                })
-            })
-            .collect();
         Self {
             core: Core::new(config),
-            shards: Arc::new(Shards {
-                shards,
-                hasher: RandomState::new(),
-            }),
+            shards: Arc::new(Shards::new(shards)),
         }
     }
 
@@ -112,26 +70,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// maybe sweeping the shard) if the key is new.
     #[inline]
     pub(crate) fn with_state<R>(&self, key: &K, now: Nanos, f: impl FnOnce(&State) -> R) -> R {
-        let hash = self.shards.hasher.hash_one(key);
-        let shard = &self.shards.shards[hash as usize & (self.shards.shards.len() - 1)];
-        {
-            let read = shard.read();
-            if let Some(state) = read.map.get(key) {
-                return f(state);
-            }
-        }
-        let mut write = shard.write();
-        let shard = &mut *write;
-        if !shard.map.contains_key(key) && shard.map.len() >= shard.sweep_at {
-            shard.map.retain(|_, s| !s.is_idle(now));
-            shard.sweep_at = (shard.map.len() * 2).max(MIN_SWEEP);
-        }
-        let limit = &self.core.config.limit;
-        let state = shard
-            .map
-            .entry(key.clone())
-            .or_insert_with(|| State::new(limit));
-        f(state)
+        self.shards.with_state(key, now, &self.core.config.limit, f)
     }
 
     /// Takes one cell of `key`'s limit now or refuses (shadow mode still
@@ -142,7 +81,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
 
     /// Takes `n` cells of `key`'s limit now, or none.
     pub fn check_n(&self, key: &K, n: u32) -> Result<(), Rejected> {
-        let now = self.core.clock.now();
+        let now = self.core.now();
         self.check_n_at(key, n, now)
     }
 
@@ -166,7 +105,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     pub async fn until_n_ready(&self, key: &K, n: u32) -> Result<(), Rejected> {
         use crate::limiter::Decision;
         let core = &self.core;
-        let mut now = core.clock.now();
+        let mut now = core.now();
         let mut budget = core.budget(now);
         loop {
             match self.with_state(key, now, |s| core.decide(s, n, now, budget)) {
@@ -178,7 +117,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
                 }
                 Decision::Retry(after, _waiting) => {
                     tokio::time::sleep(after).await;
-                    let later = core.clock.now();
+                    let later = core.now();
                     budget = budget.saturating_sub(later - now);
                     now = later;
                 }
@@ -188,23 +127,12 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
 
     /// Drops every key whose state reads as fresh now; returns how many.
     pub fn evict_idle(&self) -> usize {
-        let now = self.core.clock.now();
-        self.shards
-            .shards
-            .iter()
-            .map(|shard| {
-                let mut shard = shard.write();
-                let before = shard.map.len();
-                shard.map.retain(|_, s| !s.is_idle(now));
-                shard.sweep_at = (shard.map.len() * 2).max(MIN_SWEEP);
-                before - shard.map.len()
-            })
-            .sum()
+        self.shards.evict_idle(self.core.now())
     }
 
     /// How many keys hold state now.
     pub fn len(&self) -> usize {
-        self.shards.shards.iter().map(|s| s.read().map.len()).sum()
+        self.shards.len()
     }
 
     /// True when no key holds state.

@@ -5,7 +5,7 @@ use crate::keyed::KeyedRateLimiter;
 use crate::limiter::{Core, Decision, RateLimiter};
 use crate::service::RateLimit;
 use crate::state::{State, Usage};
-use ballast_core::{Clock, Nanos};
+use ballast_core::Nanos;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -53,13 +53,13 @@ impl sealed::Sealed for RateLimiter {}
 impl<Req> Policy<Req> for RateLimiter {
     #[inline]
     fn decide(&self, _req: &Req, waited: Nanos) -> Decision {
-        let now = self.core.clock.now();
+        let now = self.core.now();
         let budget = self.core.budget(now).saturating_sub(waited);
         self.core.decide(&self.state, 1, now, budget)
     }
 
     fn decide_usage(&self, _req: &Req, waited: Nanos, usage: bool) -> (Decision, Option<Usage>) {
-        let now = self.core.clock.now();
+        let now = self.core.now();
         let budget = self.core.budget(now).saturating_sub(waited);
         decide_usage(&self.core, &self.state, now, budget, usage)
     }
@@ -103,7 +103,7 @@ where
     fn decide(&self, req: &Req, waited: Nanos) -> Decision {
         let key = (self.key_fn)(req);
         let core = &self.limiter.core;
-        let now = core.clock.now();
+        let now = core.now();
         let budget = core.budget(now).saturating_sub(waited);
         self.limiter
             .with_state(&key, now, |s| core.decide(s, 1, now, budget))
@@ -112,7 +112,7 @@ where
     fn decide_usage(&self, req: &Req, waited: Nanos, usage: bool) -> (Decision, Option<Usage>) {
         let key = (self.key_fn)(req);
         let core = &self.limiter.core;
-        let now = core.clock.now();
+        let now = core.now();
         let budget = core.budget(now).saturating_sub(waited);
         self.limiter
             .with_state(&key, now, |s| decide_usage(core, s, now, budget, usage))

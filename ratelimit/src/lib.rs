@@ -112,6 +112,7 @@ mod quota;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod service;
+mod shards;
 mod state;
 mod sync;
 mod window;

@@ -66,6 +66,17 @@ impl State {
         }
     }
 
+    /// True when the state has read as fresh for a whole window (its burst
+    /// window, or its window's length): the keyed map's sweeps evict these.
+    pub(crate) fn is_stale(&self, now: Nanos) -> bool {
+        let window = match self {
+            State::Gcra(g) => g.burst_window(),
+            State::Fixed(w) => w.length,
+            State::Sliding(w) => w.length,
+        };
+        self.is_idle(now.saturating_sub(window))
+    }
+
     pub(crate) fn is_idle(&self, now: Nanos) -> bool {
         match self {
             State::Gcra(g) => g.is_idle(now),

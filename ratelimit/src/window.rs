@@ -107,7 +107,7 @@ pub struct FixedWindow {
     /// Window index (mod 2^32) << 32 | count in that window.
     word: AtomicU64,
     limit: u32,
-    length: Nanos,
+    pub(crate) length: Nanos,
 }
 
 impl FixedWindow {
@@ -221,7 +221,7 @@ pub struct SlidingWindow {
     /// Window index (mod 2^24) << 40 | previous count << 20 | current count.
     word: AtomicU64,
     limit: u32,
-    length: Nanos,
+    pub(crate) length: Nanos,
 }
 
 impl SlidingWindow {
