@@ -201,20 +201,22 @@ async fn shadow_mode_admits_everything_and_counts_what_it_would_shed() {
     for _ in 0..6 {
         running.push(start(&mut svc, Priority::Low).await);
     }
-    // Would be shed: low at 6 of 10, critical at 10 of 10.
+    // Would be shed: low at 6 of 10. An enforcing shedder would not have
+    // admitted it, so the count its decisions read stays at 6.
     running.push(start(&mut svc, Priority::Low).await);
-    for _ in 0..3 {
+    for _ in 0..4 {
         running.push(start(&mut svc, Priority::Critical).await);
     }
+    // Critical fills the limit (10 counted): the next would be shed.
     running.push(start(&mut svc, Priority::Critical).await);
     let snap = s.snapshot();
     assert!(snap.shadow);
-    assert_eq!(snap.in_flight, 11, "everything admitted, over the limit");
+    assert_eq!(snap.in_flight, 12, "everything admitted, over the limit");
     assert_eq!(snap.shed, 0);
     assert_eq!(snap.would_have_shed, 2);
     assert_eq!(snap.shed_of(Priority::Low), 1);
     assert_eq!(snap.shed_of(Priority::Critical), 1);
-    assert_eq!(reached.load(Ordering::SeqCst), 11);
+    assert_eq!(reached.load(Ordering::SeqCst), 12);
     drop(running);
     assert_eq!(s.snapshot().in_flight, 0);
 }

@@ -14,11 +14,11 @@ fn three_critical_callers_never_exceed_a_limit_of_two() {
         let s = LoadShedder::new(ShedConfig::builder().max_in_flight(2).build().unwrap());
         let running = Arc::new(AtomicUsize::new(0));
         let call = |s: &LoadShedder, running: &AtomicUsize| {
-            if s.shared.try_admit(Priority::Critical).is_ok() {
+            if let Ok(place) = s.shared.try_admit(Priority::Critical) {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 assert!(now <= 2, "{now} in flight, limit 2");
                 running.fetch_sub(1, Ordering::SeqCst);
-                s.shared.release();
+                s.shared.release(place);
             }
         };
         let threads: Vec<_> = (0..2)

@@ -10,10 +10,9 @@
 //! an enforcing shedder never has more than the limit in flight. Nothing
 //! ever waits: a call that finds its ceiling reached is shed at once.
 //!
-//! In shadow mode the admission is a `fetch_add` (nothing is refused), and
-//! the count before it is checked against the ceiling to count what would
-//! have been shed: the count an enforcing shedder would have seen, except
-//! that it includes the calls it would have shed.
+//! In shadow mode the decision is the same CAS loop; a call it would shed
+//! is counted as such and admitted "over", in a second counter, so the
+//! first keeps the count an enforcing shedder would see.
 
 use super::config::ShedConfig;
 use super::layer::LoadShedLayer;
@@ -34,22 +33,30 @@ pub(crate) struct Shared {
     ceilings: [u64; 4],
     /// Calls shed, per priority (or, in shadow mode, that would have been).
     shed: CachePadded<[AtomicU64; 4]>,
+    /// Shadow mode: calls admitted although they would have been shed.
+    over: CachePadded<AtomicU64>,
     config: ShedConfig,
+}
+
+/// How an admitted call is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// In the in-flight count the decisions read.
+    InFlight,
+    /// Shadow mode: over it, as a call an enforcing shedder would have shed.
+    Over,
 }
 
 impl Shared {
     /// Admits a call of `priority`, or sheds it.
     #[inline]
-    pub(crate) fn try_admit(&self, priority: Priority) -> Result<(), Rejected> {
+    pub(crate) fn try_admit(&self, priority: Priority) -> Result<Place, Rejected> {
         let ceiling = self.ceilings[priority.index()];
-        if self.config.shadow {
-            return self.admit_shadow(priority, ceiling);
-        }
         // Relaxed: the CAS below validates the value.
         let mut n = self.in_flight.load(Ordering::Relaxed);
         loop {
             if n >= ceiling {
-                return Err(self.shed(priority, n));
+                return self.shed(priority, n);
             }
             // Acquire: pairs with the Release of the call whose finish
             // made room, so its work happens-before ours.
@@ -59,48 +66,48 @@ impl Shared {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Ok(Place::InFlight),
                 Err(actual) => n = actual,
             }
         }
     }
 
+    /// Sheds a call of `priority` that found `in_flight` calls, or in
+    /// shadow mode records that and admits it over the count.
     #[cold]
-    fn admit_shadow(&self, priority: Priority, ceiling: u64) -> Result<(), Rejected> {
-        // Acquire: as in `try_admit`.
-        let n = self.in_flight.fetch_add(1, Ordering::Acquire);
-        if n >= ceiling {
-            // Relaxed: a statistic.
-            self.shed[priority.index()].fetch_add(1, Ordering::Relaxed);
+    fn shed(&self, priority: Priority, in_flight: u64) -> Result<Place, Rejected> {
+        // Relaxed: a statistic.
+        self.shed[priority.index()].fetch_add(1, Ordering::Relaxed);
+        if self.config.shadow {
+            // Relaxed: a statistic; decisions never read it.
+            self.over.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(
                 shedder = %self.config.name,
                 priority = priority.as_str(),
-                in_flight = n,
+                in_flight,
                 "call would have been shed (shadow mode)"
             );
+            return Ok(Place::Over);
         }
-        Ok(())
-    }
-
-    #[cold]
-    fn shed(&self, priority: Priority, in_flight: u64) -> Rejected {
-        // Relaxed: a statistic.
-        self.shed[priority.index()].fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
             shedder = %self.config.name,
             priority = priority.as_str(),
             in_flight,
             "call shed"
         );
-        Rejected::retry_later(Reason::Overloaded)
+        Err(Rejected::retry_later(Reason::Overloaded))
     }
 
     /// Gives back an admitted call's place.
     #[inline]
-    pub(crate) fn release(&self) {
-        // Release: the call's work happens-before the next admission that
-        // reuses its place.
-        self.in_flight.fetch_sub(1, Ordering::Release);
+    pub(crate) fn release(&self, place: Place) {
+        match place {
+            // Release: the call's work happens-before the next admission
+            // that reuses its place.
+            Place::InFlight => self.in_flight.fetch_sub(1, Ordering::Release),
+            // Relaxed: a statistic.
+            Place::Over => self.over.fetch_sub(1, Ordering::Relaxed),
+        };
     }
 }
 
@@ -108,15 +115,17 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) struct ShedPermit {
     shared: Arc<Shared>,
+    place: Place,
 }
 
 impl ShedPermit {
     /// Admits a call of `priority` on `shared`, or sheds it.
     #[inline]
     pub(crate) fn admit(shared: &Arc<Shared>, priority: Priority) -> Result<Self, Rejected> {
-        shared.try_admit(priority)?;
+        let place = shared.try_admit(priority)?;
         Ok(Self {
             shared: shared.clone(),
+            place,
         })
     }
 }
@@ -124,7 +133,7 @@ impl ShedPermit {
 impl Drop for ShedPermit {
     #[inline]
     fn drop(&mut self) {
-        self.shared.release();
+        self.shared.release(self.place);
     }
 }
 
@@ -196,6 +205,7 @@ impl LoadShedder {
                 in_flight: CachePadded(AtomicU64::new(0)),
                 ceilings,
                 shed: CachePadded(Default::default()),
+                over: CachePadded(AtomicU64::new(0)),
                 config,
             }),
         }
@@ -222,7 +232,7 @@ impl LoadShedder {
         let shadow = s.config.shadow;
         ShedSnapshot {
             // Relaxed: a statistic.
-            in_flight: s.in_flight.load(Ordering::Relaxed),
+            in_flight: s.in_flight.load(Ordering::Relaxed) + s.over.load(Ordering::Relaxed),
             limit: u64::from(s.config.max_in_flight),
             shed: if shadow { 0 } else { total },
             would_have_shed: if shadow { total } else { 0 },
