@@ -112,7 +112,10 @@ impl HedgeShared {
 /// layer's success path (`success_path`); on the shared 2-core machine
 /// that is some 25 to 45 ns over the bare service, most of it the three
 /// atomic read-modify-writes (the budget deposit, the `Arc` count of the
-/// service's shared state up and down).
+/// service's shared state up and down). A call pending on its first poll
+/// (`yield_fixed` against `yield_bare`) costs about 1,300 instructions
+/// more, nearly all of them tokio's timer: registering the entry in the
+/// wheel, cancelling it, and the driver's work while it is armed.
 pub struct HedgePolicy {
     pub(crate) shared: Arc<HedgeShared>,
 }
