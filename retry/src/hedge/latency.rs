@@ -20,15 +20,17 @@
 //!   the histogram's `epoch` (Acquire); if it is the current window,
 //!   `fetch_add` one on the bucket (Relaxed). Otherwise **rotate** under
 //!   the mutex: if the histogram still holds an older window, zero its
-//!   buckets and publish the new `epoch` (Release); a record that finds a
-//!   newer window than its own time (its clock read raced a rotation) is
-//!   dropped. A record that loaded the old epoch just before a rotation
+//!   buckets (each with a `swap`, a read-modify-write, so that a racing
+//!   add lands wholly before or after it) and publish the new `epoch`
+//!   (Release); a record that finds a newer window than its own time (its
+//!   clock read raced a rotation) is dropped. A record that loaded the old epoch just before a rotation
 //!   may land in the new window or be zeroed with the old one: one
 //!   latency out of many, counted at most once.
 //! - **Percentile** (read): sum the buckets of the histograms whose epoch
 //!   is the current or previous window, walk them to the requested rank.
-//!   No lock: a read racing a record or a rotation sees a histogram a few
-//!   counts off, which moves a percentile by at most one bucket.
+//!   No lock: a read racing records sees some of them and not others, as
+//!   if it had come a moment earlier; one racing a rotation may miss the
+//!   histogram being zeroed, as if it had come just after.
 //! - **Cache**: the percentile is recomputed at most once per eighth of a
 //!   window; calls in between read `cached` (Relaxed: any recent value is
 //!   a valid delay).
@@ -231,6 +233,7 @@ impl LatencyCore {
         self.histograms
             .iter()
             .filter(|h| {
+                // Acquire, Relaxed: as in `compute`.
                 let e = h.epoch.load(Ordering::Acquire);
                 e != 0 && (e == window || e + 1 == window)
             })
