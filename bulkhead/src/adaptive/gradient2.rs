@@ -36,9 +36,9 @@ const COMPONENT: &str = "adaptive gradient2";
 ///   limit);
 /// - growth needs the round trip within `tolerance` of the baseline, so the
 ///   limit settles within about `tolerance ×` the capacity;
-/// - the window's *shortest* round trip is compared, not its mean:
-///   queueing delays every call, while noise (scheduling, pauses) delays
-///   some, so noise does not read as queueing;
+/// - a window is one round trip of calls, so its mean round trip is steady
+///   enough that noise rarely passes the tolerance; the growth needs no
+///   gradient of exactly 1, so noise does not wear the limit down either;
 /// - the limit grows only while it is used (half of it or more in flight);
 /// - a window with a drop scales the limit by 0.5 before smoothing (the
 ///   original ignores drops).
