@@ -29,8 +29,11 @@
 //! - **Percentile** (read): sum the buckets of the histograms whose epoch
 //!   is the current or previous window, walk them to the requested rank.
 //!   No lock: a read racing records sees some of them and not others, as
-//!   if it had come a moment earlier; one racing a rotation may miss the
-//!   histogram being zeroed, as if it had come just after.
+//!   if it had come a moment earlier. A rotation publishes its epoch only
+//!   after the zeroing, so a read never counts a stale window's buckets
+//!   as the current one's; it may see the previous window partly emptied
+//!   by a caller whose clock is a little ahead, as if it came a moment
+//!   later.
 //! - **Cache**: the percentile is recomputed at most once per eighth of a
 //!   window; calls in between read `cached` (Relaxed: any recent value is
 //!   a valid delay).
