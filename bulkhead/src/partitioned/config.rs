@@ -116,7 +116,7 @@ impl PartitionedConfigBuilder {
     /// Adds a partition guaranteed `share` of the concurrent calls (a
     /// tenant, a priority class). Names must be unique and non-empty. What
     /// the named partitions leave of the limit is the default partition's
-    /// share.
+    /// share. A share of 0 is allowed: that partition only borrows.
     pub fn partition(mut self, name: impl Into<Cow<'static, str>>, share: u32) -> Self {
         self.partitions.push((name.into(), share));
         self
