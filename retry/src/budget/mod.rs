@@ -139,7 +139,8 @@ impl RetryBudget {
     }
 
     /// How many retries the budget would allow now (`u64::MAX` when
-    /// unlimited).
+    /// unlimited): the fewer of what the window has left and what the
+    /// current bucket may still spend.
     pub fn available(&self) -> u64 {
         self.available_at(self.now())
     }
