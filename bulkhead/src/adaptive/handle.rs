@@ -28,7 +28,8 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Asks for a permit at `now`; counts and reports a refusal.
+    /// Asks for a permit; counts and reports a refusal (and, in shadow
+    /// mode, a call admitted over the limit).
     #[inline]
     pub(crate) fn acquire(self: &Arc<Self>) -> Result<AdaptivePermit, Rejected> {
         match self.limiter.try_acquire() {
