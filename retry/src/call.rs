@@ -71,7 +71,7 @@ where
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                tracker.attempt_starting();
+                tracker.attempt_starting(shared);
             }
         }
     }

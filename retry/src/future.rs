@@ -118,7 +118,7 @@ where
                         .take()
                         .expect("a retry is planned only with a spare request");
                     *this.spare = this.local.cloner.clone_request(&req);
-                    this.tracker.attempt_starting();
+                    this.tracker.attempt_starting(this.local.shared());
                     let future = this.service.call(req);
                     this.state.set(State::Called { future });
                 }

@@ -112,3 +112,28 @@ fn a_window_roll_racing_a_deposit_never_grows_the_budget() {
         assert!(b.available <= 1);
     });
 }
+
+#[test]
+fn a_refund_racing_a_withdrawal_never_lets_two_retries_through() {
+    loom::model(|| {
+        // A reserve of one: a cancelled call took it and gives it back
+        // while another call asks for it.
+        let c = core(1);
+        let period = c.withdraw(0).expect("the reserve");
+        let refunder = {
+            let c = c.clone();
+            thread::spawn(move || c.refund(period))
+        };
+        let withdrawer = {
+            let c = c.clone();
+            thread::spawn(move || c.try_withdraw(0))
+        };
+        refunder.join().unwrap();
+        let granted = withdrawer.join().unwrap();
+        // Either the refund came first and the retry was granted, or it
+        // came after the refusal: one retry in use at most, none lost.
+        let b = c.balance(0);
+        assert_eq!(b.withdrawals, u64::from(granted));
+        assert_eq!(b.available, 1 - u64::from(granted));
+    });
+}

@@ -3,6 +3,7 @@
 //! plain helper.
 
 use crate::backoff::Delays;
+use crate::budget::Withdrawal;
 use crate::classify::{Action, Classifier};
 use crate::policy::Shared;
 use ballast_deadline::Deadline;
@@ -54,8 +55,37 @@ pub(crate) struct Tracker {
     started: Option<Instant>,
     /// When the latest attempt began, if anything is timed.
     attempt_started: Option<Instant>,
-    /// Made at the first retry, so a call that succeeds draws no randomness.
-    delays: Option<Box<Delays>>,
+    /// Made at the first retry, so a call that succeeds draws no
+    /// randomness and carries nothing more to drop.
+    retrying: Option<Box<Retrying>>,
+}
+
+// By hand, so a call that never retried drops its tracker with one
+// inlined check: the drop glue of `Retrying` (a held withdrawal gives its
+// retry back) is out of line, on the path of calls that retried.
+impl Drop for Tracker {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(retrying) = self.retrying.take() {
+            release(retrying);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn release(retrying: Box<Retrying>) {
+    drop(retrying);
+}
+
+/// What a call that retries keeps between its attempts.
+#[derive(Debug)]
+struct Retrying {
+    delays: Delays,
+    /// The retry taken from the budget for the next attempt, from the
+    /// decision to retry until the attempt starts: dropping the call
+    /// during its backoff drops this and gives the retry back.
+    held: Option<Withdrawal>,
 }
 
 impl Tracker {
@@ -74,7 +104,7 @@ impl Tracker {
             deadline,
             started,
             attempt_started: started,
-            delays: None,
+            retrying: None,
         }
     }
 
@@ -109,16 +139,21 @@ impl Tracker {
         self.attempt
     }
 
-    /// Another attempt is starting now (after [`Next::Retry`]'s delay).
-    pub(crate) fn attempt_starting(&mut self) {
+    /// Another attempt is starting now (after [`Next::Retry`]'s delay):
+    /// the retry it spends is counted now.
+    pub(crate) fn attempt_starting<C>(&mut self, shared: &Shared<C>) {
+        if let Some(held) = self.retrying.as_mut().and_then(|r| r.held.take()) {
+            held.spend();
+        }
+        shared.stats.retry();
         if self.started.is_some() {
             self.attempt_started = Some(Instant::now());
         }
         tracing::debug!(attempt = self.attempt, "retry: attempt");
     }
 
-    /// Decides what follows `result`. A retry is counted (and its budget
-    /// withdrawn) here; `can_clone` says whether the request can be sent
+    /// Decides what follows `result`. A retry's budget is withdrawn here
+    /// (and given back if the call is dropped before the retry starts); `can_clone` says whether the request can be sent
     /// again. On [`Next::Return`] and [`Next::Stop`] alike the caller gets
     /// `result` itself: a call that stops retrying hands back the last
     /// attempt's outcome, never a made-up error.
@@ -138,7 +173,6 @@ impl Tracker {
         };
         match self.plan(shared, floor, can_clone) {
             Ok(delay) => {
-                shared.stats.retry();
                 self.attempt += 1;
                 tracing::debug!(
                     attempt = self.attempt,
@@ -177,8 +211,13 @@ impl Tracker {
         if !can_clone {
             return Err(Stop::NotCloneable);
         }
-        let delays = self.delays.get_or_insert_with(|| Box::new(shared.delays()));
-        let mut delay = delays.next().unwrap_or_default().max(floor);
+        let retrying = self.retrying.get_or_insert_with(|| {
+            Box::new(Retrying {
+                delays: shared.delays(),
+                held: None,
+            })
+        });
+        let mut delay = retrying.delays.next().unwrap_or_default().max(floor);
         if let Some(started) = self.started {
             let now = Instant::now();
             let total = config
@@ -202,8 +241,9 @@ impl Tracker {
                 delay = delay.min(room.ok_or(why)?);
             }
         }
-        if !shared.budget.try_withdraw() {
-            return Err(Stop::Budget);
+        let held = shared.budget.withdraw().ok_or(Stop::Budget)?;
+        if let Some(retrying) = &mut self.retrying {
+            retrying.held = Some(held);
         }
         Ok(delay)
     }

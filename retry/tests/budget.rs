@@ -206,3 +206,40 @@ async fn under_a_sustained_failure_retries_stay_within_the_percentage() {
         "load {default:.3}x with the default budget"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_call_dropped_during_its_backoff_gives_its_retry_back() {
+    // A reserve of one retry, no percentage: one retry in all.
+    let one = BudgetConfig::builder()
+        .percent(0.0)
+        .min_per_second(1)
+        .window(Duration::from_secs(1))
+        .buckets(1)
+        .build()
+        .unwrap();
+    let policy = Policy::new(builder().budget(one).build().unwrap(), RetryErrors);
+    let dep = Scripted::down();
+    let mut svc = ServiceBuilder::new()
+        .layer(policy.layer())
+        .service(dep.clone());
+
+    // The first call takes the retry, then is dropped 50 ms into its
+    // 100 ms backoff: the retry comes back.
+    let call = svc.ready().await.unwrap().call("GET");
+    assert!(tokio::time::timeout(50 * MS, call).await.is_err());
+    assert_eq!(policy.budget().available(), 1);
+    assert_eq!(policy.metrics().retries, 0);
+
+    // So the next call can retry.
+    let _ = svc.ready().await.unwrap().call("GET").await;
+    assert_eq!(dep.calls(), 3);
+    assert_eq!(policy.budget().available(), 0);
+    let m = policy.metrics();
+    assert_eq!((m.calls, m.attempts, m.retries), (2, 3, 1));
+
+    // The helper alike.
+    let policy = Policy::new(builder().budget(one).build().unwrap(), RetryErrors);
+    let helper = retry(&policy, || async { Err::<(), _>(io::Error::other("down")) });
+    assert!(tokio::time::timeout(50 * MS, helper).await.is_err());
+    assert_eq!(policy.budget().available(), 1);
+}

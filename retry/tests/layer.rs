@@ -178,8 +178,8 @@ async fn cancelling_mid_backoff_makes_no_further_attempt() {
     assert_eq!(dep.calls(), 1);
     assert_eq!(
         policy.metrics().retries,
-        1,
-        "the retry was planned, never made"
+        0,
+        "a retry is counted when it starts; this one never did"
     );
 }
 

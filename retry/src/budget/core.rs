@@ -130,11 +130,17 @@ impl BudgetCore {
 
     /// Takes one retry from the budget at `now` if it allows one.
     pub(crate) fn try_withdraw(&self, now: Nanos) -> bool {
+        self.withdraw(now).is_some()
+    }
+
+    /// Takes one retry from the budget at `now` if it allows one, and
+    /// says in which period it was counted (for [`refund`](Self::refund)).
+    pub(crate) fn withdraw(&self, now: Nanos) -> Option<u64> {
         let _slow = self.slow.lock();
         self.roll_locked(now / self.bucket_nanos);
         let balance = self.balance_locked();
         if balance.available == 0 {
-            return false;
+            return None;
         }
         // Relaxed: under the mutex, the only writer and reader of
         // withdrawals; `current` is ours to read (we are its only writer).
@@ -142,7 +148,29 @@ impl BudgetCore {
         self.bucket(period)
             .withdrawals
             .fetch_add(1, Ordering::Relaxed);
-        true
+        Some(period)
+    }
+
+    /// Gives back a retry taken in `period` that was never made (its call
+    /// was dropped during the backoff). Nothing to do once the period has
+    /// left the window: its withdrawals no longer count.
+    pub(crate) fn refund(&self, period: u64) {
+        let _slow = self.slow.lock();
+        // Relaxed: `current` and withdrawals are read and written only
+        // under the mutex we hold.
+        let current = self.current.load(Ordering::Relaxed);
+        if period.saturating_add(self.buckets.len() as u64) <= current {
+            return;
+        }
+        // `period <= current` (periods only move forward) and it is still
+        // in the window, so its bucket holds it and the withdrawal counted
+        // there is still in it.
+        let w = &self.bucket(period).withdrawals;
+        // Relaxed: as above.
+        w.store(
+            w.load(Ordering::Relaxed).saturating_sub(1),
+            Ordering::Relaxed,
+        );
     }
 
     /// The window as seen at `now`.
@@ -303,6 +331,24 @@ mod tests {
             next += u64::from(c.try_withdraw(10 * SEC));
         }
         assert_eq!(next, 20 + 2);
+    }
+
+    #[test]
+    fn a_refund_gives_back_a_withdrawal_while_its_period_is_in_the_window() {
+        let c = core();
+        let period = c.withdraw(3 * SEC).unwrap();
+        assert_eq!(period, 3);
+        assert!(c.try_withdraw(3 * SEC));
+        assert_eq!(c.balance(3 * SEC).available, 0);
+        c.refund(period);
+        assert_eq!(c.balance(3 * SEC).withdrawals, 1);
+        assert_eq!(c.balance(3 * SEC).available, 1);
+        // Once its period has left the window, a refund changes nothing.
+        let late = c.withdraw(4 * SEC).unwrap();
+        c.balance(14 * SEC);
+        let before = c.balance(14 * SEC);
+        c.refund(late);
+        assert_eq!(c.balance(14 * SEC), before);
     }
 
     #[test]

@@ -133,6 +133,21 @@ impl RetryBudget {
         }
     }
 
+    /// Takes one retry that is given back if the [`Withdrawal`] is dropped
+    /// before [`spend`](Withdrawal::spend) (the call was cancelled during
+    /// its backoff); `None` when the budget is spent.
+    pub(crate) fn withdraw(&self) -> Option<Withdrawal> {
+        match &self.inner {
+            Some(inner) => {
+                let period = inner.core.withdraw(inner.clock.now())?;
+                Some(Withdrawal {
+                    held: Some((inner.clone(), period)),
+                })
+            }
+            None => Some(Withdrawal { held: None }),
+        }
+    }
+
     /// Every deposit ever made (`None` when unlimited).
     pub(crate) fn total_deposits(&self) -> Option<u64> {
         self.inner.as_ref().map(|i| i.core.total_deposits())
@@ -175,5 +190,37 @@ impl fmt::Debug for RetryBudget {
                     .finish()
             }
         }
+    }
+}
+
+/// A retry taken from a budget and not made yet: dropping it gives the
+/// retry back, so a call cancelled during its backoff does not spend the
+/// budget; [`spend`](Self::spend) keeps it taken.
+pub(crate) struct Withdrawal {
+    /// The budget and the period the retry was counted in; `None` for an
+    /// unlimited budget (nothing to give back) or once spent.
+    held: Option<(Arc<Inner>, u64)>,
+}
+
+impl Withdrawal {
+    /// The retry is being made: keep it taken.
+    pub(crate) fn spend(mut self) {
+        self.held = None;
+    }
+}
+
+impl Drop for Withdrawal {
+    fn drop(&mut self) {
+        if let Some((inner, period)) = self.held.take() {
+            inner.core.refund(period);
+        }
+    }
+}
+
+impl fmt::Debug for Withdrawal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Withdrawal")
+            .field("period", &self.held.as_ref().map(|h| h.1))
+            .finish()
     }
 }
