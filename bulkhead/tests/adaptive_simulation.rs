@@ -216,31 +216,84 @@ async fn gradient2_settles_within_20_percent_of_capacity_and_stays_there() {
     settles_near_capacity("gradient2", limiter(Gradient2::default())).await;
 }
 
+/// Offers 1.5× the capacity for a minute; returns the mean limit over the
+/// first 20s after settling (or from 5s if it never settles), and the
+/// mean and max over the last 10s.
+async fn moderate_overload(limiter: AdaptiveLimiter) -> (Option<u64>, f64, f64, u32) {
+    const MS: u64 = 60_000;
+    let run = run(&limiter, CAPACITY_PER_MS * 3 / 2, MS).await;
+    let settled = run.settled_at();
+    let early = Run {
+        trace: run.trace[..20_000].to_vec(),
+        served: 0,
+    };
+    let (first_mean, _, _) = early.stats_from(settled.unwrap_or(5_000));
+    let (last_mean, _, last_max) = run.stats_from(MS - 10_000);
+    (settled, first_mean, last_mean, last_max)
+}
+
 #[tokio::test(start_paused = true)]
 async fn gradient2_under_moderate_overload_does_not_creep_up() {
     // 1.5× the capacity for a minute: the original Gradient2's long RTT
     // drifts up with the queue and the limit grows without bound (PR #134).
-    const MS: u64 = 60_000;
-    let limiter = limiter(Gradient2::default());
-    let run = run(&limiter, CAPACITY_PER_MS * 3 / 2, MS).await;
-    let settled = run.settled_at().expect("settled within 20% of C");
-    let (first_mean, _, _) = {
-        let early = Run {
-            trace: run.trace[..20_000].to_vec(),
-            served: 0,
-        };
-        early.stats_from(settled)
-    };
-    let (last_mean, last_min, last_max) = run.stats_from(MS - 10_000);
+    let (settled, first, last, max) = moderate_overload(limiter(Gradient2::default())).await;
     println!(
-        "gradient2, offered 1.5x for 60s: settled after {settled}ms; mean limit \
-         {first_mean:.1} in the first 20s, {last_mean:.1} (min {last_min}, max \
-         {last_max}) in the last 10s"
+        "gradient2, offered 1.5x for 60s: settled after {settled:?}ms; mean limit \
+         {first:.1} in the first 20s, {last:.1} (max {max}) in the last 10s"
     );
+    let settled = settled.expect("settled within 20% of C");
     assert!(settled <= 5_000, "took {settled}ms to settle");
     assert!(
-        last_mean <= first_mean + 1.0,
-        "the limit crept up from {first_mean:.1} to {last_mean:.1}"
+        last <= first + 1.0,
+        "the limit crept up from {first:.1} to {last:.1}"
+    );
+}
+
+/// The Java original's Gradient2 (defaults: tolerance 1.5, smoothing 0.2,
+/// queue size 4, long window 600, drops ignored), run once per window: the
+/// control for the test above, showing that it can fail.
+struct OriginalGradient2 {
+    long: Option<f64>,
+}
+
+impl LimitAlgorithm for OriginalGradient2 {
+    fn name(&self) -> &'static str {
+        "original gradient2"
+    }
+
+    fn update(&mut self, limit: f64, sample: &Sample) -> Update {
+        let short = sample.rtt.as_secs_f64();
+        let mut long = match self.long {
+            None => short,
+            Some(long) => long + (short - long) * 2.0 / 601.0,
+        };
+        if long / short > 2.0 {
+            long *= 0.95;
+        }
+        self.long = Some(long);
+        if f64::from(sample.in_flight) < limit / 2.0 {
+            return Update::new(limit, "app-limited");
+        }
+        let gradient = (1.5 * long / short).clamp(0.5, 1.0);
+        let target = limit * gradient + 4.0;
+        Update::new(limit * 0.8 + target * 0.2, "gradient")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_original_gradient2_grows_far_past_capacity_under_the_same_load() {
+    let original = AdaptiveLimiter::with_algorithm(
+        AdaptiveConfig::default(),
+        OriginalGradient2 { long: None },
+    );
+    let (settled, first, last, max) = moderate_overload(original).await;
+    println!(
+        "original gradient2 (control), offered 1.5x for 60s: settled {settled:?}; mean \
+         limit {first:.1} early, {last:.1} (max {max}) in the last 10s"
+    );
+    assert!(
+        last > f64::from(C) * 1.2,
+        "the original settled at {last:.1}, within 20% of {C}"
     );
 }
 
@@ -276,25 +329,31 @@ async fn vegas_reaches_a_large_capacity_quickly_thanks_to_slow_start() {
 /// Offers 75% of the capacity for 30s: refusals may happen only while the
 /// limit first climbs from 20 to the 30 calls offered, never later, and the
 /// limit never falls below what is offered (no pinning low to measure a
-/// baseline, the trap of envoy #8337).
-async fn below_capacity_refuses_only_at_startup(name: &str, limiter: AdaptiveLimiter) {
-    const MS: u64 = 30_000;
-    const STARTUP: u64 = 300;
-    let offered = 3 * CAPACITY_PER_MS / 4;
-    let run = run(&limiter, offered, MS).await;
+/// baseline, the trap of envoy #8337). Returns when the last refusal was
+/// and the lowest limit after startup.
+async fn below_capacity(name: &str, limiter: &AdaptiveLimiter) -> (u64, u32) {
+    let run = run(limiter, OFFERED_BELOW, 30_000).await;
     let last = run.last_refusal().unwrap_or(0);
-    let refused = limiter.snapshot().rejected;
     let (_, min, max) = run.stats_from(STARTUP);
+    let s = limiter.snapshot();
     println!(
-        "{name}, offered 0.75x for 30s: {refused} refused, the last at {last}ms; \
+        "{name}, offered 0.75x for 30s: {} refused, the last at {last}ms; \
          limit after {STARTUP}ms min {min}, max {max}; {} windows",
-        limiter.snapshot().windows
+        s.rejected, s.windows
     );
+    (last, min)
+}
+
+const STARTUP: u64 = 300;
+const OFFERED_BELOW: u32 = 3 * CAPACITY_PER_MS / 4;
+
+async fn below_capacity_refuses_only_at_startup(name: &str, limiter: AdaptiveLimiter) {
+    let (last, min) = below_capacity(name, &limiter).await;
     assert!(last <= STARTUP, "{name}: still refusing at {last}ms");
+    let offered = OFFERED_BELOW * 10;
     assert!(
-        min >= offered * 10,
-        "{name}: limit fell to {min} under {} offered calls",
-        offered * 10
+        min >= offered,
+        "{name}: limit fell to {min} under {offered} offered calls"
     );
 }
 
@@ -306,6 +365,49 @@ async fn below_capacity_aimd_refuses_only_while_it_first_climbs() {
 #[tokio::test(start_paused = true)]
 async fn below_capacity_gradient2_refuses_only_while_it_first_climbs() {
     below_capacity_refuses_only_at_startup("gradient2", limiter(Gradient2::default())).await;
+}
+
+/// Vegas that measures its baseline the way envoy's gradient controller
+/// does (envoy #8337): every 50 windows, the limit drops to 3 for a
+/// window. The control for the tests around it, showing they can fail.
+struct PinsLow {
+    vegas: Vegas,
+    windows: u32,
+    back: Option<f64>,
+}
+
+impl LimitAlgorithm for PinsLow {
+    fn name(&self) -> &'static str {
+        "vegas pinning low"
+    }
+
+    fn update(&mut self, limit: f64, sample: &Sample) -> Update {
+        if let Some(back) = self.back.take() {
+            return Update::new(back, "measured");
+        }
+        self.windows += 1;
+        if self.windows % 50 == 0 {
+            self.back = Some(limit);
+            return Update::new(3.0, "measuring min rtt");
+        }
+        self.vegas.update(limit, sample)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_limiter_pinned_low_to_measure_its_baseline_is_caught() {
+    let pins = PinsLow {
+        vegas: Vegas::default(),
+        windows: 0,
+        back: None,
+    };
+    let limiter = AdaptiveLimiter::with_algorithm(AdaptiveConfig::default(), pins);
+    let (last, min) = below_capacity("vegas pinning low (control)", &limiter).await;
+    assert!(last > STARTUP, "no refusal after startup");
+    assert!(
+        min < OFFERED_BELOW * 10,
+        "never pinned below the offered load"
+    );
 }
 
 /// Vegas, counting its baseline probes.
