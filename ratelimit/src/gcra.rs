@@ -77,6 +77,13 @@ use std::time::Duration;
 pub struct Gcra {
     /// The theoretical arrival time, ns since the origin (see module docs).
     tat: AtomicU64,
+    rule: GcraRule,
+}
+
+/// A GCRA's rule: its quota, without the state. The keyed limiter keeps
+/// one rule and one word per key; [`Gcra`] is a rule with its own word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GcraRule {
     /// `T`: ns between cells at the sustained rate.
     interval: Nanos,
     /// `W = B × T`: how far `TAT` may run ahead of `now` and still admit.
@@ -85,33 +92,23 @@ pub struct Gcra {
     burst: u32,
 }
 
-impl Gcra {
-    /// A limiter with a full burst available at time 0.
-    ///
-    /// A quota whose burst window passes [`MAX_BURST_WINDOW`] is an error.
-    pub fn new(quota: Quota) -> Result<Self, ConfigError> {
+impl GcraRule {
+    /// The rule of `quota`; a burst window past [`MAX_BURST_WINDOW`] is an
+    /// error.
+    pub(crate) fn new(quota: Quota) -> Result<Self, ConfigError> {
         let window = quota.validate()?;
         Ok(Self {
-            tat: AtomicU64::new(0),
             interval: quota.interval,
             window,
             burst: quota.burst.get(),
         })
     }
 
-    /// The quota this limiter enforces.
-    pub fn quota(&self) -> Quota {
-        Quota {
-            interval: self.interval,
-            burst: std::num::NonZeroU32::new(self.burst).expect("burst is validated non-zero"),
-        }
-    }
-
     /// Takes one cell at `now`, or says how long until one is free.
     #[inline]
-    pub fn check(&self, now: Nanos) -> Result<(), Rejected> {
+    pub(crate) fn check(&self, word: &AtomicU64, now: Nanos) -> Result<(), Rejected> {
         // Relaxed: see "Implementation notes"; the CAS below re-validates.
-        let mut tat = self.tat.load(Ordering::Relaxed);
+        let mut tat = word.load(Ordering::Relaxed);
         let limit = now.saturating_add(self.window);
         loop {
             let next = tat.max(now).saturating_add(self.interval);
@@ -120,10 +117,7 @@ impl Gcra {
             }
             // Relaxed on success and failure: only this word's modification
             // order matters; on failure we decide again on the value seen.
-            match self
-                .tat
-                .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match word.compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(seen) => tat = seen,
             }
@@ -135,8 +129,8 @@ impl Gcra {
     /// `n = 0` always passes. `n` above the burst can never pass and is
     /// rejected with [`RetryAfter::Never`](ballast_core::RetryAfter::Never).
     #[inline]
-    pub fn check_n(&self, n: u32, now: Nanos) -> Result<(), Rejected> {
-        self.reserve_n(n, now, 0).map(|_| ())
+    pub(crate) fn check_n(&self, word: &AtomicU64, n: u32, now: Nanos) -> Result<(), Rejected> {
+        self.reserve_n(word, n, now, 0).map(|_| ())
     }
 
     /// Takes `n` cells that become due within `max_wait` of `now`, and
@@ -147,7 +141,13 @@ impl Gcra {
     /// gives up its wait does not give them back: the limiter stays as if
     /// it had used them. If they would not be due within `max_wait`, nothing
     /// is taken and the rejection says when they would be.
-    pub fn reserve_n(&self, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
+    pub(crate) fn reserve_n(
+        &self,
+        word: &AtomicU64,
+        n: u32,
+        now: Nanos,
+        max_wait: Nanos,
+    ) -> Result<Nanos, Rejected> {
         if n > self.burst {
             return Err(never());
         }
@@ -158,17 +158,14 @@ impl Gcra {
         let due_by = now.saturating_add(self.window);
         let limit = due_by.saturating_add(max_wait.min(MAX_BURST_WINDOW));
         // Relaxed: see "Implementation notes".
-        let mut tat = self.tat.load(Ordering::Relaxed);
+        let mut tat = word.load(Ordering::Relaxed);
         loop {
             let next = tat.max(now).saturating_add(cells);
             if next > limit {
                 return Err(not_until(next - due_by));
             }
             // Relaxed: as in `check`.
-            match self
-                .tat
-                .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match word.compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Ok(next.saturating_sub(due_by)),
                 Err(seen) => tat = seen,
             }
@@ -178,15 +175,15 @@ impl Gcra {
     /// True when this limiter's state is the same as a fresh one's at `now`
     /// (its whole burst is available), so it can be dropped and recreated
     /// without changing any decision.
-    pub fn is_idle(&self, now: Nanos) -> bool {
+    pub(crate) fn is_idle(&self, word: &AtomicU64, now: Nanos) -> bool {
         // Relaxed: a snapshot for eviction, decided under the shard lock.
-        self.tat.load(Ordering::Relaxed) <= now
+        word.load(Ordering::Relaxed) <= now
     }
 
     /// How many cells could be taken at `now` without waiting.
-    pub fn available(&self, now: Nanos) -> u32 {
+    pub(crate) fn available(&self, word: &AtomicU64, now: Nanos) -> u32 {
         // Relaxed: a snapshot.
-        let tat = self.tat.load(Ordering::Relaxed).max(now);
+        let tat = word.load(Ordering::Relaxed).max(now);
         let used = tat - now; // ≤ W + max wait
         let free = self.window.saturating_sub(used) / self.interval;
         u32::try_from(free).unwrap_or(u32::MAX).min(self.burst)
@@ -200,13 +197,77 @@ impl Gcra {
     /// What a client may know at `now`: the cells it could take without
     /// waiting, and how long until the whole burst is free again (`TAT −
     /// now`). The HTTP layer's `RateLimit` header reports these.
-    pub(crate) fn usage(&self, now: Nanos) -> Usage {
+    pub(crate) fn usage(&self, word: &AtomicU64, now: Nanos) -> Usage {
         // Relaxed: a snapshot; the decision was made by the check before.
-        let tat = self.tat.load(Ordering::Relaxed);
+        let tat = word.load(Ordering::Relaxed);
         Usage {
-            remaining: self.available(now),
+            remaining: self.available(word, now),
             reset: tat.saturating_sub(now),
         }
+    }
+}
+
+impl Gcra {
+    /// A limiter with a full burst available at time 0.
+    ///
+    /// A quota whose burst window passes [`MAX_BURST_WINDOW`] is an error.
+    pub fn new(quota: Quota) -> Result<Self, ConfigError> {
+        Ok(Self {
+            tat: AtomicU64::new(0),
+            rule: GcraRule::new(quota)?,
+        })
+    }
+
+    /// The quota this limiter enforces.
+    pub fn quota(&self) -> Quota {
+        Quota {
+            interval: self.rule.interval,
+            burst: std::num::NonZeroU32::new(self.rule.burst).expect("burst is validated non-zero"),
+        }
+    }
+
+    /// Takes one cell at `now`, or says how long until one is free.
+    #[inline]
+    pub fn check(&self, now: Nanos) -> Result<(), Rejected> {
+        self.rule.check(&self.tat, now)
+    }
+
+    /// Takes `n` cells at once at `now`, or none.
+    ///
+    /// `n = 0` always passes. `n` above the burst can never pass and is
+    /// rejected with [`RetryAfter::Never`](ballast_core::RetryAfter::Never).
+    #[inline]
+    pub fn check_n(&self, n: u32, now: Nanos) -> Result<(), Rejected> {
+        self.rule.check_n(&self.tat, n, now)
+    }
+
+    /// Takes `n` cells that become due within `max_wait` of `now`, and
+    /// returns how long the caller must wait before using them (zero if
+    /// they are due now).
+    ///
+    /// The cells are taken at once (`TAT` moves forward), so a caller that
+    /// gives up its wait does not give them back: the limiter stays as if
+    /// it had used them. If they would not be due within `max_wait`, nothing
+    /// is taken and the rejection says when they would be.
+    pub fn reserve_n(&self, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
+        self.rule.reserve_n(&self.tat, n, now, max_wait)
+    }
+
+    /// True when this limiter's state is the same as a fresh one's at `now`
+    /// (its whole burst is available), so it can be dropped and recreated
+    /// without changing any decision.
+    pub fn is_idle(&self, now: Nanos) -> bool {
+        self.rule.is_idle(&self.tat, now)
+    }
+
+    /// How many cells could be taken at `now` without waiting.
+    pub fn available(&self, now: Nanos) -> u32 {
+        self.rule.available(&self.tat, now)
+    }
+
+    #[cfg(test)]
+    fn usage(&self, now: Nanos) -> Usage {
+        self.rule.usage(&self.tat, now)
     }
 
     #[cfg(any(test, ballast_loom))]
@@ -218,8 +279,8 @@ impl Gcra {
 impl fmt::Debug for Gcra {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Gcra")
-            .field("interval", &Duration::from_nanos(self.interval))
-            .field("burst", &self.burst)
+            .field("interval", &Duration::from_nanos(self.rule.interval))
+            .field("burst", &self.rule.burst)
             // Relaxed: a snapshot for display.
             .field("tat", &self.tat.load(Ordering::Relaxed))
             .finish()

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::limiter::Core;
 use crate::metrics::Metrics;
 use crate::shards::Shards;
-use crate::state::State;
+use crate::sync::AtomicU64;
 use ballast_core::{Nanos, Rejected};
 use std::fmt;
 use std::hash::Hash;
@@ -69,8 +69,8 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// Runs `f` on `key`'s state at `now`, inserting a fresh one (and
     /// maybe sweeping the shard) if the key is new.
     #[inline]
-    pub(crate) fn with_state<R>(&self, key: &K, now: Nanos, f: impl FnOnce(&State) -> R) -> R {
-        self.shards.with_state(key, now, &self.core.config.limit, f)
+    pub(crate) fn with_state<R>(&self, key: &K, now: Nanos, f: impl FnOnce(&AtomicU64) -> R) -> R {
+        self.shards.with_state(key, now, &self.core.rule, f)
     }
 
     /// Takes one cell of `key`'s limit now or refuses (shadow mode still
@@ -126,8 +126,13 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     }
 
     /// Drops every key whose state reads as fresh now; returns how many.
+    ///
+    /// Inserts already sweep a shard when it has grown to twice its keys
+    /// that were in use within their last window or two (a key is dropped
+    /// once it has been idle for a whole window), so memory follows the
+    /// active keys without this; call it to give memory back at once.
     pub fn evict_idle(&self) -> usize {
-        self.shards.evict_idle(self.core.now())
+        self.shards.evict_idle(&self.core.rule, self.core.now())
     }
 
     /// How many keys hold state now.

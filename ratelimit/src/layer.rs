@@ -4,7 +4,8 @@ use crate::config::Config;
 use crate::keyed::KeyedRateLimiter;
 use crate::limiter::{Core, Decision, RateLimiter};
 use crate::service::RateLimit;
-use crate::state::{State, Usage};
+use crate::state::Usage;
+use crate::sync::AtomicU64;
 use ballast_core::Nanos;
 use std::fmt;
 use std::hash::Hash;
@@ -38,13 +39,14 @@ pub trait Policy<Req>: Clone + sealed::Sealed {
 #[inline]
 fn decide_usage(
     core: &Arc<Core>,
-    state: &State,
+    state: &AtomicU64,
     now: Nanos,
     budget: Nanos,
     usage: bool,
 ) -> (Decision, Option<Usage>) {
     let decision = core.decide(state, 1, now, budget);
-    let usage = (usage || matches!(decision, Decision::Reject(_))).then(|| state.usage(now));
+    let usage =
+        (usage || matches!(decision, Decision::Reject(_))).then(|| core.rule.usage(state, now));
     (decision, usage)
 }
 

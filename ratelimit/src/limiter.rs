@@ -3,7 +3,8 @@
 
 use crate::config::{Config, Mode};
 use crate::metrics::{Counters, Metrics};
-use crate::state::State;
+use crate::state::Rule;
+use crate::sync::AtomicU64;
 use ballast_core::{Nanos, Rejected, TokioClock, nanos};
 use ballast_deadline::Deadline;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ impl Drop for Waiting {
 #[derive(Debug)]
 pub(crate) struct Core {
     pub(crate) config: Config,
+    /// The algorithm and its limit, for every state word of this limiter.
+    pub(crate) rule: Rule,
     pub(crate) clock: TokioClock,
     /// `clock`'s origin as a std instant, for [`now`](Self::now).
     origin: std::time::Instant,
@@ -59,6 +62,7 @@ impl Core {
     pub(crate) fn new(config: Config) -> Arc<Self> {
         let clock = TokioClock::new();
         Arc::new(Self {
+            rule: Rule::new(&config.limit),
             config,
             clock,
             origin: clock.origin().into_std(),
@@ -101,32 +105,32 @@ impl Core {
     #[inline]
     pub(crate) fn decide(
         self: &Arc<Self>,
-        state: &State,
+        state: &AtomicU64,
         n: u32,
         now: Nanos,
         budget: Nanos,
     ) -> Decision {
-        match state.reserve_n(n, now, budget) {
+        match self.rule.reserve_n(state, n, now, budget) {
             Ok(0) => {
-                Counters::bump(&self.counters.admitted);
+                self.counters.admitted.bump();
                 Decision::Go
             }
             Ok(wait) => {
-                Counters::bump(&self.counters.admitted);
+                self.counters.admitted.bump();
                 if self.config.shadow {
                     return Decision::Go;
                 }
                 let waiting = self.waiting();
                 Decision::WaitUntil(self.clock.instant(now.saturating_add(wait)), waiting)
             }
-            Err(rejected) => self.refuse(state, rejected, budget),
+            Err(rejected) => self.refuse(rejected, budget),
         }
     }
 
     #[cold]
-    fn refuse(self: &Arc<Self>, state: &State, rejected: Rejected, budget: Nanos) -> Decision {
+    fn refuse(self: &Arc<Self>, rejected: Rejected, budget: Nanos) -> Decision {
         if let Some(hint) = rejected.retry_after_hint() {
-            if state.retries() && nanos(hint) <= budget && !self.config.shadow {
+            if self.rule.retries() && nanos(hint) <= budget && !self.config.shadow {
                 return Decision::Retry(hint, self.waiting());
             }
         }
@@ -155,7 +159,11 @@ impl Core {
     }
 
     /// Acquires `n` cells of `state` in the configured mode.
-    pub(crate) async fn acquire(self: &Arc<Self>, state: &State, n: u32) -> Result<(), Rejected> {
+    pub(crate) async fn acquire(
+        self: &Arc<Self>,
+        state: &AtomicU64,
+        n: u32,
+    ) -> Result<(), Rejected> {
         let mut now = self.now();
         let mut budget = self.budget(now);
         loop {
@@ -185,17 +193,16 @@ impl Core {
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     pub(crate) core: Arc<Core>,
-    pub(crate) state: Arc<State>,
+    /// The limit's state word (see [`Rule`]).
+    pub(crate) state: Arc<AtomicU64>,
 }
 
 impl RateLimiter {
     /// A limiter with a full limit available now.
     pub fn new(config: Config) -> Self {
-        let state = Arc::new(State::new(&config.limit));
-        Self {
-            core: Core::new(config),
-            state,
-        }
+        let core = Core::new(config);
+        let state = Arc::new(core.rule.fresh());
+        Self { core, state }
     }
 
     /// Takes one cell now or refuses, whatever the mode (shadow mode

@@ -6,8 +6,11 @@
 //! the model that no more than the limit is admitted, and the final state
 //! after the joins.
 
+use crate::config::Limit;
 use crate::gcra::Gcra;
 use crate::quota::Quota;
+use crate::shards::Shards;
+use crate::state::Rule;
 use crate::window::{FixedWindow, SlidingWindow, Window};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -105,5 +108,66 @@ fn sliding_window_checks_race_for_its_limit() {
         let (w, admitted) = race(w, 3, 2, |w| w.check(0).is_ok());
         assert_eq!(admitted, 2);
         assert!(w.check(0).is_err());
+    });
+}
+
+fn rule(burst: u32) -> Rule {
+    let q =
+        Quota::per_second(NonZeroU32::new(1).unwrap()).allow_burst(NonZeroU32::new(burst).unwrap());
+    Rule::new(&Limit::Gcra(q))
+}
+
+#[test]
+fn two_checks_of_a_new_key_race_for_a_burst_of_one() {
+    loom::model(|| {
+        // One shard: the seeded hash must not pick a different lock in
+        // each execution.
+        let shards = Arc::new(Shards::<u64>::new(1));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let shards = shards.clone();
+                thread::spawn(move || {
+                    let r = rule(1);
+                    shards.with_state(&7, 0, &r, |s| r.reserve_n(s, 1, 0, 0).is_ok())
+                })
+            })
+            .collect();
+        let admitted = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|&ok| ok)
+            .count();
+        assert_eq!(admitted, 1, "one insert, one state, one cell");
+        assert_eq!(shards.len(), 1);
+    });
+}
+
+#[test]
+fn eviction_racing_a_check_never_admits_twice() {
+    loom::model(|| {
+        let shards = Arc::new(Shards::<u64>::new(1));
+        let r = rule(1);
+        // The key exists and is idle: an eviction may drop it before or
+        // after the check takes its cell, never in a way that gives the
+        // cell twice.
+        shards.with_state(&7, 0, &r, |_| ());
+        let checker = {
+            let shards = shards.clone();
+            thread::spawn(move || {
+                let r = rule(1);
+                shards.with_state(&7, 0, &r, |s| r.reserve_n(s, 1, 0, 0).is_ok())
+            })
+        };
+        let evictor = {
+            let shards = shards.clone();
+            thread::spawn(move || shards.evict_idle(&rule(1), 0))
+        };
+        assert!(checker.join().unwrap());
+        let evicted = evictor.join().unwrap();
+        assert!(evicted <= 1);
+        assert!(
+            !shards.with_state(&7, 0, &r, |s| r.reserve_n(s, 1, 0, 0).is_ok()),
+            "the cell taken stays taken"
+        );
     });
 }

@@ -14,7 +14,7 @@
 //! tags). Two keys with the same 64-bit hash share a slot holding both, so
 //! a collision costs a comparison, never a wrong answer.
 //!
-//! Each shard is a `parking_lot::RwLock`. A check of a known key takes the
+//! Each shard is a `parking_lot::RwLock` (loom's in the models). A check of a known key takes the
 //! read lock and runs the lock-free core on the key's state (many checks
 //! of one shard proceed in parallel; no write lock on this path); only a
 //! new key takes the write lock to insert.
@@ -34,10 +34,9 @@
 //! [`evict_idle`](crate::KeyedRateLimiter::evict_idle) drops every idle key
 //! at once.
 
-use crate::config::Limit;
-use crate::state::State;
+use crate::state::Rule;
+use crate::sync::{AtomicU64, CachePadded, RwLock};
 use ballast_core::Nanos;
-use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
@@ -68,13 +67,15 @@ impl Hasher for PassThrough {
 
 /// The keys that share one 64-bit hash: almost always one.
 enum Slot<K> {
-    One(K, State),
-    Many(Vec<(K, State)>),
+    One(K, AtomicU64),
+    // A boxed slice: collisions are rare, and a slot stays two words
+    // plus a tag (an inline `Vec` would be three).
+    Many(Box<[(K, AtomicU64)]>),
 }
 
 impl<K: Eq> Slot<K> {
     #[inline]
-    fn get(&self, key: &K) -> Option<&State> {
+    fn get(&self, key: &K) -> Option<&AtomicU64> {
         match self {
             Slot::One(k, s) => (k == key).then_some(s),
             Slot::Many(v) => v.iter().find(|(k, _)| k == key).map(|(_, s)| s),
@@ -82,16 +83,13 @@ impl<K: Eq> Slot<K> {
     }
 
     /// Adds a key whose hash is this slot's (a collision).
-    fn push(&mut self, key: K, state: State) {
-        if let Slot::One(..) = self {
-            let one = std::mem::replace(self, Slot::Many(Vec::with_capacity(2)));
-            if let (Slot::One(k, s), Slot::Many(v)) = (one, &mut *self) {
-                v.push((k, s));
-            }
-        }
-        if let Slot::Many(v) = self {
-            v.push((key, state));
-        }
+    fn push(&mut self, key: K, state: AtomicU64) {
+        let mut all = match std::mem::replace(self, Slot::Many(Box::default())) {
+            Slot::One(k, s) => vec![(k, s)],
+            Slot::Many(v) => v.into_vec(),
+        };
+        all.push((key, state));
+        *self = Slot::Many(all.into_boxed_slice());
     }
 
     fn len(&self) -> usize {
@@ -102,11 +100,13 @@ impl<K: Eq> Slot<K> {
     }
 
     /// Drops the keys `evict` picks; false when none is left.
-    fn keep(&mut self, evict: impl Fn(&State) -> bool) -> bool {
+    fn keep(&mut self, evict: impl Fn(&AtomicU64) -> bool) -> bool {
         match self {
             Slot::One(_, s) => !evict(s),
             Slot::Many(v) => {
-                v.retain(|(_, s)| !evict(s));
+                let mut kept = std::mem::take(v).into_vec();
+                kept.retain(|(_, s)| !evict(s));
+                *v = kept.into_boxed_slice();
                 !v.is_empty()
             }
         }
@@ -124,7 +124,7 @@ struct Shard<K> {
 impl<K: Eq> Shard<K> {
     /// Drops the keys `evict` picks; returns how many. The next sweep
     /// comes at twice the keys left; a map left mostly empty shrinks.
-    fn sweep(&mut self, evict: impl Fn(&State) -> bool) -> usize {
+    fn sweep(&mut self, evict: impl Fn(&AtomicU64) -> bool) -> usize {
         let before = self.keys;
         self.map.retain(|_, slot| slot.keep(&evict));
         self.keys = self.map.values().map(Slot::len).sum();
@@ -138,7 +138,9 @@ impl<K: Eq> Shard<K> {
 
 /// One limiter state per key, in shards.
 pub(crate) struct Shards<K> {
-    shards: Box<[RwLock<Shard<K>>]>,
+    /// Each on cache lines of its own: a read lock writes the lock word,
+    /// and neighbouring shards' words must not share a line.
+    shards: Box<[CachePadded<RwLock<Shard<K>>>]>,
     hasher: RandomState,
     /// `shards.len() - 1` (a power of two less one).
     mask: usize,
@@ -156,11 +158,11 @@ impl<K: Hash + Eq + Clone> Shards<K> {
         let count = count.clamp(1, 1 << 16).next_power_of_two();
         let shards = (0..count)
             .map(|_| {
-                RwLock::new(Shard {
+                CachePadded(RwLock::new(Shard {
                     map: HashMap::default(),
                     keys: 0,
                     sweep_at: MIN_SWEEP,
-                })
+                }))
             })
             .collect();
         Self {
@@ -170,15 +172,15 @@ impl<K: Hash + Eq + Clone> Shards<K> {
         }
     }
 
-    /// Runs `f` on `key`'s state at `now`, inserting a fresh state of
-    /// `limit` (and maybe sweeping the shard) if the key is new.
+    /// Runs `f` on `key`'s state word at `now`, inserting a fresh one for
+    /// `rule` (and maybe sweeping the shard) if the key is new.
     #[inline]
     pub(crate) fn with_state<R>(
         &self,
         key: &K,
         now: Nanos,
-        limit: &Limit,
-        f: impl FnOnce(&State) -> R,
+        rule: &Rule,
+        f: impl FnOnce(&AtomicU64) -> R,
     ) -> R {
         let hash = self.hasher.hash_one(key);
         let shard = &self.shards[(hash >> 32) as usize & self.mask];
@@ -193,9 +195,9 @@ impl<K: Hash + Eq + Clone> Shards<K> {
         let known = shard.map.get(&hash).is_some_and(|s| s.get(key).is_some());
         if !known {
             if shard.keys >= shard.sweep_at {
-                shard.sweep(|s| s.is_stale(now));
+                shard.sweep(|s| rule.is_stale(s, now));
             }
-            let (key, state) = (key.clone(), State::new(limit));
+            let (key, state) = (key.clone(), rule.fresh());
             match shard.map.entry(hash) {
                 Entry::Vacant(e) => {
                     e.insert(Slot::One(key, state));
@@ -208,10 +210,10 @@ impl<K: Hash + Eq + Clone> Shards<K> {
     }
 
     /// Drops every key whose state reads as fresh at `now`; returns how many.
-    pub(crate) fn evict_idle(&self, now: Nanos) -> usize {
+    pub(crate) fn evict_idle(&self, rule: &Rule, now: Nanos) -> usize {
         self.shards
             .iter()
-            .map(|s| s.write().sweep(|s| s.is_idle(now)))
+            .map(|s| s.write().sweep(|s| rule.is_idle(s, now)))
             .sum()
     }
 
@@ -222,7 +224,12 @@ impl<K: Hash + Eq + Clone> Shards<K> {
 }
 
 /// Runs `f` on the state of a key known to be in `shard`.
-fn with_known<K: Eq, R>(shard: &Shard<K>, hash: u64, key: &K, f: impl FnOnce(&State) -> R) -> R {
+fn with_known<K: Eq, R>(
+    shard: &Shard<K>,
+    hash: u64,
+    key: &K,
+    f: impl FnOnce(&AtomicU64) -> R,
+) -> R {
     let state = shard.map.get(&hash).and_then(|slot| slot.get(key));
     f(state.expect("the key was just found or inserted"))
 }
@@ -233,8 +240,10 @@ mod tests {
     use crate::quota::Quota;
     use std::num::NonZeroU32;
 
-    fn limit() -> Limit {
-        Limit::Gcra(Quota::per_second(NonZeroU32::new(1).unwrap()))
+    fn rule() -> Rule {
+        Rule::new(&crate::config::Limit::Gcra(Quota::per_second(
+            NonZeroU32::new(1).unwrap(),
+        )))
     }
 
     /// A key whose hash is whatever the test says: collisions on demand.
@@ -250,19 +259,19 @@ mod tests {
     #[test]
     fn keys_with_one_hash_keep_separate_states() {
         let shards = Shards::new(4);
-        let l = limit();
+        let l = rule();
         for k in 0..5 {
-            assert!(shards.with_state(&Colliding(k), 0, &l, |s| s.reserve_n(1, 0, 0).is_ok()));
+            assert!(shards.with_state(&Colliding(k), 0, &l, |s| l.reserve_n(s, 1, 0, 0).is_ok()));
         }
         for k in 0..5 {
-            assert!(shards.with_state(&Colliding(k), 0, &l, |s| s.reserve_n(1, 0, 0).is_err()));
+            assert!(shards.with_state(&Colliding(k), 0, &l, |s| l.reserve_n(s, 1, 0, 0).is_err()));
         }
         assert_eq!(shards.len(), 5);
-        assert_eq!(shards.evict_idle(999_999_999), 0);
+        assert_eq!(shards.evict_idle(&l, 999_999_999), 0);
         // Inserting more keys sweeps only stale ones: these are idle, not stale.
         let sweep = |now| {
             for shard in shards.shards.iter() {
-                shard.write().sweep(|s| s.is_stale(now));
+                shard.write().sweep(|s| l.is_stale(s, now));
             }
         };
         sweep(1_999_999_999);
@@ -272,7 +281,7 @@ mod tests {
         for k in 0..5 {
             shards.with_state(&Colliding(k), 0, &l, |_| ());
         }
-        assert_eq!(shards.evict_idle(1_000_000_000), 5);
+        assert_eq!(shards.evict_idle(&l, 1_000_000_000), 5);
         assert_eq!(shards.len(), 0);
     }
 

@@ -1,9 +1,14 @@
-//! One limiter's state, whichever algorithm, and the decision a layer or
-//! helper acts on.
+//! One limit's rule, whichever algorithm, and what its state word tells.
+//!
+//! Every algorithm keeps its whole state in one `AtomicU64` (see each
+//! core's notes); the rest (rate, burst, window) is the [`Rule`]. A direct
+//! limiter holds one rule and one word; a keyed limiter holds one rule and
+//! one word per key, so a key costs 8 bytes of state.
 
 use crate::config::Limit;
-use crate::gcra::Gcra;
-use crate::window::{FixedWindow, SlidingWindow};
+use crate::gcra::GcraRule;
+use crate::sync::AtomicU64;
+use crate::window::{FixedRule, SlidingRule};
 use ballast_core::{Nanos, Rejected};
 
 /// What a limit's state tells a client at one instant (the HTTP layer's
@@ -17,71 +22,93 @@ pub struct Usage {
     pub(crate) reset: Nanos,
 }
 
-/// The state of one limit (the direct limiter's, or one key's).
-#[derive(Debug)]
-pub(crate) enum State {
-    Gcra(Gcra),
-    Fixed(FixedWindow),
-    Sliding(SlidingWindow),
+/// The rule of one limit: how a check reads and moves a state word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rule {
+    Gcra(GcraRule),
+    Fixed(FixedRule),
+    Sliding(SlidingRule),
 }
 
-impl State {
-    /// A fresh state; `limit` comes from a validated config.
+impl Rule {
+    /// The rule of `limit`, which comes from a validated config.
     pub(crate) fn new(limit: &Limit) -> Self {
         match *limit {
-            Limit::Gcra(q) => State::Gcra(Gcra::new(q).expect("validated by the config")),
-            Limit::FixedWindow(w) => State::Fixed(FixedWindow::new(w)),
-            Limit::SlidingWindow(w) => {
-                State::Sliding(SlidingWindow::new(w).expect("validated by the config"))
-            }
+            Limit::Gcra(q) => Rule::Gcra(GcraRule::new(q).expect("validated by the config")),
+            Limit::FixedWindow(w) => Rule::Fixed(FixedRule {
+                limit: w.limit,
+                length: w.length,
+            }),
+            Limit::SlidingWindow(w) => Rule::Sliding(SlidingRule {
+                limit: w.limit,
+                length: w.length,
+            }),
         }
     }
 
-    /// Takes `n` cells due within `max_wait`; returns the wait until due.
+    /// A fresh state word: the whole limit available.
+    pub(crate) fn fresh(&self) -> AtomicU64 {
+        AtomicU64::new(match self {
+            Rule::Gcra(_) => 0,
+            Rule::Fixed(_) => FixedRule::FRESH,
+            Rule::Sliding(_) => SlidingRule::FRESH,
+        })
+    }
+
+    /// Takes `n` cells of `cell` due within `max_wait`; returns the wait
+    /// until due.
     ///
     /// GCRA reserves cells in the future; the windows cannot (a window's
     /// count is for now), so they admit only what fits now and their
     /// rejection says when to try again.
     #[inline]
-    pub(crate) fn reserve_n(&self, n: u32, now: Nanos, max_wait: Nanos) -> Result<Nanos, Rejected> {
+    pub(crate) fn reserve_n(
+        &self,
+        cell: &AtomicU64,
+        n: u32,
+        now: Nanos,
+        max_wait: Nanos,
+    ) -> Result<Nanos, Rejected> {
         match self {
-            State::Gcra(g) if n == 1 && max_wait == 0 => g.check(now).map(|()| 0),
-            State::Gcra(g) => g.reserve_n(n, now, max_wait),
-            State::Fixed(w) => w.check_n(n, now).map(|()| 0),
-            State::Sliding(w) => w.check_n(n, now).map(|()| 0),
+            Rule::Gcra(g) if n == 1 && max_wait == 0 => g.check(cell, now).map(|()| 0),
+            Rule::Gcra(g) => g.reserve_n(cell, n, now, max_wait),
+            Rule::Fixed(w) => w.check_n(cell, n, now).map(|()| 0),
+            Rule::Sliding(w) => w.check_n(cell, n, now).map(|()| 0),
         }
     }
 
     /// True if waiting for a window means trying again after the hint.
     pub(crate) fn retries(&self) -> bool {
-        !matches!(self, State::Gcra(_))
+        !matches!(self, Rule::Gcra(_))
     }
 
     /// The cells free at `now` and the time until the limit is fresh again.
-    pub(crate) fn usage(&self, now: Nanos) -> Usage {
+    pub(crate) fn usage(&self, cell: &AtomicU64, now: Nanos) -> Usage {
         match self {
-            State::Gcra(g) => g.usage(now),
-            State::Fixed(w) => w.usage(now),
-            State::Sliding(w) => w.usage(now),
+            Rule::Gcra(g) => g.usage(cell, now),
+            Rule::Fixed(w) => w.usage(cell, now),
+            Rule::Sliding(w) => w.usage(cell, now),
         }
     }
 
-    /// True when the state has read as fresh for a whole window (its burst
+    /// True when `cell` has read as fresh for a whole window (its burst
     /// window, or its window's length): the keyed map's sweeps evict these.
-    pub(crate) fn is_stale(&self, now: Nanos) -> bool {
+    pub(crate) fn is_stale(&self, cell: &AtomicU64, now: Nanos) -> bool {
         let window = match self {
-            State::Gcra(g) => g.burst_window(),
-            State::Fixed(w) => w.length,
-            State::Sliding(w) => w.length,
+            Rule::Gcra(g) => g.burst_window(),
+            Rule::Fixed(w) => w.length,
+            Rule::Sliding(w) => w.length,
         };
-        self.is_idle(now.saturating_sub(window))
+        self.is_idle(cell, now.saturating_sub(window))
     }
 
-    pub(crate) fn is_idle(&self, now: Nanos) -> bool {
+    /// True when `cell` reads as a fresh state at `now`: dropping it and
+    /// starting afresh would change no decision.
+    pub(crate) fn is_idle(&self, cell: &AtomicU64, now: Nanos) -> bool {
         match self {
-            State::Gcra(g) => g.is_idle(now),
-            State::Fixed(w) => w.is_idle(now),
-            State::Sliding(w) => w.is_idle(now),
+            Rule::Gcra(g) => g.is_idle(cell, now),
+            Rule::Fixed(w) => w.is_idle(cell, now),
+            Rule::Sliding(w) => w.is_idle(cell, now),
         }
     }
 }

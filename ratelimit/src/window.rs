@@ -106,36 +106,29 @@ impl Window {
 pub struct FixedWindow {
     /// Window index (mod 2^32) << 32 | count in that window.
     word: AtomicU64,
-    limit: u32,
+    rule: FixedRule,
+}
+
+/// A fixed window's rule, without the state (see `GcraRule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FixedRule {
+    pub(crate) limit: u32,
     pub(crate) length: Nanos,
 }
 
-impl FixedWindow {
-    /// A fresh limiter (an empty window).
-    pub fn new(window: Window) -> Self {
-        Self {
-            // Index u32::MAX reads as "older than window 0", count 0.
-            word: AtomicU64::new(u64::from(u32::MAX) << 32),
-            limit: window.limit,
-            length: window.length,
-        }
-    }
-
-    /// Takes one cell at `now`, or says when the next window opens.
-    #[inline]
-    pub fn check(&self, now: Nanos) -> Result<(), Rejected> {
-        self.check_n(1, now)
-    }
+impl FixedRule {
+    /// A fresh word: index u32::MAX reads as "older than window 0", count 0.
+    pub(crate) const FRESH: u64 = (u32::MAX as u64) << 32;
 
     /// Takes `n` cells at once at `now`, or none; `n` above the limit is
     /// never admitted.
-    pub fn check_n(&self, n: u32, now: Nanos) -> Result<(), Rejected> {
+    pub(crate) fn check_n(&self, cell: &AtomicU64, n: u32, now: Nanos) -> Result<(), Rejected> {
         if n > self.limit {
             return Err(never());
         }
         let idx = now / self.length;
         // Relaxed: see "Implementation notes".
-        let mut word = self.word.load(Ordering::Relaxed);
+        let mut word = cell.load(Ordering::Relaxed);
         loop {
             let stored = (word >> 32) as u32;
             let ahead = stored.wrapping_sub(idx as u32) as i32;
@@ -151,10 +144,7 @@ impl FixedWindow {
             }
             let new = (win << 32) | u64::from(count + n);
             // Relaxed: only this word's modification order matters.
-            match self
-                .word
-                .compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match cell.compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(seen) => word = seen,
             }
@@ -163,9 +153,9 @@ impl FixedWindow {
 
     /// Cells left in the window of `now`, and the time until it ends (when
     /// the count resets); what the HTTP layer's `RateLimit` header reports.
-    pub(crate) fn usage(&self, now: Nanos) -> Usage {
+    pub(crate) fn usage(&self, cell: &AtomicU64, now: Nanos) -> Usage {
         // Relaxed: a snapshot.
-        let word = self.word.load(Ordering::Relaxed);
+        let word = cell.load(Ordering::Relaxed);
         let idx = now / self.length;
         let ahead = ((word >> 32) as u32).wrapping_sub(idx as u32) as i32;
         let (win, count) = if ahead < 0 {
@@ -180,19 +170,55 @@ impl FixedWindow {
     }
 
     /// True when the state reads as a fresh limiter's at `now`.
-    pub fn is_idle(&self, now: Nanos) -> bool {
+    pub(crate) fn is_idle(&self, cell: &AtomicU64, now: Nanos) -> bool {
         // Relaxed: a snapshot for eviction.
-        let word = self.word.load(Ordering::Relaxed);
+        let word = cell.load(Ordering::Relaxed);
         let ahead = ((word >> 32) as u32).wrapping_sub((now / self.length) as u32) as i32;
         ahead < 0 || word as u32 == 0
+    }
+}
+
+impl FixedWindow {
+    /// A fresh limiter (an empty window).
+    pub fn new(window: Window) -> Self {
+        let rule = FixedRule {
+            limit: window.limit,
+            length: window.length,
+        };
+        Self {
+            word: AtomicU64::new(FixedRule::FRESH),
+            rule,
+        }
+    }
+
+    /// Takes one cell at `now`, or says when one would pass.
+    #[inline]
+    pub fn check(&self, now: Nanos) -> Result<(), Rejected> {
+        self.rule.check_n(&self.word, 1, now)
+    }
+
+    /// Takes `n` cells at once at `now`, or none; `n` above the limit is
+    /// never admitted.
+    pub fn check_n(&self, n: u32, now: Nanos) -> Result<(), Rejected> {
+        self.rule.check_n(&self.word, n, now)
+    }
+
+    /// True when the state reads as a fresh limiter's at `now`.
+    pub fn is_idle(&self, now: Nanos) -> bool {
+        self.rule.is_idle(&self.word, now)
+    }
+
+    #[cfg(test)]
+    fn usage(&self, now: Nanos) -> Usage {
+        self.rule.usage(&self.word, now)
     }
 }
 
 impl fmt::Debug for FixedWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FixedWindow")
-            .field("limit", &self.limit)
-            .field("length", &Duration::from_nanos(self.length))
+            .field("limit", &self.rule.limit)
+            .field("length", &Duration::from_nanos(self.rule.length))
             .finish_non_exhaustive()
     }
 }
@@ -220,36 +246,20 @@ const INDEX_MASK: u64 = (1 << 24) - 1;
 pub struct SlidingWindow {
     /// Window index (mod 2^24) << 40 | previous count << 20 | current count.
     word: AtomicU64,
-    limit: u32,
+    rule: SlidingRule,
+}
+
+/// A sliding window's rule, without the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SlidingRule {
+    pub(crate) limit: u32,
     pub(crate) length: Nanos,
 }
 
-impl SlidingWindow {
-    /// A fresh limiter. A limit above [`MAX_SLIDING_LIMIT`] is an error.
-    pub fn new(window: Window) -> Result<Self, ConfigError> {
-        if window.limit > MAX_SLIDING_LIMIT {
-            return Err(ConfigError::new(
-                COMPONENT,
-                "limit",
-                format!(
-                    "a sliding window holds at most {MAX_SLIDING_LIMIT}, got {}",
-                    window.limit
-                ),
-            ));
-        }
-        Ok(Self {
-            // Index 2^24 - 2 reads as at least two windows before window 0.
-            word: AtomicU64::new((INDEX_MASK - 1) << INDEX_SHIFT),
-            limit: window.limit,
-            length: window.length,
-        })
-    }
-
-    /// Takes one cell at `now`, or says exactly when one would pass.
-    #[inline]
-    pub fn check(&self, now: Nanos) -> Result<(), Rejected> {
-        self.check_n(1, now)
-    }
+impl SlidingRule {
+    /// A fresh word: index 2^24 - 2 reads as at least two windows before
+    /// window 0.
+    pub(crate) const FRESH: u64 = (INDEX_MASK - 1) << INDEX_SHIFT;
 
     /// Splits `word` as seen at window `idx`: (window, elapsed, prev, curr).
     fn read(&self, word: u64, idx: u64, elapsed: Nanos) -> (u64, Nanos, u64, u64) {
@@ -272,7 +282,7 @@ impl SlidingWindow {
 
     /// Takes `n` cells at once at `now`, or none; `n` above the limit is
     /// never admitted.
-    pub fn check_n(&self, n: u32, now: Nanos) -> Result<(), Rejected> {
+    pub(crate) fn check_n(&self, cell: &AtomicU64, n: u32, now: Nanos) -> Result<(), Rejected> {
         if n > self.limit {
             return Err(never());
         }
@@ -280,7 +290,7 @@ impl SlidingWindow {
         let (idx, elapsed) = (now / len, now % len);
         let (n, limit) = (u64::from(n), u64::from(self.limit));
         // Relaxed: see "Implementation notes".
-        let mut word = self.word.load(Ordering::Relaxed);
+        let mut word = cell.load(Ordering::Relaxed);
         loop {
             let (win, e, prev, curr) = self.read(word, idx, elapsed);
             let weighted = u128::from(prev) * u128::from(len - e);
@@ -295,10 +305,7 @@ impl SlidingWindow {
             }
             let new = ((win & INDEX_MASK) << INDEX_SHIFT) | (prev << COUNT_BITS) | (curr + n);
             // Relaxed: only this word's modification order matters.
-            match self
-                .word
-                .compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match cell.compare_exchange_weak(word, new, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(seen) => word = seen,
             }
@@ -331,9 +338,9 @@ impl SlidingWindow {
     /// counted so far weighs any more (the current window's cells stop
     /// weighing one window after it ends); what the HTTP layer's
     /// `RateLimit` header reports.
-    pub(crate) fn usage(&self, now: Nanos) -> Usage {
+    pub(crate) fn usage(&self, cell: &AtomicU64, now: Nanos) -> Usage {
         // Relaxed: a snapshot.
-        let word = self.word.load(Ordering::Relaxed);
+        let word = cell.load(Ordering::Relaxed);
         let len = self.length;
         let (win, e, prev, curr) = self.read(word, now / len, now % len);
         let room = (u128::from(self.limit) * u128::from(len))
@@ -353,19 +360,64 @@ impl SlidingWindow {
     }
 
     /// True when the state reads as a fresh limiter's at `now`.
-    pub fn is_idle(&self, now: Nanos) -> bool {
+    pub(crate) fn is_idle(&self, cell: &AtomicU64, now: Nanos) -> bool {
         // Relaxed: a snapshot for eviction.
-        let word = self.word.load(Ordering::Relaxed);
+        let word = cell.load(Ordering::Relaxed);
         let (_, _, prev, curr) = self.read(word, now / self.length, now % self.length);
         prev == 0 && curr == 0
+    }
+}
+
+impl SlidingWindow {
+    /// A fresh limiter. A limit above [`MAX_SLIDING_LIMIT`] is an error.
+    pub fn new(window: Window) -> Result<Self, ConfigError> {
+        if window.limit > MAX_SLIDING_LIMIT {
+            return Err(ConfigError::new(
+                COMPONENT,
+                "limit",
+                format!(
+                    "a sliding window holds at most {MAX_SLIDING_LIMIT}, got {}",
+                    window.limit
+                ),
+            ));
+        }
+        Ok(Self {
+            word: AtomicU64::new(SlidingRule::FRESH),
+            rule: SlidingRule {
+                limit: window.limit,
+                length: window.length,
+            },
+        })
+    }
+
+    /// Takes one cell at `now`, or says when one would pass.
+    #[inline]
+    pub fn check(&self, now: Nanos) -> Result<(), Rejected> {
+        self.rule.check_n(&self.word, 1, now)
+    }
+
+    /// Takes `n` cells at once at `now`, or none; `n` above the limit is
+    /// never admitted.
+    pub fn check_n(&self, n: u32, now: Nanos) -> Result<(), Rejected> {
+        self.rule.check_n(&self.word, n, now)
+    }
+
+    /// True when the state reads as a fresh limiter's at `now`.
+    pub fn is_idle(&self, now: Nanos) -> bool {
+        self.rule.is_idle(&self.word, now)
+    }
+
+    #[cfg(test)]
+    fn usage(&self, now: Nanos) -> Usage {
+        self.rule.usage(&self.word, now)
     }
 }
 
 impl fmt::Debug for SlidingWindow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SlidingWindow")
-            .field("limit", &self.limit)
-            .field("length", &Duration::from_nanos(self.length))
+            .field("limit", &self.rule.limit)
+            .field("length", &Duration::from_nanos(self.rule.length))
             .finish_non_exhaustive()
     }
 }
