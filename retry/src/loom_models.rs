@@ -137,3 +137,31 @@ fn a_refund_racing_a_withdrawal_never_lets_two_retries_through() {
         assert_eq!(b.available, 1 - u64::from(granted));
     });
 }
+
+#[test]
+fn deposits_in_two_stripes_are_all_counted_and_never_overspent() {
+    loom::model(|| {
+        // No reserve: five deposits, split over two stripes, pay for one
+        // retry; a withdrawal races them.
+        let c = core(0);
+        let depositors: Vec<_> = [(0, 3), (1, 2)]
+            .into_iter()
+            .map(|(stripe, n)| {
+                let c = c.clone();
+                thread::spawn(move || {
+                    for _ in 0..n {
+                        c.deposit_striped(&0u64, stripe);
+                    }
+                })
+            })
+            .collect();
+        let granted = c.try_withdraw(0);
+        for d in depositors {
+            d.join().unwrap();
+        }
+        let b = c.balance(0);
+        assert_eq!(b.deposits, 5, "a deposit in one stripe was lost");
+        assert_eq!(b.withdrawals, u64::from(granted));
+        assert_eq!(b.available, 1 - u64::from(granted));
+    });
+}

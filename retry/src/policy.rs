@@ -33,6 +33,16 @@ impl<C> Shared<C> {
         self.budget.deposit();
     }
 
+    /// [`begin`](Self::begin) for a service clone that deposits into its
+    /// own `stripe` of the budget's counters.
+    #[inline]
+    pub(crate) fn begin_striped(&self, stripe: usize) {
+        if !self.calls_in_budget {
+            self.stats.call();
+        }
+        self.budget.deposit_striped(stripe);
+    }
+
     fn metrics(&self) -> Metrics {
         let mut m = self.stats.snapshot();
         if self.calls_in_budget {

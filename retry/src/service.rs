@@ -1,5 +1,6 @@
 //! [`Retry`]: the tower service.
 
+use crate::budget::next_stripe;
 use crate::classify::{Classifier, CloneRequest, CloneRequests};
 use crate::future::ResponseFuture;
 use crate::plan::Tracker;
@@ -24,6 +25,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct Local<C, K> {
     pub(crate) policy: Policy<C>,
     pub(crate) cloner: K,
+    /// The budget's deposit counter this service value writes, so two
+    /// clones on two threads do not write one cache line.
+    pub(crate) stripe: usize,
 }
 
 impl<C, K> Local<C, K> {
@@ -65,7 +69,11 @@ impl<S, C, K, Src> Retry<S, C, K, Src> {
     pub(crate) fn with_parts(inner: S, policy: Policy<C>, cloner: K, source: Src) -> Self {
         Self {
             inner,
-            local: Arc::new(Local { policy, cloner }),
+            local: Arc::new(Local {
+                policy,
+                cloner,
+                stripe: next_stripe(),
+            }),
             source,
         }
     }
@@ -133,7 +141,7 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = self.local.shared();
-        shared.begin();
+        shared.begin_striped(self.local.stripe);
         // The task's current deadline binds whatever the source says.
         let deadline = match (self.source.deadline(&req), Deadline::current()) {
             (Some(a), Some(b)) => Some(a.earlier(b)),

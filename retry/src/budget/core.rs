@@ -9,16 +9,23 @@
 //! `current`, and every bucket holds one of them, so the window's contents
 //! are simply the sum of all buckets.
 //!
+//! A bucket's deposits are counted in [`STRIPES`] counters, each on cache
+//! lines of its own: a service clone (or a thread) adds to one stripe
+//! only, so clones on different cores never write one line, and whoever
+//! reads a bucket's deposits (under the mutex) sums its stripes.
+//!
 //! - **Deposit** (every original request, lock-free): load `slot`
-//!   (Acquire), `fetch_add` one on its bucket (Relaxed). Only every
-//!   [`CLOCK_EVERY`]-th deposit into a bucket (the first included) asks
-//!   the clock whether a new period has begun; the others never read it.
-//!   A deposit can thus be dated up to [`CLOCK_EVERY`] deposits early, so it
-//!   leaves the window early: that can only make the budget smaller,
-//!   never larger.
+//!   (Acquire), `fetch_add` one on the bucket's counter in the caller's
+//!   stripe (Relaxed). Only every [`CLOCK_EVERY`]-th deposit into a
+//!   stripe's bucket (the first included) asks the clock whether a new
+//!   period has begun; the others never read it. A deposit can thus be
+//!   dated up to [`CLOCK_EVERY`] deposits per stripe early, so it leaves
+//!   the window early: that can only make the budget smaller, never
+//!   larger.
 //! - **Roll** (rare): under the mutex, empty the buckets of the periods
 //!   after `current` up to the new one (all of them if the clock jumped by
-//!   a whole window) with a `swap(0)` whose value moves to `retired`, then
+//!   a whole window) with a `swap(0)` of each stripe whose value moves to
+//!   `retired`, then
 //!   publish the new `current` and `slot` (Release). `retired` plus the
 //!   buckets is thus every deposit ever made, exactly (the policy's call
 //!   count). A deposit
@@ -47,11 +54,31 @@ use ballast_core::{Clock, Nanos};
 /// How many deposits into one bucket pass between two looks at the clock.
 pub(crate) const CLOCK_EVERY: u64 = 64;
 
-#[derive(Debug, Default)]
-struct Bucket {
-    deposits: AtomicU64,
-    /// Written only under the mutex.
-    withdrawals: AtomicU64,
+/// How many copies of the deposit counters there are: each thread adds to
+/// one, so threads on different cores do not fight over one cache line.
+const STRIPES: usize = 4;
+
+/// Unused counters before and after each stripe's, so no two stripes share
+/// a cache line (128 bytes, as `CachePadded`).
+const PAD: usize = 16;
+
+/// A stripe for a new depositor (a service clone, or a thread for
+/// deposits that name none), handed out round-robin.
+pub(crate) fn next_stripe() -> usize {
+    // std's, not loom's: which stripe a deposit goes to does not matter for
+    // correctness (every reader sums them all), so loom need not model it.
+    use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    // Relaxed: only spreads depositors over the stripes.
+    NEXT.fetch_add(1, StdOrdering::Relaxed) % STRIPES
+}
+
+/// The stripe of this thread, for deposits that name none.
+fn thread_stripe() -> usize {
+    std::thread_local! {
+        static STRIPE: usize = next_stripe();
+    }
+    STRIPE.with(|s| *s)
 }
 
 #[derive(Debug)]
@@ -67,7 +94,13 @@ pub(crate) struct BudgetCore {
     slot: CachePadded<AtomicU64>,
     /// Deposits that have left the window. Written only under `slow`.
     retired: AtomicU64,
-    buckets: Box<[CachePadded<Bucket>]>,
+    /// Deposits per stripe and bucket, one array:
+    /// `deposits[stripe * stride + PAD + bucket]`.
+    deposits: Box<[AtomicU64]>,
+    /// `buckets + 2 * PAD`: one stripe's share of `deposits`.
+    stride: usize,
+    /// Withdrawals per bucket. Written only under the mutex.
+    withdrawals: Box<[AtomicU64]>,
     /// Serialises rolls and withdrawals.
     slow: Mutex<()>,
 }
@@ -90,27 +123,55 @@ impl BudgetCore {
             current: AtomicU64::new(0),
             slot: CachePadded(AtomicU64::new(0)),
             retired: AtomicU64::new(0),
-            buckets: (0..buckets.max(1))
-                .map(|_| CachePadded(Bucket::default()))
+            deposits: (0..STRIPES * (buckets.max(1) as usize + 2 * PAD))
+                .map(|_| AtomicU64::new(0))
                 .collect(),
+            stride: buckets.max(1) as usize + 2 * PAD,
+            withdrawals: (0..buckets.max(1)).map(|_| AtomicU64::new(0)).collect(),
             slow: Mutex::new(()),
         }
     }
 
-    fn bucket(&self, period: u64) -> &Bucket {
-        &self.buckets[(period % self.buckets.len() as u64) as usize]
+    fn len(&self) -> u64 {
+        self.withdrawals.len() as u64
+    }
+
+    /// The bucket that holds `period`.
+    fn index(&self, period: u64) -> usize {
+        (period % self.len()) as usize
+    }
+
+    /// Stripe `stripe`'s deposit counter of bucket `index`.
+    #[inline]
+    fn counter(&self, stripe: usize, index: usize) -> &AtomicU64 {
+        &self.deposits[(stripe % STRIPES) * self.stride + PAD + index]
+    }
+
+    /// The deposits of bucket `index`, all stripes.
+    fn deposits_in(&self, index: usize) -> u64 {
+        (0..STRIPES).fold(0u64, |sum, stripe| {
+            // Relaxed: counts (see `deposit`).
+            sum.saturating_add(self.counter(stripe, index).load(Ordering::Relaxed))
+        })
     }
 
     /// Counts one original request, asking `clock` for the time only now
     /// and then (see the module notes).
     #[inline]
     pub(crate) fn deposit(&self, clock: &impl Clock) {
+        self.deposit_striped(clock, thread_stripe());
+    }
+
+    /// [`deposit`](Self::deposit) into `stripe` (from [`next_stripe`]),
+    /// which a depositor keeps so that no two of them share a counter.
+    #[inline]
+    pub(crate) fn deposit_striped(&self, clock: &impl Clock, stripe: usize) {
         // Acquire: pairs with the Release in `roll_locked`, so this
         // period's bucket was emptied before we add to it.
         let slot = self.slot.load(Ordering::Acquire);
         // Relaxed: a count; the mutex orders the withdrawals that read it.
-        let before = self.buckets[slot as usize]
-            .deposits
+        let before = self
+            .counter(stripe, slot as usize)
             .fetch_add(1, Ordering::Relaxed);
         if before % CLOCK_EVERY == 0 {
             self.roll_to(clock.now());
@@ -123,8 +184,7 @@ impl BudgetCore {
         // Acquire: see `deposit`.
         let slot = self.slot.load(Ordering::Acquire);
         // Relaxed: see `deposit`.
-        self.buckets[slot as usize]
-            .deposits
+        self.counter(thread_stripe(), slot as usize)
             .fetch_add(1, Ordering::Relaxed);
     }
 
@@ -145,9 +205,7 @@ impl BudgetCore {
         // Relaxed: under the mutex, the only writer and reader of
         // withdrawals; `current` is ours to read (we are its only writer).
         let period = self.current.load(Ordering::Relaxed);
-        self.bucket(period)
-            .withdrawals
-            .fetch_add(1, Ordering::Relaxed);
+        self.withdrawals[self.index(period)].fetch_add(1, Ordering::Relaxed);
         Some(period)
     }
 
@@ -159,13 +217,13 @@ impl BudgetCore {
         // Relaxed: `current` and withdrawals are read and written only
         // under the mutex we hold.
         let current = self.current.load(Ordering::Relaxed);
-        if period.saturating_add(self.buckets.len() as u64) <= current {
+        if period.saturating_add(self.len()) <= current {
             return;
         }
         // `period <= current` (periods only move forward) and it is still
         // in the window, so its bucket holds it and the withdrawal counted
         // there is still in it.
-        let w = &self.bucket(period).withdrawals;
+        let w = &self.withdrawals[self.index(period)];
         // Relaxed: as above.
         w.store(
             w.load(Ordering::Relaxed).saturating_sub(1),
@@ -182,18 +240,17 @@ impl BudgetCore {
 
     fn balance_locked(&self) -> Balance {
         let (mut deposits, mut withdrawals) = (0u64, 0u64);
-        for b in self.buckets.iter() {
-            // Relaxed: deposits are counts (see `deposit`); withdrawals are
-            // written under the mutex we hold.
-            deposits = deposits.saturating_add(b.deposits.load(Ordering::Relaxed));
-            withdrawals = withdrawals.saturating_add(b.withdrawals.load(Ordering::Relaxed));
+        for (i, w) in self.withdrawals.iter().enumerate() {
+            deposits = deposits.saturating_add(self.deposits_in(i));
+            // Relaxed: written under the mutex we hold.
+            withdrawals = withdrawals.saturating_add(w.load(Ordering::Relaxed));
         }
         // Relaxed: `current` is written only under the mutex we hold.
-        let current = self.bucket(self.current.load(Ordering::Relaxed));
+        let current = self.index(self.current.load(Ordering::Relaxed));
         // Relaxed: as above.
         let (bucket_deposits, bucket_withdrawals) = (
-            current.deposits.load(Ordering::Relaxed),
-            current.withdrawals.load(Ordering::Relaxed),
+            self.deposits_in(current),
+            self.withdrawals[current].load(Ordering::Relaxed),
         );
         let in_window = self.allowed(deposits).saturating_sub(withdrawals);
         let in_bucket = self
@@ -241,15 +298,20 @@ impl BudgetCore {
         if period <= current {
             return;
         }
-        let len = self.buckets.len() as u64;
+        let len = self.len();
         let first = (current + 1).max(period.saturating_sub(len - 1));
         let mut retired = 0u64;
         for p in first..=period {
-            let b = self.bucket(p);
-            // Relaxed: published by the Release store of `slot` below; the
-            // swap keeps a racing deposit either here or in the bucket.
-            retired = retired.saturating_add(b.deposits.swap(0, Ordering::Relaxed));
-            b.withdrawals.store(0, Ordering::Relaxed);
+            let i = self.index(p);
+            for stripe in 0..STRIPES {
+                // Relaxed: published by the Release store of `slot` below;
+                // the swap keeps a racing deposit either here or in the
+                // bucket.
+                let taken = self.counter(stripe, i).swap(0, Ordering::Relaxed);
+                retired = retired.saturating_add(taken);
+            }
+            // Relaxed: written only under the mutex we hold.
+            self.withdrawals[i].store(0, Ordering::Relaxed);
         }
         // Relaxed: `retired` and `current` are read only under the mutex.
         let before = self.retired.load(Ordering::Relaxed);

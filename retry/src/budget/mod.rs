@@ -23,6 +23,7 @@ pub(crate) mod core;
 pub use config::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS};
 
 use self::core::BudgetCore;
+pub(crate) use self::core::next_stripe;
 use ballast_core::{Clock, Nanos, TokioClock};
 use std::fmt;
 use std::sync::Arc;
@@ -107,6 +108,17 @@ impl RetryBudget {
     pub fn deposit(&self) {
         if let Some(inner) = &self.inner {
             inner.core.deposit(&inner.clock);
+        }
+    }
+
+    /// [`deposit`](Self::deposit) into the counter `stripe` (from
+    /// [`next_stripe`]), which a service clone
+    /// keeps so that clones on different threads never write one cache
+    /// line.
+    #[inline]
+    pub(crate) fn deposit_striped(&self, stripe: usize) {
+        if let Some(inner) = &self.inner {
+            inner.core.deposit_striped(&inner.clock, stripe);
         }
     }
 
