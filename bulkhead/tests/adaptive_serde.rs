@@ -107,3 +107,40 @@ fn durations_read_as_human_strings_or_seconds() {
     };
     assert_eq!(aimd.timeout(), Duration::from_secs(3));
 }
+
+#[test]
+fn a_config_written_out_reads_back_equal() {
+    let algorithms: [Algorithm; 3] = [
+        Aimd::builder()
+            .backoff_ratio(0.75)
+            .timeout(Duration::from_millis(1500))
+            .build()
+            .unwrap()
+            .into(),
+        Vegas::builder()
+            .alpha(2.0)
+            .beta(4.5)
+            .probe_interval(7)
+            .build()
+            .unwrap()
+            .into(),
+        Gradient2::builder()
+            .tolerance(1.25)
+            .queue_size(2)
+            .build()
+            .unwrap()
+            .into(),
+    ];
+    for algorithm in algorithms {
+        let config = AdaptiveConfig::builder()
+            .name("inventory")
+            .min_limit(3)
+            .max_limit(300)
+            .shadow(true)
+            .algorithm(algorithm)
+            .build()
+            .unwrap();
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(from_json(&json).unwrap(), config, "{json}");
+    }
+}

@@ -1,4 +1,5 @@
-//! Reading an [`AdaptiveConfig`] from a file (feature `serde`).
+//! Reading an [`AdaptiveConfig`] from a file, and writing one back
+//! (feature `serde`).
 //!
 //! Every field is optional; a missing one keeps the builder's default. The
 //! values go through the builders, so a file is checked exactly like code:
@@ -10,12 +11,12 @@ use super::config::{AdaptiveConfig, Algorithm};
 use super::gradient2::Gradient2;
 use super::vegas::Vegas;
 use ballast_core::ConfigError;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::time::Duration;
 
 /// The file's view of an [`AdaptiveConfig`]: everything optional, nothing
 /// checked.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawConfig {
     name: Option<String>,
@@ -28,7 +29,7 @@ struct RawConfig {
 }
 
 /// One key naming the algorithm, holding its settings.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum RawAlgorithm {
     Aimd(RawAimd),
@@ -36,7 +37,7 @@ enum RawAlgorithm {
     Gradient2(RawGradient2),
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawAimd {
     backoff_ratio: Option<f64>,
@@ -44,7 +45,7 @@ struct RawAimd {
     timeout: Option<Duration>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawVegas {
     alpha: Option<f64>,
@@ -54,7 +55,7 @@ struct RawVegas {
     probe_interval: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawGradient2 {
     smoothing: Option<f64>,
@@ -123,5 +124,48 @@ impl<'de> Deserialize<'de> for AdaptiveConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawConfig::deserialize(d)?;
         AdaptiveConfig::try_from(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<&Algorithm> for RawAlgorithm {
+    fn from(a: &Algorithm) -> Self {
+        match a {
+            Algorithm::Aimd(a) => RawAlgorithm::Aimd(RawAimd {
+                backoff_ratio: Some(a.backoff_ratio()),
+                timeout: Some(a.timeout()),
+            }),
+            Algorithm::Vegas(v) => RawAlgorithm::Vegas(RawVegas {
+                alpha: Some(v.alpha()),
+                beta: Some(v.beta()),
+                smoothing: Some(v.smoothing()),
+                slow_start: Some(v.slow_start()),
+                probe_interval: Some(v.probe_interval()),
+            }),
+            Algorithm::Gradient2(g) => RawAlgorithm::Gradient2(RawGradient2 {
+                smoothing: Some(g.smoothing()),
+                tolerance: Some(g.tolerance()),
+                queue_size: Some(g.queue_size()),
+            }),
+        }
+    }
+}
+
+impl From<&AdaptiveConfig> for RawConfig {
+    fn from(c: &AdaptiveConfig) -> Self {
+        RawConfig {
+            name: Some(c.name.to_string()),
+            initial_limit: Some(c.initial_limit),
+            min_limit: Some(c.min_limit),
+            max_limit: Some(c.max_limit),
+            min_window_samples: Some(c.min_window_samples),
+            shadow: Some(c.shadow),
+            algorithm: Some(RawAlgorithm::from(&c.algorithm)),
+        }
+    }
+}
+
+impl Serialize for AdaptiveConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RawConfig::from(self).serialize(s)
     }
 }

@@ -60,6 +60,23 @@ impl Gradient2 {
         Gradient2Builder::default()
     }
 
+    /// How far each increase moves toward `limit + queue_size`.
+    pub fn smoothing(&self) -> f64 {
+        self.smoothing
+    }
+
+    /// How much longer than the baseline a round trip may be and still
+    /// count as no queueing.
+    pub fn tolerance(&self) -> f64 {
+        self.tolerance
+    }
+
+    /// Calls added (before smoothing) per window while nothing queues.
+    pub fn queue_size(&self) -> u32 {
+        // Stored as the f64 of a u32: the cast is exact.
+        self.queue_size as u32
+    }
+
     /// The baseline round trip the window's is compared to.
     pub fn long_rtt(&self) -> Option<Duration> {
         self.long_rtt

@@ -60,7 +60,8 @@
 //!   algorithm has a builder of its own ([`Aimd::builder`],
 //!   [`Vegas::builder`], [`Gradient2::builder`]) for its smoothing
 //!   settings. Invalid values are a [`ConfigError`](crate::ConfigError).
-//!   With feature `serde`, an `AdaptiveConfig` deserializes (see below).
+//!   With feature `serde`, an `AdaptiveConfig` deserializes and serializes
+//!   (see below).
 //! - [`AdaptiveLimiter`]: the shared limiter and handle ([`AdaptiveSnapshot`],
 //!   [`AdaptiveLimiter::set_limit`]), the helper [`AdaptiveLimiter::call`]
 //!   and the hand-held [`AdaptivePermit`].

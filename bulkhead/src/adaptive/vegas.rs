@@ -73,6 +73,32 @@ impl Vegas {
         VegasBuilder::default()
     }
 
+    /// Below `alpha × log10(limit)` queued calls the limit grows.
+    pub fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
+    /// Above `beta × log10(limit)` queued calls the limit shrinks.
+    pub fn beta(&self) -> f64 {
+        self.beta
+    }
+
+    /// How far each update moves toward its target.
+    pub fn smoothing(&self) -> f64 {
+        self.smoothing
+    }
+
+    /// Whether the limit starts by doubling until queueing shows.
+    pub fn slow_start(&self) -> bool {
+        self.slow_start
+    }
+
+    /// Windows between two measurements of the no-load round trip (0:
+    /// never).
+    pub fn probe_interval(&self) -> u32 {
+        self.probe_interval
+    }
+
     /// The no-load round trip measured so far.
     pub fn rtt_noload(&self) -> Option<Duration> {
         self.rtt_noload
