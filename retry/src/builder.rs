@@ -1,5 +1,7 @@
-//! [`ServiceBuilderExt`]: `.ballast_retry(&policy)` on tower's `ServiceBuilder`.
+//! [`ServiceBuilderExt`]: `.ballast_retry(&policy)` and
+//! `.ballast_hedge(&hedge_policy)` on tower's `ServiceBuilder`.
 
+use crate::hedge::{HedgeLayer, HedgePolicy};
 use crate::layer::RetryLayer;
 use crate::policy::Policy;
 use tower::ServiceBuilder;
@@ -10,11 +12,11 @@ mod sealed {
     impl<L> Sealed for tower::ServiceBuilder<L> {}
 }
 
-/// Adds ballast's retry to tower's `ServiceBuilder`.
+/// Adds ballast's retry and hedging to tower's `ServiceBuilder`.
 ///
-/// The method is `ballast_retry`, not `retry`: tower's own
-/// `ServiceBuilder::retry` (feature `retry` of tower) is an inherent
-/// method and would always be picked over a trait's.
+/// The methods are `ballast_retry` and `ballast_hedge`, not `retry`:
+/// tower's own `ServiceBuilder::retry` (feature `retry` of tower) is an
+/// inherent method and would always be picked over a trait's.
 ///
 /// ```
 /// use ballast_retry::{Config, Policy, RetryErrors, ServiceBuilderExt};
@@ -32,10 +34,37 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
     /// counts). For a request cloner or a deadline source of one's own,
     /// use `.layer(policy.layer().clone_requests_with(..))`.
     fn ballast_retry<C>(self, policy: &Policy<C>) -> ServiceBuilder<Stack<RetryLayer<C>, L>>;
+
+    /// Hedges the calls of the services built next under `policy`
+    /// (shared, not copied: they draw on its hedge budget, feed its
+    /// latencies and add to its counts). For a request cloner or a
+    /// deadline source of one's own, use
+    /// `.layer(policy.layer().clone_requests_with(..))`.
+    ///
+    /// ```
+    /// use ballast_retry::{HedgeConfig, HedgeDelay, HedgePolicy, ServiceBuilderExt};
+    /// use std::time::Duration;
+    /// use tower::{ServiceBuilder, service_fn};
+    ///
+    /// let config = HedgeConfig::builder()
+    ///     .delay(HedgeDelay::Fixed(Duration::from_millis(50)))
+    ///     .build()?;
+    /// let hedge_policy = HedgePolicy::new(config);
+    /// let svc = ServiceBuilder::new()
+    ///     .ballast_hedge(&hedge_policy)
+    ///     .service(service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) }));
+    /// # let _ = svc;
+    /// # Ok::<(), ballast_retry::ConfigError>(())
+    /// ```
+    fn ballast_hedge(self, policy: &HedgePolicy) -> ServiceBuilder<Stack<HedgeLayer, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
     fn ballast_retry<C>(self, policy: &Policy<C>) -> ServiceBuilder<Stack<RetryLayer<C>, L>> {
+        self.layer(policy.layer())
+    }
+
+    fn ballast_hedge(self, policy: &HedgePolicy) -> ServiceBuilder<Stack<HedgeLayer, L>> {
         self.layer(policy.layer())
     }
 }

@@ -73,7 +73,8 @@
 //! - [`Policy`]: the shared policy and its [`Metrics`]; [`retry`] (the
 //!   plain async helper, with [`CallError`]).
 //! - [`RetryLayer`] / [`Retry`] / [`ResponseFuture`]: the tower layer;
-//!   [`ServiceBuilderExt`]: `.ballast_retry(&policy)` on tower's
+//!   [`ServiceBuilderExt`]: `.ballast_retry(&policy)` and
+//!   `.ballast_hedge(&hedge_policy)` on tower's
 //!   `ServiceBuilder`.
 //! - [`http`] (feature `http`): [`HttpClassifier`](http::HttpClassifier)
 //!   (429, 502, 503, 504, `Retry-After`) and

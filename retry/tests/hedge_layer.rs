@@ -340,3 +340,23 @@ async fn calls_are_send_futures_for_multi_threaded_runtimes() {
     let spawned = tokio::spawn(async move { policy.metrics().calls });
     assert_eq!(spawned.await.unwrap(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_service_builder_method_hedges_under_the_shared_policy() {
+    use ballast_retry::ServiceBuilderExt;
+    let policy = HedgePolicy::new(fixed(100 * MS).build().unwrap());
+    let replica = Replica::default();
+    let mut svc = tower::ServiceBuilder::new()
+        .ballast_hedge(&policy)
+        .service(replica.clone());
+    let job = Job::new(SLOW, 10 * MS);
+
+    let started = Instant::now();
+    let answer = svc.ready().await.unwrap().call(job.clone()).await.unwrap();
+
+    assert_eq!(answer, 1, "the backup's answer");
+    assert_eq!(started.elapsed(), 110 * MS);
+    assert_eq!(replica.calls(), 2);
+    let m = policy.metrics();
+    assert_eq!((m.calls, m.hedges_sent, m.hedges_won), (1, 1, 1));
+}
