@@ -11,8 +11,11 @@
 //! takes a bucket from the hash's low bits and a tag from its top seven,
 //! which is why the shard is picked from the middle bits (all keys of a
 //! shard share those, and sharing low or top bits would crowd buckets or
-//! tags). Two keys with the same 64-bit hash share a slot holding both, so
-//! a collision costs a comparison, never a wrong answer.
+//! tags). An entry is the key and its state word, so a `u64` key costs 24
+//! bytes. A key whose 64-bit hash another key already holds goes to a
+//! small side map of its shard, looked at only when the main map does not
+//! hold the key and the side map is not empty: a collision costs a second
+//! lookup, never a wrong answer.
 //!
 //! Each shard is a `parking_lot::RwLock` (loom's in the models). A check of a known key takes the
 //! read lock and runs the lock-free core on the key's state (many checks
@@ -65,74 +68,57 @@ impl Hasher for PassThrough {
     }
 }
 
-/// The keys that share one 64-bit hash: almost always one.
-enum Slot<K> {
-    One(K, AtomicU64),
-    // A boxed slice: collisions are rare, and a slot stays two words
-    // plus a tag (an inline `Vec` would be three).
-    Many(Box<[(K, AtomicU64)]>),
-}
-
-impl<K: Eq> Slot<K> {
-    #[inline]
-    fn get(&self, key: &K) -> Option<&AtomicU64> {
-        match self {
-            Slot::One(k, s) => (k == key).then_some(s),
-            Slot::Many(v) => v.iter().find(|(k, _)| k == key).map(|(_, s)| s),
-        }
-    }
-
-    /// Adds a key whose hash is this slot's (a collision).
-    fn push(&mut self, key: K, state: AtomicU64) {
-        let mut all = match std::mem::replace(self, Slot::Many(Box::default())) {
-            Slot::One(k, s) => vec![(k, s)],
-            Slot::Many(v) => v.into_vec(),
-        };
-        all.push((key, state));
-        *self = Slot::Many(all.into_boxed_slice());
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Slot::One(..) => 1,
-            Slot::Many(v) => v.len(),
-        }
-    }
-
-    /// Drops the keys `evict` picks; false when none is left.
-    fn keep(&mut self, evict: impl Fn(&AtomicU64) -> bool) -> bool {
-        match self {
-            Slot::One(_, s) => !evict(s),
-            Slot::Many(v) => {
-                let mut kept = std::mem::take(v).into_vec();
-                kept.retain(|(_, s)| !evict(s));
-                *v = kept.into_boxed_slice();
-                !v.is_empty()
-            }
-        }
-    }
-}
-
 struct Shard<K> {
-    map: HashMap<u64, Slot<K>, BuildHasherDefault<PassThrough>>,
-    /// Keys held (slots hold more than one only on a hash collision).
-    keys: usize,
+    /// Each key's state word, under the key's hash: one entry is the key
+    /// and its word (24 bytes for a `u64` key).
+    map: HashMap<u64, (K, AtomicU64), BuildHasherDefault<PassThrough>>,
+    /// Keys whose hash another key in `map` already has (almost never):
+    /// a plain map of their own, looked at only when `map` does not hold
+    /// the key and this is not empty.
+    collisions: HashMap<K, AtomicU64>,
     /// Sweep idle keys when an insert finds this many keys.
     sweep_at: usize,
 }
 
-impl<K: Eq> Shard<K> {
+impl<K: Hash + Eq> Shard<K> {
+    // Always: it is the whole of the hot path's lookup, and the
+    // compiler otherwise keeps it out of line.
+    #[inline(always)]
+    fn get(&self, hash: u64, key: &K) -> Option<&AtomicU64> {
+        match self.map.get(&hash) {
+            Some((k, state)) if k == key => Some(state),
+            _ if self.collisions.is_empty() => None,
+            _ => self.collisions.get(key),
+        }
+    }
+
+    fn insert(&mut self, hash: u64, key: K, state: AtomicU64) {
+        match self.map.entry(hash) {
+            Entry::Vacant(e) => {
+                e.insert((key, state));
+            }
+            Entry::Occupied(_) => {
+                self.collisions.insert(key, state);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.map.len() + self.collisions.len()
+    }
+
     /// Drops the keys `evict` picks; returns how many. The next sweep
     /// comes at twice the keys left; a map left mostly empty shrinks.
     fn sweep(&mut self, evict: impl Fn(&AtomicU64) -> bool) -> usize {
-        let before = self.keys;
-        self.map.retain(|_, slot| slot.keep(&evict));
-        self.keys = self.map.values().map(Slot::len).sum();
-        self.sweep_at = (self.keys * 2).max(MIN_SWEEP);
+        let before = self.len();
+        self.map.retain(|_, (_, state)| !evict(state));
+        self.collisions.retain(|_, state| !evict(state));
+        let keys = self.len();
+        self.sweep_at = (keys * 2).max(MIN_SWEEP);
         if self.map.capacity() > 4 * self.sweep_at {
             self.map.shrink_to(self.sweep_at);
         }
-        before - self.keys
+        before - keys
     }
 }
 
@@ -160,7 +146,7 @@ impl<K: Hash + Eq + Clone> Shards<K> {
             .map(|_| {
                 CachePadded(RwLock::new(Shard {
                     map: HashMap::default(),
-                    keys: 0,
+                    collisions: HashMap::new(),
                     sweep_at: MIN_SWEEP,
                 }))
             })
@@ -186,27 +172,21 @@ impl<K: Hash + Eq + Clone> Shards<K> {
         let shard = &self.shards[(hash >> 32) as usize & self.mask];
         {
             let read = shard.read();
-            if let Some(state) = read.map.get(&hash).and_then(|slot| slot.get(key)) {
+            if let Some(state) = read.get(hash, key) {
                 return f(state);
             }
         }
         let mut write = shard.write();
         let shard = &mut *write;
-        let known = shard.map.get(&hash).is_some_and(|s| s.get(key).is_some());
-        if !known {
-            if shard.keys >= shard.sweep_at {
+        if shard.get(hash, key).is_none() {
+            if shard.len() >= shard.sweep_at {
                 shard.sweep(|s| rule.is_stale(s, now));
             }
-            let (key, state) = (key.clone(), rule.fresh());
-            match shard.map.entry(hash) {
-                Entry::Vacant(e) => {
-                    e.insert(Slot::One(key, state));
-                }
-                Entry::Occupied(mut e) => e.get_mut().push(key, state),
-            }
-            shard.keys += 1;
+            shard.insert(hash, key.clone(), rule.fresh());
         }
-        with_known(shard, hash, key, f)
+        f(shard
+            .get(hash, key)
+            .expect("the key was just found or inserted"))
     }
 
     /// Drops every key whose state reads as fresh at `now`; returns how many.
@@ -219,19 +199,8 @@ impl<K: Hash + Eq + Clone> Shards<K> {
 
     /// How many keys hold state.
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().keys).sum()
+        self.shards.iter().map(|s| s.read().len()).sum()
     }
-}
-
-/// Runs `f` on the state of a key known to be in `shard`.
-fn with_known<K: Eq, R>(
-    shard: &Shard<K>,
-    hash: u64,
-    key: &K,
-    f: impl FnOnce(&AtomicU64) -> R,
-) -> R {
-    let state = shard.map.get(&hash).and_then(|slot| slot.get(key));
-    f(state.expect("the key was just found or inserted"))
 }
 
 #[cfg(test)]
@@ -283,6 +252,25 @@ mod tests {
         }
         assert_eq!(shards.evict_idle(&l, 1_000_000_000), 5);
         assert_eq!(shards.len(), 0);
+    }
+
+    #[test]
+    fn a_colliding_key_keeps_its_state_when_the_first_is_evicted() {
+        let shards = Shards::new(1);
+        let l = rule();
+        const SEC: Nanos = 1_000_000_000;
+        // Key 0 is in the main map (idle at 1s, stale at 2s), key 1 in the
+        // side map (busy until 2.5s).
+        shards.with_state(&Colliding(0), 0, &l, |s| l.reserve_n(s, 1, 0, 0).unwrap());
+        shards.with_state(&Colliding(1), 3 * SEC / 2, &l, |s| {
+            l.reserve_n(s, 1, 3 * SEC / 2, 0).unwrap()
+        });
+        let now = 21 * SEC / 10;
+        assert_eq!(shards.shards[0].write().sweep(|s| l.is_stale(s, now)), 1);
+        // Key 1 still finds its own state (a fresh one would admit).
+        let admitted = shards.with_state(&Colliding(1), now, &l, |s| l.reserve_n(s, 1, now, 0));
+        assert!(admitted.is_err());
+        assert_eq!(shards.len(), 1);
     }
 
     #[test]
