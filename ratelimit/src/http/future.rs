@@ -55,18 +55,29 @@ pin_project! {
             future: S::Future,
             headers: Option<(Usage, Arc<Fields>)>,
         },
+        // Boxed: the wait is the rare path, and its timer, service and
+        // request would otherwise make every call's future several times
+        // larger (and copied that much on every call).
         Waiting {
-            #[pin]
-            sleep: Sleep,
-            wait: Option<Wait<S, ReqB, P, M>>,
-            // A window's wait ends with a new decision, a GCRA's with the call.
-            retry: bool,
-            started: Instant,
-            waiting: Option<Waiting>,
+            parked: Pin<Box<Parked<S, ReqB, P, M>>>,
         },
         Rejected {
             response: Option<S::Response>,
         },
+    }
+}
+
+pin_project! {
+    /// A call waiting for its cells: the timer and what the call needs.
+    #[project = ParkedProj]
+    struct Parked<S, ReqB, P, M> {
+        #[pin]
+        sleep: Sleep,
+        wait: Option<Wait<S, ReqB, P, M>>,
+        // A window's wait ends with a new decision, a GCRA's with the call.
+        retry: bool,
+        started: Instant,
+        waiting: Option<Waiting>,
     }
 }
 
@@ -128,11 +139,13 @@ where
             }
         };
         Kind::Waiting {
-            sleep,
-            wait: Some(wait),
-            retry,
-            started,
-            waiting: waiting.into_option(),
+            parked: Box::pin(Parked {
+                sleep,
+                wait: Some(wait),
+                retry,
+                started,
+                waiting: waiting.into_option(),
+            }),
         }
     }
 }
@@ -160,13 +173,14 @@ where
                     let res = response.take().expect("polled after completion");
                     return Poll::Ready(Ok(res));
                 }
-                KindProj::Waiting {
-                    sleep,
-                    wait,
-                    retry,
-                    started,
-                    ..
-                } => {
+                KindProj::Waiting { parked } => {
+                    let ParkedProj {
+                        sleep,
+                        wait,
+                        retry,
+                        started,
+                        ..
+                    } = parked.as_mut().project();
                     ready!(sleep.poll(cx));
                     let mut w = wait.take().expect("polled after completion");
                     let decision = if *retry {
