@@ -16,9 +16,13 @@
 //! - `ballast_partitioned`: ballast's partitioned bulkhead, two partitions
 //!   of 512, every call in one of them (its own share, no borrowing);
 //! - `ballast_load_shed`: ballast's load shedder, every call `Normal`
-//!   (admitted below 80% of the limit).
+//!   (admitted below 80% of the limit);
+//! - `adaptive_vegas`, `adaptive_aimd`: ballast's adaptive limiter with
+//!   that algorithm, its limit pinned at 1024 (min = max), so every call
+//!   is admitted, timed and recorded, and a window closes (running the
+//!   algorithm) every 1024 calls.
 //!
-//! The last two are for information: they have no peer to match.
+//! The last four are for information: they have no peer to match.
 //!
 //! Run: `cargo bench -p ballast-bulkhead --bench permit_path`.
 //! Read ratios to `bare`, not absolute times. `2_tasks` needs a core per
@@ -97,6 +101,31 @@ fn ballast_load_shed()
         .service(bare())
 }
 
+fn adaptive(
+    algorithm: ballast_bulkhead::adaptive::Algorithm,
+) -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    use ballast_bulkhead::adaptive::{AdaptiveConfig, AdaptiveLimiter};
+    let limiter = AdaptiveLimiter::new(
+        AdaptiveConfig::builder()
+            .initial_limit(LIMIT)
+            .min_limit(LIMIT)
+            .max_limit(LIMIT)
+            .algorithm(algorithm)
+            .build()
+            .expect("valid config"),
+    );
+    ServiceBuilder::new().layer(limiter.layer()).service(bare())
+}
+
+fn adaptive_vegas() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send
+{
+    adaptive(ballast_bulkhead::adaptive::Vegas::default().into())
+}
+
+fn adaptive_aimd() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    adaptive(ballast_bulkhead::adaptive::Aimd::default().into())
+}
+
 fn permit_path(c: &mut Criterion) {
     let runtimes = Runtimes::new();
     let mut group = c.benchmark_group("permit_path");
@@ -122,6 +151,8 @@ fn permit_path(c: &mut Criterion) {
         "ballast_load_shed",
         ballast_load_shed,
     );
+    run(&mut group, &runtimes, "adaptive_vegas", adaptive_vegas);
+    run(&mut group, &runtimes, "adaptive_aimd", adaptive_aimd);
     group.finish();
 }
 

@@ -1,12 +1,14 @@
 //! [`ResponseFuture`]: a call behind the adaptive limit.
 
-use super::permit::AdaptivePermit;
+use super::permit::Held;
+use super::service::Local;
 use crate::service::BoxError;
 use ballast_core::Rejected;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 pin_project! {
@@ -26,7 +28,7 @@ pin_project! {
         Running {
             #[pin]
             fut: F,
-            permit: Option<AdaptivePermit>,
+            permit: Option<Held<Arc<Local>>>,
         },
         Rejected {
             rejected: Option<Rejected>,
@@ -35,7 +37,7 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn running(fut: F, permit: AdaptivePermit) -> Self {
+    pub(crate) fn running(fut: F, permit: Held<Arc<Local>>) -> Self {
         Self {
             state: State::Running {
                 fut,
@@ -65,10 +67,7 @@ where
             StateProj::Running { fut, permit } => {
                 let out = std::task::ready!(fut.poll(cx));
                 if let Some(permit) = permit.take() {
-                    match &out {
-                        Ok(_) => permit.success(),
-                        Err(_) => permit.dropped(),
-                    }
+                    permit.finish(out.is_err());
                 }
                 Poll::Ready(out.map_err(Into::into))
             }

@@ -5,7 +5,7 @@ use super::algorithm::LimitAlgorithm;
 use super::config::{AdaptiveConfig, Algorithm};
 use super::layer::AdaptiveLayer;
 use super::limiter::{Admit, Change, Limiter};
-use super::permit::AdaptivePermit;
+use super::permit::{AdaptivePermit, Held, Holder};
 use crate::sync::{AtomicU64, CachePadded, Ordering};
 use ballast_core::{CallError, Clock, Reason, Rejected, TokioClock};
 use std::fmt;
@@ -28,17 +28,19 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Asks for a permit; counts and reports a refusal (and, in shadow
+    /// Asks for a permit for a call through `holder` (which it clones
+    /// into the permit); counts and reports a refusal (and, in shadow
     /// mode, a call admitted over the limit).
     #[inline]
-    pub(crate) fn acquire(self: &Arc<Self>) -> Result<AdaptivePermit, Rejected> {
-        match self.limiter.try_acquire() {
-            Admit::Yes { in_flight } => Ok(AdaptivePermit::new(self.clone(), in_flight)),
+    pub(crate) fn acquire<H: Holder>(holder: &H) -> Result<Held<H>, Rejected> {
+        let shared = holder.shared();
+        match shared.limiter.try_acquire() {
+            Admit::Yes { in_flight } => Ok(Held::new(holder.clone(), in_flight)),
             Admit::Over { in_flight } => {
-                self.would_have_rejected_one();
-                Ok(AdaptivePermit::new(self.clone(), in_flight))
+                shared.would_have_rejected_one();
+                Ok(Held::new(holder.clone(), in_flight))
             }
-            Admit::No => Err(self.reject()),
+            Admit::No => Err(shared.reject()),
         }
     }
 
@@ -74,6 +76,7 @@ impl Shared {
     }
 
     /// Reports a limit change.
+    #[cold]
     pub(crate) fn changed(&self, change: Option<Change>) {
         if let Some(c) = change {
             // Relaxed: a statistic.
@@ -182,7 +185,7 @@ impl AdaptiveLimiter {
     /// went ([`AdaptivePermit::success`], [`AdaptivePermit::dropped`]);
     /// dropped without a word, it gives its slot back and records nothing.
     pub fn acquire(&self) -> Result<AdaptivePermit, Rejected> {
-        self.shared.acquire()
+        Shared::acquire(&self.shared).map(AdaptivePermit::new)
     }
 
     /// Runs `f()`'s future holding a permit; an `Err` counts as a drop (the
@@ -207,14 +210,16 @@ impl AdaptiveLimiter {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let permit = self.acquire().map_err(CallError::Rejected)?;
+        // The permit borrows the limiter, which outlives this future: no
+        // reference count to bump.
+        let permit = Shared::acquire(&&*self.shared).map_err(CallError::Rejected)?;
         match f().await {
             Ok(v) => {
-                permit.success();
+                permit.finish(false);
                 Ok(v)
             }
             Err(e) => {
-                permit.dropped();
+                permit.finish(true);
                 Err(CallError::Inner(e))
             }
         }

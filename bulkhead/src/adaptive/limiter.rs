@@ -25,20 +25,29 @@
 //!   back: calls already in flight finish, and admission stays shut until
 //!   fewer than the new limit remain.
 //!
-//! The window lock (the family's `Mutex`: parking_lot, or loom's) is taken
-//! once per *completed* call, to add its sample to the window and, once per
-//! window, to run the algorithm and publish the new limit. It is never
-//! taken to admit or to give back a permit, and it is held for a few
-//! additions (and one algorithm update per window).
+//! A finished call adds its sample to the window being filled without a
+//! lock: a ticket (one CAS), a few `fetch_add`/`fetch_min`/`fetch_max`
+//! on one cache line, and a `done` count (`window`'s module docs hold the
+//! protocol and its orderings). The call whose sample fills the window is
+//! its one closer: it alone takes the window lock (the family's `Mutex`:
+//! parking_lot, or loom's), to run the algorithm, publish the new limit
+//! and open the next window. Other finished calls never wait for it; one
+//! that finds the window full while its closer works is left out. The
+//! lock is otherwise taken only by [`Limiter::set_limit`] and the
+//! snapshot.
 //!
 //! A window holds only calls that started at or after the last limit
 //! change (`epoch`): a call begun earlier measured the old limit. It closes
 //! after as many calls as the limit (one round trip's worth: every slot of
-//! the limit used once), and no fewer than `min_window`.
+//! the limit used once), and no fewer than `min_window`. Its size is fixed
+//! when it opens. A limit set by hand cannot resize the window being
+//! filled (its calls hold tickets to it), so that window is discarded
+//! when it closes, and the algorithm resumes with the next one.
 
 use super::algorithm::{LimitAlgorithm, Sample};
+use super::window::{Seat, Tally};
 use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
-use ballast_core::Nanos;
+use ballast_core::{Clock, Nanos};
 use std::time::Duration;
 
 const COUNT: u64 = (1 << 32) - 1;
@@ -64,39 +73,20 @@ pub(crate) struct Change {
     pub(crate) why: &'static str,
 }
 
-/// The window being filled, and the algorithm it feeds.
+/// What only the closer of a window (or a change by hand) touches: the
+/// algorithm and the estimates for the snapshot.
 struct Window {
     algorithm: Box<dyn LimitAlgorithm>,
     /// The algorithm's limit, unrounded, within the bounds.
     estimate: f64,
-    /// When the limit last changed: older calls are left out.
-    epoch: Nanos,
-    calls: u32,
-    dropped: u32,
-    /// Sums and minimum of the round trips of calls not dropped, and of
-    /// all calls (used when every call dropped).
-    ok_sum: u64,
-    ok_min: u64,
-    all_sum: u64,
-    all_min: u64,
-    max_in_flight: u32,
+    /// The limit was set by hand while the open window was filling: that
+    /// window measured the old limit and is discarded when it closes.
+    stale: bool,
     /// The last closed window's round trip and the shortest ever seen, for
     /// the snapshot.
     last_rtt: Option<Duration>,
     min_rtt: Option<Duration>,
     windows: u64,
-}
-
-impl Window {
-    fn clear(&mut self) {
-        self.calls = 0;
-        self.dropped = 0;
-        self.ok_sum = 0;
-        self.ok_min = u64::MAX;
-        self.all_sum = 0;
-        self.all_min = u64::MAX;
-        self.max_in_flight = 0;
-    }
 }
 
 /// What the snapshot reads under the window lock.
@@ -111,6 +101,8 @@ pub(crate) struct Estimates {
 pub(crate) struct Limiter {
     /// The hot word (limit and in flight), on a line of its own.
     word: CachePadded<AtomicU64>,
+    /// The window being filled: lock-free counters on a line of their own.
+    tally: Tally,
     /// The last window's mean round trip in nanoseconds (0: none yet), for
     /// the retry-after hint of a refusal without taking the lock.
     last_rtt: CachePadded<AtomicU64>,
@@ -132,31 +124,32 @@ impl Limiter {
         min_window: u32,
         shadow: bool,
     ) -> Self {
-        let mut window = Window {
-            algorithm,
-            estimate: f64::from(initial),
-            epoch: 0,
-            calls: 0,
-            dropped: 0,
-            ok_sum: 0,
-            ok_min: 0,
-            all_sum: 0,
-            all_min: 0,
-            max_in_flight: 0,
-            last_rtt: None,
-            min_rtt: None,
-            windows: 0,
-        };
-        window.clear();
+        let min_window = min_window.max(1);
         Self {
             word: CachePadded(AtomicU64::new(u64::from(initial) << LIMIT_SHIFT)),
+            tally: Tally::new(min_window.max(initial)),
             last_rtt: CachePadded(AtomicU64::new(0)),
             min_limit: f64::from(min),
             max_limit: f64::from(max),
-            min_window: min_window.max(1),
+            min_window,
             shadow,
-            window: Mutex::new(window),
+            window: Mutex::new(Window {
+                algorithm,
+                estimate: f64::from(initial),
+                stale: false,
+                last_rtt: None,
+                min_rtt: None,
+                windows: 0,
+            }),
         }
+    }
+
+    /// The size of a window under `estimate`: one limit's worth of calls
+    /// (about one round trip, so it sees the limit in full use), and at
+    /// least `min_window`.
+    fn window_size(&self, estimate: f64) -> u32 {
+        // The estimate is within the bounds, both u32: the cast is exact.
+        self.min_window.max(estimate as u32)
     }
 
     /// Admits a call if fewer than the limit are in flight (in shadow mode,
@@ -201,54 +194,66 @@ impl Limiter {
     }
 
     /// Adds a finished call to the window: it started at `start` with
-    /// `in_flight` in flight, finished at `now`, dropped or not. Closes the
-    /// window when it is full, and returns the limit change if the
-    /// algorithm made one. A call that started before the last limit
-    /// change is left out.
+    /// `in_flight` in flight, finished at `clock.now()`, dropped or not.
+    /// The call whose sample fills the window closes it, and returns the
+    /// limit change if the algorithm made one.
+    ///
+    /// Atomics only, except for the closer, which takes the window lock to
+    /// run the algorithm (no other finished call ever waits for it). The
+    /// clock is read once, and not at all for a call left out: one that
+    /// started before the last limit change, or that finds the window
+    /// full while its closer is still at work.
+    #[inline]
     pub(crate) fn record(
         &self,
         start: Nanos,
         in_flight: u32,
-        now: Nanos,
+        clock: impl Clock,
         dropped: bool,
     ) -> Option<Change> {
-        let mut w = self.window.lock();
-        if start < w.epoch {
+        // A first filter before any write: the epoch only grows.
+        if start < self.tally.epoch() {
             return None;
         }
+        let Some(Seat::Taken { size }) = self.tally.take_seat(start) else {
+            return None;
+        };
+        let now = clock.now();
         let rtt = now.saturating_sub(start);
-        w.calls += 1;
-        w.all_sum = w.all_sum.saturating_add(rtt);
-        w.all_min = w.all_min.min(rtt);
-        if dropped {
-            w.dropped += 1;
-        } else {
-            w.ok_sum = w.ok_sum.saturating_add(rtt);
-            w.ok_min = w.ok_min.min(rtt);
-        }
-        w.max_in_flight = w.max_in_flight.max(in_flight);
-        // A window is one limit's worth of calls (about one round trip, so
-        // it sees the limit in full use), and at least `min_window`.
-        let limit = (w.estimate as u32).max(1);
-        if w.calls < self.min_window.max(limit) {
+        if !self.tally.add(size, rtt, in_flight, dropped) {
             return None;
         }
-        let ok = w.calls - w.dropped;
+        self.close(now)
+    }
+
+    /// Closes the full window: runs the algorithm on it, publishes the new
+    /// limit, and opens the next window. Only the window's last call gets
+    /// here, so the lock is contended only by a change by hand or a
+    /// snapshot.
+    #[cold]
+    fn close(&self, now: Nanos) -> Option<Change> {
+        let t = self.tally.take();
+        let mut w = self.window.lock();
+        if std::mem::take(&mut w.stale) {
+            // It measured the limit before a change by hand.
+            self.tally.open(self.window_size(w.estimate));
+            return None;
+        }
+        let ok = t.calls - t.dropped;
         let (mean, min) = if ok > 0 {
-            (w.ok_sum / u64::from(ok), w.ok_min)
+            (t.ok_sum / u64::from(ok), t.ok_min)
         } else {
-            (w.all_sum / u64::from(w.calls), w.all_min)
+            (t.drop_sum / u64::from(t.calls), t.drop_min)
         };
         let sample = Sample {
             rtt: Duration::from_nanos(mean),
             min_rtt: Duration::from_nanos(min),
-            in_flight: w.max_in_flight,
-            dropped: w.dropped > 0,
-            calls: w.calls,
-            dropped_calls: w.dropped,
+            in_flight: t.max_in_flight,
+            dropped: t.dropped > 0,
+            calls: t.calls,
+            dropped_calls: t.dropped,
             now,
         };
-        w.clear();
         w.windows += 1;
         if ok > 0 {
             w.last_rtt = Some(sample.rtt);
@@ -265,11 +270,13 @@ impl Limiter {
         // after `floor`.
         let new = w.estimate.floor() as u32;
         let old = self.store_limit(new);
-        if old == new {
-            return None;
+        if old != new {
+            // Before `open`, whose Release publishes it to the next
+            // window's calls.
+            self.tally.set_epoch(now);
         }
-        w.epoch = now;
-        Some(Change {
+        self.tally.open(self.window_size(w.estimate));
+        (old != new).then_some(Change {
             old,
             new,
             why: update.why,
@@ -277,7 +284,9 @@ impl Limiter {
     }
 
     /// Sets the limit by hand (clamped to the bounds); the algorithm goes
-    /// on from there.
+    /// on from there. The window being filled when the limit changes is
+    /// discarded when it closes (it measured the old limit); calls that
+    /// started before the change are left out of it at once.
     pub(crate) fn set_limit(&self, limit: u32, now: Nanos) -> Option<Change> {
         let mut w = self.window.lock();
         w.estimate = f64::from(limit).clamp(self.min_limit, self.max_limit);
@@ -286,8 +295,8 @@ impl Limiter {
         if old == new {
             return None;
         }
-        w.epoch = now;
-        w.clear();
+        self.tally.set_epoch(now);
+        w.stale = true;
         Some(Change {
             old,
             new,
@@ -353,7 +362,7 @@ impl Limiter {
     /// Calls in the window being filled (for tests).
     #[cfg(test)]
     pub(crate) fn window_calls(&self) -> u32 {
-        self.window.lock().calls
+        self.tally.taken()
     }
 }
 

@@ -90,10 +90,11 @@
 //!
 //! Admission and giving back are atomics only: one word holds the limit and
 //! the calls in flight, so a call is admitted by one CAS that checks the
-//! count against the limit in the same value. A finished call takes the
-//! window lock briefly to add its sample; the call that closes a window
-//! runs the algorithm under it and publishes the new limit. `limiter`'s
-//! module docs hold the details.
+//! count against the limit in the same value. A finished call adds its
+//! sample to the window with atomics too (a ticket, a few adds on one
+//! cache line, a done count); only the call that fills a window takes the
+//! window lock, to run the algorithm and publish the new limit.
+//! `limiter`'s and `window`'s module docs hold the details.
 
 mod aimd;
 mod algorithm;
@@ -110,6 +111,7 @@ mod loom_models;
 mod permit;
 mod service;
 mod vegas;
+mod window;
 
 pub use aimd::{Aimd, AimdBuilder};
 pub use algorithm::{LimitAlgorithm, Sample, Update};

@@ -1,9 +1,73 @@
-//! [`AdaptivePermit`]: one admitted call's slot, given back on drop.
+//! [`AdaptivePermit`]: one admitted call's slot, given back on drop; and
+//! [`Held`], the same for the tower service's calls.
 
 use super::handle::Shared;
 use ballast_core::{Clock, Nanos};
 use std::fmt;
 use std::sync::Arc;
+
+/// Something that reaches the shared limiter: the service's per-value
+/// `Local` (so per-call reference counts stay off shared lines) or the
+/// handle's `Arc<Shared>`.
+pub(crate) trait Holder: Clone + Unpin {
+    fn shared(&self) -> &Shared;
+}
+
+impl Holder for Arc<Shared> {
+    #[inline]
+    fn shared(&self) -> &Shared {
+        self
+    }
+}
+
+impl Holder for &Shared {
+    #[inline]
+    fn shared(&self) -> &Shared {
+        self
+    }
+}
+
+/// A held slot: when the call started and how many were in flight. Gives
+/// the slot back when dropped.
+pub(crate) struct Held<H: Holder> {
+    holder: H,
+    start: Nanos,
+    in_flight: u32,
+}
+
+impl<H: Holder> Held<H> {
+    /// Starts timing an admitted call: the first of its two clock reads.
+    #[inline]
+    pub(crate) fn new(holder: H, in_flight: u32) -> Self {
+        let start = holder.shared().clock.now();
+        Self {
+            holder,
+            start,
+            in_flight,
+        }
+    }
+
+    /// Records the call (the second clock read, skipped if the limiter
+    /// leaves the call out) and gives the slot back.
+    #[inline]
+    pub(crate) fn finish(self, dropped: bool) {
+        let shared = self.holder.shared();
+        // The slot is given back by `drop`, right after the sample is in.
+        let change = shared
+            .limiter
+            .record(self.start, self.in_flight, shared.clock, dropped);
+        if change.is_some() {
+            shared.changed(change);
+        }
+    }
+}
+
+impl<H: Holder> Drop for Held<H> {
+    #[inline]
+    fn drop(&mut self) {
+        self.holder.shared().limiter.release();
+    }
+}
 
 /// One call's place under an [`AdaptiveLimiter`](super::AdaptiveLimiter)'s
 /// limit, from [`acquire`](super::AdaptiveLimiter::acquire).
@@ -15,60 +79,36 @@ use std::sync::Arc;
 /// cancelled call says nothing about the dependency.
 #[must_use = "a permit holds a slot until it is finished or dropped"]
 pub struct AdaptivePermit {
-    shared: Arc<Shared>,
-    start: Nanos,
-    in_flight: u32,
+    held: Held<Arc<Shared>>,
 }
 
 impl AdaptivePermit {
-    pub(crate) fn new(shared: Arc<Shared>, in_flight: u32) -> Self {
-        let start = shared.clock.now();
-        Self {
-            shared,
-            start,
-            in_flight,
-        }
+    pub(crate) fn new(held: Held<Arc<Shared>>) -> Self {
+        Self { held }
     }
 
     /// The call succeeded: its round trip counts as a measurement.
     pub fn success(self) {
-        self.finish(false);
+        self.held.finish(false);
     }
 
     /// The call was dropped by the dependency (failed, timed out, refused):
     /// a loss signal.
     pub fn dropped(self) {
-        self.finish(true);
+        self.held.finish(true);
     }
 
     /// Calls in flight when this one started, counting it.
     pub fn in_flight_at_start(&self) -> u32 {
-        self.in_flight
-    }
-
-    fn finish(self, dropped: bool) {
-        let now = self.shared.clock.now();
-        // The slot is given back by `drop`, right after the sample is in.
-        let change = self
-            .shared
-            .limiter
-            .record(self.start, self.in_flight, now, dropped);
-        self.shared.changed(change);
-    }
-}
-
-impl Drop for AdaptivePermit {
-    #[inline]
-    fn drop(&mut self) {
-        self.shared.limiter.release();
+        self.held.in_flight
     }
 }
 
 impl fmt::Debug for AdaptivePermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdaptivePermit")
-            .field("start", &self.start)
-            .field("in_flight", &self.in_flight)
+            .field("start", &self.held.start)
+            .field("in_flight", &self.held.in_flight)
             .finish()
     }
 }
