@@ -7,7 +7,7 @@ use super::layer::AdaptiveLayer;
 use super::limiter::{Admit, Change, Limiter};
 use super::permit::{AdaptivePermit, Held, Holder};
 use crate::sync::{AtomicU64, CachePadded, Ordering};
-use ballast_core::{CallError, Clock, Reason, Rejected, TokioClock};
+use ballast_core::{CallError, Reason, Rejected, TokioClock};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -228,8 +228,7 @@ impl AdaptiveLimiter {
     /// Sets the limit by hand (kept within the bounds); the algorithm goes
     /// on from there with the next window.
     pub fn set_limit(&self, limit: u32) {
-        let now = self.shared.clock.now();
-        let change = self.shared.limiter.set_limit(limit, now);
+        let change = self.shared.limiter.set_limit(limit);
         self.shared.changed(change);
     }
 

@@ -37,7 +37,8 @@
 //! snapshot.
 //!
 //! A window holds only calls that started at or after the last limit
-//! change (`epoch`): a call begun earlier measured the old limit. It closes
+//! change (the `generation` a call reads when it is admitted and hands
+//! back when it finishes): a call begun earlier measured the old limit. It closes
 //! after as many calls as the limit (one round trip's worth: every slot of
 //! the limit used once), and no fewer than `min_window`. Its size is fixed
 //! when it opens. A limit set by hand cannot resize the window being
@@ -47,11 +48,35 @@
 use super::algorithm::{LimitAlgorithm, Sample};
 use super::window::{Seat, Tally};
 use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
-use ballast_core::{Clock, Nanos};
+use ballast_core::Nanos;
 use std::time::Duration;
 
 const COUNT: u64 = (1 << 32) - 1;
 const LIMIT_SHIFT: u32 = 32;
+
+/// A finished call's round trip, read only if the call is recorded.
+pub(crate) trait Timing {
+    /// The end of the call: a clock read.
+    type End;
+    /// Reads the clock.
+    fn end(&self) -> Self::End;
+    /// The round trip, in nanoseconds, from the start to `end`.
+    fn rtt(&self, end: &Self::End) -> Nanos;
+    /// `end` as the limiter's time (for [`Sample::now`]).
+    fn now(&self, end: &Self::End) -> Nanos;
+}
+
+/// A call that started at `.0` and ended at `.1`: for tests.
+impl Timing for (Nanos, Nanos) {
+    type End = ();
+    fn end(&self) {}
+    fn rtt(&self, _: &()) -> Nanos {
+        self.1.saturating_sub(self.0)
+    }
+    fn now(&self, _: &()) -> Nanos {
+        self.1
+    }
+}
 
 /// What asking for a permit got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,37 +218,57 @@ impl Limiter {
         debug_assert!(before & COUNT > 0, "released a permit never taken");
     }
 
-    /// Adds a finished call to the window: it started at `start` with
-    /// `in_flight` in flight, finished at `clock.now()`, dropped or not.
-    /// The call whose sample fills the window closes it, and returns the
-    /// limit change if the algorithm made one.
+    /// The generation a call admitted now belongs to: hand it back to
+    /// [`record`](Self::record).
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.tally.generation()
+    }
+
+    /// Adds a finished call to the window: admitted in `generation` with
+    /// `in_flight` in flight, dropped or not, timed by `timing`. The call
+    /// whose sample fills the window closes it, and returns the limit
+    /// change if the algorithm made one.
     ///
     /// Atomics only, except for the closer, which takes the window lock to
-    /// run the algorithm (no other finished call ever waits for it). The
-    /// clock is read once, and not at all for a call left out: one that
-    /// started before the last limit change, or that finds the window
+    /// run the algorithm (no other finished call ever waits for it).
+    /// `timing` is read once, and not at all for a call left out: one
+    /// admitted before the last limit change, or that finds the window
     /// full while its closer is still at work.
     #[inline]
-    pub(crate) fn record(
+    pub(crate) fn record<T: Timing>(
         &self,
-        start: Nanos,
+        generation: u64,
         in_flight: u32,
-        clock: impl Clock,
+        timing: &T,
         dropped: bool,
     ) -> Option<Change> {
-        // A first filter before any write: the epoch only grows.
-        if start < self.tally.epoch() {
+        // A first filter before any write: the generation only grows.
+        if generation < self.tally.generation() {
             return None;
         }
-        let Some(Seat::Taken { size }) = self.tally.take_seat(start) else {
+        let Some(Seat::Taken { size }) = self.tally.take_seat(generation) else {
             return None;
         };
-        let now = clock.now();
-        let rtt = now.saturating_sub(start);
-        if !self.tally.add(size, rtt, in_flight, dropped) {
+        let end = timing.end();
+        if !self.tally.add(size, timing.rtt(&end), in_flight, dropped) {
             return None;
         }
-        self.close(now)
+        self.close(timing.now(&end))
+    }
+
+    /// [`record`](Self::record) for a call that started at `start` and
+    /// finished at `now`.
+    #[cfg(test)]
+    pub(crate) fn record_at(
+        &self,
+        generation: u64,
+        start: Nanos,
+        in_flight: u32,
+        now: Nanos,
+        dropped: bool,
+    ) -> Option<Change> {
+        self.record(generation, in_flight, &(start, now), dropped)
     }
 
     /// Closes the full window: runs the algorithm on it, publishes the new
@@ -273,7 +318,7 @@ impl Limiter {
         if old != new {
             // Before `open`, whose Release publishes it to the next
             // window's calls.
-            self.tally.set_epoch(now);
+            self.tally.next_generation();
         }
         self.tally.open(self.window_size(w.estimate));
         (old != new).then_some(Change {
@@ -287,7 +332,7 @@ impl Limiter {
     /// on from there. The window being filled when the limit changes is
     /// discarded when it closes (it measured the old limit); calls that
     /// started before the change are left out of it at once.
-    pub(crate) fn set_limit(&self, limit: u32, now: Nanos) -> Option<Change> {
+    pub(crate) fn set_limit(&self, limit: u32) -> Option<Change> {
         let mut w = self.window.lock();
         w.estimate = f64::from(limit).clamp(self.min_limit, self.max_limit);
         let new = w.estimate as u32;
@@ -295,7 +340,7 @@ impl Limiter {
         if old == new {
             return None;
         }
-        self.tally.set_epoch(now);
+        self.tally.next_generation();
         w.stale = true;
         Some(Change {
             old,
@@ -413,13 +458,13 @@ mod tests {
     fn a_window_of_one_limits_worth_runs_the_algorithm_within_the_bounds() {
         let l = limiter(4, 1, false);
         for _ in 0..3 {
-            assert_eq!(l.record(0, 1, 10, false), None);
+            assert_eq!(l.record_at(0, 0, 1, 10, false), None);
         }
-        let change = l.record(0, 1, 10, false).expect("window closed");
+        let change = l.record_at(0, 0, 1, 10, false).expect("window closed");
         assert_eq!((change.old, change.new, change.why), (4, 5, "up"));
         // At the maximum: no change.
         for _ in 0..5 {
-            assert_eq!(l.record(10, 1, 20, false), None);
+            assert_eq!(l.record_at(1, 10, 1, 20, false), None);
         }
         assert_eq!((l.limit(), l.estimates().windows), (5, 2));
     }
@@ -427,28 +472,30 @@ mod tests {
     #[test]
     fn a_window_is_at_least_min_window_calls() {
         let l = limiter(1, 3, false);
-        assert_eq!(l.record(0, 1, 10, false), None);
-        assert_eq!(l.record(0, 1, 10, false), None);
-        assert!(l.record(0, 1, 10, false).is_some());
+        assert_eq!(l.record_at(0, 0, 1, 10, false), None);
+        assert_eq!(l.record_at(0, 0, 1, 10, false), None);
+        assert!(l.record_at(0, 0, 1, 10, false).is_some());
     }
 
     #[test]
     fn calls_started_before_a_limit_change_are_left_out() {
         let l = limiter(1, 1, false);
-        l.record(0, 1, 10, false).expect("changed at 10");
-        assert_eq!(l.record(5, 1, 15, true), None);
+        assert_eq!(l.generation(), 0);
+        l.record_at(0, 0, 1, 10, false).expect("changed at 10");
+        assert_eq!(l.generation(), 1);
+        assert_eq!(l.record_at(0, 5, 1, 15, true), None);
         assert_eq!(l.window_calls(), 0);
-        assert_eq!(l.record(10, 1, 15, true), None);
-        assert_eq!(l.record(10, 1, 15, true).map(|c| c.new), Some(1));
+        assert_eq!(l.record_at(1, 10, 1, 15, true), None);
+        assert_eq!(l.record_at(1, 10, 1, 15, true).map(|c| c.new), Some(1));
     }
 
     #[test]
     fn a_window_of_drops_reports_their_round_trip_and_keeps_the_estimates() {
         let l = limiter(1, 1, false);
-        l.record(0, 1, 7, true);
+        l.record_at(0, 0, 1, 7, true);
         let e = l.estimates();
         assert_eq!((e.last_rtt, e.windows), (None, 1));
-        l.record(7, 1, 17, false);
+        l.record_at(0, 7, 1, 17, false);
         assert_eq!(l.estimates().last_rtt, Some(Duration::from_nanos(10)));
         assert_eq!(l.last_rtt_hint(), Some(Duration::from_nanos(10)));
     }
@@ -459,7 +506,7 @@ mod tests {
         for _ in 0..3 {
             assert!(matches!(l.try_acquire(), Admit::Yes { .. }));
         }
-        l.set_limit(1, 0).expect("changed");
+        l.set_limit(1).expect("changed");
         assert_eq!((l.in_flight(), l.limit()), (3, 1));
         l.release();
         l.release();

@@ -90,8 +90,8 @@ fn a_limit_moving_down_and_up_never_lets_more_than_it_in() {
                 thread::spawn(move || call_once(&l, &running, 2))
             })
             .collect();
-        l.set_limit(1, 1);
-        l.set_limit(2, 2);
+        l.set_limit(1);
+        l.set_limit(2);
         for c in callers {
             c.join().unwrap();
         }
@@ -106,7 +106,7 @@ fn a_lowered_limit_admits_no_one_while_the_old_calls_run() {
         assert!(matches!(l.try_acquire(), Admit::Yes { in_flight: 1 }));
         let lowerer = {
             let l = l.clone();
-            thread::spawn(move || l.set_limit(1, 1))
+            thread::spawn(move || l.set_limit(1))
         };
         let caller = {
             let l = l.clone();
@@ -145,7 +145,7 @@ fn cancelled_calls_give_their_permits_back_and_record_nothing() {
                 let Admit::Yes { in_flight } = l.try_acquire() else {
                     panic!("a limit of 2 admits two")
                 };
-                let change = l.record(0, in_flight, 5, false);
+                let change = l.record_at(0, 0, in_flight, 5, false);
                 l.release();
                 change
             })
@@ -166,7 +166,7 @@ fn cancelled_calls_give_their_permits_back_and_record_nothing() {
         assert_eq!(l.in_flight(), 0);
         // A second finished call closes the window.
         assert!(matches!(l.try_acquire(), Admit::Yes { .. }));
-        let change = l.record(0, 1, 5, false).expect("window closed");
+        let change = l.record_at(0, 0, 1, 5, false).expect("window closed");
         l.release();
         assert_eq!((change.old, change.new), (2, 3));
         assert_eq!((l.in_flight(), l.limit()), (0, 3));
@@ -184,7 +184,7 @@ fn two_calls_closing_one_window_update_the_limit_once() {
                     let Admit::Yes { in_flight } = l.try_acquire() else {
                         panic!("a limit of 2 admits two")
                     };
-                    let change = l.record(0, in_flight, 5, false);
+                    let change = l.record_at(0, 0, in_flight, 5, false);
                     l.release();
                     change.is_some()
                 })
@@ -211,7 +211,7 @@ fn concurrent_finishes_are_each_counted_once_in_one_sample() {
             .map(|(rtt, in_flight, dropped)| {
                 let l = l.clone();
                 thread::spawn(move || {
-                    l.record(10, in_flight, 10 + rtt, dropped);
+                    l.record_at(0, 10, in_flight, 10 + rtt, dropped);
                 })
             })
             .collect();
@@ -239,11 +239,11 @@ fn a_sample_racing_a_window_close_lands_in_one_window_only() {
             .map(|rtt| {
                 let l = l.clone();
                 thread::spawn(move || {
-                    l.record(10, 1, 10 + rtt, false);
+                    l.record_at(0, 10, 1, 10 + rtt, false);
                 })
             })
             .collect();
-        l.record(10, 1, 18, false);
+        l.record_at(0, 10, 1, 18, false);
         for f in finishers {
             f.join().unwrap();
         }
@@ -262,7 +262,7 @@ fn a_sample_racing_a_window_close_lands_in_one_window_only() {
         assert!(left <= 1);
         // Fill the next window with calls of round trip 16 and read it.
         for _ in left..2 {
-            l.record(20, 1, 36, false);
+            l.record_at(0, 20, 1, 36, false);
         }
         let seen = seen.lock().unwrap();
         assert_eq!(seen.len(), 2);
@@ -280,20 +280,24 @@ fn a_call_started_before_a_limit_change_is_left_out_of_every_window() {
         let early = {
             let l = l.clone();
             // Started at 0, finished at 10.
-            thread::spawn(move || l.record(0, 1, 10, false).is_some())
+            thread::spawn(move || l.record_at(0, 0, 1, 10, false).is_some())
         };
         // Started at 5, finished at 12.
-        let late = l.record(5, 1, 12, false).is_some();
+        let late = l.record_at(0, 5, 1, 12, false).is_some();
         let early = early.join().unwrap();
         // Whichever closed the first window moved the limit (1 -> 2) and
-        // the epoch past the other's start, so the other was left out; or
-        // both... never: the second window is two calls.
+        // the generation past the other's, so the other was left out (the
+        // second window is two calls: it cannot have closed it).
         assert!(early ^ late, "exactly one closer");
         assert_eq!((l.limit(), l.estimates().windows), (2, 1));
         assert_eq!(l.window_calls(), 0, "the left-out call is in no window");
         // The next window is clean: two new calls close it.
-        assert_eq!(l.record(20, 1, 30, false), None);
-        let change = l.record(20, 1, 30, false).expect("second window closed");
+        let g = l.generation();
+        assert_eq!(g, 1, "one limit change");
+        assert_eq!(l.record_at(g, 20, 1, 30, false), None);
+        let change = l
+            .record_at(g, 20, 1, 30, false)
+            .expect("second window closed");
         assert_eq!((change.old, change.new), (2, 3));
     });
 }
@@ -306,10 +310,10 @@ fn a_limit_set_by_hand_racing_a_close_discards_the_old_window() {
             let l = l.clone();
             // Started at 0: before the change by hand at 1.
             thread::spawn(move || {
-                l.record(0, 1, 5, false);
+                l.record_at(0, 0, 1, 5, false);
             })
         };
-        l.set_limit(3, 1);
+        l.set_limit(3);
         finisher.join().unwrap();
         // The call closed its window before the change (limit 1 -> 2, then
         // set to 3), or it was left out, or its window was discarded as
@@ -322,7 +326,7 @@ fn a_limit_set_by_hand_racing_a_close_discards_the_old_window() {
         // closes; then a window of three, and the algorithm runs again.
         let mut changed = None;
         for _ in 0..5 {
-            if let Some(c) = l.record(10, 1, 20, false) {
+            if let Some(c) = l.record_at(l.generation(), 10, 1, 20, false) {
                 changed = Some(c);
                 break;
             }
@@ -343,8 +347,9 @@ fn a_limit_moved_by_closing_windows_never_lets_more_than_it_in() {
             let (l, running) = (l.clone(), running.clone());
             thread::spawn(move || match l.try_acquire() {
                 Admit::Yes { in_flight } => {
+                    let g = l.generation();
                     running.fetch_add(1, Ordering::SeqCst);
-                    let change = l.record(0, in_flight, 5, false);
+                    let change = l.record_at(g, 0, in_flight, 5, false);
                     running.fetch_sub(1, Ordering::SeqCst);
                     l.release();
                     change.is_some()

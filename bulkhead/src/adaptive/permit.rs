@@ -2,9 +2,11 @@
 //! [`Held`], the same for the tower service's calls.
 
 use super::handle::Shared;
-use ballast_core::{Clock, Nanos};
+use super::limiter::Timing;
+use ballast_core::Nanos;
 use std::fmt;
 use std::sync::Arc;
+use tokio::time::Instant;
 
 /// Something that reaches the shared limiter: the service's per-value
 /// `Local` (so per-call reference counts stay off shared lines) or the
@@ -27,11 +29,14 @@ impl Holder for &Shared {
     }
 }
 
-/// A held slot: when the call started and how many were in flight. Gives
-/// the slot back when dropped.
+/// A held slot: when the call started, in which generation of the limit,
+/// and how many were in flight. Gives the slot back when dropped.
 pub(crate) struct Held<H: Holder> {
     holder: H,
-    start: Nanos,
+    /// Read from tokio's clock as is: the round trip is one subtraction
+    /// at the end, and a call left out never converts it.
+    start: Instant,
+    generation: u64,
     in_flight: u32,
 }
 
@@ -39,10 +44,11 @@ impl<H: Holder> Held<H> {
     /// Starts timing an admitted call: the first of its two clock reads.
     #[inline]
     pub(crate) fn new(holder: H, in_flight: u32) -> Self {
-        let start = holder.shared().clock.now();
+        let generation = holder.shared().limiter.generation();
         Self {
             holder,
-            start,
+            start: Instant::now(),
+            generation,
             in_flight,
         }
     }
@@ -52,14 +58,49 @@ impl<H: Holder> Held<H> {
     #[inline]
     pub(crate) fn finish(self, dropped: bool) {
         let shared = self.holder.shared();
+        let timing = Stopwatch {
+            start: self.start,
+            origin: shared.clock.origin(),
+        };
         // The slot is given back by `drop`, right after the sample is in.
         let change = shared
             .limiter
-            .record(self.start, self.in_flight, shared.clock, dropped);
+            .record(self.generation, self.in_flight, &timing, dropped);
         if change.is_some() {
             shared.changed(change);
         }
     }
+}
+
+/// A call's round trip on tokio's clock.
+struct Stopwatch {
+    start: Instant,
+    /// The limiter's time zero.
+    origin: Instant,
+}
+
+impl Timing for Stopwatch {
+    type End = Instant;
+
+    #[inline]
+    fn end(&self) -> Instant {
+        Instant::now()
+    }
+
+    #[inline]
+    fn rtt(&self, end: &Instant) -> Nanos {
+        nanos(end.saturating_duration_since(self.start))
+    }
+
+    fn now(&self, end: &Instant) -> Nanos {
+        nanos(end.saturating_duration_since(self.origin))
+    }
+}
+
+/// Whole nanoseconds, saturating (after 584 years).
+#[inline]
+fn nanos(d: std::time::Duration) -> Nanos {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl<H: Holder> Drop for Held<H> {
@@ -108,6 +149,7 @@ impl fmt::Debug for AdaptivePermit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdaptivePermit")
             .field("start", &self.held.start)
+            .field("generation", &self.held.generation)
             .field("in_flight", &self.held.in_flight)
             .finish()
     }

@@ -16,7 +16,8 @@
 //!    `(n', 0)`.
 //!
 //! A call may give its ticket back between steps 1 and 2 (it turned out
-//! to have started before the last limit change): `seats` goes down by
+//! to have started before the last limit change: its `generation`, read
+//! when it was admitted, is behind): `seats` goes down by
 //! one and the seat is free for another call. The window cannot close
 //! while a ticket is held and not done, so the give-back always lands in
 //! the window it was taken from.
@@ -56,9 +57,13 @@ pub(crate) enum Seat {
 /// The window's counters. Every word is written by every finished call
 /// (the drop words by dropped ones), so they share one cache line: a
 /// finish moves that one line, not one per counter. The line is apart
-/// from the admission word, which admissions write.
+/// from the admission word, which admissions write, and from the
+/// generation, which every admission reads and only limit changes write.
 pub(crate) struct Tally {
     inner: CachePadded<Words>,
+    /// Limit changes so far: a call admitted under an older generation is
+    /// left out. Only grows; written only under the limiter's lock.
+    generation: CachePadded<AtomicU64>,
 }
 
 struct Words {
@@ -73,9 +78,6 @@ struct Words {
     dropped: AtomicU64,
     drop_sum: AtomicU64,
     drop_min: AtomicU64,
-    /// The time of the last limit change: calls that started before it
-    /// are left out. Only grows. Written only under the limiter's lock.
-    epoch: AtomicU64,
 }
 
 impl Tally {
@@ -91,34 +93,38 @@ impl Tally {
                 dropped: AtomicU64::new(0),
                 drop_sum: AtomicU64::new(0),
                 drop_min: AtomicU64::new(u64::MAX),
-                epoch: AtomicU64::new(0),
             }),
+            generation: CachePadded(AtomicU64::new(0)),
         }
     }
 
-    /// The last limit change's time.
+    /// The generation now: read when a call is admitted, handed back
+    /// when it finishes.
     #[inline]
-    pub(crate) fn epoch(&self) -> u64 {
-        // Relaxed: the epoch only grows, so a call that started before the
-        // value read started before the current one too; a stale (lower)
-        // value is caught by the check after the ticket (see `take_seat`).
-        self.inner.epoch.load(Ordering::Relaxed)
+    pub(crate) fn generation(&self) -> u64 {
+        // Relaxed: the generation only grows, so a call behind the value
+        // read is behind the current one too; a stale (lower) value is
+        // caught by the check after the ticket (see `take_seat`). Read at
+        // admission, it may be one change late, exactly as a clock read
+        // just after the admission would be.
+        self.generation.load(Ordering::Relaxed)
     }
 
-    /// Moves the epoch to `now` (never back). Called under the limiter's
-    /// lock, before the window it applies to is opened.
-    pub(crate) fn set_epoch(&self, now: u64) {
+    /// A limit change: calls admitted before it are left out from now on.
+    /// Called under the limiter's lock, before the window it applies to is
+    /// opened.
+    pub(crate) fn next_generation(&self) {
         // Relaxed: published to the next window's callers by the Release
         // store that opens it (`open`), or, for a change by hand, only an
         // early filter (the window open then is discarded whole).
-        self.inner.epoch.fetch_max(now, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Takes a ticket in the window being filled, for a call that started
-    /// at `start`. `None`: the call started before the last limit change
+    /// Takes a ticket in the window being filled, for a call admitted in
+    /// `generation`. `None`: the call started before the last limit change
     /// and is left out (a ticket it took is given back).
     #[inline]
-    pub(crate) fn take_seat(&self, start: u64) -> Option<Seat> {
+    pub(crate) fn take_seat(&self, generation: u64) -> Option<Seat> {
         let w = &self.inner;
         // Relaxed: the CAS below validates the value.
         let mut seats = w.seats.load(Ordering::Relaxed);
@@ -129,7 +135,7 @@ impl Tally {
             }
             // Acquire: pairs with the Release store that opened this
             // window (`open`), so this call sees the cleared counters and
-            // the epoch of the window it joins.
+            // the generation of the window it joins.
             match w.seats.compare_exchange_weak(
                 seats,
                 seats + 1,
@@ -140,7 +146,7 @@ impl Tally {
                 Err(actual) => seats = actual,
             }
         }
-        if start < self.epoch() {
+        if generation < self.generation() {
             // The ticket is held and not done, so the window cannot have
             // closed: the decrement lands in the window it came from.
             // Relaxed: nothing was added, nothing to publish.
@@ -206,7 +212,7 @@ impl Tally {
     /// Opens the next window, of `size` calls (at least 1). Only the
     /// closer calls it, after [`take`](Self::take).
     pub(crate) fn open(&self, size: u32) {
-        // Release: the cleared counters (and a new epoch) happen-before
+        // Release: the cleared counters (and a new generation) happen-before
         // every ticket of the new window (their Acquire CAS). A store, not
         // an RMW, is safe: the window is full and every ticket is done,
         // so no one else writes `seats` now.
