@@ -1,7 +1,7 @@
 //! [`Policy`]: the retry policy and the operator's handle to it.
 
 use crate::backoff::Delays;
-use crate::budget::RetryBudget;
+use crate::budget::{Depositor, RetryBudget};
 use crate::config::Config;
 use crate::layer::RetryLayer;
 use crate::metrics::{Metrics, Stats};
@@ -33,14 +33,14 @@ impl<C> Shared<C> {
         self.budget.deposit();
     }
 
-    /// [`begin`](Self::begin) for a service clone that deposits into its
-    /// own `stripe` of the budget's counters.
+    /// [`begin`](Self::begin) for a service value, which deposits through
+    /// a `depositor` of its own (from this policy's budget).
     #[inline]
-    pub(crate) fn begin_striped(&self, stripe: usize) {
+    pub(crate) fn begin_with(&self, depositor: &mut Depositor) {
         if !self.calls_in_budget {
             self.stats.call();
         }
-        self.budget.deposit_striped(stripe);
+        depositor.deposit();
     }
 
     fn metrics(&self) -> Metrics {

@@ -1,6 +1,6 @@
 //! [`Retry`]: the tower service.
 
-use crate::budget::next_stripe;
+use crate::budget::Depositor;
 use crate::classify::{Classifier, CloneRequest, CloneRequests};
 use crate::future::ResponseFuture;
 use crate::plan::Tracker;
@@ -25,9 +25,6 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) struct Local<C, K> {
     pub(crate) policy: Policy<C>,
     pub(crate) cloner: K,
-    /// The budget's deposit counter this service value writes, so two
-    /// clones on two threads do not write one cache line.
-    pub(crate) stripe: usize,
 }
 
 impl<C, K> Local<C, K> {
@@ -54,6 +51,9 @@ impl<C, K> Local<C, K> {
 pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal> {
     inner: S,
     local: Arc<Local<C, K>>,
+    /// This service value's own counter in the budget, written only here
+    /// (`call` takes `&mut self`): a deposit is a plain load and store.
+    depositor: Depositor,
     source: Src,
 }
 
@@ -69,11 +69,8 @@ impl<S, C, K, Src> Retry<S, C, K, Src> {
     pub(crate) fn with_parts(inner: S, policy: Policy<C>, cloner: K, source: Src) -> Self {
         Self {
             inner,
-            local: Arc::new(Local {
-                policy,
-                cloner,
-                stripe: next_stripe(),
-            }),
+            depositor: policy.shared.budget.depositor(),
+            local: Arc::new(Local { policy, cloner }),
             source,
         }
     }
@@ -99,8 +96,8 @@ impl<S, C, K, Src> Retry<S, C, K, Src> {
     }
 }
 
-// Written by hand: a clone shares the policy but gets a `Local` of its own
-// (see `Local`).
+// Written by hand: a clone shares the policy but gets a `Local` and a
+// `Depositor` of its own (see both).
 impl<S: Clone, C, K: Clone, Src: Clone> Clone for Retry<S, C, K, Src> {
     fn clone(&self) -> Self {
         Self::with_parts(
@@ -141,7 +138,7 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = self.local.shared();
-        shared.begin_striped(self.local.stripe);
+        shared.begin_with(&mut self.depositor);
         // The task's current deadline binds whatever the source says.
         let deadline = match (self.source.deadline(&req), Deadline::current()) {
             (Some(a), Some(b)) => Some(a.earlier(b)),

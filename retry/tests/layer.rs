@@ -228,3 +228,25 @@ async fn the_service_builder_method_retries_under_the_shared_policy() {
     let m = policy.metrics();
     assert_eq!((m.calls, m.attempts, m.retries), (1, 2, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn calls_of_dropped_clones_stay_counted_and_new_clones_add_to_them() {
+    // The budget is on: the call count is the budget's deposits, which
+    // each service clone makes in a counter of its own.
+    let dep = Scripted::new(&[Ok(200), Ok(200), Ok(200), Ok(200)]);
+    let policy = Policy::new(ballast_retry::Config::default(), RetryErrors);
+    let svc = ServiceBuilder::new()
+        .layer(policy.layer())
+        .service(dep.clone());
+    let mut a = svc.clone();
+    a.ready().await.unwrap().call("GET").await.unwrap();
+    a.ready().await.unwrap().call("GET").await.unwrap();
+    assert_eq!(policy.metrics().calls, 2, "exact right after the calls");
+    drop(a);
+    assert_eq!(policy.metrics().calls, 2, "a dropped clone's calls left");
+    let mut b = svc.clone();
+    b.ready().await.unwrap().call("GET").await.unwrap();
+    svc.oneshot("GET").await.unwrap();
+    let m = policy.metrics();
+    assert_eq!((m.calls, m.attempts, m.retries), (4, 4, 0));
+}

@@ -10,11 +10,37 @@
 //! are simply the sum of all buckets.
 //!
 //! A bucket's deposits are counted in [`STRIPES`] counters, each on cache
-//! lines of its own: a service clone (or a thread) adds to one stripe
-//! only, so clones on different cores never write one line, and whoever
-//! reads a bucket's deposits (under the mutex) sums its stripes.
+//! lines of its own: a thread depositing through the budget itself
+//! (`RetryBudget::deposit`, the helper, hedging) adds to one stripe only,
+//! so threads on different cores never write one line, and whoever reads
+//! a bucket's deposits (under the mutex) sums its stripes. A service
+//! clone instead deposits into a cell of its own (below), which collects
+//! move into stripe 0.
 //!
-//! - **Deposit** (every original request, lock-free): load `slot`
+//! - **Cell deposit** (every call of a service clone, no locked
+//!   instruction): a service clone holds a [`Cell`] of its own, a counter
+//!   that it alone writes (its `call` takes `&mut self`), so a deposit is
+//!   a Relaxed load and a Relaxed store of one more, on a cache line no
+//!   other thread writes: no read-modify-write, no lock prefix. Every
+//!   [`CLOCK_EVERY`]-th deposit into a cell (the first included) asks the
+//!   clock whether a new period has begun, as below. Cells are not dated:
+//!   whoever holds the mutex first **collects** them (sums every cell and
+//!   adds what was deposited since the last collect to the current
+//!   period's bucket), and every roll, withdrawal, balance and total
+//!   collects before anything else. A deposit is thus dated at the first
+//!   collect after it, which comes before the first roll past its period:
+//!   it lands in its own period or an earlier one (it leaves the window
+//!   early), which can only make the budget smaller. The one exception is
+//!   a store not yet visible to the collector (weak memory; on x86 a few
+//!   nanoseconds of store buffer): it is counted at the next collect,
+//!   possibly a period late. Cells are handed out and taken back under
+//!   the mutex and never freed while the core lives: a clone that is
+//!   dropped puts its cell on a free list, with its count in it, and the
+//!   next clone made takes it over (the mutex orders the last owner's
+//!   writes before the next owner's), so the sum over all cells only
+//!   grows and the total of deposits stays exact. The cost: making and
+//!   dropping a service clone takes the mutex once each.
+//! - **Deposit** (the budget's own `deposit`, the helper's, lock-free): load `slot`
 //!   (Acquire), `fetch_add` one on the bucket's counter in the caller's
 //!   stripe (Relaxed). Only every [`CLOCK_EVERY`]-th deposit into a
 //!   stripe's bucket (the first included) asks the clock whether a new
@@ -50,6 +76,7 @@
 
 use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
 use ballast_core::{Clock, Nanos};
+use std::sync::Arc;
 
 /// How many deposits into one bucket pass between two looks at the clock.
 pub(crate) const CLOCK_EVERY: u64 = 64;
@@ -62,9 +89,8 @@ const STRIPES: usize = 4;
 /// a cache line (128 bytes, as `CachePadded`).
 const PAD: usize = 16;
 
-/// A stripe for a new depositor (a service clone, or a thread for
-/// deposits that name none), handed out round-robin.
-pub(crate) fn next_stripe() -> usize {
+/// A stripe for a new depositing thread, handed out round-robin.
+fn next_stripe() -> usize {
     // std's, not loom's: which stripe a deposit goes to does not matter for
     // correctness (every reader sums them all), so loom need not model it.
     use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
@@ -101,8 +127,23 @@ pub(crate) struct BudgetCore {
     stride: usize,
     /// Withdrawals per bucket. Written only under the mutex.
     withdrawals: Box<[AtomicU64]>,
-    /// Serialises rolls and withdrawals.
-    slow: Mutex<()>,
+    /// Serialises rolls, withdrawals and collects; holds the cells.
+    slow: Mutex<Cells>,
+}
+
+/// One depositor's own counter (see the module notes): written by its
+/// holder alone, read by whoever collects under the mutex.
+pub(crate) type Cell = CachePadded<AtomicU64>;
+
+/// Every [`Cell`] handed out, behind the mutex.
+#[derive(Debug, Default)]
+pub(crate) struct Cells {
+    /// Live and free cells alike; never shrinks, so the sum only grows.
+    all: Vec<Arc<Cell>>,
+    /// Indices in `all` of the cells no depositor holds.
+    free: Vec<usize>,
+    /// The sum of every cell at the last collect.
+    observed: u64,
 }
 
 /// What the window holds at one moment.
@@ -128,7 +169,7 @@ impl BudgetCore {
                 .collect(),
             stride: buckets.max(1) as usize + 2 * PAD,
             withdrawals: (0..buckets.max(1)).map(|_| AtomicU64::new(0)).collect(),
-            slow: Mutex::new(()),
+            slow: Mutex::new(Cells::default()),
         }
     }
 
@@ -178,6 +219,62 @@ impl BudgetCore {
         }
     }
 
+    /// A cell for a new depositor (a service clone): a free one, with
+    /// the deposits of its earlier holders in it, or a new one. Give it
+    /// back with [`return_cell`](Self::return_cell).
+    pub(crate) fn take_cell(&self) -> (usize, Arc<Cell>) {
+        let mut slow = self.slow.lock();
+        if let Some(index) = slow.free.pop() {
+            return (index, slow.all[index].clone());
+        }
+        let cell = Arc::new(CachePadded(AtomicU64::new(0)));
+        slow.all.push(cell.clone());
+        (slow.all.len() - 1, cell)
+    }
+
+    /// Puts cell `index` back on the free list; its deposits stay in it
+    /// and keep being counted. Its holder must not write it afterwards.
+    pub(crate) fn return_cell(&self, index: usize) {
+        self.slow.lock().free.push(index);
+    }
+
+    /// Counts one original request in `cell`, which the caller alone
+    /// writes (see the module notes), asking `clock` for the time only
+    /// now and then.
+    #[inline]
+    pub(crate) fn deposit_cell(&self, clock: &impl Clock, cell: &Cell) {
+        // Relaxed load and store, not a `fetch_add`: the caller is the
+        // cell's only writer (the mutex orders a handed-over cell's last
+        // holder's writes before ours), so no write can come between the
+        // two. Relaxed: a count; collectors read it under the mutex, and
+        // coherence keeps their reads from ever going backwards.
+        let before = cell.load(Ordering::Relaxed);
+        cell.store(before.wrapping_add(1), Ordering::Relaxed);
+        if before % CLOCK_EVERY == 0 {
+            self.roll_to(clock.now());
+        }
+    }
+
+    /// With the mutex held: adds what the cells gained since the last
+    /// collect to the current period's bucket.
+    fn collect_locked(&self, slow: &mut Cells) {
+        let sum = slow.all.iter().fold(0u64, |sum, cell| {
+            // Relaxed: a count (see `deposit_cell`).
+            sum.wrapping_add(cell.load(Ordering::Relaxed))
+        });
+        let gained = sum.wrapping_sub(slow.observed);
+        if gained == 0 {
+            return;
+        }
+        slow.observed = sum;
+        // Relaxed: `slot` is written only under the mutex we hold; the
+        // counter is a count, as in `deposit`, that other
+        // stripes' depositors may add to concurrently.
+        let slot = self.slot.load(Ordering::Relaxed);
+        self.counter(0, slot as usize)
+            .fetch_add(gained, Ordering::Relaxed);
+    }
+
     /// Counts one original request made at `now`, dated exactly.
     pub(crate) fn deposit_at(&self, now: Nanos) {
         self.roll_to(now);
@@ -196,8 +293,8 @@ impl BudgetCore {
     /// Takes one retry from the budget at `now` if it allows one, and
     /// says in which period it was counted (for [`refund`](Self::refund)).
     pub(crate) fn withdraw(&self, now: Nanos) -> Option<u64> {
-        let _slow = self.slow.lock();
-        self.roll_locked(now / self.bucket_nanos);
+        let mut slow = self.slow.lock();
+        self.roll_locked(&mut slow, now / self.bucket_nanos);
         let balance = self.balance_locked();
         if balance.available == 0 {
             return None;
@@ -233,8 +330,8 @@ impl BudgetCore {
 
     /// The window as seen at `now`.
     pub(crate) fn balance(&self, now: Nanos) -> Balance {
-        let _slow = self.slow.lock();
-        self.roll_locked(now / self.bucket_nanos);
+        let mut slow = self.slow.lock();
+        self.roll_locked(&mut slow, now / self.bucket_nanos);
         self.balance_locked()
     }
 
@@ -273,7 +370,8 @@ impl BudgetCore {
 
     /// Every deposit ever made.
     pub(crate) fn total_deposits(&self) -> u64 {
-        let _slow = self.slow.lock();
+        let mut slow = self.slow.lock();
+        self.collect_locked(&mut slow);
         // Relaxed: read under the mutex that orders its writes.
         let retired = self.retired.load(Ordering::Relaxed);
         retired.saturating_add(self.balance_locked().deposits)
@@ -285,14 +383,16 @@ impl BudgetCore {
         let period = now / self.bucket_nanos;
         // Relaxed: only a hint; `roll_locked` checks again under the mutex.
         if period > self.current.load(Ordering::Relaxed) {
-            let _slow = self.slow.lock();
-            self.roll_locked(period);
+            let mut slow = self.slow.lock();
+            self.roll_locked(&mut slow, period);
         }
     }
 
-    /// With the mutex held: zeroes the buckets of the periods after
-    /// `current` up to `period`, then publishes `period`.
-    fn roll_locked(&self, period: u64) {
+    /// With the mutex held: collects the cells into the current period,
+    /// then zeroes the buckets of the periods after `current` up to
+    /// `period` and publishes `period`.
+    fn roll_locked(&self, slow: &mut Cells, period: u64) {
+        self.collect_locked(slow);
         // Relaxed: we hold the mutex, and only its holder writes `current`.
         let current = self.current.load(Ordering::Relaxed);
         if period <= current {
@@ -411,6 +511,31 @@ mod tests {
         let before = c.balance(14 * SEC);
         c.refund(late);
         assert_eq!(c.balance(14 * SEC), before);
+    }
+
+    #[test]
+    fn a_returned_cell_keeps_its_deposits_and_its_next_holder_adds_to_them() {
+        let c = core();
+        let (first, cell) = c.take_cell();
+        let (_, other) = c.take_cell();
+        for _ in 0..3 {
+            c.deposit_cell(&0u64, &cell);
+        }
+        c.deposit_cell(&0u64, &other);
+        assert_eq!(c.total_deposits(), 4);
+        c.return_cell(first);
+        drop(cell);
+        assert_eq!(c.total_deposits(), 4, "a returned cell's deposits left");
+        let (again, cell) = c.take_cell();
+        assert_eq!(again, first, "a free cell is taken before a new one");
+        for _ in 0..2 {
+            c.deposit_cell(&0u64, &cell);
+        }
+        assert_eq!(c.total_deposits(), 6);
+        assert_eq!(c.balance(0).deposits, 6);
+        // Collected deposits stay in the period they were collected in.
+        let b = c.balance(10 * SEC);
+        assert_eq!((b.deposits, c.total_deposits()), (0, 6));
     }
 
     #[test]

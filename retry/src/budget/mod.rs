@@ -22,8 +22,7 @@ pub(crate) mod core;
 
 pub use config::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS};
 
-use self::core::BudgetCore;
-pub(crate) use self::core::next_stripe;
+use self::core::{BudgetCore, Cell};
 use ballast_core::{Clock, Nanos, TokioClock};
 use std::fmt;
 use std::sync::Arc;
@@ -111,14 +110,15 @@ impl RetryBudget {
         }
     }
 
-    /// [`deposit`](Self::deposit) into the counter `stripe` (from
-    /// [`next_stripe`]), which a service clone
-    /// keeps so that clones on different threads never write one cache
-    /// line.
-    #[inline]
-    pub(crate) fn deposit_striped(&self, stripe: usize) {
-        if let Some(inner) = &self.inner {
-            inner.core.deposit_striped(&inner.clock, stripe);
+    /// A depositor of its own for one service value: its deposits are
+    /// a plain load and store on a counter no other thread writes (see
+    /// [`Depositor`]).
+    pub(crate) fn depositor(&self) -> Depositor {
+        Depositor {
+            held: self.inner.as_ref().map(|inner| {
+                let (index, cell) = inner.core.take_cell();
+                (inner.clone(), index, cell)
+            }),
         }
     }
 
@@ -202,6 +202,46 @@ impl fmt::Debug for RetryBudget {
                     .finish()
             }
         }
+    }
+}
+
+/// One service value's way to deposit: a counter of the budget's that
+/// only its holder writes, so a deposit has no locked instruction and
+/// two clones on two cores never write one cache line. The budget sums
+/// the counters whenever it counts (a withdrawal, a window roll, a
+/// balance, the total), so its totals are exact as soon as a deposit
+/// returns. Not `Clone`: a second writer would break the single-writer
+/// rule; each service clone takes a depositor of its own. Dropping it
+/// gives the counter back for the next one, its deposits still counted.
+pub(crate) struct Depositor {
+    /// `None` for an unlimited budget.
+    held: Option<(Arc<Inner>, usize, Arc<Cell>)>,
+}
+
+impl Depositor {
+    /// Records one original request (see [`RetryBudget::deposit`]).
+    /// Takes `&mut self`: one writer at a time, which the counter needs.
+    #[inline]
+    pub(crate) fn deposit(&mut self) {
+        if let Some((inner, _, cell)) = &self.held {
+            inner.core.deposit_cell(&inner.clock, cell);
+        }
+    }
+}
+
+impl Drop for Depositor {
+    fn drop(&mut self) {
+        if let Some((inner, index, _)) = self.held.take() {
+            inner.core.return_cell(index);
+        }
+    }
+}
+
+impl fmt::Debug for Depositor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Depositor")
+            .field("cell", &self.held.as_ref().map(|h| h.1))
+            .finish()
     }
 }
 
