@@ -42,14 +42,15 @@
 //! tower's `RateLimit` is not `Clone`: it owns its count and changes it
 //! through `&mut self`, with no atomic instruction, and its check is one
 //! comparison of two instants. ballast's limit is shared by every clone,
-//! so an admitted call costs one compare-and-swap on the GCRA word and one
-//! bump of the admitted counter (two atomic read-modify-writes), and the
-//! GCRA needs `now` as a number of nanoseconds, which costs a subtraction
-//! of two `Instant`s in std (out of line, with its checks) on top of the
-//! clock read both pay. In callgrind that is about 250 instructions per
-//! call against tower's 105; the tokio clock read itself (a `clock_gettime`
-//! and, with tokio's `test-util`, a mutex) is the same on both sides and
-//! dominates both in time.
+//! so an admitted call costs one compare-and-swap on the GCRA word (a
+//! locked instruction, a full fence on x86) and a bump of the admitted
+//! counter (a plain store to the thread's own stripe), and the GCRA needs
+//! `now` as a number of nanoseconds, which costs a subtraction of two
+//! `Instant`s in std (out of line, with its checks) on top of the clock
+//! read both pay. In callgrind that is about 260 instructions per call
+//! (with the bench loop) against tower's 105; the tokio clock read itself
+//! (a `clock_gettime` and, with tokio's `test-util`, a mutex) is the same
+//! on both sides and dominates both in time.
 //!
 //! Run: `cargo bench -p ballast-ratelimit --bench check_path`. Read ratios.
 
