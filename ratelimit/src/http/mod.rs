@@ -27,7 +27,7 @@
 //! `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` of drafts
 //! -03 to -06 instead, [`HeaderStyle::Both`] both. How a GCRA or a window
 //! reads as the draft's `q` units per `w` seconds, `r` remaining and `t`
-//! seconds to reset is in [`headers`](self#fields) below.
+//! seconds to reset is under [Fields](self#fields) below.
 //!
 //! # Fields
 //!
