@@ -221,6 +221,7 @@ mod plan;
 mod policy;
 mod service;
 mod sync;
+mod tally;
 mod transient;
 
 pub use backoff::{Backoff, BackoffBuilder, DEFAULT_CAP, Delays, Jitter};

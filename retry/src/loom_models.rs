@@ -1,10 +1,12 @@
-//! Loom models of the retry budget's concurrent core.
+//! Loom models of the retry budget's concurrent core and the call
+//! counters ([`Tally`](crate::tally::Tally)).
 //!
 //! Run with `RUSTFLAGS="--cfg ballast_loom" LOOM_MAX_PREEMPTIONS=2 cargo
 //! test --release -p ballast-retry --lib -- loom_models`. Each model is
 //! two threads over one `BudgetCore`, asserting inside the model that
 //! withdrawals never exceed what the deposits they saw allow, and the
-//! final balance after the joins.
+//! final balance after the joins (or, for the counters, that a count
+//! is never lost, doubled or seen going backwards).
 
 use crate::budget::core::BudgetCore;
 use loom::sync::Arc;
@@ -259,5 +261,36 @@ fn a_window_roll_racing_a_cell_deposit_never_grows_the_budget() {
         assert_eq!(b.deposits, 5, "a deposit was lost or doubled");
         assert_eq!(b.available, 0, "second 1 spent second 0's deposits");
         assert_eq!(c.total_deposits(), 5);
+    });
+}
+
+#[test]
+fn a_call_counter_dropped_while_a_snapshot_sums_keeps_its_count() {
+    use crate::tally::Tally;
+    loom::model(|| {
+        // Two service values count their calls in cells of their own
+        // (plain load and store); one is dropped and a third takes its
+        // cell over, while a metrics snapshot sums the cells.
+        // std's Arc: the tally's own handles are std's.
+        let tally = std::sync::Arc::new(Tally::default());
+        let mut kept = tally.cell();
+        let clones = {
+            let tally = tally.clone();
+            thread::spawn(move || {
+                let mut dropped = tally.cell();
+                dropped.add();
+                dropped.add();
+                drop(dropped);
+                let mut next = tally.cell();
+                next.add();
+            })
+        };
+        kept.add();
+        let seen = tally.sum();
+        assert!((1..=4).contains(&seen), "snapshot saw {seen} of 4 calls");
+        clones.join().unwrap();
+        let after = tally.sum();
+        assert!(after >= seen, "the count went backwards");
+        assert_eq!(after, 4, "a dropped counter's calls were lost or doubled");
     });
 }

@@ -1,5 +1,7 @@
 //! A point-in-time view of a policy's counts, for dashboards and tests.
 
+use crate::tally::{Tally, TallyCell};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a [`Policy`](crate::Policy) has done since it was made.
@@ -27,7 +29,10 @@ pub struct Metrics {
 /// The counters behind [`Metrics`].
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
+    /// Calls counted by the helper (any thread, an atomic add).
     calls: AtomicU64,
+    /// Calls counted by service values, each in a cell of its own.
+    call_cells: Arc<Tally>,
     retries: AtomicU64,
     budget_denied: AtomicU64,
     gave_up: AtomicU64,
@@ -39,6 +44,11 @@ impl Stats {
     #[inline]
     pub(crate) fn call(&self) {
         self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A counter of its own for a service value's calls (see [`Tally`]).
+    pub(crate) fn call_cell(&self) -> TallyCell {
+        self.call_cells.cell()
     }
 
     pub(crate) fn retry(&self) {
@@ -58,7 +68,10 @@ impl Stats {
     }
 
     pub(crate) fn snapshot(&self) -> Metrics {
-        let calls = self.calls.load(Ordering::Relaxed);
+        let calls = self
+            .calls
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.call_cells.sum());
         let retries = self.retries.load(Ordering::Relaxed);
         let expired = self.expired.load(Ordering::Relaxed);
         Metrics {

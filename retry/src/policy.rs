@@ -5,6 +5,7 @@ use crate::budget::{Depositor, RetryBudget};
 use crate::config::Config;
 use crate::layer::RetryLayer;
 use crate::metrics::{Metrics, Stats};
+use crate::tally::TallyCell;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,13 +35,21 @@ impl<C> Shared<C> {
     }
 
     /// [`begin`](Self::begin) for a service value, which deposits through
-    /// a `depositor` of its own (from this policy's budget).
+    /// a `depositor` of its own (from this policy's budget) and counts
+    /// its calls in a `counter` of its own (from
+    /// [`call_counter`](Self::call_counter)): no locked instruction.
     #[inline]
-    pub(crate) fn begin_with(&self, depositor: &mut Depositor) {
-        if !self.calls_in_budget {
-            self.stats.call();
+    pub(crate) fn begin_with(&self, depositor: &mut Depositor, counter: &mut Option<TallyCell>) {
+        if let Some(counter) = counter {
+            counter.add();
         }
         depositor.deposit();
+    }
+
+    /// A service value's own call counter; `None` when the budget's
+    /// deposits count the calls already.
+    pub(crate) fn call_counter(&self) -> Option<TallyCell> {
+        (!self.calls_in_budget).then(|| self.stats.call_cell())
     }
 
     fn metrics(&self) -> Metrics {

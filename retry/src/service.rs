@@ -5,6 +5,7 @@ use crate::classify::{Classifier, CloneRequest, CloneRequests};
 use crate::future::ResponseFuture;
 use crate::plan::Tracker;
 use crate::policy::{Policy, Shared};
+use crate::tally::TallyCell;
 use ballast_deadline::{Deadline, DeadlineSource, TaskLocal};
 use std::fmt;
 use std::sync::Arc;
@@ -54,6 +55,9 @@ pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal> {
     /// This service value's own counter in the budget, written only here
     /// (`call` takes `&mut self`): a deposit is a plain load and store.
     depositor: Depositor,
+    /// This service value's own call counter, when the budget does not
+    /// count the calls (unlimited or shared); written only here.
+    counter: Option<TallyCell>,
     source: Src,
 }
 
@@ -70,6 +74,7 @@ impl<S, C, K, Src> Retry<S, C, K, Src> {
         Self {
             inner,
             depositor: policy.shared.budget.depositor(),
+            counter: policy.shared.call_counter(),
             local: Arc::new(Local { policy, cloner }),
             source,
         }
@@ -138,7 +143,7 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = self.local.shared();
-        shared.begin_with(&mut self.depositor);
+        shared.begin_with(&mut self.depositor, &mut self.counter);
         // The task's current deadline binds whatever the source says.
         let deadline = match (self.source.deadline(&req), Deadline::current()) {
             (Some(a), Some(b)) => Some(a.earlier(b)),

@@ -250,3 +250,30 @@ async fn calls_of_dropped_clones_stay_counted_and_new_clones_add_to_them() {
     let m = policy.metrics();
     assert_eq!((m.calls, m.attempts, m.retries), (4, 4, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn without_a_budget_calls_of_dropped_clones_stay_counted() {
+    // No budget: each service clone counts its calls in a counter of its
+    // own, which the snapshot sums.
+    let dep = Scripted::new(&[Ok(200), Err(ConnectionRefused), Ok(200), Ok(200), Ok(200)]);
+    let config = ballast_retry::Config::builder()
+        .no_budget()
+        .build()
+        .unwrap();
+    let policy = Policy::new(config, RetryErrors);
+    let svc = ServiceBuilder::new()
+        .layer(policy.layer())
+        .service(dep.clone());
+    let mut a = svc.clone();
+    a.ready().await.unwrap().call("GET").await.unwrap();
+    assert_eq!(policy.metrics().calls, 1, "exact right after the call");
+    a.ready().await.unwrap().call("GET").await.unwrap();
+    drop(a);
+    let m = policy.metrics();
+    assert_eq!((m.calls, m.attempts, m.retries), (2, 3, 1));
+    let mut b = svc.clone();
+    b.ready().await.unwrap().call("GET").await.unwrap();
+    svc.oneshot("GET").await.unwrap();
+    let m = policy.metrics();
+    assert_eq!((m.calls, m.attempts, m.retries), (4, 5, 1));
+}
