@@ -20,7 +20,11 @@
 //! - `adaptive_vegas`, `adaptive_aimd`: ballast's adaptive limiter with
 //!   that algorithm, its limit pinned at 1024 (min = max), so every call
 //!   is admitted, timed and recorded, and a window closes (running the
-//!   algorithm) every 1024 calls.
+//!   algorithm) every 1024 calls. Each call reads tokio's clock twice;
+//!   in this bench tokio is built with `test-util` (a dev-dependency of
+//!   the crate's tests), under which every clock read takes the runtime
+//!   clock's mutex, shared by both workers: the `2_tasks` adaptive rows
+//!   pay for that, which a production build does not.
 //!
 //! The last four are for information: they have no peer to match.
 //!
