@@ -1,6 +1,7 @@
 //! The adaptive limiter's concurrent core: admission against a limit that
 //! moves, and the windows of samples that move it. No clock, no tokio, no
-//! tower: time comes in as `now`.
+//! tower: a finished call's time comes in through [`Timing`], which the
+//! caller implements and the limiter reads only for a call it records.
 //!
 //! # Implementation notes
 //!
@@ -38,8 +39,8 @@
 //!
 //! A window holds only calls that started at or after the last limit
 //! change (the `generation` a call reads when it is admitted and hands
-//! back when it finishes): a call begun earlier measured the old limit. It closes
-//! after as many calls as the limit (one round trip's worth: every slot of
+//! back when it finishes): a call begun earlier measured the old limit.
+//! It closes after as many calls as the limit (one round trip's worth: every slot of
 //! the limit used once), and no fewer than `min_window`. Its size is fixed
 //! when it opens. A limit set by hand cannot resize the window being
 //! filled (its calls hold tickets to it), so that window is discarded
