@@ -34,7 +34,7 @@ fn limiter(initial: u32, min_window: u32) -> Arc<Limiter> {
     Arc::new(Limiter::new(Box::new(Up), initial, 1, 8, min_window, false))
 }
 
-/// Keeps the limit (so no epoch moves) and remembers every window's
+/// Keeps the limit (so no generation moves) and remembers every window's
 /// sample. A plain std mutex: only the closer, under the limiter's lock,
 /// touches it, so it is never contended.
 struct Spy(std::sync::Arc<std::sync::Mutex<Vec<Sample>>>);
