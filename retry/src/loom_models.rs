@@ -265,32 +265,40 @@ fn a_window_roll_racing_a_cell_deposit_never_grows_the_budget() {
 }
 
 #[test]
-fn a_call_counter_dropped_while_a_snapshot_sums_keeps_its_count() {
+fn a_call_counter_given_back_while_a_snapshot_sums_keeps_its_count() {
     use crate::tally::Tally;
+    use crate::thread_cell::{Cell, CellSource};
+    // What `thread_cell::add_one` does with a thread's counter.
+    fn add(cell: &Cell) {
+        let n = cell.load(Ordering::Relaxed);
+        cell.store(n + 1, Ordering::Relaxed);
+    }
     loom::model(|| {
-        // Two service values count their calls in cells of their own
-        // (plain load and store); one is dropped and a third takes its
-        // cell over, while a metrics snapshot sums the cells.
-        // std's Arc: the tally's own handles are std's.
+        // Two threads count calls in counters of their own (plain load and
+        // store); one exits (gives its counter back) and a third takes it
+        // over, while a metrics snapshot sums the counters.
         let tally = std::sync::Arc::new(Tally::default());
-        let mut kept = tally.cell();
-        let clones = {
+        let (_, kept) = tally.take_cell();
+        let others = {
             let tally = tally.clone();
             thread::spawn(move || {
-                let mut dropped = tally.cell();
-                dropped.add();
-                dropped.add();
-                drop(dropped);
-                let mut next = tally.cell();
-                next.add();
+                let (index, exiting) = tally.take_cell();
+                add(&exiting);
+                add(&exiting);
+                tally.return_cell(index);
+                let (_, next) = tally.take_cell();
+                add(&next);
             })
         };
-        kept.add();
+        add(&kept);
         let seen = tally.sum();
         assert!((1..=4).contains(&seen), "snapshot saw {seen} of 4 calls");
-        clones.join().unwrap();
+        others.join().unwrap();
         let after = tally.sum();
         assert!(after >= seen, "the count went backwards");
-        assert_eq!(after, 4, "a dropped counter's calls were lost or doubled");
+        assert_eq!(
+            after, 4,
+            "a given-back counter's calls were lost or doubled"
+        );
     });
 }

@@ -1,6 +1,6 @@
 //! A point-in-time view of a policy's counts, for dashboards and tests.
 
-use crate::tally::{Tally, TallyCell};
+use crate::tally::Tally;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -29,9 +29,10 @@ pub struct Metrics {
 /// The counters behind [`Metrics`].
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
-    /// Calls counted by the helper (any thread, an atomic add).
+    /// Calls counted while a thread's locals are being destroyed (an
+    /// atomic add); see `call_cells` for the rest.
     calls: AtomicU64,
-    /// Calls counted by service values, each in a cell of its own.
+    /// Calls, each thread counting in a counter of its own.
     call_cells: Arc<Tally>,
     retries: AtomicU64,
     budget_denied: AtomicU64,
@@ -43,12 +44,9 @@ pub(crate) struct Stats {
 impl Stats {
     #[inline]
     pub(crate) fn call(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// A counter of its own for a service value's calls (see [`Tally`]).
-    pub(crate) fn call_cell(&self) -> TallyCell {
-        self.call_cells.cell()
+        if !self.call_cells.add() {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn retry(&self) {

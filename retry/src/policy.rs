@@ -1,11 +1,10 @@
 //! [`Policy`]: the retry policy and the operator's handle to it.
 
 use crate::backoff::Delays;
-use crate::budget::{Depositor, RetryBudget};
+use crate::budget::RetryBudget;
 use crate::config::Config;
 use crate::layer::RetryLayer;
 use crate::metrics::{Metrics, Stats};
-use crate::tally::TallyCell;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +17,7 @@ pub(crate) struct Shared<C> {
     pub(crate) stats: Stats,
     /// The budget is the policy's own and counts deposits: its total is
     /// the call count, and a call need not count itself twice (each count
-    /// is an atomic add on the hot path).
+    /// is a thread-local lookup and a store on the hot path).
     calls_in_budget: bool,
     /// Calls that have retried so far: picks each one's jitter seed.
     retried_calls: AtomicU64,
@@ -32,24 +31,6 @@ impl<C> Shared<C> {
             self.stats.call();
         }
         self.budget.deposit();
-    }
-
-    /// [`begin`](Self::begin) for a service value, which deposits through
-    /// a `depositor` of its own (from this policy's budget) and counts
-    /// its calls in a `counter` of its own (from
-    /// [`call_counter`](Self::call_counter)): no locked instruction.
-    #[inline]
-    pub(crate) fn begin_with(&self, depositor: &mut Depositor, counter: &mut Option<TallyCell>) {
-        if let Some(counter) = counter {
-            counter.add();
-        }
-        depositor.deposit();
-    }
-
-    /// A service value's own call counter; `None` when the budget's
-    /// deposits count the calls already.
-    pub(crate) fn call_counter(&self) -> Option<TallyCell> {
-        (!self.calls_in_budget).then(|| self.stats.call_cell())
     }
 
     fn metrics(&self) -> Metrics {

@@ -1,11 +1,9 @@
 //! [`Retry`]: the tower service.
 
-use crate::budget::Depositor;
 use crate::classify::{Classifier, CloneRequest, CloneRequests};
 use crate::future::ResponseFuture;
 use crate::plan::Tracker;
 use crate::policy::{Policy, Shared};
-use crate::tally::TallyCell;
 use ballast_deadline::{Deadline, DeadlineSource, TaskLocal};
 use std::fmt;
 use std::sync::Arc;
@@ -52,12 +50,6 @@ impl<C, K> Local<C, K> {
 pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal> {
     inner: S,
     local: Arc<Local<C, K>>,
-    /// This service value's own counter in the budget, written only here
-    /// (`call` takes `&mut self`): a deposit is a plain load and store.
-    depositor: Depositor,
-    /// This service value's own call counter, when the budget does not
-    /// count the calls (unlimited or shared); written only here.
-    counter: Option<TallyCell>,
     source: Src,
 }
 
@@ -73,8 +65,6 @@ impl<S, C, K, Src> Retry<S, C, K, Src> {
     pub(crate) fn with_parts(inner: S, policy: Policy<C>, cloner: K, source: Src) -> Self {
         Self {
             inner,
-            depositor: policy.shared.budget.depositor(),
-            counter: policy.shared.call_counter(),
             local: Arc::new(Local { policy, cloner }),
             source,
         }
@@ -101,8 +91,8 @@ impl<S, C, K, Src> Retry<S, C, K, Src> {
     }
 }
 
-// Written by hand: a clone shares the policy but gets a `Local` and a
-// `Depositor` of its own (see both).
+// Written by hand: a clone shares the policy but gets a `Local` of its own
+// (see `Local`).
 impl<S: Clone, C, K: Clone, Src: Clone> Clone for Retry<S, C, K, Src> {
     fn clone(&self) -> Self {
         Self::with_parts(
@@ -143,7 +133,7 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = self.local.shared();
-        shared.begin_with(&mut self.depositor, &mut self.counter);
+        shared.begin();
         // The task's current deadline binds whatever the source says.
         let deadline = match (self.source.deadline(&req), Deadline::current()) {
             (Some(a), Some(b)) => Some(a.earlier(b)),

@@ -1,106 +1,79 @@
-//! [`Tally`]: a count made of counters that each have one writer, so
-//! counting is a plain load and store with no locked instruction.
+//! [`Tally`]: a count made of per-thread counters (see
+//! [`thread_cell`](crate::thread_cell)), so counting is a plain load and
+//! store with no locked instruction.
 //!
 //! # Implementation notes
 //!
-//! Each service value takes a [`TallyCell`] when it is made: a
-//! cache-padded counter that it alone writes (its `call` takes
-//! `&mut self`), so a count is a Relaxed load and a Relaxed store of one
-//! more, on a line no other thread writes. The tally's value is the sum
-//! of every cell ever handed out, read under the mutex. Cells are never
-//! freed while the tally lives: a dropped cell goes on a free list, its
-//! count still in it, and the next cell taken is that one (the mutex
-//! orders its last holder's stores before its next holder's loads), so
-//! the sum only grows and is exact once the counts it should see
-//! happened before the read (a call that returned on this thread, or on
-//! another joined since). Taking and dropping a cell each take the mutex
-//! once: the cost of counting without read-modify-writes moves from
-//! every call to every clone.
+//! The tally hands each thread that counts in it a cache-padded counter
+//! of its own and sums every counter ever handed out, under its mutex.
+//! Counters are never freed while the tally lives: a thread that exits
+//! gives its counter back, its count still in it, and the next thread to
+//! ask takes that one (the mutex orders the last holder's stores before
+//! the next holder's loads), so the sum only grows and is exact once the
+//! counts it should see happened before the read (a call that returned
+//! on this thread, or on another joined since).
 
 use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
-use std::fmt;
+use crate::thread_cell::{self, Cell, CellSource};
 use std::sync::Arc;
 
-type Cell = CachePadded<AtomicU64>;
-
-/// A count that single-writer cells add up to.
-#[derive(Debug, Default)]
+/// A count that per-thread counters add up to.
+#[derive(Debug)]
 pub(crate) struct Tally {
+    /// Picks this tally's counter among a thread's.
+    id: u64,
     cells: Mutex<Cells>,
 }
 
 #[derive(Debug, Default)]
 struct Cells {
-    /// Live and free cells alike; never shrinks, so the sum only grows.
+    /// Live and free counters alike; never shrinks, so the sum only grows.
     all: Vec<Arc<Cell>>,
-    /// Indices in `all` of the cells no one holds.
+    /// Indices in `all` of the counters no thread holds.
     free: Vec<usize>,
 }
 
-impl Tally {
-    /// A cell of its own for a new writer: a free one (its earlier
-    /// holders' counts in it) or a new one.
-    pub(crate) fn cell(self: &Arc<Self>) -> TallyCell {
-        let mut cells = self.cells.lock();
-        let (index, cell) = match cells.free.pop() {
-            Some(index) => (index, cells.all[index].clone()),
-            None => {
-                let cell = Arc::new(CachePadded(AtomicU64::new(0)));
-                cells.all.push(cell.clone());
-                (cells.all.len() - 1, cell)
-            }
-        };
-        TallyCell {
-            tally: self.clone(),
-            index,
-            cell,
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            id: thread_cell::next_id(),
+            cells: Mutex::new(Cells::default()),
         }
     }
+}
 
-    /// Every count ever made in its cells.
+impl Tally {
+    /// Counts one in this thread's counter; false (nothing counted) while
+    /// the thread's locals are being destroyed.
+    #[inline]
+    pub(crate) fn add(self: &Arc<Self>) -> bool {
+        thread_cell::add_one(self.id, self).is_some()
+    }
+
+    /// Every count ever made in its counters.
     pub(crate) fn sum(&self) -> u64 {
         let cells = self.cells.lock();
         cells.all.iter().fold(0u64, |sum, cell| {
             // Relaxed: a count; the mutex orders handovers, and coherence
-            // keeps successive reads of one cell from going backwards.
+            // keeps successive reads of one counter from going backwards.
             sum.wrapping_add(cell.load(Ordering::Relaxed))
         })
     }
 }
 
-/// One writer's counter in a [`Tally`]. Not `Clone`: a second writer
-/// would break the single-writer rule. Dropping it hands the counter,
-/// and its count, back to the tally.
-pub(crate) struct TallyCell {
-    tally: Arc<Tally>,
-    index: usize,
-    cell: Arc<Cell>,
-}
-
-impl TallyCell {
-    /// Counts one. `&mut self`: one writer at a time, which the plain
-    /// load and store need.
-    #[inline]
-    pub(crate) fn add(&mut self) {
-        // Relaxed load and store, not a `fetch_add`: we are the cell's
-        // only writer, so no write can come between the two; readers sum
-        // it under the tally's mutex (a count, ordering nothing else).
-        let n = self.cell.load(Ordering::Relaxed);
-        self.cell.store(n.wrapping_add(1), Ordering::Relaxed);
+impl CellSource for Tally {
+    fn take_cell(&self) -> (usize, Arc<Cell>) {
+        let mut cells = self.cells.lock();
+        if let Some(index) = cells.free.pop() {
+            return (index, cells.all[index].clone());
+        }
+        let cell = Arc::new(CachePadded(AtomicU64::new(0)));
+        cells.all.push(cell.clone());
+        (cells.all.len() - 1, cell)
     }
-}
 
-impl Drop for TallyCell {
-    fn drop(&mut self) {
-        self.tally.cells.lock().free.push(self.index);
-    }
-}
-
-impl fmt::Debug for TallyCell {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TallyCell")
-            .field("index", &self.index)
-            .finish_non_exhaustive()
+    fn return_cell(&self, index: usize) {
+        self.cells.lock().free.push(index);
     }
 }
 
@@ -109,20 +82,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_dropped_cell_keeps_its_count_and_is_taken_over() {
+    fn counts_on_two_threads_are_all_summed_and_exact_after_the_join() {
         let tally = Arc::new(Tally::default());
-        let (mut a, mut b) = (tally.cell(), tally.cell());
-        a.add();
-        a.add();
-        b.add();
-        assert_eq!(tally.sum(), 3);
-        drop(a);
-        assert_eq!(tally.sum(), 3, "a dropped cell's count left the sum");
-        let mut c = tally.cell();
-        assert_eq!(c.index, 0, "the free cell is taken over");
-        c.add();
+        assert!(tally.add());
+        assert!(tally.add());
+        assert_eq!(tally.sum(), 2, "exact right after counting");
+        let other = tally.clone();
+        std::thread::spawn(move || {
+            assert!(other.add());
+        })
+        .join()
+        .unwrap();
+        assert_eq!(tally.sum(), 3, "an exited thread's count left the sum");
+        // The exited thread gave its counter back; the next thread takes
+        // it over and adds to it.
+        let other = tally.clone();
+        std::thread::spawn(move || {
+            assert!(other.add());
+        })
+        .join()
+        .unwrap();
         assert_eq!(tally.sum(), 4);
-        drop((b, c));
-        assert_eq!(tally.sum(), 4);
+        assert_eq!(tally.cells.lock().all.len(), 2, "the counter was reused");
     }
 }

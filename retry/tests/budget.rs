@@ -243,3 +243,34 @@ async fn a_call_dropped_during_its_backoff_gives_its_retry_back() {
     assert!(tokio::time::timeout(50 * MS, helper).await.is_err());
     assert_eq!(policy.budget().available(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn deposits_from_many_threads_are_all_counted_as_soon_as_they_join() {
+    // Each thread deposits into a counter of its own; the budget sums
+    // them, and a thread that exits leaves its count behind.
+    let budget = RetryBudget::new(
+        BudgetConfig::builder()
+            .percent(10.0)
+            .min_per_second(0)
+            .build()
+            .unwrap(),
+    );
+    budget.deposit();
+    assert_eq!(budget.available(), 0, "one deposit pays for 0.1 retry");
+    for round in 0..2 {
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let budget = budget.clone();
+                std::thread::spawn(move || (0..250).for_each(|_| budget.deposit()))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(budget.available(), 100 * (round + 1));
+    }
+    for _ in 0..9 {
+        budget.deposit();
+    }
+    assert_eq!(budget.available(), 201, "2,010 deposits at 10%");
+}

@@ -232,7 +232,7 @@ async fn the_service_builder_method_retries_under_the_shared_policy() {
 #[tokio::test(start_paused = true)]
 async fn calls_of_dropped_clones_stay_counted_and_new_clones_add_to_them() {
     // The budget is on: the call count is the budget's deposits, which
-    // each service clone makes in a counter of its own.
+    // each thread makes in a counter of its own.
     let dep = Scripted::new(&[Ok(200), Ok(200), Ok(200), Ok(200)]);
     let policy = Policy::new(ballast_retry::Config::default(), RetryErrors);
     let svc = ServiceBuilder::new()
@@ -253,8 +253,8 @@ async fn calls_of_dropped_clones_stay_counted_and_new_clones_add_to_them() {
 
 #[tokio::test(start_paused = true)]
 async fn without_a_budget_calls_of_dropped_clones_stay_counted() {
-    // No budget: each service clone counts its calls in a counter of its
-    // own, which the snapshot sums.
+    // No budget: each thread counts calls in a counter of its own, which
+    // the snapshot sums.
     let dep = Scripted::new(&[Ok(200), Err(ConnectionRefused), Ok(200), Ok(200), Ok(200)]);
     let config = ballast_retry::Config::builder()
         .no_budget()

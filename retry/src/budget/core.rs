@@ -10,37 +10,36 @@
 //! are simply the sum of all buckets.
 //!
 //! A bucket's deposits are counted in [`STRIPES`] counters, each on cache
-//! lines of its own: a thread depositing through the budget itself
-//! (`RetryBudget::deposit`, the helper, hedging) adds to one stripe only,
-//! so threads on different cores never write one line, and whoever reads
-//! a bucket's deposits (under the mutex) sums its stripes. A service
-//! clone instead deposits into a cell of its own (below), which collects
-//! move into stripe 0.
+//! lines of its own: a thread adds to one stripe only, so threads on
+//! different cores never write one line, and whoever reads a bucket's
+//! deposits (under the mutex) sums its stripes. Most deposits go to a
+//! thread's cell instead (below), which collects move into stripe 0.
 //!
-//! - **Cell deposit** (every call of a service clone, no locked
-//!   instruction): a service clone holds a [`Cell`] of its own, a counter
-//!   that it alone writes (its `call` takes `&mut self`), so a deposit is
-//!   a Relaxed load and a Relaxed store of one more, on a cache line no
-//!   other thread writes: no read-modify-write, no lock prefix. Every
-//!   [`CLOCK_EVERY`]-th deposit into a cell (the first included) asks the
-//!   clock whether a new period has begun, as below. Cells are not dated:
-//!   whoever holds the mutex first **collects** them (sums every cell and
-//!   adds what was deposited since the last collect to the current
-//!   period's bucket), and every roll, withdrawal, balance and total
-//!   collects before anything else. A deposit is thus dated at the first
-//!   collect after it, which comes before the first roll past its period:
-//!   it lands in its own period or an earlier one (it leaves the window
-//!   early), which can only make the budget smaller. The one exception is
-//!   a store not yet visible to the collector (weak memory; on x86 a few
-//!   nanoseconds of store buffer): it is counted at the next collect,
-//!   possibly a period late. Cells are handed out and taken back under
-//!   the mutex and never freed while the core lives: a clone that is
-//!   dropped puts its cell on a free list, with its count in it, and the
-//!   next clone made takes it over (the mutex orders the last owner's
-//!   writes before the next owner's), so the sum over all cells only
-//!   grows and the total of deposits stays exact. The cost: making and
-//!   dropping a service clone takes the mutex once each.
-//! - **Deposit** (the budget's own `deposit`, the helper's, lock-free): load `slot`
+//! - **Cell deposit** (every original request, no locked instruction):
+//!   each thread holds a [`Cell`] of its own (see `thread_cell`), a
+//!   counter that it alone writes, so a deposit is a Relaxed load and a
+//!   Relaxed store of one more, on a cache line no other thread writes:
+//!   no read-modify-write, no lock prefix. Every [`CLOCK_EVERY`]-th
+//!   deposit into a cell (the first included) asks the clock whether a
+//!   new period has begun, as below. Cells are not dated: whoever holds
+//!   the mutex first **collects** them (sums every cell and adds what was
+//!   deposited since the last collect to the current period's bucket),
+//!   and every roll, withdrawal, balance and total collects before
+//!   anything else. A deposit is thus dated at the first collect after
+//!   it, which comes before the first roll past its period: it lands in
+//!   its own period or an earlier one (it leaves the window early), which
+//!   can only make the budget smaller. The one exception is a store not
+//!   yet visible to the collector (weak memory; on x86 a few nanoseconds
+//!   of store buffer): it is counted at the next collect, possibly a
+//!   period late. Cells are handed out and taken back under the mutex and
+//!   never freed while the core lives: a thread that exits puts its cell
+//!   on a free list, with its count in it, and the next thread to deposit
+//!   takes it over (the mutex orders the last owner's writes before the
+//!   next owner's), so the sum over all cells only grows and the total of
+//!   deposits stays exact. The cost: a thread's first deposit into a
+//!   budget, and its exit, take the mutex once each.
+//! - **Striped deposit** (a deposit while the thread's locals are being
+//!   destroyed, and `deposit_at`; lock-free): load `slot`
 //!   (Acquire), `fetch_add` one on the bucket's counter in the caller's
 //!   stripe (Relaxed). Only every [`CLOCK_EVERY`]-th deposit into a
 //!   stripe's bucket (the first included) asks the clock whether a new
@@ -75,6 +74,7 @@
 //! the argument above holds for each.
 
 use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
+use crate::thread_cell::Cell;
 use ballast_core::{Clock, Nanos};
 use std::sync::Arc;
 
@@ -130,10 +130,6 @@ pub(crate) struct BudgetCore {
     /// Serialises rolls, withdrawals and collects; holds the cells.
     slow: Mutex<Cells>,
 }
-
-/// One depositor's own counter (see the module notes): written by its
-/// holder alone, read by whoever collects under the mutex.
-pub(crate) type Cell = CachePadded<AtomicU64>;
 
 /// Every [`Cell`] handed out, behind the mutex.
 #[derive(Debug, Default)]
@@ -219,7 +215,7 @@ impl BudgetCore {
         }
     }
 
-    /// A cell for a new depositor (a service clone): a free one, with
+    /// A cell for a new depositor (a thread): a free one, with
     /// the deposits of its earlier holders in it, or a new one. Give it
     /// back with [`return_cell`](Self::return_cell).
     pub(crate) fn take_cell(&self) -> (usize, Arc<Cell>) {
@@ -238,10 +234,20 @@ impl BudgetCore {
         self.slow.lock().free.push(index);
     }
 
+    /// What follows a deposit into a cell that held `before`: a look at
+    /// `clock` now and then (see the module notes).
+    #[inline]
+    pub(crate) fn deposited(&self, clock: &impl Clock, before: u64) {
+        if before % CLOCK_EVERY == 0 {
+            self.roll_to(clock.now());
+        }
+    }
+
     /// Counts one original request in `cell`, which the caller alone
     /// writes (see the module notes), asking `clock` for the time only
-    /// now and then.
-    #[inline]
+    /// now and then: what `thread_cell::add_one` and
+    /// [`deposited`](Self::deposited) do, for the models and tests.
+    #[cfg(test)]
     pub(crate) fn deposit_cell(&self, clock: &impl Clock, cell: &Cell) {
         // Relaxed load and store, not a `fetch_add`: the caller is the
         // cell's only writer (the mutex orders a handed-over cell's last

@@ -22,7 +22,8 @@ pub(crate) mod core;
 
 pub use config::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS};
 
-use self::core::{BudgetCore, Cell};
+use self::core::BudgetCore;
+use crate::thread_cell::{self, Cell, CellSource};
 use ballast_core::{Clock, Nanos, TokioClock};
 use std::fmt;
 use std::sync::Arc;
@@ -63,6 +64,8 @@ pub struct RetryBudget {
 }
 
 struct Inner {
+    /// Picks this budget's counter among a thread's (see `thread_cell`).
+    id: u64,
     core: BudgetCore,
     clock: TokioClock,
     config: BudgetConfig,
@@ -73,6 +76,7 @@ impl RetryBudget {
     pub fn new(config: BudgetConfig) -> Self {
         Self {
             inner: Some(Arc::new(Inner {
+                id: thread_cell::next_id(),
                 core: config.core(),
                 clock: TokioClock::new(),
                 config,
@@ -103,22 +107,18 @@ impl RetryBudget {
     }
 
     /// Records one original request (not a retry).
+    ///
+    /// Each thread deposits into a counter of its own, with a plain load
+    /// and store (no locked instruction, no cache line shared with
+    /// another thread); the budget sums the counters whenever it counts,
+    /// so its balance and totals are exact as soon as a deposit returns.
     #[inline]
     pub fn deposit(&self) {
         if let Some(inner) = &self.inner {
-            inner.core.deposit(&inner.clock);
-        }
-    }
-
-    /// A depositor of its own for one service value: its deposits are
-    /// a plain load and store on a counter no other thread writes (see
-    /// [`Depositor`]).
-    pub(crate) fn depositor(&self) -> Depositor {
-        Depositor {
-            held: self.inner.as_ref().map(|inner| {
-                let (index, cell) = inner.core.take_cell();
-                (inner.clone(), index, cell)
-            }),
+            match thread_cell::add_one(inner.id, inner) {
+                Some(before) => inner.core.deposited(&inner.clock, before),
+                None => inner.core.deposit(&inner.clock),
+            }
         }
     }
 
@@ -181,6 +181,16 @@ impl RetryBudget {
     }
 }
 
+impl CellSource for Inner {
+    fn take_cell(&self) -> (usize, Arc<Cell>) {
+        self.core.take_cell()
+    }
+
+    fn return_cell(&self, index: usize) {
+        self.core.return_cell(index);
+    }
+}
+
 impl Default for RetryBudget {
     /// Finagle's default: 20% plus 10 retries a second over 10 seconds.
     fn default() -> Self {
@@ -202,46 +212,6 @@ impl fmt::Debug for RetryBudget {
                     .finish()
             }
         }
-    }
-}
-
-/// One service value's way to deposit: a counter of the budget's that
-/// only its holder writes, so a deposit has no locked instruction and
-/// two clones on two cores never write one cache line. The budget sums
-/// the counters whenever it counts (a withdrawal, a window roll, a
-/// balance, the total), so its totals are exact as soon as a deposit
-/// returns. Not `Clone`: a second writer would break the single-writer
-/// rule; each service clone takes a depositor of its own. Dropping it
-/// gives the counter back for the next one, its deposits still counted.
-pub(crate) struct Depositor {
-    /// `None` for an unlimited budget.
-    held: Option<(Arc<Inner>, usize, Arc<Cell>)>,
-}
-
-impl Depositor {
-    /// Records one original request (see [`RetryBudget::deposit`]).
-    /// Takes `&mut self`: one writer at a time, which the counter needs.
-    #[inline]
-    pub(crate) fn deposit(&mut self) {
-        if let Some((inner, _, cell)) = &self.held {
-            inner.core.deposit_cell(&inner.clock, cell);
-        }
-    }
-}
-
-impl Drop for Depositor {
-    fn drop(&mut self) {
-        if let Some((inner, index, _)) = self.held.take() {
-            inner.core.return_cell(index);
-        }
-    }
-}
-
-impl fmt::Debug for Depositor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Depositor")
-            .field("cell", &self.held.as_ref().map(|h| h.1))
-            .finish()
     }
 }
 

@@ -1,0 +1,120 @@
+//! A thread's own counter in a shared count: counting with a plain load
+//! and store, no locked instruction, and nothing to take per service
+//! clone.
+//!
+//! # Implementation notes
+//!
+//! A [`CellSource`] (the budget's core, a [`Tally`](crate::tally::Tally))
+//! hands out cache-padded counters and sums them all when it counts. Each
+//! thread keeps, in a thread local, the counter it took from each source
+//! it has counted in: only that thread ever writes it, so a count is a
+//! Relaxed load and a Relaxed store of one more (see `add_one`), on a
+//! cache line no other thread writes. A thread takes its counter the
+//! first time it counts in a source (the source's mutex, once per thread
+//! and source) and gives it back when it exits; a given-back counter
+//! keeps its count and goes to the next thread that asks, the mutex
+//! ordering its last holder's stores before its next holder's. Service
+//! clones, however many and however short-lived (axum clones a service
+//! for every request), cost nothing here.
+//!
+//! Entries are found by the source's id (unique per source, never
+//! reused), and hold the source weakly: an entry whose source is gone is
+//! dropped the next time the thread misses.
+
+use crate::sync::{AtomicU64, CachePadded, Ordering};
+use std::cell::RefCell;
+use std::sync::atomic::AtomicU64 as StdAtomicU64;
+use std::sync::{Arc, Weak};
+
+/// One counter, written by one thread at a time.
+pub(crate) type Cell = CachePadded<AtomicU64>;
+
+/// Hands out counters and takes them back (see the module notes).
+pub(crate) trait CellSource: Send + Sync + 'static {
+    /// A counter for a new writer, and its index for `return_cell`.
+    fn take_cell(&self) -> (usize, Arc<Cell>);
+    /// Takes counter `index` back; its count stays counted.
+    fn return_cell(&self, index: usize);
+}
+
+/// A new source's id: unique for the life of the process.
+pub(crate) fn next_id() -> u64 {
+    static NEXT: StdAtomicU64 = StdAtomicU64::new(0);
+    // Relaxed: only needs to be unique.
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+struct Entry {
+    id: u64,
+    source: Weak<dyn CellSource>,
+    index: usize,
+    cell: Arc<Cell>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        if let Some(source) = self.source.upgrade() {
+            source.return_cell(self.index);
+        }
+    }
+}
+
+std::thread_local! {
+    static CELLS: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Adds one to this thread's counter in `source` (whose id is `id`) and
+/// returns the count before, taking a counter first if this thread has
+/// none there yet. `None` (nothing counted) when the thread's locals are
+/// being destroyed: the caller then counts some other way.
+#[inline]
+pub(crate) fn add_one<S: CellSource>(id: u64, source: &Arc<S>) -> Option<u64> {
+    CELLS
+        .try_with(|cells| {
+            // A thread mostly counts in one source: it is kept first.
+            if let Some(first) = cells.borrow().first()
+                && first.id == id
+            {
+                return bump(&first.cell);
+            }
+            let mut cells = cells.borrow_mut();
+            let at = match cells.iter().position(|e| e.id == id) {
+                Some(at) => at,
+                None => take(&mut cells, id, source),
+            };
+            cells.swap(0, at);
+            bump(&cells[0].cell)
+        })
+        .ok()
+}
+
+/// One more in `cell`, which only this thread writes; the count before.
+#[inline]
+fn bump(cell: &Cell) -> u64 {
+    // Relaxed load and store, not a `fetch_add`: this thread is the
+    // counter's only writer (the source's mutex orders a handed-over
+    // counter's last holder's stores before our loads), so no write can
+    // come between the two. Relaxed: a count; readers sum it under the
+    // source's mutex, and coherence keeps their successive reads from
+    // going backwards.
+    let before = cell.load(Ordering::Relaxed);
+    cell.store(before.wrapping_add(1), Ordering::Relaxed);
+    before
+}
+
+/// Takes a counter from `source` for this thread, dropping entries whose
+/// source is gone; returns its position.
+#[cold]
+#[inline(never)]
+fn take<S: CellSource>(cells: &mut Vec<Entry>, id: u64, source: &Arc<S>) -> usize {
+    cells.retain(|e| e.source.strong_count() > 0);
+    let (index, cell) = source.take_cell();
+    let weak: Weak<S> = Arc::downgrade(source);
+    cells.push(Entry {
+        id,
+        source: weak,
+        index,
+        cell,
+    });
+    cells.len() - 1
+}
