@@ -93,9 +93,10 @@ impl HedgeShared {
 ///
 /// # Cost
 ///
-/// A call counts itself and deposits in the budget (one atomic add when
-/// the budget is the policy's own, two when it is shared), copies its
-/// request and clones the inner service (to have a backup ready). Its
+/// A call counts itself and deposits in the budget (a plain store to the
+/// thread's own counter in the budget, plus one atomic add for its own
+/// count when the budget is shared), copies its request and clones the
+/// inner service (to have a backup ready). Its
 /// first attempt is polled before anything else: a call answered on its
 /// first poll reads no clock, arms no timer and allocates nothing. A call
 /// that is pending reads the clock, computes its delay (a cached
@@ -107,15 +108,17 @@ impl HedgeShared {
 /// due.
 ///
 /// Measured (`benches/hedge_path.rs`, a service answering on its first
-/// poll, one task): 111 instructions per call under callgrind, bench loop
-/// included, fixed or percentile delay alike, against 109 for the retry
-/// layer's success path (`success_path`); on the shared 2-core machine
-/// that is some 25 to 45 ns over the bare service, most of it the three
-/// atomic read-modify-writes (the budget deposit, the `Arc` count of the
-/// service's shared state up and down). A call pending on its first poll
-/// (`yield_fixed` against `yield_bare`) costs about 1,300 instructions
-/// more, nearly all of them tokio's timer: registering the entry in the
-/// wheel, cancelling it, and the driver's work while it is armed.
+/// poll, one task), before deposits became thread-local stores: 111
+/// instructions per call under callgrind, bench loop included, fixed or
+/// percentile delay alike, against 109 for the retry layer's success path
+/// (`success_path`); on the shared 2-core machine that was some 25 to
+/// 45 ns over the bare service, most of it the three atomic
+/// read-modify-writes (the budget deposit, now a plain store, and the
+/// `Arc` count of the service's shared state up and down). A call pending
+/// on its first poll (`yield_fixed` against `yield_bare`) costs about
+/// 1,300 instructions more, nearly all of them tokio's timer: registering
+/// the entry in the wheel, cancelling it, and the driver's work while it
+/// is armed.
 pub struct HedgePolicy {
     pub(crate) shared: Arc<HedgeShared>,
 }
