@@ -12,6 +12,9 @@
 //! - `bare`: the `service_fn` alone;
 //! - `ballast`: ballast's retry with `Config::default()` (budget on: 20%
 //!   plus 10 a second) and the `RetryErrors` classifier;
+//! - `ballast_static`: the same policy made process-lifetime with
+//!   `Policy::leak`, whose calls hold a `&'static` instead of an `Arc`
+//!   clone;
 //! - `tower`: `tower::retry::Retry` with a minimal policy that copies the
 //!   request (as ours does) and never retries;
 //! - `tower_resilience`: tower-resilience 0.13's retry layer with its
@@ -38,6 +41,15 @@ fn bare() -> impl Service<u64, Response = u64, Error = Infallible, Future: Send>
 fn ballast() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
     use ballast_retry::{Config, Policy, RetryErrors};
     let policy = Policy::new(Config::default(), RetryErrors);
+    ServiceBuilder::new().layer(policy.layer()).service(bare())
+}
+
+fn ballast_static() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send
+{
+    use ballast_retry::{Config, Policy, RetryErrors};
+    // Leaks one policy per row setup (a handful per run), as a process
+    // would once at startup.
+    let policy = Policy::new(Config::default(), RetryErrors).leak();
     ServiceBuilder::new().layer(policy.layer()).service(bare())
 }
 
@@ -77,6 +89,7 @@ fn success_path(c: &mut Criterion) {
     configure(&mut group);
     run(&mut group, &runtimes, "bare", bare);
     run(&mut group, &runtimes, "ballast", ballast);
+    run(&mut group, &runtimes, "ballast_static", ballast_static);
     run(&mut group, &runtimes, "tower", tower);
     run(&mut group, &runtimes, "tower_resilience", tower_resilience);
     group.finish();

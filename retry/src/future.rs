@@ -1,11 +1,13 @@
 //! [`ResponseFuture`]: a call's attempts and the waits between them.
 
 use crate::classify::{Classifier, CloneRequest};
+use crate::holder::Holder;
 use crate::plan::{Next, Tracker};
 use crate::service::{BoxError, Local};
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -24,7 +26,9 @@ pin_project! {
     /// Dropping it cancels whatever is in progress: the attempt (its
     /// future is dropped) or the backoff (its timer is dropped); no retry
     /// follows.
-    pub struct ResponseFuture<F, S, Req, C, K> {
+    ///
+    /// `H` is what it holds of the policy (see [`Retry`](crate::Retry)).
+    pub struct ResponseFuture<F, S, Req, C, K, H = Arc<Local<C, K>>> {
         #[pin]
         state: State<F>,
         // The service retries are made on (polled ready before each).
@@ -32,8 +36,9 @@ pin_project! {
         // The copy of the request the next attempt sends; `None` when it
         // cannot be copied.
         spare: Option<Req>,
-        local: Arc<Local<C, K>>,
+        local: H,
         tracker: Tracker,
+        _classifier: PhantomData<fn() -> (C, K)>,
     }
 }
 
@@ -56,13 +61,13 @@ pin_project! {
     }
 }
 
-impl<F, S, Req, C, K> ResponseFuture<F, S, Req, C, K> {
+impl<F, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K, H> {
     #[inline]
     pub(crate) fn new(
         future: F,
         service: S,
         spare: Option<Req>,
-        local: Arc<Local<C, K>>,
+        local: H,
         tracker: Tracker,
     ) -> Self {
         Self {
@@ -71,17 +76,19 @@ impl<F, S, Req, C, K> ResponseFuture<F, S, Req, C, K> {
             spare,
             local,
             tracker,
+            _classifier: PhantomData,
         }
     }
 }
 
-impl<F, S, Req, C, K> Future for ResponseFuture<F, S, Req, C, K>
+impl<F, S, Req, C, K, H> Future for ResponseFuture<F, S, Req, C, K, H>
 where
     S: Service<Req, Future = F>,
     F: Future<Output = Result<S::Response, S::Error>>,
     S::Error: Into<BoxError>,
     C: Classifier<S::Response, S::Error>,
     K: CloneRequest<Req>,
+    H: Holder<C, K>,
 {
     type Output = Result<S::Response, BoxError>;
 
@@ -117,7 +124,7 @@ where
                         .spare
                         .take()
                         .expect("a retry is planned only with a spare request");
-                    *this.spare = this.local.cloner.clone_request(&req);
+                    *this.spare = this.local.cloner().clone_request(&req);
                     this.tracker.attempt_starting(this.local.shared());
                     let future = this.service.call(req);
                     this.state.set(State::Called { future });
@@ -127,7 +134,7 @@ where
     }
 }
 
-impl<F, S, Req, C, K> fmt::Debug for ResponseFuture<F, S, Req, C, K> {
+impl<F, S, Req, C, K, H> fmt::Debug for ResponseFuture<F, S, Req, C, K, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("attempt", &self.tracker.attempt())

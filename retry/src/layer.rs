@@ -1,10 +1,13 @@
 //! [`RetryLayer`]: wraps services in a [`Retry`].
 
 use crate::classify::CloneRequests;
+use crate::holder::StaticLocal;
 use crate::policy::Policy;
 use crate::service::Retry;
+use crate::static_policy::StaticPolicy;
 use ballast_deadline::TaskLocal;
 use std::fmt;
+use std::marker::PhantomData;
 use tower_layer::Layer;
 
 /// A tower layer that retries, under one [`Policy`], the calls of every
@@ -14,63 +17,78 @@ use tower_layer::Layer;
 /// [`clone_requests_with`](Self::clone_requests_with) says otherwise, and
 /// each request's deadline is the task's ([`TaskLocal`]) unless
 /// [`source`](Self::source) says otherwise.
-pub struct RetryLayer<C, K = CloneRequests, Src = TaskLocal> {
-    policy: Policy<C>,
+///
+/// `P` is how the layer holds the policy: a [`Policy`] (the default), or a
+/// [`StaticPolicy`] whose calls skip the `Arc` reference count
+/// ([`StaticPolicy::layer`]).
+pub struct RetryLayer<C, K = CloneRequests, Src = TaskLocal, P = Policy<C>> {
+    policy: P,
     cloner: K,
     source: Src,
+    _classifier: PhantomData<fn() -> C>,
 }
 
 impl<C> RetryLayer<C> {
     /// A layer applying `policy`.
     pub fn new(policy: Policy<C>) -> Self {
+        Self::with_policy(policy)
+    }
+}
+
+impl<C, P> RetryLayer<C, CloneRequests, TaskLocal, P> {
+    pub(crate) fn with_policy(policy: P) -> Self {
         Self {
             policy,
             cloner: CloneRequests,
             source: TaskLocal,
+            _classifier: PhantomData,
         }
     }
 }
 
-impl<C, K, Src> RetryLayer<C, K, Src> {
+impl<C, K, Src, P> RetryLayer<C, K, Src, P> {
     /// Copies requests for retries with `cloner` (a
     /// [`CloneRequest`](crate::CloneRequest), such as a closure
     /// `Fn(&Req) -> Option<Req>` that says `None` for a streaming body).
-    pub fn clone_requests_with<K2>(self, cloner: K2) -> RetryLayer<C, K2, Src> {
+    pub fn clone_requests_with<K2>(self, cloner: K2) -> RetryLayer<C, K2, Src, P> {
         RetryLayer {
             policy: self.policy,
             cloner,
             source: self.source,
+            _classifier: PhantomData,
         }
     }
 
     /// Reads each request's deadline from `source` (see
     /// [`DeadlineSource`](ballast_deadline::DeadlineSource)); the task's
     /// current deadline binds as well.
-    pub fn source<Src2>(self, source: Src2) -> RetryLayer<C, K, Src2> {
+    pub fn source<Src2>(self, source: Src2) -> RetryLayer<C, K, Src2, P> {
         RetryLayer {
             policy: self.policy,
             cloner: self.cloner,
             source,
+            _classifier: PhantomData,
         }
     }
 
     /// The policy the layer's services share.
-    pub fn policy(&self) -> &Policy<C> {
+    pub fn policy(&self) -> &P {
         &self.policy
     }
 }
 
-impl<C, K: Clone, Src: Clone> Clone for RetryLayer<C, K, Src> {
+impl<C, K: Clone, Src: Clone, P: Clone> Clone for RetryLayer<C, K, Src, P> {
     fn clone(&self) -> Self {
         Self {
             policy: self.policy.clone(),
             cloner: self.cloner.clone(),
             source: self.source.clone(),
+            _classifier: PhantomData,
         }
     }
 }
 
-impl<C, K, Src> fmt::Debug for RetryLayer<C, K, Src> {
+impl<C, K, Src, P: fmt::Debug> fmt::Debug for RetryLayer<C, K, Src, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryLayer")
             .field("policy", &self.policy)
@@ -88,5 +106,17 @@ impl<S, C, K: Clone, Src: Clone> Layer<S> for RetryLayer<C, K, Src> {
             self.cloner.clone(),
             self.source.clone(),
         )
+    }
+}
+
+impl<S, C, K: Clone, Src: Clone> Layer<S> for RetryLayer<C, K, Src, StaticPolicy<C>> {
+    type Service = Retry<S, C, K, Src, StaticLocal<C, K>>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        let local = StaticLocal {
+            shared: self.policy.shared,
+            cloner: self.cloner.clone(),
+        };
+        Retry::with_holder(inner, local, self.source.clone())
     }
 }

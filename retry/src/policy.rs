@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What every clone of a [`Policy`] and every service built from it share.
-pub(crate) struct Shared<C> {
+///
+/// Public in a private module, for the same reason as
+/// [`Holder`](crate::holder::Holder): no one outside the crate can name it.
+pub struct Shared<C> {
     pub(crate) config: Config,
     pub(crate) classifier: C,
     pub(crate) budget: RetryBudget,
@@ -33,7 +36,7 @@ impl<C> Shared<C> {
         self.budget.deposit();
     }
 
-    fn metrics(&self) -> Metrics {
+    pub(crate) fn metrics(&self) -> Metrics {
         let mut m = self.stats.snapshot();
         if self.calls_in_budget {
             m.calls = self.budget.total_deposits().unwrap_or_default();
@@ -132,9 +135,15 @@ impl<C> Clone for Policy<C> {
 
 impl<C> fmt::Debug for Policy<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.shared.fmt(f)
+    }
+}
+
+impl<C> fmt::Debug for Shared<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Policy")
-            .field("config", &self.shared.config)
-            .field("budget", &self.shared.budget)
+            .field("config", &self.config)
+            .field("budget", &self.budget)
             .field("metrics", &self.metrics())
             .finish_non_exhaustive()
     }

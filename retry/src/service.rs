@@ -2,10 +2,12 @@
 
 use crate::classify::{Classifier, CloneRequest, CloneRequests};
 use crate::future::ResponseFuture;
+use crate::holder::{Holder, StaticLocal};
 use crate::plan::Tracker;
-use crate::policy::{Policy, Shared};
+use crate::policy::Policy;
 use ballast_deadline::{Deadline, DeadlineSource, TaskLocal};
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_service::Service;
@@ -20,17 +22,13 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// `Arc` of it, so that `Arc`'s reference count sits on a cache line used
 /// by one task rather than one that every task's every call writes.
 /// Aligned to 128 bytes so two `Local`s never share a cache line.
+///
+/// Public in a private module: it names the default holder in public
+/// types' parameters, but no one outside the crate can name it.
 #[repr(align(128))]
-pub(crate) struct Local<C, K> {
+pub struct Local<C, K> {
     pub(crate) policy: Policy<C>,
     pub(crate) cloner: K,
-}
-
-impl<C, K> Local<C, K> {
-    #[inline]
-    pub(crate) fn shared(&self) -> &Shared<C> {
-        &self.policy.shared
-    }
 }
 
 /// A service whose calls are retried under a [`Policy`].
@@ -47,10 +45,15 @@ impl<C, K> Local<C, K> {
 /// one) and hands back its outcome if no time is left to retry.
 ///
 /// Clones share the policy's budget and counts.
-pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal> {
+///
+/// `H` is what its calls hold of the policy: an `Arc` for a [`Policy`]
+/// (the default), a plain reference for a
+/// [`StaticPolicy`](crate::StaticPolicy).
+pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal, H = Arc<Local<C, K>>> {
     inner: S,
-    local: Arc<Local<C, K>>,
+    local: H,
     source: Src,
+    _classifier: PhantomData<fn() -> (C, K)>,
 }
 
 impl<S, C> Retry<S, C> {
@@ -63,16 +66,23 @@ impl<S, C> Retry<S, C> {
 
 impl<S, C, K, Src> Retry<S, C, K, Src> {
     pub(crate) fn with_parts(inner: S, policy: Policy<C>, cloner: K, source: Src) -> Self {
-        Self {
-            inner,
-            local: Arc::new(Local { policy, cloner }),
-            source,
-        }
+        Self::with_holder(inner, Arc::new(Local { policy, cloner }), source)
     }
 
     /// The policy this service applies.
     pub fn policy(&self) -> &Policy<C> {
         &self.local.policy
+    }
+}
+
+impl<S, C, K, Src, H> Retry<S, C, K, Src, H> {
+    pub(crate) fn with_holder(inner: S, local: H, source: Src) -> Self {
+        Self {
+            inner,
+            local,
+            source,
+            _classifier: PhantomData,
+        }
     }
 
     /// The inner service.
@@ -104,26 +114,34 @@ impl<S: Clone, C, K: Clone, Src: Clone> Clone for Retry<S, C, K, Src> {
     }
 }
 
-impl<S: fmt::Debug, C, K, Src> fmt::Debug for Retry<S, C, K, Src> {
+// A clone of a static one copies its reference.
+impl<S: Clone, C, K: Clone, Src: Clone> Clone for Retry<S, C, K, Src, StaticLocal<C, K>> {
+    fn clone(&self) -> Self {
+        Self::with_holder(self.inner.clone(), self.local.clone(), self.source.clone())
+    }
+}
+
+impl<S: fmt::Debug, C, K, Src, H: Holder<C, K>> fmt::Debug for Retry<S, C, K, Src, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("inner", &self.inner)
-            .field("policy", &self.local.policy)
+            .field("policy", self.local.shared())
             .finish_non_exhaustive()
     }
 }
 
-impl<S, C, K, Src, Req> Service<Req> for Retry<S, C, K, Src>
+impl<S, C, K, Src, H, Req> Service<Req> for Retry<S, C, K, Src, H>
 where
     S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     C: Classifier<S::Response, S::Error>,
     K: CloneRequest<Req>,
     Src: DeadlineSource<Req>,
+    H: Holder<C, K>,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future, S, Req, C, K>;
+    type Future = ResponseFuture<S::Future, S, Req, C, K, H>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -145,7 +163,7 @@ where
         // one, refuses them without calling the service). If one gets
         // through, its outcome is returned without a retry.
         let tracker = Tracker::start(shared, deadline);
-        let spare = self.local.cloner.clone_request(&req);
+        let spare = self.local.cloner().clone_request(&req);
         let future = self.inner.call(req);
         ResponseFuture::new(
             future,
