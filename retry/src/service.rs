@@ -5,6 +5,7 @@ use crate::future::ResponseFuture;
 use crate::holder::{Holder, StaticLocal};
 use crate::plan::Tracker;
 use crate::policy::Policy;
+use crate::static_policy::StaticPolicy;
 use ballast_deadline::{Deadline, DeadlineSource, TaskLocal};
 use std::fmt;
 use std::marker::PhantomData;
@@ -111,6 +112,15 @@ impl<S: Clone, C, K: Clone, Src: Clone> Clone for Retry<S, C, K, Src> {
             self.local.cloner.clone(),
             self.source.clone(),
         )
+    }
+}
+
+impl<S, C, K, Src> Retry<S, C, K, Src, StaticLocal<C, K>> {
+    /// The process-lifetime policy this service applies.
+    pub fn policy(&self) -> StaticPolicy<C> {
+        StaticPolicy {
+            shared: self.local.shared,
+        }
     }
 }
 

@@ -81,6 +81,7 @@ async fn a_leaked_policy_keeps_the_counts_of_the_policy_it_came_from() {
         .service(dep.clone());
     svc.ready().await.unwrap().call("GET").await.unwrap();
     assert_eq!(leaked.metrics().calls, 2);
+    assert_eq!(svc.policy().metrics().calls, 2);
     assert_eq!(
         policy.metrics().calls,
         2,
