@@ -9,12 +9,12 @@
 //! of seconds.
 
 use crate::backoff::{Backoff, BackoffBuilder, Jitter};
-use crate::budget::{BudgetConfig, BudgetConfigBuilder};
+use crate::budget::BudgetConfig;
+use crate::budget::config_serde::RawBudget;
 use crate::config::{Config, ConfigBuilder};
 use ballast_core::ConfigError;
-use serde::de::{self, MapAccess, Visitor, value::MapAccessDeserializer};
+use serde::de;
 use serde::{Deserialize, Deserializer};
-use std::fmt;
 use std::time::Duration;
 
 /// The file's view of a [`Config`]: everything optional, nothing checked.
@@ -62,52 +62,6 @@ struct RawBackoff {
     jitter: Option<RawJitter>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct RawBudgetSettings {
-    percent: Option<f64>,
-    min_per_second: Option<u32>,
-    #[serde(with = "ballast_core::duration::option")]
-    window: Option<Duration>,
-    buckets: Option<u32>,
-}
-
-/// `"off"`, or the budget's settings.
-#[derive(Debug)]
-enum RawBudget {
-    Off,
-    Settings(RawBudgetSettings),
-}
-
-impl<'de> Deserialize<'de> for RawBudget {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct BudgetVisitor;
-
-        impl<'de> Visitor<'de> for BudgetVisitor {
-            type Value = RawBudget;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"off\" or a map of budget settings")
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawBudget, E> {
-                if v == "off" {
-                    Ok(RawBudget::Off)
-                } else {
-                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
-                }
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawBudget, A::Error> {
-                RawBudgetSettings::deserialize(MapAccessDeserializer::new(map))
-                    .map(RawBudget::Settings)
-            }
-        }
-
-        d.deserialize_any(BudgetVisitor)
-    }
-}
-
 impl TryFrom<RawBackoff> for Backoff {
     type Error = ConfigError;
 
@@ -135,27 +89,6 @@ impl TryFrom<RawBackoff> for Backoff {
     }
 }
 
-impl TryFrom<RawBudgetSettings> for BudgetConfig {
-    type Error = ConfigError;
-
-    fn try_from(raw: RawBudgetSettings) -> Result<BudgetConfig, ConfigError> {
-        let mut b: BudgetConfigBuilder = BudgetConfig::builder();
-        if let Some(v) = raw.percent {
-            b = b.percent(v);
-        }
-        if let Some(v) = raw.min_per_second {
-            b = b.min_per_second(v);
-        }
-        if let Some(v) = raw.window {
-            b = b.window(v);
-        }
-        if let Some(v) = raw.buckets {
-            b = b.buckets(v);
-        }
-        b.build()
-    }
-}
-
 impl TryFrom<RawConfig> for Config {
     type Error = ConfigError;
 
@@ -176,7 +109,7 @@ impl TryFrom<RawConfig> for Config {
         match raw.budget {
             None => {}
             Some(RawBudget::Off) => b = b.no_budget(),
-            Some(RawBudget::Settings(v)) => b = b.budget(BudgetConfig::try_from(v)?),
+            Some(RawBudget::Settings(v)) => b = b.budget(v.into_config(&BudgetConfig::default())?),
         }
         if let Some(v) = raw.seed {
             b = b.seed(v);

@@ -18,6 +18,8 @@
 //! the first failing second see 3 times (tests/storm_simulation.rs).
 
 mod config;
+#[cfg(feature = "serde")]
+pub(crate) mod config_serde;
 pub(crate) mod core;
 
 pub use config::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS};

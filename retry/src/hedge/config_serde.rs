@@ -23,11 +23,10 @@
 use super::config::{
     DEFAULT_FALLBACK, DEFAULT_MAX, DEFAULT_MIN, HedgeConfig, HedgeDelay, default_budget,
 };
-use crate::budget::BudgetConfig;
+use crate::budget::config_serde::RawBudget;
 use ballast_core::ConfigError;
-use serde::de::{self, MapAccess, Visitor, value::MapAccessDeserializer};
+use serde::de;
 use serde::{Deserialize, Deserializer};
-use std::fmt;
 use std::time::Duration;
 
 /// The file's view of a [`HedgeConfig`]: everything optional, nothing
@@ -64,67 +63,6 @@ struct RawPercentile {
     fallback: Option<Duration>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct RawBudgetSettings {
-    percent: Option<f64>,
-    min_per_second: Option<u32>,
-    #[serde(with = "ballast_core::duration::option")]
-    window: Option<Duration>,
-    buckets: Option<u32>,
-}
-
-/// `"off"`, or the budget's settings.
-#[derive(Debug)]
-enum RawBudget {
-    Off,
-    Settings(RawBudgetSettings),
-}
-
-impl<'de> Deserialize<'de> for RawBudget {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct BudgetVisitor;
-
-        impl<'de> Visitor<'de> for BudgetVisitor {
-            type Value = RawBudget;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("\"off\" or a map of budget settings")
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawBudget, E> {
-                if v == "off" {
-                    Ok(RawBudget::Off)
-                } else {
-                    Err(E::invalid_value(de::Unexpected::Str(v), &self))
-                }
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawBudget, A::Error> {
-                RawBudgetSettings::deserialize(MapAccessDeserializer::new(map))
-                    .map(RawBudget::Settings)
-            }
-        }
-
-        d.deserialize_any(BudgetVisitor)
-    }
-}
-
-impl TryFrom<RawBudgetSettings> for BudgetConfig {
-    type Error = ConfigError;
-
-    /// Missing fields keep the hedge budget's defaults.
-    fn try_from(raw: RawBudgetSettings) -> Result<BudgetConfig, ConfigError> {
-        let d = default_budget();
-        let mut b = BudgetConfig::builder()
-            .percent(raw.percent.unwrap_or(d.percent()))
-            .min_per_second(raw.min_per_second.unwrap_or(d.min_per_second()))
-            .window(raw.window.unwrap_or(d.window()));
-        b = b.buckets(raw.buckets.unwrap_or(d.buckets()));
-        b.build()
-    }
-}
-
 impl From<RawDelay> for HedgeDelay {
     fn from(raw: RawDelay) -> HedgeDelay {
         match raw {
@@ -156,7 +94,7 @@ impl TryFrom<RawHedgeConfig> for HedgeConfig {
         match raw.budget {
             None => {}
             Some(RawBudget::Off) => b = b.no_budget(),
-            Some(RawBudget::Settings(v)) => b = b.budget(BudgetConfig::try_from(v)?),
+            Some(RawBudget::Settings(v)) => b = b.budget(v.into_config(&default_budget())?),
         }
         if let Some(v) = raw.min_samples {
             b = b.min_samples(v);
