@@ -2,72 +2,16 @@
 //! number for every backup sent, won or not sent, and counts in
 //! `HedgePolicy::metrics()`.
 
+mod events;
 mod hedge_support;
 
 use ballast_deadline::Deadline;
 use ballast_retry::{BudgetConfig, HedgeMetrics, HedgePolicy, hedge};
+use events::collecting;
 use hedge_support::{Job, MS, fixed};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
 
 const SLOW: Duration = Duration::from_secs(1);
-
-/// One event: its message and its `attempt` field.
-#[derive(Debug, Default)]
-struct Event {
-    message: String,
-    attempt: Option<u64>,
-}
-
-impl Visit for Event {
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == "attempt" {
-            self.attempt = Some(value);
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.message = format!("{value:?}");
-        }
-    }
-}
-
-/// Collects every event into a shared list.
-#[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<Event>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut e = Event::default();
-        event.record(&mut e);
-        self.0.lock().unwrap().push(e);
-    }
-}
-
-impl Collect {
-    /// `(message, attempt)` of every hedging event so far.
-    fn trail(&self) -> Vec<(String, u64)> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|e| e.message.starts_with("hedge:"))
-            .map(|e| {
-                let attempt = e.attempt.expect("every hedging event has its attempt");
-                (e.message.clone(), attempt)
-            })
-            .collect()
-    }
-}
-
-fn collecting() -> (Collect, tracing::subscriber::DefaultGuard) {
-    let collect = Collect::default();
-    let subscriber = tracing_subscriber::registry().with(collect.clone());
-    (collect, tracing::subscriber::set_default(subscriber))
-}
 
 fn trail(events: &[(&str, u64)]) -> Vec<(String, u64)> {
     events.iter().map(|(m, a)| (m.to_string(), *a)).collect()
@@ -84,7 +28,7 @@ async fn every_backup_sent_and_won_is_an_event_with_its_attempt() {
     assert_eq!(answer, 1);
 
     assert_eq!(
-        events.trail(),
+        events.trail_of("hedge:"),
         trail(&[
             ("hedge: backup sent", 2),
             ("hedge: backup sent", 3),
@@ -126,7 +70,7 @@ async fn backups_not_sent_are_events_saying_why() {
     Deadline::after(15 * MS).scope(call).await.unwrap();
 
     assert_eq!(
-        events.trail(),
+        events.trail_of("hedge:"),
         trail(&[
             ("hedge: backup sent", 2),
             ("hedge: budget spent; no backup", 2),

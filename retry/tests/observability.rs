@@ -3,80 +3,13 @@
 //! `Policy::metrics()`.
 
 mod common;
+mod events;
 
 use ballast_retry::{BudgetConfig, Metrics, Policy, RetryErrors, retry};
 use common::{MS, Scripted, builder};
+use events::collecting;
 use std::io;
-use std::sync::{Arc, Mutex};
 use tower::{Service, ServiceBuilder, ServiceExt};
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-
-/// One event: its message and its `attempt`, `delay` and `reason` fields.
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Event {
-    message: String,
-    attempt: Option<u64>,
-    delay: Option<String>,
-    reason: Option<String>,
-}
-
-impl Visit for Event {
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == "attempt" {
-            self.attempt = Some(value);
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "reason" {
-            self.reason = Some(value.to_owned());
-        }
-    }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        match field.name() {
-            "message" => self.message = format!("{value:?}"),
-            "delay" => self.delay = Some(format!("{value:?}")),
-            _ => {}
-        }
-    }
-}
-
-/// Collects every event into a shared list.
-#[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<Event>>>);
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Collect {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut e = Event::default();
-        event.record(&mut e);
-        self.0.lock().unwrap().push(e);
-    }
-}
-
-impl Collect {
-    /// `(message, attempt)` of every event so far.
-    fn trail(&self) -> Vec<(String, u64)> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|e| {
-                (
-                    e.message.clone(),
-                    e.attempt.expect("every event has its attempt"),
-                )
-            })
-            .collect()
-    }
-}
-
-fn collecting() -> (Collect, tracing::subscriber::DefaultGuard) {
-    let collect = Collect::default();
-    let subscriber = tracing_subscriber::registry().with(collect.clone());
-    (collect, tracing::subscriber::set_default(subscriber))
-}
 
 const ATTEMPT: &str = "retry: attempt";
 const DELAY: &str = "retry: transient failure; retrying after a delay";
@@ -100,7 +33,7 @@ async fn every_attempt_and_delay_emits_an_event_with_its_attempt_number() {
         .service(dep.clone());
     assert_eq!(svc.ready().await.unwrap().call("GET").await.unwrap(), 200);
     assert_eq!(
-        events.trail(),
+        events.trail_of(""),
         owned(&[
             (ATTEMPT, 1),
             (DELAY, 2),
@@ -109,13 +42,7 @@ async fn every_attempt_and_delay_emits_an_event_with_its_attempt_number() {
             (ATTEMPT, 3),
         ])
     );
-    let delays: Vec<_> = events
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e.delay.clone())
-        .collect();
+    let delays: Vec<_> = events.all().into_iter().filter_map(|e| e.delay).collect();
     assert_eq!(delays, ["100ms", "100ms"]);
     assert_eq!(
         policy.metrics(),
@@ -137,10 +64,10 @@ async fn a_give_up_emits_an_event_with_the_attempt_and_the_reason() {
     let result: Result<(), _> = retry(&policy, || async { Err(io::Error::other("down")) }).await;
     assert!(result.is_err());
     assert_eq!(
-        events.trail(),
+        events.trail_of(""),
         owned(&[(ATTEMPT, 1), (DELAY, 2), (ATTEMPT, 2), (GIVE_UP, 2)])
     );
-    let reason = events.0.lock().unwrap().last().unwrap().reason.clone();
+    let reason = events.all().last().unwrap().reason.clone();
     assert_eq!(reason.as_deref(), Some("attempts used up"));
     let m = policy.metrics();
     assert_eq!((m.attempts, m.retries, m.gave_up), (2, 1, 1));
@@ -168,7 +95,7 @@ async fn a_spent_budget_is_counted_and_named_in_the_give_up_event() {
     // The first call retries once, then the budget is spent; the second
     // gets no retry at all.
     assert_eq!(
-        events.trail(),
+        events.trail_of(""),
         owned(&[
             (ATTEMPT, 1),
             (DELAY, 2),
@@ -178,13 +105,7 @@ async fn a_spent_budget_is_counted_and_named_in_the_give_up_event() {
             (GIVE_UP, 1),
         ])
     );
-    let reasons: Vec<_> = events
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e.reason.clone())
-        .collect();
+    let reasons: Vec<_> = events.all().into_iter().filter_map(|e| e.reason).collect();
     assert_eq!(reasons, ["retry budget spent", "retry budget spent"]);
     let m = policy.metrics();
     assert_eq!(
