@@ -16,6 +16,19 @@ fn limiter(per_sec: u32, burst: u32) -> RateLimiter {
     )
 }
 
+/// A limiter of `per_sec` cells a second and a burst of one, in wait mode
+/// up to `max_wait`.
+fn waiting(per_sec: u32, max_wait: Duration) -> RateLimiter {
+    RateLimiter::new(
+        Config::builder()
+            .rate(per_sec, Duration::from_secs(1))
+            .burst(1)
+            .max_wait(max_wait)
+            .build()
+            .unwrap(),
+    )
+}
+
 #[tokio::test(start_paused = true)]
 async fn gcra_admits_exactly_burst_plus_rate_times_elapsed() {
     let l = limiter(20, 5); // T = 50ms
@@ -45,14 +58,7 @@ async fn rejection_says_not_now_with_the_exact_wait_or_never() {
 
 #[tokio::test(start_paused = true)]
 async fn waits_are_exact_and_in_order() {
-    let l = RateLimiter::new(
-        Config::builder()
-            .rate(10, Duration::from_secs(1))
-            .burst(1)
-            .max_wait(Duration::from_secs(1))
-            .build()
-            .unwrap(),
-    );
+    let l = waiting(10, Duration::from_secs(1));
     let start = Instant::now();
     let mut admitted_at = Vec::new();
     for _ in 0..4 {
@@ -65,14 +71,7 @@ async fn waits_are_exact_and_in_order() {
 
 #[tokio::test(start_paused = true)]
 async fn concurrent_waiters_are_spaced_by_the_interval_and_counted() {
-    let l = RateLimiter::new(
-        Config::builder()
-            .rate(10, Duration::from_secs(1))
-            .burst(1)
-            .max_wait(Duration::from_secs(1))
-            .build()
-            .unwrap(),
-    );
+    let l = waiting(10, Duration::from_secs(1));
     let start = Instant::now();
     let tasks: Vec<_> = (0..3)
         .map(|_| {
@@ -97,14 +96,7 @@ async fn concurrent_waiters_are_spaced_by_the_interval_and_counted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_wait_longer_than_the_maximum_is_refused_and_takes_nothing() {
-    let l = RateLimiter::new(
-        Config::builder()
-            .rate(10, Duration::from_secs(1))
-            .burst(1)
-            .max_wait(Duration::from_millis(150))
-            .build()
-            .unwrap(),
-    );
+    let l = waiting(10, Duration::from_millis(150));
     l.until_ready().await.unwrap();
     let waiter = l.clone();
     let second = tokio::spawn(async move { waiter.until_ready().await });
@@ -118,14 +110,7 @@ async fn a_wait_longer_than_the_maximum_is_refused_and_takes_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn waiting_never_runs_past_the_tasks_deadline() {
-    let l = RateLimiter::new(
-        Config::builder()
-            .rate(1, Duration::from_secs(1))
-            .burst(1)
-            .max_wait(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-    );
+    let l = waiting(1, Duration::from_secs(10));
     l.check().unwrap();
     let e = Deadline::after(Duration::from_millis(500))
         .scope(async { l.until_ready().await })
@@ -143,14 +128,7 @@ async fn waiting_never_runs_past_the_tasks_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn cancelled_wait_keeps_its_cell_and_stops_counting_as_waiting() {
-    let l = RateLimiter::new(
-        Config::builder()
-            .rate(10, Duration::from_secs(1))
-            .burst(1)
-            .max_wait(Duration::from_secs(1))
-            .build()
-            .unwrap(),
-    );
+    let l = waiting(10, Duration::from_secs(1));
     l.check().unwrap();
     {
         let wait = l.until_ready();
