@@ -91,10 +91,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         // The task's current deadline binds whatever the source says: a
         // callee never extends its caller's budget.
-        let bound = match (self.source.deadline(&req), Deadline::current()) {
-            (Some(a), Some(b)) => Some(a.earlier(b)),
-            (a, b) => a.or(b),
-        };
+        let bound = self.source.binding(&req);
         let (now, deadline) = match (self.timeout, bound) {
             // Nothing to enforce, and no clock to read.
             (None, None) => return ResponseFuture::unbounded(self.inner.call(req)),

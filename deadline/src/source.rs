@@ -14,6 +14,19 @@ use crate::deadline::Deadline;
 pub trait DeadlineSource<Req> {
     /// The deadline `req` must meet, if any.
     fn deadline(&self, req: &Req) -> Option<Deadline>;
+
+    /// The deadline that binds `req`: the earlier of what
+    /// [`deadline`](Self::deadline) says and the task's current deadline
+    /// ([`Deadline::current`]), which always binds as well. Layers call
+    /// this; sources that already include the task's deadline override it
+    /// so it is not read twice.
+    #[inline]
+    fn binding(&self, req: &Req) -> Option<Deadline> {
+        match (self.deadline(req), Deadline::current()) {
+            (Some(a), Some(b)) => Some(a.earlier(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// The task's current deadline ([`Deadline::current`]), whatever the
@@ -24,6 +37,11 @@ pub struct TaskLocal;
 impl<Req> DeadlineSource<Req> for TaskLocal {
     #[inline]
     fn deadline(&self, _: &Req) -> Option<Deadline> {
+        Deadline::current()
+    }
+
+    #[inline]
+    fn binding(&self, _: &Req) -> Option<Deadline> {
         Deadline::current()
     }
 }
@@ -53,5 +71,10 @@ impl<Req: DeadlineCarrier> DeadlineSource<Req> for FromRequestOrTaskLocal {
             (Some(a), Some(b)) => Some(a.earlier(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    #[inline]
+    fn binding(&self, req: &Req) -> Option<Deadline> {
+        self.deadline(req)
     }
 }

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep, sleep_until};
 use tower_service::Service;
 
 pin_project! {
@@ -29,6 +29,10 @@ pin_project! {
     ///
     /// `H` is what it holds of the policy (see [`Retry`](crate::Retry)).
     pub struct ResponseFuture<F, S, Req, C, K, H = Arc<Local<C, K>>> {
+        // First, so it is dropped first: an `Arc`'s locked decrement
+        // waits for the stores ahead of it to drain, and dropping the
+        // other fields makes some.
+        local: H,
         #[pin]
         state: State<F>,
         // The service retries are made on (polled ready before each).
@@ -36,8 +40,12 @@ pin_project! {
         // The copy of the request the next attempt sends; `None` when it
         // cannot be copied.
         spare: Option<Req>,
-        local: H,
         tracker: Tracker,
+        // The backoff timer: made at the first retry and reset for the
+        // next ones, so only calls that retry pay for a timer, and the
+        // future of a call that succeeds stays small and drops in a few
+        // instructions.
+        sleep: Timer,
         _classifier: PhantomData<fn() -> (C, K)>,
     }
 }
@@ -49,16 +57,36 @@ pin_project! {
             #[pin]
             future: F,
         },
-        // Boxed: only calls that retry pay for a timer, and the future of
-        // a call that succeeds stays small.
+        // Waiting out the backoff in `sleep`.
         Waiting {
-            sleep: Pin<Box<Sleep>>,
+            // Keeps pin-project-lite's struct-variant form.
+            _waiting: (),
         },
         Readying {
-            // Keeps pin-project-lite's struct-variant form.
             _readying: (),
         },
     }
+}
+
+/// A call's backoff timer, if it has retried.
+struct Timer(Option<Pin<Box<Sleep>>>);
+
+// By hand, so a call that never retried drops its timer with one inlined
+// check; dropping a timer is out of line, on the path of calls that
+// retried.
+impl Drop for Timer {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(sleep) = self.0.take() {
+            drop_timer(sleep);
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_timer(sleep: Pin<Box<Sleep>>) {
+    drop(sleep);
 }
 
 impl<F, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K, H> {
@@ -76,6 +104,7 @@ impl<F, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K, H> {
             spare,
             local,
             tracker,
+            sleep: Timer(None),
             _classifier: PhantomData,
         }
     }
@@ -109,12 +138,21 @@ where
                             this.state.set(State::Readying { _readying: () });
                         }
                         Next::Retry(delay) => {
-                            let sleep = Box::pin(tokio::time::sleep(delay));
-                            this.state.set(State::Waiting { sleep });
+                            let until = Instant::now() + delay;
+                            match &mut this.sleep.0 {
+                                Some(sleep) => sleep.as_mut().reset(until),
+                                None => this.sleep.0 = Some(Box::pin(sleep_until(until))),
+                            }
+                            this.state.set(State::Waiting { _waiting: () });
                         }
                     }
                 }
-                StateProj::Waiting { sleep } => {
+                StateProj::Waiting { .. } => {
+                    let sleep = this
+                        .sleep
+                        .0
+                        .as_mut()
+                        .expect("a wait is planned only with its timer set");
                     ready!(sleep.as_mut().poll(cx));
                     this.state.set(State::Readying { _readying: () });
                 }

@@ -1,6 +1,7 @@
 //! A point-in-time view of a policy's counts, for dashboards and tests.
 
 use crate::tally::Tally;
+use crate::thread_cell::Memo;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -45,6 +46,15 @@ impl Stats {
     #[inline]
     pub(crate) fn call(&self) {
         if !self.call_cells.add() {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// [`call`](Self::call), through `memo` (see `thread_cell::Memo`),
+    /// only ever used with these stats.
+    #[inline]
+    pub(crate) fn call_with(&self, memo: &mut Memo) {
+        if !self.call_cells.add_with(memo) {
             self.calls.fetch_add(1, Ordering::Relaxed);
         }
     }

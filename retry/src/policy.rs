@@ -5,6 +5,7 @@ use crate::budget::RetryBudget;
 use crate::config::Config;
 use crate::layer::RetryLayer;
 use crate::metrics::{Metrics, Stats};
+use crate::thread_cell::Memo;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +37,16 @@ impl<C> Shared<C> {
         self.budget.deposit();
     }
 
+    /// [`begin`](Self::begin) for a service value, which keeps in `memos`
+    /// the counters its calls count in (see `thread_cell::Memo`).
+    #[inline(always)]
+    pub(crate) fn begin_with(&self, memos: &mut Memos) {
+        if !self.calls_in_budget {
+            self.stats.call_with(&mut memos.calls);
+        }
+        self.budget.deposit_with(&mut memos.budget);
+    }
+
     pub(crate) fn metrics(&self) -> Metrics {
         let mut m = self.stats.snapshot();
         if self.calls_in_budget {
@@ -57,6 +68,15 @@ impl<C> Shared<C> {
             None => backoff.delays(),
         }
     }
+}
+
+/// The counters a service value's calls count in on the thread it last
+/// ran on, remembered (see `thread_cell::Memo`): a service keeps one, for
+/// its policy only.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Memos {
+    budget: Memo,
+    calls: Memo,
 }
 
 /// A retry policy: which results to retry (a

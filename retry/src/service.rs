@@ -4,9 +4,9 @@ use crate::classify::{Classifier, CloneRequest, CloneRequests};
 use crate::future::ResponseFuture;
 use crate::holder::{Holder, StaticLocal};
 use crate::plan::Tracker;
-use crate::policy::Policy;
+use crate::policy::{Memos, Policy};
 use crate::static_policy::StaticPolicy;
-use ballast_deadline::{Deadline, DeadlineSource, TaskLocal};
+use ballast_deadline::{DeadlineSource, TaskLocal};
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -54,6 +54,8 @@ pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal, H = Arc<Local<C, K>>>
     inner: S,
     local: H,
     source: Src,
+    /// The counters this value's calls count in (budget deposits, calls).
+    memos: Memos,
     _classifier: PhantomData<fn() -> (C, K)>,
 }
 
@@ -82,6 +84,7 @@ impl<S, C, K, Src, H> Retry<S, C, K, Src, H> {
             inner,
             local,
             source,
+            memos: Memos::default(),
             _classifier: PhantomData,
         }
     }
@@ -160,13 +163,13 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        let shared = self.local.shared();
-        shared.begin();
+        // First, before the stores below: a locked increment (an `Arc`'s)
+        // waits for the stores ahead of it to drain.
+        let local = self.local.clone();
+        let shared = local.shared();
+        shared.begin_with(&mut self.memos);
         // The task's current deadline binds whatever the source says.
-        let deadline = match (self.source.deadline(&req), Deadline::current()) {
-            (Some(a), Some(b)) => Some(a.earlier(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = self.source.binding(&req);
         // No check that the deadline has not passed already: it would cost
         // every call a few nanoseconds, and refusing expired requests is the
         // deadline layer's job (ballast-deadline's `Timeout`, below this
@@ -175,12 +178,6 @@ where
         let tracker = Tracker::start(shared, deadline);
         let spare = self.local.cloner().clone_request(&req);
         let future = self.inner.call(req);
-        ResponseFuture::new(
-            future,
-            self.inner.clone(),
-            spare,
-            self.local.clone(),
-            tracker,
-        )
+        ResponseFuture::new(future, self.inner.clone(), spare, local, tracker)
     }
 }

@@ -50,6 +50,12 @@ impl Tally {
         thread_cell::add_one(self.id, self).is_some()
     }
 
+    /// [`add`](Self::add), through `memo` (see `thread_cell::Memo`).
+    #[inline]
+    pub(crate) fn add_with(self: &Arc<Self>, memo: &mut thread_cell::Memo) -> bool {
+        memo.add_one(self.id, self).is_some()
+    }
+
     /// Every count ever made in its counters.
     pub(crate) fn sum(&self) -> u64 {
         let cells = self.cells.lock();
@@ -104,5 +110,69 @@ mod tests {
         .unwrap();
         assert_eq!(tally.sum(), 4);
         assert_eq!(tally.cells.lock().all.len(), 2, "the counter was reused");
+    }
+}
+
+#[cfg(all(test, not(ballast_loom)))]
+mod memo_tests {
+    use super::*;
+    use crate::thread_cell::Memo;
+
+    #[test]
+    fn a_memo_counts_exactly_wherever_its_owner_moves() {
+        let tally = Arc::new(Tally::default());
+        let mut memo = Memo::default();
+        for _ in 0..3 {
+            assert!(tally.add_with(&mut memo));
+        }
+        // Moved to another thread: the memo's counter is this thread's, so
+        // it finds that thread's own and counts there.
+        let (t, mut memo) = {
+            let t = tally.clone();
+            std::thread::spawn(move || {
+                assert!(t.add_with(&mut memo));
+                assert!(t.add_with(&mut memo));
+                (t, memo)
+            })
+            .join()
+            .unwrap()
+        };
+        drop(t);
+        assert_eq!(tally.sum(), 5, "exact after the other thread's counts");
+        // Back here: the other thread is gone and its counter handed back;
+        // the memo finds this thread's counter again.
+        assert!(tally.add_with(&mut memo));
+        assert_eq!(tally.sum(), 6);
+        assert_eq!(tally.cells.lock().all.len(), 2);
+    }
+
+    #[test]
+    fn a_memo_never_writes_a_counter_its_thread_handed_over() {
+        let tally = Arc::new(Tally::default());
+        // A memo filled on a thread that then exits, handing its counter
+        // back to the tally.
+        let mut memo = {
+            let t = tally.clone();
+            std::thread::spawn(move || {
+                let mut memo = Memo::default();
+                assert!(t.add_with(&mut memo));
+                memo
+            })
+            .join()
+            .unwrap()
+        };
+        // Another thread takes that counter over and counts in it, while
+        // the memo is used here, where its thread's token never matches.
+        let t = tally.clone();
+        let other = std::thread::spawn(move || {
+            for _ in 0..10_000 {
+                assert!(t.add());
+            }
+        });
+        for _ in 0..10_000 {
+            assert!(tally.add_with(&mut memo));
+        }
+        other.join().unwrap();
+        assert_eq!(tally.sum(), 20_001, "no count lost to two writers");
     }
 }

@@ -211,7 +211,7 @@ impl BudgetCore {
             .counter(stripe, slot as usize)
             .fetch_add(1, Ordering::Relaxed);
         if before % CLOCK_EVERY == 0 {
-            self.roll_to(clock.now());
+            self.look_at(clock);
         }
     }
 
@@ -239,8 +239,16 @@ impl BudgetCore {
     #[inline]
     pub(crate) fn deposited(&self, clock: &impl Clock, before: u64) {
         if before % CLOCK_EVERY == 0 {
-            self.roll_to(clock.now());
+            self.look_at(clock);
         }
+    }
+
+    /// The look at the clock one deposit in [`CLOCK_EVERY`] makes: out of
+    /// line, so the deposits that skip it stay a few instructions.
+    #[cold]
+    #[inline(never)]
+    fn look_at(&self, clock: &impl Clock) {
+        self.roll_to(clock.now());
     }
 
     /// Counts one original request in `cell`, which the caller alone

@@ -25,7 +25,7 @@ pub(crate) mod core;
 pub use config::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS};
 
 use self::core::BudgetCore;
-use crate::thread_cell::{self, Cell, CellSource};
+use crate::thread_cell::{self, Cell, CellSource, Memo};
 use ballast_core::{Clock, Nanos, TokioClock};
 use std::fmt;
 use std::sync::Arc;
@@ -118,6 +118,19 @@ impl RetryBudget {
     pub fn deposit(&self) {
         if let Some(inner) = &self.inner {
             match thread_cell::add_one(inner.id, inner) {
+                Some(before) => inner.core.deposited(&inner.clock, before),
+                None => inner.core.deposit(&inner.clock),
+            }
+        }
+    }
+
+    /// [`deposit`](Self::deposit), finding the thread's counter through
+    /// `memo` (see `thread_cell::Memo`), which is only ever used with this
+    /// budget.
+    #[inline]
+    pub(crate) fn deposit_with(&self, memo: &mut Memo) {
+        if let Some(inner) = &self.inner {
+            match memo.add_one(inner.id, inner) {
                 Some(before) => inner.core.deposited(&inner.clock, before),
                 None => inner.core.deposit(&inner.clock),
             }

@@ -4,7 +4,7 @@ use super::future::{HedgeFuture, ServiceLaunch};
 use super::policy::HedgePolicy;
 use super::race::Race;
 use crate::classify::{CloneRequest, CloneRequests};
-use ballast_deadline::{Deadline, DeadlineSource, TaskLocal};
+use ballast_deadline::{DeadlineSource, TaskLocal};
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -120,10 +120,7 @@ where
         let shared = &self.local.policy.shared;
         shared.begin();
         // The task's current deadline binds whatever the source says.
-        let deadline = match (self.source.deadline(&req), Deadline::current()) {
-            (Some(a), Some(b)) => Some(a.earlier(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = self.source.binding(&req);
         let spare = self.local.cloner.clone_request(&req);
         let first = self.inner.call(req);
         let launcher = ServiceLaunch {
