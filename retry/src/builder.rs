@@ -1,9 +1,12 @@
 //! [`ServiceBuilderExt`]: `.ballast_retry(&policy)` and
 //! `.ballast_hedge(&hedge_policy)` on tower's `ServiceBuilder`.
 
+use crate::classify::CloneRequests;
 use crate::hedge::{HedgeLayer, HedgePolicy};
 use crate::layer::RetryLayer;
 use crate::policy::Policy;
+use crate::static_policy::StaticPolicy;
+use ballast_deadline::TaskLocal;
 use tower::ServiceBuilder;
 use tower::layer::util::Stack;
 
@@ -29,11 +32,11 @@ mod sealed {
 /// # let _ = svc;
 /// ```
 pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
-    /// Retries the calls of the services built next under `policy`
-    /// (shared, not copied: they draw on its budget and add to its
-    /// counts). For a request cloner or a deadline source of one's own,
+    /// Retries the calls of the services built next under `policy`, a
+    /// [`Policy`] or a [`StaticPolicy`] (shared, not copied: they draw on
+    /// its budget and add to its counts). For a request cloner or a deadline source of one's own,
     /// use `.layer(policy.layer().clone_requests_with(..))`.
-    fn ballast_retry<C>(self, policy: &Policy<C>) -> ServiceBuilder<Stack<RetryLayer<C>, L>>;
+    fn ballast_retry<P: AsRetryLayer>(self, policy: &P) -> ServiceBuilder<Stack<P::Layer, L>>;
 
     /// Hedges the calls of the services built next under `policy`
     /// (shared, not copied: they draw on its hedge budget, feed its
@@ -60,11 +63,37 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
-    fn ballast_retry<C>(self, policy: &Policy<C>) -> ServiceBuilder<Stack<RetryLayer<C>, L>> {
-        self.layer(policy.layer())
+    fn ballast_retry<P: AsRetryLayer>(self, policy: &P) -> ServiceBuilder<Stack<P::Layer, L>> {
+        self.layer(policy.retry_layer())
     }
 
     fn ballast_hedge(self, policy: &HedgePolicy) -> ServiceBuilder<Stack<HedgeLayer, L>> {
         self.layer(policy.layer())
+    }
+}
+
+/// A retry policy that makes its own tower layer: a [`Policy`] or a
+/// [`StaticPolicy`], for [`ServiceBuilderExt::ballast_retry`].
+pub trait AsRetryLayer {
+    /// The layer: a [`RetryLayer`] holding the policy as its kind does.
+    type Layer;
+
+    /// The policy's layer, as its `layer()` method makes it.
+    fn retry_layer(&self) -> Self::Layer;
+}
+
+impl<C> AsRetryLayer for Policy<C> {
+    type Layer = RetryLayer<C>;
+
+    fn retry_layer(&self) -> Self::Layer {
+        self.layer()
+    }
+}
+
+impl<C> AsRetryLayer for StaticPolicy<C> {
+    type Layer = RetryLayer<C, CloneRequests, TaskLocal, StaticPolicy<C>>;
+
+    fn retry_layer(&self) -> Self::Layer {
+        self.layer()
     }
 }

@@ -59,6 +59,17 @@ impl<C, K, Src, P> RetryLayer<C, K, Src, P> {
         }
     }
 
+    /// For `http::Request`s: copies for retries only the requests whose
+    /// method is idempotent (`GET`, `HEAD`, `OPTIONS`, `PUT`, `DELETE`,
+    /// `TRACE`), so a failed `POST` is never sent twice; the same as
+    /// `clone_requests_with(IdempotentRequests::new())` (see
+    /// [`IdempotentRequests`](crate::http::IdempotentRequests) to allow
+    /// more). Feature `http`.
+    #[cfg(feature = "http")]
+    pub fn idempotent_http(self) -> RetryLayer<C, crate::http::IdempotentRequests, Src, P> {
+        self.clone_requests_with(crate::http::IdempotentRequests::new())
+    }
+
     /// Reads each request's deadline from `source` (see
     /// [`DeadlineSource`](ballast_deadline::DeadlineSource)); the task's
     /// current deadline binds as well.

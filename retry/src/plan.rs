@@ -53,8 +53,6 @@ pub(crate) struct Tracker {
     deadline: Option<Deadline>,
     /// When the call began, if anything is timed.
     started: Option<Instant>,
-    /// When the latest attempt began, if anything is timed.
-    attempt_started: Option<Instant>,
     /// Made at the first retry, so a call that succeeds draws no
     /// randomness and carries nothing more to drop.
     retrying: Option<Box<Retrying>>,
@@ -82,6 +80,9 @@ fn release(retrying: Box<Retrying>) {
 #[derive(Debug)]
 struct Retrying {
     delays: Delays,
+    /// When the latest retry began, if anything is timed (the first
+    /// attempt began at the call's `started`).
+    attempt_started: Option<Instant>,
     /// The retry taken from the budget for the next attempt, from the
     /// decision to retry until the attempt starts: dropping the call
     /// during its backoff drops this and gives the retry back.
@@ -103,7 +104,6 @@ impl Tracker {
             attempt: 1,
             deadline,
             started,
-            attempt_started: started,
             retrying: None,
         }
     }
@@ -142,13 +142,15 @@ impl Tracker {
     /// Another attempt is starting now (after [`Next::Retry`]'s delay):
     /// the retry it spends is counted now.
     pub(crate) fn attempt_starting<C>(&mut self, shared: &Shared<C>) {
-        if let Some(held) = self.retrying.as_mut().and_then(|r| r.held.take()) {
-            held.spend();
+        if let Some(retrying) = self.retrying.as_mut() {
+            if let Some(held) = retrying.held.take() {
+                held.spend();
+            }
+            if self.started.is_some() {
+                retrying.attempt_started = Some(Instant::now());
+            }
         }
         shared.stats.retry();
-        if self.started.is_some() {
-            self.attempt_started = Some(Instant::now());
-        }
         tracing::debug!(attempt = self.attempt, "retry: attempt");
     }
 
@@ -214,9 +216,11 @@ impl Tracker {
         let retrying = self.retrying.get_or_insert_with(|| {
             Box::new(Retrying {
                 delays: shared.delays(),
+                attempt_started: None,
                 held: None,
             })
         });
+        let attempt_started = retrying.attempt_started.or(self.started);
         let mut delay = retrying.delays.next().unwrap_or_default().max(floor);
         if let Some(started) = self.started {
             let now = Instant::now();
@@ -230,7 +234,7 @@ impl Tracker {
             };
             if let Some((bound, why)) = bound {
                 let remaining = bound.saturating_duration_since(now);
-                let last = now.saturating_duration_since(self.attempt_started.unwrap_or(now));
+                let last = now.saturating_duration_since(attempt_started.unwrap_or(now));
                 let need = config.min_attempt_time.max(last);
                 // Stop if even an immediate attempt would not have more
                 // than it needs, or the server asked for a longer wait

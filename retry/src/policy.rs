@@ -25,6 +25,9 @@ pub struct Shared<C> {
     calls_in_budget: bool,
     /// Calls that have retried so far: picks each one's jitter seed.
     retried_calls: AtomicU64,
+    /// The name a [`StaticPolicy::named`](crate::StaticPolicy::named)
+    /// policy was made under.
+    pub(crate) name: Option<Box<str>>,
 }
 
 impl<C> Shared<C> {
@@ -102,10 +105,22 @@ impl<C> Policy<C> {
         Self::build(config, classifier, budget, own)
     }
 
+    /// [`new`](Self::new), for the policy named `name`.
+    pub(crate) fn new_named(config: Config, classifier: C, name: &str) -> Self {
+        let mut policy = Self::new(config, classifier);
+        if let Some(shared) = Arc::get_mut(&mut policy.shared) {
+            shared.name = Some(name.into());
+        }
+        policy
+    }
+
     /// A policy drawing its retries from `budget`, which other policies
     /// (and other patterns that add load, such as hedging) can share, so
     /// one budget caps all the extra load toward a dependency. The
-    /// config's own budget setting is ignored.
+    /// config's own budget setting is ignored. If this policy's layer sits
+    /// inside another layer drawing on the same budget, pass
+    /// [`budget.without_deposits()`](RetryBudget::without_deposits) so each
+    /// request is deposited once, by the outer layer.
     pub fn with_budget(config: Config, classifier: C, budget: RetryBudget) -> Self {
         Self::build(config, classifier, budget, false)
     }
@@ -119,6 +134,7 @@ impl<C> Policy<C> {
                 stats: Stats::default(),
                 calls_in_budget: own,
                 retried_calls: AtomicU64::new(0),
+                name: None,
             }),
         }
     }
@@ -162,6 +178,7 @@ impl<C> fmt::Debug for Policy<C> {
 impl<C> fmt::Debug for Shared<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Policy")
+            .field("name", &self.name)
             .field("config", &self.config)
             .field("budget", &self.budget)
             .field("metrics", &self.metrics())

@@ -55,6 +55,12 @@ impl<C: 'static> Policy<C> {
 }
 
 impl<C> StaticPolicy<C> {
+    /// The name it was made under by [`StaticPolicy::named`]; `None` for a
+    /// policy made by [`Policy::leak`].
+    pub fn name(&self) -> Option<&'static str> {
+        self.shared.name.as_deref()
+    }
+
     /// The settings.
     pub fn config(&self) -> &'static Config {
         &self.shared.config
@@ -86,6 +92,16 @@ impl<C> Clone for StaticPolicy<C> {
 }
 
 impl<C> Copy for StaticPolicy<C> {}
+
+/// Two handles are equal when they are the same policy (the same budget
+/// and counts), as two [`StaticPolicy::named`] calls with one name give.
+impl<C> PartialEq for StaticPolicy<C> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.shared, other.shared)
+    }
+}
+
+impl<C> Eq for StaticPolicy<C> {}
 
 impl<C> fmt::Debug for StaticPolicy<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -53,7 +53,7 @@ impl Tally {
     /// [`add`](Self::add), through `memo` (see `thread_cell::Memo`).
     #[inline]
     pub(crate) fn add_with(self: &Arc<Self>, memo: &mut thread_cell::Memo) -> bool {
-        memo.add_one(self.id, self).is_some()
+        memo.add_one(self).is_some()
     }
 
     /// Every count ever made in its counters.
@@ -68,6 +68,10 @@ impl Tally {
 }
 
 impl CellSource for Tally {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     fn take_cell(&self) -> (usize, Arc<Cell>) {
         let mut cells = self.cells.lock();
         if let Some(index) = cells.free.pop() {

@@ -43,6 +43,8 @@ pub(crate) type Cell = CachePadded<AtomicU64>;
 
 /// Hands out counters and takes them back (see the module notes).
 pub(crate) trait CellSource: Send + Sync + 'static {
+    /// The source's id, from [`next_id`].
+    fn id(&self) -> u64;
     /// A counter for a new writer, and its index for `return_cell`.
     fn take_cell(&self) -> (usize, Arc<Cell>);
     /// Takes counter `index` back; its count stays counted.
@@ -117,19 +119,20 @@ pub(crate) struct Memo {
 impl Memo {
     /// [`add_one`], with the counter remembered.
     #[inline]
-    pub(crate) fn add_one<S: CellSource>(&mut self, id: u64, source: &Arc<S>) -> Option<u64> {
+    pub(crate) fn add_one<S: CellSource>(&mut self, source: &Arc<S>) -> Option<u64> {
         if let Some(cell) = &self.cell
             && TOKEN.with(std::cell::Cell::get) == self.token
         {
             return Some(bump(cell));
         }
-        self.find(id, source)
+        self.find(source)
     }
 
     /// Looks this thread's counter up and remembers it.
     #[cold]
     #[inline(never)]
-    fn find<S: CellSource>(&mut self, id: u64, source: &Arc<S>) -> Option<u64> {
+    fn find<S: CellSource>(&mut self, source: &Arc<S>) -> Option<u64> {
+        let id = source.id();
         CELLS
             .try_with(|cells| {
                 let mut cells = cells.borrow_mut();

@@ -138,3 +138,34 @@ async fn one_budget_caps_retries_and_hedges_together() {
     assert_eq!((m.hedges_sent, m.budget_denied), (1, 1));
     assert_eq!(budget.available(), 0);
 }
+
+/// Deposits in one budget after ten calls through a retry layer around a
+/// hedging layer, the hedging policy drawing on `inner_view` of it.
+async fn deposits_after_ten_stacked_calls(inner_view: fn(&RetryBudget) -> RetryBudget) -> u64 {
+    let budget = RetryBudget::new(BudgetConfig::default());
+    let retries = Policy::with_budget(Config::default(), RetryErrors, budget.clone());
+    let hedges = HedgePolicy::with_budget(HedgeConfig::default(), inner_view(&budget));
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(retries.layer())
+        .layer(hedges.layer())
+        .service(tower::service_fn(|x: u32| async move {
+            Ok::<_, std::io::Error>(x)
+        }));
+    for i in 0..10 {
+        svc.ready().await.unwrap().call(i).await.unwrap();
+    }
+    budget.deposits_at(budget.now())
+}
+
+#[tokio::test(start_paused = true)]
+async fn stacked_layers_sharing_a_budget_deposit_each_request_once() {
+    assert_eq!(
+        deposits_after_ten_stacked_calls(RetryBudget::without_deposits).await,
+        10
+    );
+    // The control: both layers depositing count every request twice.
+    assert_eq!(
+        deposits_after_ten_stacked_calls(RetryBudget::clone).await,
+        20
+    );
+}

@@ -225,11 +225,7 @@ async fn the_layer_waits_out_a_retry_after_longer_than_its_backoff() {
     let dep = Http::new(&[(503, Some("2")), (429, Some("1")), (200, None)]);
     let policy = Policy::new(builder().build().unwrap(), HttpClassifier::new());
     let mut svc = ServiceBuilder::new()
-        .layer(
-            policy
-                .layer()
-                .clone_requests_with(IdempotentRequests::new()),
-        )
+        .layer(policy.layer().idempotent_http())
         .service(dep.service());
     let r = svc
         .ready()
@@ -333,4 +329,27 @@ async fn only_idempotent_methods_are_sent_again_unless_allowed() {
     }
     let any = IdempotentRequests::new().any_method();
     assert!(any.allows(&Method::POST));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_idempotent_http_layer_sends_a_failed_get_again_but_never_a_post() {
+    let dep = Http::new(&[(503, None)]);
+    let policy = Policy::new(
+        builder().max_attempts(3).build().unwrap(),
+        HttpClassifier::new(),
+    );
+    let mut svc = ServiceBuilder::new()
+        .layer(policy.layer().idempotent_http())
+        .service(dep.service());
+    for (method, attempts) in [(Method::GET, 3), (Method::POST, 1)] {
+        dep.log.lock().unwrap().clear();
+        let req = Request::builder()
+            .method(method.clone())
+            .uri("/")
+            .body(String::new())
+            .unwrap();
+        let r = svc.ready().await.unwrap().call(req).await.unwrap();
+        assert_eq!(r.status(), 503);
+        assert_eq!(dep.log.lock().unwrap().len(), attempts, "{method}");
+    }
 }

@@ -109,3 +109,55 @@ async fn with_its_budget_spent_a_leaked_policy_returns_the_error_at_once() {
     let m = policy.metrics();
     assert_eq!((m.budget_denied, m.gave_up, m.retries), (1, 1, 0));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_name_asked_for_again_is_the_same_policy_with_one_budget_and_one_count() {
+    use ballast_retry::{Config, ServiceBuilderExt, StaticPolicy};
+    let config = Config::default();
+    let first = StaticPolicy::named("static_policy::same", config.clone(), RetryErrors).unwrap();
+    let dep = Scripted::new(&[Ok(200), Ok(201)]);
+    let mut a = ServiceBuilder::new()
+        .ballast_retry(&first)
+        .service(dep.clone());
+    a.ready().await.unwrap().call("GET").await.unwrap();
+    // Another client built later (a reload, another connection) asks again.
+    let again = StaticPolicy::named("static_policy::same", config, RetryErrors).unwrap();
+    assert_eq!(again, first, "one policy, not a second leaked one");
+    assert_eq!(again.name(), Some("static_policy::same"));
+    let mut b = ServiceBuilder::new().ballast_retry(&again).service(dep);
+    b.ready().await.unwrap().call("GET").await.unwrap();
+    assert_eq!(first.metrics().calls, 2, "both clients count in one policy");
+}
+
+#[test]
+fn a_name_with_other_settings_or_another_classifier_type_is_a_config_error() {
+    use ballast_retry::{AllErrors, Config, StaticPolicy};
+    let name = "static_policy::conflict";
+    StaticPolicy::named(name, Config::default(), RetryErrors).unwrap();
+    let other = Config::builder().max_attempts(7).build().unwrap();
+    let err = StaticPolicy::named(name, other, RetryErrors).unwrap_err();
+    assert_eq!(err.field(), "name");
+    assert!(err.to_string().contains("other settings"), "{err}");
+    let err = StaticPolicy::named(name, Config::default(), |_: &Result<u16, ()>| {
+        ballast_retry::Action::Return
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("another type"), "{err}");
+    let _ = AllErrors;
+}
+
+#[test]
+fn threads_racing_for_a_new_name_all_get_one_policy() {
+    use ballast_retry::{Config, StaticPolicy};
+    let got: Vec<StaticPolicy<RetryErrors>> = (0..8)
+        .map(|_| {
+            std::thread::spawn(|| {
+                StaticPolicy::named("static_policy::race", Config::default(), RetryErrors).unwrap()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    assert!(got.iter().all(|p| *p == got[0]));
+}

@@ -63,6 +63,8 @@ use std::sync::Arc;
 pub struct RetryBudget {
     /// `None` when the budget is off.
     inner: Option<Arc<Inner>>,
+    /// False for a [`without_deposits`](Self::without_deposits) view.
+    deposits: bool,
 }
 
 struct Inner {
@@ -83,6 +85,7 @@ impl RetryBudget {
                 clock: TokioClock::new(),
                 config,
             })),
+            deposits: true,
         }
     }
 
@@ -90,7 +93,47 @@ impl RetryBudget {
     /// limits). Retries can then multiply the load on a failing
     /// dependency by the number of attempts; choose this knowingly.
     pub fn unlimited() -> Self {
-        Self { inner: None }
+        Self {
+            inner: None,
+            deposits: true,
+        }
+    }
+
+    /// The same budget, seen by a layer that must not deposit: retries
+    /// taken through it draw on the budget as usual, but requests it sees
+    /// add nothing.
+    ///
+    /// For two layers stacked on one dependency that share a budget, such
+    /// as a retry layer around a hedging layer: the outer layer sees each
+    /// original request once and deposits it; the inner one sees every
+    /// attempt of the outer (its retries too), and if it deposited them
+    /// the budget would count each request twice and grow with the very
+    /// retries it is meant to cap. Give the inner layer's policy this
+    /// view.
+    ///
+    /// ```
+    /// use ballast_retry::{BudgetConfig, RetryBudget};
+    ///
+    /// let budget = RetryBudget::new(BudgetConfig::default());
+    /// let inner_view = budget.without_deposits();
+    /// budget.deposit_at(0);
+    /// inner_view.deposit_at(0); // adds nothing
+    /// assert_eq!(budget.deposits_at(0), 1);
+    /// assert!(inner_view.try_withdraw_at(0)); // draws on the one budget
+    /// ```
+    pub fn without_deposits(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            deposits: false,
+        }
+    }
+
+    /// Original requests counted in the window at `now` ([`now`](Self::now)'s
+    /// scale); 0 when unlimited.
+    pub fn deposits_at(&self, now: Nanos) -> u64 {
+        self.inner
+            .as_ref()
+            .map_or(0, |i| i.core.balance(now).deposits)
     }
 
     /// True for [`unlimited`](Self::unlimited).
@@ -108,7 +151,8 @@ impl RetryBudget {
         self.inner.as_ref().map_or(0, |i| i.clock.now())
     }
 
-    /// Records one original request (not a retry).
+    /// Records one original request (not a retry); nothing for a
+    /// [`without_deposits`](Self::without_deposits) view.
     ///
     /// Each thread deposits into a counter of its own, with a plain load
     /// and store (no locked instruction, no cache line shared with
@@ -116,7 +160,9 @@ impl RetryBudget {
     /// so its balance and totals are exact as soon as a deposit returns.
     #[inline]
     pub fn deposit(&self) {
-        if let Some(inner) = &self.inner {
+        if let Some(inner) = &self.inner
+            && self.deposits
+        {
             match thread_cell::add_one(inner.id, inner) {
                 Some(before) => inner.core.deposited(&inner.clock, before),
                 None => inner.core.deposit(&inner.clock),
@@ -129,8 +175,10 @@ impl RetryBudget {
     /// budget.
     #[inline]
     pub(crate) fn deposit_with(&self, memo: &mut Memo) {
-        if let Some(inner) = &self.inner {
-            match memo.add_one(inner.id, inner) {
+        if let Some(inner) = &self.inner
+            && self.deposits
+        {
+            match memo.add_one(inner) {
                 Some(before) => inner.core.deposited(&inner.clock, before),
                 None => inner.core.deposit(&inner.clock),
             }
@@ -147,7 +195,9 @@ impl RetryBudget {
 
     /// [`deposit`](Self::deposit) at `now` ([`now`](Self::now)'s scale).
     pub fn deposit_at(&self, now: Nanos) {
-        if let Some(inner) = &self.inner {
+        if let Some(inner) = &self.inner
+            && self.deposits
+        {
             inner.core.deposit_at(now);
         }
     }
@@ -197,6 +247,10 @@ impl RetryBudget {
 }
 
 impl CellSource for Inner {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     fn take_cell(&self) -> (usize, Arc<Cell>) {
         self.core.take_cell()
     }

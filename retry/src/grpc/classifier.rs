@@ -39,8 +39,10 @@ impl<E, F: Fn(&E) -> Option<Pushback>> PushbackOf<E> for F {
 /// metadata (ballast does not depend on tonic; this is what the code reads
 /// like):
 ///
-/// ```ignore
+/// ```
 /// use ballast_retry::grpc::{GrpcClassifier, Pushback};
+/// use ballast_retry::{Action, Classifier};
+/// use std::time::Duration;
 ///
 /// let classifier = GrpcClassifier::new(|s: &tonic::Status| s.code() as i32).pushback(
 ///     |s: &tonic::Status| {
@@ -49,6 +51,14 @@ impl<E, F: Fn(&E) -> Option<Pushback>> PushbackOf<E> for F {
 ///             .map(|v| Pushback::parse(v.as_bytes()))
 ///     },
 /// );
+///
+/// let down: Result<(), tonic::Status> = Err(tonic::Status::unavailable("restarting"));
+/// assert_eq!(classifier.classify(&down), Action::Retry);
+///
+/// let mut busy = tonic::Status::resource_exhausted("slow down");
+/// busy.metadata_mut().insert("grpc-retry-pushback-ms", "250".parse().unwrap());
+/// let busy: Result<(), tonic::Status> = Err(busy);
+/// assert_eq!(classifier.classify(&busy), Action::RetryAfter(Duration::from_millis(250)));
 /// ```
 ///
 /// The same with a stand-in status type:

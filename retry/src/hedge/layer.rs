@@ -44,6 +44,15 @@ impl<K, Src> HedgeLayer<K, Src> {
         }
     }
 
+    /// For `http::Request`s: hedges only the requests whose method is
+    /// idempotent (`GET`, `HEAD`, `OPTIONS`, `PUT`, `DELETE`, `TRACE`), so
+    /// a `POST` is never sent twice; the same as
+    /// `clone_requests_with(IdempotentRequests::new())`. Feature `http`.
+    #[cfg(feature = "http")]
+    pub fn idempotent_http(self) -> HedgeLayer<crate::http::IdempotentRequests, Src> {
+        self.clone_requests_with(crate::http::IdempotentRequests::new())
+    }
+
     /// Reads each request's deadline from `source` (see
     /// [`DeadlineSource`](ballast_deadline::DeadlineSource)); the task's
     /// current deadline binds as well. No backup is sent that would leave

@@ -5,6 +5,7 @@ use super::latency::LatencyCore;
 use super::layer::HedgeLayer;
 use super::metrics::{HedgeMetrics, HedgeStats};
 use crate::budget::RetryBudget;
+use crate::thread_cell::Memo;
 use ballast_core::{TokioClock, nanos};
 use std::fmt;
 use std::sync::Arc;
@@ -33,6 +34,16 @@ impl HedgeShared {
             self.stats.call();
         }
         self.budget.deposit();
+    }
+
+    /// [`begin`](Self::begin) for a service value, which keeps in `memo`
+    /// the budget counter its calls deposit in (see `thread_cell::Memo`).
+    #[inline(always)]
+    pub(crate) fn begin_with(&self, memo: &mut Memo) {
+        if !self.calls_in_budget {
+            self.stats.call();
+        }
+        self.budget.deposit_with(memo);
     }
 
     /// True when answered calls are measured (for a percentile delay).
@@ -140,9 +151,10 @@ impl HedgePolicy {
     /// budget setting is ignored.
     ///
     /// When the same requests pass through both a retry layer and a
-    /// hedging layer sharing one budget, each request deposits twice (once
-    /// per layer), so the budget's percentage applies to twice the request
-    /// rate: halve it to keep the same cap.
+    /// hedging layer sharing one budget, give the inner layer's policy
+    /// [`budget.without_deposits()`](RetryBudget::without_deposits): the
+    /// outer layer deposits each request once, and the inner one, which
+    /// sees the outer's retries or backups too, draws without depositing.
     ///
     /// ```
     /// use ballast_retry::{
@@ -153,8 +165,9 @@ impl HedgePolicy {
     /// let budget = RetryBudget::new(
     ///     BudgetConfig::builder().percent(10.0).min_per_second(5).build()?,
     /// );
+    /// // Retries outside, hedges inside: only the outer layer deposits.
     /// let retries = Policy::with_budget(Config::default(), RetryErrors, budget.clone());
-    /// let hedges = HedgePolicy::with_budget(HedgeConfig::default(), budget.clone());
+    /// let hedges = HedgePolicy::with_budget(HedgeConfig::default(), budget.without_deposits());
     /// assert_eq!(hedges.budget().config(), retries.budget().config());
     /// # Ok::<(), ballast_retry::ConfigError>(())
     /// ```

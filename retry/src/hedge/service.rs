@@ -4,6 +4,7 @@ use super::future::{HedgeFuture, ServiceLaunch};
 use super::policy::HedgePolicy;
 use super::race::Race;
 use crate::classify::{CloneRequest, CloneRequests};
+use crate::thread_cell::Memo;
 use ballast_deadline::{DeadlineSource, TaskLocal};
 use std::fmt;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct Hedge<S, K = CloneRequests, Src = TaskLocal> {
     inner: S,
     local: Arc<Local<K>>,
     source: Src,
+    /// The budget counter this value's calls deposit in.
+    memo: Memo,
 }
 
 impl<S> Hedge<S> {
@@ -54,6 +57,7 @@ impl<S, K, Src> Hedge<S, K, Src> {
             inner,
             local: Arc::new(Local { policy, cloner }),
             source,
+            memo: Memo::default(),
         }
     }
 
@@ -118,7 +122,7 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = &self.local.policy.shared;
-        shared.begin();
+        shared.begin_with(&mut self.memo);
         // The task's current deadline binds whatever the source says.
         let deadline = self.source.binding(&req);
         let spare = self.local.cloner.clone_request(&req);

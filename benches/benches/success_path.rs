@@ -11,16 +11,18 @@
 //! The rows:
 //! - `bare`: the `service_fn` alone;
 //! - `ballast`: ballast's retry with `Config::default()` (budget on: 20%
-//!   plus 10 a second) and the `RetryErrors` classifier;
-//! - `ballast_static`: the same policy made process-lifetime with
-//!   `Policy::leak`, whose calls hold a `&'static` instead of an `Arc`
-//!   clone;
+//!   plus 10 a second) and the `RetryErrors` classifier, as a `Policy`
+//!   (each call holds a clone of an `Arc`);
+//! - `ballast_static`: the same settings as a process-lifetime policy,
+//!   `StaticPolicy::named` (the form for a dependency the process calls
+//!   as long as it runs), whose calls hold a `&'static` instead;
 //! - `tower`: `tower::retry::Retry` with a minimal policy that copies the
 //!   request (as ours does) and never retries;
 //! - `tower_resilience`: tower-resilience 0.13's retry layer with its
 //!   defaults (3 attempts, exponential backoff, no budget).
 //!
-//! Run: `cargo bench -p ballast-retry --bench success_path`. Read the
+//! Run: `cargo bench -p ballast-benches --bench success_path` (a package
+//! of its own, so tokio is built without `test-util`: see its lib.rs). Read the
 //! difference to `bare`, not absolute times. `2_tasks` needs a core per
 //! worker: if `2_tasks/bare` is about twice `1_task/bare`, something else
 //! had a core (a busy machine) and the `2_tasks` figures are void; rerun.
@@ -46,10 +48,10 @@ fn ballast() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + 
 
 fn ballast_static() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send
 {
-    use ballast_retry::{Config, Policy, RetryErrors};
-    // Leaks one policy per row setup (a handful per run), as a process
-    // would once at startup.
-    let policy = Policy::new(Config::default(), RetryErrors).leak();
+    use ballast_retry::{Config, RetryErrors, StaticPolicy};
+    // One policy for the whole run, however often the row is set up.
+    let policy = StaticPolicy::named("success_path", Config::default(), RetryErrors)
+        .expect("one config under this name");
     ServiceBuilder::new().layer(policy.layer()).service(bare())
 }
 
