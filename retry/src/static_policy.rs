@@ -10,11 +10,12 @@ use ballast_deadline::TaskLocal;
 use std::fmt;
 use std::sync::Arc;
 
-/// A [`Policy`] made to live as long as the process, by
-/// [`Policy::leak`]: its layer's calls hold a plain `&'static` reference
-/// to the policy instead of a clone of an `Arc`, which saves every call
-/// the two locked read-modify-writes of that `Arc`'s count (about 10 ns
-/// on the success path; see the crate's "Cost" section).
+/// A retry policy that lives as long as the process: its layer's calls
+/// hold a plain `&'static` reference to the policy instead of a clone of
+/// an `Arc`, which saves every call the two locked read-modify-writes of
+/// that `Arc`'s count (several nanoseconds on the success path; see the
+/// crate's "Cost" section). Made by [`StaticPolicy::named`] (one per
+/// name, however often asked for: the usual way) or [`Policy::leak`].
 ///
 /// It behaves like the `Policy` it came from in every other way: the same
 /// settings, budget and counts (clones of that `Policy` keep seeing them),

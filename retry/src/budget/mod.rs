@@ -173,14 +173,14 @@ impl RetryBudget {
     /// [`deposit`](Self::deposit), finding the thread's counter through
     /// `memo` (see `thread_cell::Memo`), which is only ever used with this
     /// budget.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn deposit_with(&self, memo: &mut Memo) {
         if let Some(inner) = &self.inner
             && self.deposits
         {
             match memo.add_one(inner) {
                 Some(before) => inner.core.deposited(&inner.clock, before),
-                None => inner.core.deposit(&inner.clock),
+                None => inner.deposit_striped(),
             }
         }
     }
@@ -243,6 +243,16 @@ impl RetryBudget {
             Some(inner) => inner.core.balance(now).available,
             None => u64::MAX,
         }
+    }
+}
+
+impl Inner {
+    /// A deposit while the thread's locals are being destroyed: into the
+    /// striped counters (out of line: a thread's last moments only).
+    #[cold]
+    #[inline(never)]
+    fn deposit_striped(&self) {
+        self.core.deposit(&self.clock);
     }
 }
 
