@@ -340,3 +340,31 @@ async fn an_http_requests_deadline_in_extensions_is_enforced() {
     assert!(is_deadline_exceeded(&err));
     assert_eq!(start.elapsed(), 200 * MS);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_sources_binding_deadline_is_the_earlier_of_its_own_and_the_tasks() {
+    use ballast_deadline::{DeadlineSource, TaskLocal};
+    struct Fixed(Deadline);
+    impl DeadlineSource<()> for Fixed {
+        fn deadline(&self, _: &()) -> Option<Deadline> {
+            Some(self.0)
+        }
+    }
+    let near = Deadline::after(10 * MS);
+    let far = Deadline::after(90 * MS);
+    assert_eq!(Fixed(far).binding(&()), Some(far), "no task deadline");
+    assert_eq!(
+        near.scope(async { Fixed(far).binding(&()) }).await,
+        Some(near)
+    );
+    assert_eq!(
+        far.scope(async { Fixed(near).binding(&()) }).await,
+        Some(near)
+    );
+    // The ready-made sources that read the task agree, reading it once.
+    assert_eq!(
+        near.scope(async { TaskLocal.binding(&()) }).await,
+        Some(near)
+    );
+    assert_eq!(TaskLocal.binding(&()), None);
+}
