@@ -162,7 +162,7 @@ impl Deadline {
     /// a deadline is already current when `scope` is called, `fut` sees the
     /// earlier of the two. The scope only makes the deadline visible; it
     /// does not enforce it (the [`Timeout`](crate::Timeout) layer and
-    /// [`within`](crate::within) do). It allocates nothing.
+    /// [`within`](crate::within()) do). It allocates nothing.
     ///
     /// ```
     /// use ballast_deadline::Deadline;
@@ -283,7 +283,7 @@ impl<F> fmt::Debug for Scoped<F> {
 }
 
 /// Anything that says how long a call may take: a [`Deadline`], a tokio
-/// [`Instant`], or a [`Duration`] from now. What [`within`](crate::within)
+/// [`Instant`], or a [`Duration`] from now. What [`within`](crate::within())
 /// accepts.
 pub trait IntoDeadline {
     /// The deadline, reading the clock if it is relative.

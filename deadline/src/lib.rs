@@ -54,7 +54,7 @@
 //! - [`Config`] / [`ConfigBuilder`]: the layer's own timeout; invalid
 //!   settings are a [`ConfigError`]. With feature `serde`, `Config`
 //!   reads from a file as `{"timeout": "2s"}`.
-//! - [`within`]: the same for plain async code, with a [`Deadline`] or a
+//! - [`within()`]: the same for plain async code, with a [`Deadline`] or a
 //!   `Duration` ([`IntoDeadline`]).
 //! - [`codec`]: deadlines on the wire: gRPC's `grpc-timeout` and a
 //!   plain-HTTP header of milliseconds, rounding so a callee never gets
@@ -92,7 +92,7 @@
 //!   sleeping.
 //!
 //! They read the deadline the way [`Timeout`] does: by default the task's
-//! [`Deadline::current`], which the [`Timeout`] layer, [`within`] and
+//! [`Deadline::current`], which the [`Timeout`] layer, [`within()`] and
 //! [`Deadline::scope`] set for everything the call runs; or through a
 //! [`DeadlineSource`] (such as [`FromRequest`] for requests that carry
 //! one), configured on their layer. Code that needs the clock reading it

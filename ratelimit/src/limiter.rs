@@ -227,7 +227,7 @@ impl RateLimiter {
 
     /// Takes one cell in the configured mode: at once, or after waiting up
     /// to the maximum wait and never past the task's
-    /// [`Deadline`](ballast_deadline::Deadline).
+    /// [`Deadline`].
     ///
     /// A GCRA limiter reserves the cell before sleeping, so waiters are
     /// served in order and never over-admit. Cancelling the wait (dropping

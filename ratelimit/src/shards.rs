@@ -1,5 +1,5 @@
 //! The sharded map behind [`KeyedRateLimiter`](crate::KeyedRateLimiter):
-//! one [`State`] per key, found with one hash, idle keys evicted.
+//! one limiter state per key, found with one hash, idle keys evicted.
 //!
 //! # Implementation notes
 //!

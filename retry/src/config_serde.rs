@@ -2,7 +2,7 @@
 //!
 //! Every field is optional; a missing one keeps the builder's default. The
 //! values go through the builders ([`ConfigBuilder::build`],
-//! [`BackoffBuilder::build`], [`BudgetConfigBuilder::build`]), so a file is
+//! [`BackoffBuilder::build`], [`BudgetConfigBuilder::build`](crate::BudgetConfigBuilder::build)), so a file is
 //! checked exactly like code: an invalid value is a deserialization error
 //! carrying the [`ConfigError`] message, and an unknown field is an error
 //! too. Durations are written `"30s"`, `"1m30s"`, `"250ms"`, or as a number

@@ -85,7 +85,7 @@
 //!   [`TransientError`] / [`ConnectionErrors`]: which errors they retry.
 //! - [`HedgePolicy`] / [`HedgeConfig`] / [`HedgeDelay`]: hedging, with
 //!   its [`HedgeMetrics`]; [`HedgeLayer`] / [`Hedge`] / [`HedgeFuture`]
-//!   (the tower layer) and [`hedge`] (the plain async helper).
+//!   (the tower layer) and [`hedge()`] (the plain async helper).
 //!
 //! # Deadlines
 //!

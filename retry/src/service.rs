@@ -49,7 +49,7 @@ pub struct Local<C, K> {
 ///
 /// `H` is what its calls hold of the policy: an `Arc` for a [`Policy`]
 /// (the default), a plain reference for a
-/// [`StaticPolicy`](crate::StaticPolicy).
+/// [`StaticPolicy`].
 pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal, H = Arc<Local<C, K>>> {
     inner: S,
     local: H,

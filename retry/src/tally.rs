@@ -1,5 +1,5 @@
 //! [`Tally`]: a count made of per-thread counters (see
-//! [`thread_cell`](crate::thread_cell)), so counting is a plain load and
+//! [`thread_cell`]), so counting is a plain load and
 //! store with no locked instruction.
 //!
 //! # Implementation notes

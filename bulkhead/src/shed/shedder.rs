@@ -5,7 +5,7 @@
 //!
 //! One `AtomicU64` counts calls in flight. Admission of a call of priority
 //! `p` is a CAS loop from `n` to `n + 1`, only while `n` is below `p`'s
-//! ceiling (precomputed from the limit and the [`Thresholds`]); the
+//! ceiling (precomputed from the limit and the [`Thresholds`](super::Thresholds)); the
 //! release is one `fetch_sub`. Since every ceiling is at most the limit,
 //! an enforcing shedder never has more than the limit in flight. Nothing
 //! ever waits: a call that finds its ceiling reached is shed at once.

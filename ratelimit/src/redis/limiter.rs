@@ -87,7 +87,7 @@ struct Inner {
 /// refuse, the exact time until the cells would fit, and what is left.
 ///
 /// Redis calls go through a timeout and a
-/// [`Breaker`](ballast_circuit_breaker::Breaker): when Redis fails or is
+/// [`Breaker`]: when Redis fails or is
 /// slow, the [`Fallback`](super::Fallback) decides (fail open, fail closed,
 /// or a local limiter at this instance's share of the rate), and once the
 /// breaker is open a check makes no network call at all until the breaker

@@ -99,7 +99,7 @@ impl HedgeShared {
 /// `HedgePolicy` is a cheap handle; clones share one budget, one latency
 /// record and one set of counts. Use it as a tower layer
 /// ([`layer`](Self::layer)) or with the plain async helper
-/// ([`hedge`](crate::hedge)), and read what it did with
+/// ([`hedge`](crate::hedge())), and read what it did with
 /// [`metrics`](Self::metrics).
 ///
 /// # Cost
