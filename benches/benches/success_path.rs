@@ -10,10 +10,10 @@
 //!
 //! The rows:
 //! - `bare`: the `service_fn` alone;
-//! - `ballast`: ballast's retry with `Config::default()` (budget on: 20%
+//! - `ballast_policy`: ballast's retry with `Config::default()` (budget on: 20%
 //!   plus 10 a second) and the `RetryErrors` classifier, as a `Policy`
 //!   (each call holds a clone of an `Arc`);
-//! - `ballast_static`: the same settings as a process-lifetime policy,
+//! - `ballast_named`: the same settings as a process-lifetime policy,
 //!   `StaticPolicy::named` (the form for a dependency the process calls
 //!   as long as it runs), whose calls hold a `&'static` instead;
 //! - `tower`: `tower::retry::Retry` with a minimal policy that copies the
@@ -40,14 +40,14 @@ fn bare() -> impl Service<u64, Response = u64, Error = Infallible, Future: Send>
     service_fn(|x: u64| async move { Ok::<_, Infallible>(x) })
 }
 
-fn ballast() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+fn ballast_policy() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send
+{
     use ballast_retry::{Config, Policy, RetryErrors};
     let policy = Policy::new(Config::default(), RetryErrors);
     ServiceBuilder::new().layer(policy.layer()).service(bare())
 }
 
-fn ballast_static() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send
-{
+fn ballast_named() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
     use ballast_retry::{Config, RetryErrors, StaticPolicy};
     // One policy for the whole run, however often the row is set up.
     let policy = StaticPolicy::named("success_path", Config::default(), RetryErrors)
@@ -90,8 +90,8 @@ fn success_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("success_path");
     configure(&mut group);
     run(&mut group, &runtimes, "bare", bare);
-    run(&mut group, &runtimes, "ballast", ballast);
-    run(&mut group, &runtimes, "ballast_static", ballast_static);
+    run(&mut group, &runtimes, "ballast_policy", ballast_policy);
+    run(&mut group, &runtimes, "ballast_named", ballast_named);
     run(&mut group, &runtimes, "tower", tower);
     run(&mut group, &runtimes, "tower_resilience", tower_resilience);
     group.finish();
