@@ -136,13 +136,7 @@ impl Memo {
         CELLS
             .try_with(|cells| {
                 let mut cells = cells.borrow_mut();
-                let cells = &mut cells.0;
-                let at = match cells.iter().position(|e| e.id == id) {
-                    Some(at) => at,
-                    None => take(cells, id, source),
-                };
-                cells.swap(0, at);
-                let cell = cells[0].cell.clone();
+                let cell = first_for(&mut cells.0, id, source).cell.clone();
                 let before = bump(&cell);
                 self.token = token();
                 self.cell = Some(cell);
@@ -173,15 +167,21 @@ pub(crate) fn add_one<S: CellSource>(id: u64, source: &Arc<S>) -> Option<u64> {
                 return bump(&first.cell);
             }
             let mut cells = cells.borrow_mut();
-            let cells = &mut cells.0;
-            let at = match cells.iter().position(|e| e.id == id) {
-                Some(at) => at,
-                None => take(cells, id, source),
-            };
-            cells.swap(0, at);
-            bump(&cells[0].cell)
+            bump(&first_for(&mut cells.0, id, source).cell)
         })
         .ok()
+}
+
+/// This thread's entry for `source` (whose id is `id`), taken from it if
+/// the thread has none yet, moved first: a thread mostly counts in one
+/// source.
+fn first_for<'a, S: CellSource>(cells: &'a mut Vec<Entry>, id: u64, source: &Arc<S>) -> &'a Entry {
+    let at = match cells.iter().position(|e| e.id == id) {
+        Some(at) => at,
+        None => take(cells, id, source),
+    };
+    cells.swap(0, at);
+    &cells[0]
 }
 
 /// One more in `cell`, which only this thread writes; the count before.

@@ -315,17 +315,12 @@ async fn only_idempotent_methods_are_sent_again_unless_allowed() {
         (Method::CONNECT, 1),
     ];
     for (method, attempts) in methods {
-        dep.log.lock().unwrap().clear();
-        let req = Request::builder()
-            .method(method.clone())
-            .uri("/")
-            .body(String::new())
-            .unwrap();
-        let r = svc.ready().await.unwrap().call(req).await.unwrap();
-        assert_eq!(r.status(), 503);
-        let log = dep.log.lock().unwrap();
-        assert_eq!(log.len(), attempts, "{method}");
-        assert!(log.iter().all(|(_, m)| *m == method));
+        assert_eq!(
+            attempts_of(&mut svc, &dep, &method).await,
+            attempts,
+            "{method}"
+        );
+        assert!(dep.log.lock().unwrap().iter().all(|(_, m)| *m == method));
     }
     let any = IdempotentRequests::new().any_method();
     assert!(any.allows(&Method::POST));
@@ -342,14 +337,28 @@ async fn the_idempotent_http_layer_sends_a_failed_get_again_but_never_a_post() {
         .layer(policy.layer().idempotent_http())
         .service(dep.service());
     for (method, attempts) in [(Method::GET, 3), (Method::POST, 1)] {
-        dep.log.lock().unwrap().clear();
-        let req = Request::builder()
-            .method(method.clone())
-            .uri("/")
-            .body(String::new())
-            .unwrap();
-        let r = svc.ready().await.unwrap().call(req).await.unwrap();
-        assert_eq!(r.status(), 503);
-        assert_eq!(dep.log.lock().unwrap().len(), attempts, "{method}");
+        assert_eq!(
+            attempts_of(&mut svc, &dep, &method).await,
+            attempts,
+            "{method}"
+        );
     }
+}
+
+/// How many times one `method` request reached `dep` through `svc`, which
+/// answers it with a 503.
+async fn attempts_of<S>(svc: &mut S, dep: &Http, method: &Method) -> usize
+where
+    S: Service<Request<String>, Response = Response<()>>,
+    S::Error: std::fmt::Debug,
+{
+    dep.log.lock().unwrap().clear();
+    let req = Request::builder()
+        .method(method.clone())
+        .uri("/")
+        .body(String::new())
+        .unwrap();
+    let r = svc.ready().await.unwrap().call(req).await.unwrap();
+    assert_eq!(r.status(), 503);
+    dep.log.lock().unwrap().len()
 }
