@@ -54,7 +54,7 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let shared = &*policy.shared;
-    shared.begin();
+    shared.begin(None);
     let mut tracker = Tracker::start(shared, Deadline::current());
     if tracker.expired(shared) {
         return Err(CallError::Rejected(deadline_exceeded()));

@@ -3,6 +3,7 @@
 use crate::classify::{Classifier, CloneRequest};
 use crate::holder::Holder;
 use crate::plan::{Next, Tracker};
+use crate::rare::Rare;
 use crate::service::{BoxError, Local};
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -45,7 +46,7 @@ pin_project! {
         // next ones, so only calls that retry pay for a timer, and the
         // future of a call that succeeds stays small and drops in a few
         // instructions.
-        sleep: Timer,
+        sleep: Rare<Pin<Box<Sleep>>>,
         _classifier: PhantomData<fn() -> (C, K)>,
     }
 }
@@ -68,27 +69,6 @@ pin_project! {
     }
 }
 
-/// A call's backoff timer, if it has retried.
-struct Timer(Option<Pin<Box<Sleep>>>);
-
-// By hand, so a call that never retried drops its timer with one inlined
-// check; dropping a timer is out of line, on the path of calls that
-// retried.
-impl Drop for Timer {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(sleep) = self.0.take() {
-            drop_timer(sleep);
-        }
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn drop_timer(sleep: Pin<Box<Sleep>>) {
-    drop(sleep);
-}
-
 impl<F, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K, H> {
     #[inline]
     pub(crate) fn new(
@@ -104,7 +84,7 @@ impl<F, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K, H> {
             spare,
             local,
             tracker,
-            sleep: Timer(None),
+            sleep: Rare::none(),
             _classifier: PhantomData,
         }
     }

@@ -246,6 +246,7 @@ mod loom_models;
 mod metrics;
 mod plan;
 mod policy;
+mod rare;
 mod registry;
 mod service;
 mod static_policy;

@@ -43,18 +43,11 @@ pub(crate) struct Stats {
 
 // Relaxed throughout: each counter is a standalone statistic.
 impl Stats {
-    #[inline]
-    pub(crate) fn call(&self) {
-        if !self.call_cells.add() {
-            self.calls.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// [`call`](Self::call), through `memo` (see `thread_cell::Memo`),
-    /// only ever used with these stats.
-    #[inline]
-    pub(crate) fn call_with(&self, memo: &mut Memo) {
-        if !self.call_cells.add_with(memo) {
+    /// Counts a call, through `memo` if the caller keeps one for these
+    /// stats (see `thread_cell::add_one`).
+    #[inline(always)]
+    pub(crate) fn call(&self, memo: Option<&mut Memo>) {
+        if !self.call_cells.add(memo) {
             self.calls.fetch_add(1, Ordering::Relaxed);
         }
     }

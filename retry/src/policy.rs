@@ -31,23 +31,19 @@ pub struct Shared<C> {
 }
 
 impl<C> Shared<C> {
-    /// Counts an original request, for the metrics and the budget.
-    #[inline]
-    pub(crate) fn begin(&self) {
-        if !self.calls_in_budget {
-            self.stats.call();
-        }
-        self.budget.deposit();
-    }
-
-    /// [`begin`](Self::begin) for a service value, which keeps in `memos`
-    /// the counters its calls count in (see `thread_cell::Memo`).
+    /// Counts an original request, for the metrics and the budget; a
+    /// service value passes the `memos` it keeps for this policy (see
+    /// `thread_cell::add_one`), the plain helper `None`.
     #[inline(always)]
-    pub(crate) fn begin_with(&self, memos: &mut Memos) {
+    pub(crate) fn begin(&self, memos: Option<&mut Memos>) {
+        let (calls, budget) = match memos {
+            Some(m) => (Some(&mut m.calls), Some(&mut m.budget)),
+            None => (None, None),
+        };
         if !self.calls_in_budget {
-            self.stats.call_with(&mut memos.calls);
+            self.stats.call(calls);
         }
-        self.budget.deposit_with(&mut memos.budget);
+        self.budget.deposit_in(budget);
     }
 
     pub(crate) fn metrics(&self) -> Metrics {
@@ -98,20 +94,21 @@ impl<C> Policy<C> {
     /// A policy retrying what `classifier` calls transient, with a budget
     /// of its own as `config` says.
     pub fn new(config: Config, classifier: C) -> Self {
-        let (budget, own) = match config.budget {
-            Some(b) => (RetryBudget::new(b), true),
-            None => (RetryBudget::unlimited(), false),
-        };
-        Self::build(config, classifier, budget, own)
+        Self::with_own_budget(config, classifier, None)
     }
 
     /// [`new`](Self::new), for the policy named `name`.
     pub(crate) fn new_named(config: Config, classifier: C, name: &str) -> Self {
-        let mut policy = Self::new(config, classifier);
-        if let Some(shared) = Arc::get_mut(&mut policy.shared) {
-            shared.name = Some(name.into());
-        }
-        policy
+        Self::with_own_budget(config, classifier, Some(name.into()))
+    }
+
+    /// A policy with the budget its config asks for, named `name`.
+    fn with_own_budget(config: Config, classifier: C, name: Option<Box<str>>) -> Self {
+        let (budget, own) = match config.budget {
+            Some(b) => (RetryBudget::new(b), true),
+            None => (RetryBudget::unlimited(), false),
+        };
+        Self::build(config, classifier, budget, own, name)
     }
 
     /// A policy drawing its retries from `budget`, which other policies
@@ -122,10 +119,16 @@ impl<C> Policy<C> {
     /// [`budget.without_deposits()`](RetryBudget::without_deposits) so each
     /// request is deposited once, by the outer layer.
     pub fn with_budget(config: Config, classifier: C, budget: RetryBudget) -> Self {
-        Self::build(config, classifier, budget, false)
+        Self::build(config, classifier, budget, false, None)
     }
 
-    fn build(config: Config, classifier: C, budget: RetryBudget, own: bool) -> Self {
+    fn build(
+        config: Config,
+        classifier: C,
+        budget: RetryBudget,
+        own: bool,
+        name: Option<Box<str>>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 config,
@@ -134,7 +137,7 @@ impl<C> Policy<C> {
                 stats: Stats::default(),
                 calls_in_budget: own,
                 retried_calls: AtomicU64::new(0),
-                name: None,
+                name,
             }),
         }
     }

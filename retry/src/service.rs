@@ -167,7 +167,7 @@ where
         // waits for the stores ahead of it to drain.
         let local = self.local.clone();
         let shared = local.shared();
-        shared.begin_with(&mut self.memos);
+        shared.begin(Some(&mut self.memos));
         // The task's current deadline binds whatever the source says.
         let deadline = self.source.binding(&req);
         // No check that the deadline has not passed already: it would cost

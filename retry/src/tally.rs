@@ -43,17 +43,12 @@ impl Default for Tally {
 }
 
 impl Tally {
-    /// Counts one in this thread's counter; false (nothing counted) while
-    /// the thread's locals are being destroyed.
-    #[inline]
-    pub(crate) fn add(self: &Arc<Self>) -> bool {
-        thread_cell::add_one(self.id, self).is_some()
-    }
-
-    /// [`add`](Self::add), through `memo` (see `thread_cell::Memo`).
-    #[inline]
-    pub(crate) fn add_with(self: &Arc<Self>, memo: &mut thread_cell::Memo) -> bool {
-        memo.add_one(self).is_some()
+    /// Counts one in this thread's counter, found through `memo` if the
+    /// caller keeps one (see `thread_cell::add_one`); false (nothing
+    /// counted) while the thread's locals are being destroyed.
+    #[inline(always)]
+    pub(crate) fn add(self: &Arc<Self>, memo: Option<&mut thread_cell::Memo>) -> bool {
+        thread_cell::add_one(self, memo).is_some()
     }
 
     /// Every count ever made in its counters.
@@ -94,12 +89,12 @@ mod tests {
     #[test]
     fn counts_on_two_threads_are_all_summed_and_exact_after_the_join() {
         let tally = Arc::new(Tally::default());
-        assert!(tally.add());
-        assert!(tally.add());
+        assert!(tally.add(None));
+        assert!(tally.add(None));
         assert_eq!(tally.sum(), 2, "exact right after counting");
         let other = tally.clone();
         std::thread::spawn(move || {
-            assert!(other.add());
+            assert!(other.add(None));
         })
         .join()
         .unwrap();
@@ -108,7 +103,7 @@ mod tests {
         // it over and adds to it.
         let other = tally.clone();
         std::thread::spawn(move || {
-            assert!(other.add());
+            assert!(other.add(None));
         })
         .join()
         .unwrap();
@@ -127,15 +122,15 @@ mod memo_tests {
         let tally = Arc::new(Tally::default());
         let mut memo = Memo::default();
         for _ in 0..3 {
-            assert!(tally.add_with(&mut memo));
+            assert!(tally.add(Some(&mut memo)));
         }
         // Moved to another thread: the memo's counter is this thread's, so
         // it finds that thread's own and counts there.
         let (t, mut memo) = {
             let t = tally.clone();
             std::thread::spawn(move || {
-                assert!(t.add_with(&mut memo));
-                assert!(t.add_with(&mut memo));
+                assert!(t.add(Some(&mut memo)));
+                assert!(t.add(Some(&mut memo)));
                 (t, memo)
             })
             .join()
@@ -145,7 +140,7 @@ mod memo_tests {
         assert_eq!(tally.sum(), 5, "exact after the other thread's counts");
         // Back here: the other thread is gone and its counter handed back;
         // the memo finds this thread's counter again.
-        assert!(tally.add_with(&mut memo));
+        assert!(tally.add(Some(&mut memo)));
         assert_eq!(tally.sum(), 6);
         assert_eq!(tally.cells.lock().all.len(), 2);
     }
@@ -159,7 +154,7 @@ mod memo_tests {
             let t = tally.clone();
             std::thread::spawn(move || {
                 let mut memo = Memo::default();
-                assert!(t.add_with(&mut memo));
+                assert!(t.add(Some(&mut memo)));
                 memo
             })
             .join()
@@ -170,11 +165,11 @@ mod memo_tests {
         let t = tally.clone();
         let other = std::thread::spawn(move || {
             for _ in 0..10_000 {
-                assert!(t.add());
+                assert!(t.add(None));
             }
         });
         for _ in 0..10_000 {
-            assert!(tally.add_with(&mut memo));
+            assert!(tally.add(Some(&mut memo)));
         }
         other.join().unwrap();
         assert_eq!(tally.sum(), 20_001, "no count lost to two writers");

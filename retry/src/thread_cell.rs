@@ -117,9 +117,9 @@ pub(crate) struct Memo {
 }
 
 impl Memo {
-    /// [`add_one`], with the counter remembered.
+    /// [`add_one`] through this memo.
     #[inline]
-    pub(crate) fn add_one<S: CellSource>(&mut self, source: &Arc<S>) -> Option<u64> {
+    fn add_one<S: CellSource>(&mut self, source: &Arc<S>) -> Option<u64> {
         if let Some(cell) = &self.cell
             && TOKEN.with(std::cell::Cell::get) == self.token
         {
@@ -152,12 +152,25 @@ impl std::fmt::Debug for Memo {
     }
 }
 
-/// Adds one to this thread's counter in `source` (whose id is `id`) and
-/// returns the count before, taking a counter first if this thread has
-/// none there yet. `None` (nothing counted) when the thread's locals are
-/// being destroyed: the caller then counts some other way.
+/// Adds one to this thread's counter in `source` and returns the count
+/// before, taking a counter first if this thread has none there yet.
+/// `None` (nothing counted) when the thread's locals are being destroyed:
+/// the caller then counts some other way. A service value passes the
+/// [`Memo`] it keeps for `source`, which finds the counter without the
+/// thread-local lookup while the value stays on one thread; one-off
+/// callers (the plain helpers) pass `None`.
+#[inline(always)]
+pub(crate) fn add_one<S: CellSource>(source: &Arc<S>, memo: Option<&mut Memo>) -> Option<u64> {
+    match memo {
+        Some(memo) => memo.add_one(source),
+        None => look_up_and_add(source),
+    }
+}
+
+/// [`add_one`] without a memo: the thread-local lookup.
 #[inline]
-pub(crate) fn add_one<S: CellSource>(id: u64, source: &Arc<S>) -> Option<u64> {
+fn look_up_and_add<S: CellSource>(source: &Arc<S>) -> Option<u64> {
+    let id = source.id();
     CELLS
         .try_with(|cells| {
             // A thread mostly counts in one source: it is kept first.

@@ -160,25 +160,18 @@ impl RetryBudget {
     /// so its balance and totals are exact as soon as a deposit returns.
     #[inline]
     pub fn deposit(&self) {
-        if let Some(inner) = &self.inner
-            && self.deposits
-        {
-            match thread_cell::add_one(inner.id, inner) {
-                Some(before) => inner.core.deposited(&inner.clock, before),
-                None => inner.core.deposit(&inner.clock),
-            }
-        }
+        self.deposit_in(None);
     }
 
     /// [`deposit`](Self::deposit), finding the thread's counter through
-    /// `memo` (see `thread_cell::Memo`), which is only ever used with this
-    /// budget.
+    /// `memo` if the caller keeps one for this budget (see
+    /// `thread_cell::add_one`).
     #[inline(always)]
-    pub(crate) fn deposit_with(&self, memo: &mut Memo) {
+    pub(crate) fn deposit_in(&self, memo: Option<&mut Memo>) {
         if let Some(inner) = &self.inner
             && self.deposits
         {
-            match memo.add_one(inner) {
+            match thread_cell::add_one(inner, memo) {
                 Some(before) => inner.core.deposited(&inner.clock, before),
                 None => inner.deposit_striped(),
             }

@@ -49,7 +49,7 @@ where
     Fut: Future,
 {
     let shared = &*policy.shared;
-    shared.begin();
+    shared.begin(None);
     let first = op();
     Race::new(first, FnLaunch { shared, op }, Deadline::current()).await
 }

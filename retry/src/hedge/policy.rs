@@ -27,23 +27,15 @@ pub(crate) struct HedgeShared {
 }
 
 impl HedgeShared {
-    /// Counts an original request, for the metrics and the budget.
-    #[inline]
-    pub(crate) fn begin(&self) {
-        if !self.calls_in_budget {
-            self.stats.call();
-        }
-        self.budget.deposit();
-    }
-
-    /// [`begin`](Self::begin) for a service value, which keeps in `memo`
-    /// the budget counter its calls deposit in (see `thread_cell::Memo`).
+    /// Counts an original request, for the metrics and the budget; a
+    /// service value passes the `memo` it keeps for the budget (see
+    /// `thread_cell::add_one`), the plain helper `None`.
     #[inline(always)]
-    pub(crate) fn begin_with(&self, memo: &mut Memo) {
+    pub(crate) fn begin(&self, memo: Option<&mut Memo>) {
         if !self.calls_in_budget {
             self.stats.call();
         }
-        self.budget.deposit_with(memo);
+        self.budget.deposit_in(memo);
     }
 
     /// True when answered calls are measured (for a percentile delay).

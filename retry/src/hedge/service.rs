@@ -122,7 +122,7 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = &self.local.policy.shared;
-        shared.begin_with(&mut self.memo);
+        shared.begin(Some(&mut self.memo));
         // The task's current deadline binds whatever the source says.
         let deadline = self.source.binding(&req);
         let spare = self.local.cloner.clone_request(&req);
