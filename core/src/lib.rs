@@ -8,7 +8,10 @@
 //!   failure: refused by a policy, or the call's own error.
 //! - [`ConfigError`]: what a builder returns for an invalid setting.
 //! - [`Clock`] and [`Nanos`]: the seam between a policy core, which takes
-//!   time as an argument, and the layer that reads tokio's clock.
+//!   time as an argument, and the layer that reads tokio's clock;
+//!   [`saturating_add`], the one way the family turns a configured
+//!   duration into an instant (a `Duration::MAX` setting means "forever",
+//!   never a panic).
 //! - [`sync`]: the loom-switchable mutex and cache padding the policy
 //!   cores share.
 //! - [`duration`]: human-readable durations ("30s", "1m30s", "250ms") for
@@ -37,4 +40,4 @@ mod time;
 pub use call_error::CallError;
 pub use config_error::ConfigError;
 pub use rejected::{Reason, Rejected, RetryAfter};
-pub use time::{Clock, ManualClock, Nanos, TokioClock, nanos};
+pub use time::{Clock, FAR_FUTURE, ManualClock, Nanos, TokioClock, nanos, saturating_add};

@@ -15,6 +15,41 @@ pub fn nanos(d: Duration) -> Nanos {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// How far ahead [`saturating_add`] lands when `at + by` would overflow
+/// the clock: about 30 years, as tokio's own "far future" (in effect,
+/// never). A setting of `Duration::MAX` ("wait forever") means this.
+pub const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// The instant `by` after `at`, or [`FAR_FUTURE`] after `at` when that
+/// would overflow the clock.
+///
+/// `Instant + Duration` panics on overflow, and every ballast setting that
+/// is a duration accepts `Duration::MAX` as "forever": each place that
+/// turns a configured duration into an instant goes through here, so no
+/// value a builder accepts can panic a call.
+///
+/// ```
+/// use ballast_core::saturating_add;
+/// use std::time::Duration;
+/// use tokio::time::Instant;
+///
+/// let now = Instant::now();
+/// assert_eq!(saturating_add(now, Duration::from_secs(1)), now + Duration::from_secs(1));
+/// assert!(saturating_add(now, Duration::MAX) > now + Duration::from_secs(86_400 * 365));
+/// ```
+#[inline]
+pub fn saturating_add(at: tokio::time::Instant, by: Duration) -> tokio::time::Instant {
+    match at.checked_add(by) {
+        Some(later) => later,
+        None => far_future(at, by),
+    }
+}
+
+#[cold]
+fn far_future(at: tokio::time::Instant, by: Duration) -> tokio::time::Instant {
+    at.checked_add(by.min(FAR_FUTURE)).unwrap_or(at)
+}
+
 /// Where a policy core gets the current time when a decision needs it.
 ///
 /// A core never reads a wall clock by itself: it asks the clock it is
@@ -57,7 +92,7 @@ impl TokioClock {
 
     /// The tokio instant for a time read from this clock.
     pub fn instant(&self, at: Nanos) -> tokio::time::Instant {
-        self.origin + Duration::from_nanos(at)
+        saturating_add(self.origin, Duration::from_nanos(at))
     }
 }
 
@@ -116,6 +151,20 @@ mod tests {
         assert_eq!(clock.now(), 0);
         tokio::time::advance(Duration::from_millis(5)).await;
         assert_eq!(clock.now(), 5_000_000);
+    }
+
+    #[test]
+    fn saturating_add_never_panics_and_keeps_order() {
+        let now = tokio::time::Instant::now();
+        let one = saturating_add(now, Duration::from_nanos(1));
+        assert_eq!(one, now + Duration::from_nanos(1));
+        let forever = saturating_add(now, Duration::MAX);
+        assert!(forever > now + Duration::from_secs(86_400 * 365 * 29));
+        assert!(saturating_add(forever, Duration::MAX) >= forever);
+        assert!(
+            TokioClock::new().instant(u64::MAX) > now,
+            "the largest Nanos maps to an instant"
+        );
     }
 
     #[test]

@@ -10,10 +10,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How far ahead [`Deadline::after`] lands when `now + d` would overflow
-/// the clock: about 30 years, as tokio's own "far future" (in effect, never).
-const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
-
 std::thread_local! {
     /// The deadline of the future being polled on this thread, set by
     /// `Scoped` around each poll of its inner future: in effect a
@@ -102,10 +98,7 @@ impl Deadline {
     /// The deadline `timeout` after `now`, saturating like [`after`](Self::after).
     #[inline]
     pub(crate) fn after_from(now: Instant, timeout: Duration) -> Self {
-        match now.checked_add(timeout) {
-            Some(instant) => Deadline(instant),
-            None => Deadline(now.checked_add(FAR_FUTURE).unwrap_or(now)),
-        }
+        Deadline(ballast_core::saturating_add(now, timeout))
     }
 
     /// The instant of the deadline.
