@@ -181,6 +181,42 @@ impl Deadline {
         self.under_current().scope_exact(fut)
     }
 
+    /// Runs `f` with this deadline (or the task's current one, if earlier)
+    /// as the current deadline, for synchronous code: the part of a call
+    /// that runs before its future is first polled.
+    ///
+    /// A tower layer that bounds a call must make the deadline current
+    /// around `inner.call(req)` as well as around the future it returns
+    /// ([`scope`](Self::scope)), because layers below read
+    /// [`Deadline::current`] inside their own `call` (retry plans its
+    /// attempts there, a bulkhead bounds its queue, a rate limiter its
+    /// wait). [`Timeout`](crate::Timeout) and
+    /// `ReceiveDeadline` (feature `http`) do both.
+    ///
+    /// ```
+    /// use ballast_deadline::Deadline;
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let deadline = Deadline::after(Duration::from_millis(50));
+    /// let seen = deadline.in_scope(Deadline::current);
+    /// assert_eq!(seen, Some(deadline));
+    /// assert_eq!(Deadline::current(), None);
+    /// # }
+    /// ```
+    #[inline]
+    pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
+        self.under_current().in_scope_exact(f)
+    }
+
+    /// `in_scope` for a deadline already no later than the current one.
+    #[inline]
+    pub(crate) fn in_scope_exact<R>(self, f: impl FnOnce() -> R) -> R {
+        let _enter = Enter::new(self);
+        f()
+    }
+
     /// This deadline or the task's current one, whichever is earlier.
     #[inline]
     pub(crate) fn under_current(self) -> Deadline {

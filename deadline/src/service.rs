@@ -109,7 +109,10 @@ where
             );
             return ResponseFuture::refused();
         }
-        // No later than the current deadline already: no need to read it again.
-        ResponseFuture::bounded(deadline.scope_exact(self.inner.call(req)), now)
+        // No later than the current deadline already: no need to read it
+        // again. Current around `call` too, so layers below that plan in
+        // `call` (retry, a queue's bound, a limiter's wait) see it.
+        let future = deadline.in_scope_exact(|| self.inner.call(req));
+        ResponseFuture::bounded(deadline.scope_exact(future), now)
     }
 }

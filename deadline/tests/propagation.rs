@@ -69,6 +69,64 @@ async fn client_sends_the_earlier_of_the_request_and_task_deadlines() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn client_keeps_a_shorter_timeout_already_written_on_the_request() {
+    // tonic's `Request::set_timeout(100ms)` writes `grpc-timeout: 100m`;
+    // the task's 30 s must not replace it.
+    let req = request(&[(GRPC_TIMEOUT, "100m")]);
+    let headers = Deadline::after(Duration::from_secs(30))
+        .scope(sent_headers(margin(10), req))
+        .await
+        .unwrap();
+    assert_eq!(headers[GRPC_TIMEOUT], "100000u");
+    assert_eq!(headers[DEFAULT_TIMEOUT_MS_HEADER], "100");
+
+    // A millisecond header already there binds the same way.
+    let req = request(&[(DEFAULT_TIMEOUT_MS_HEADER, "70")]);
+    let headers = Deadline::after(Duration::from_secs(30))
+        .scope(sent_headers(margin(10), req))
+        .await
+        .unwrap();
+    assert_eq!(headers[DEFAULT_TIMEOUT_MS_HEADER], "70");
+}
+
+#[tokio::test(start_paused = true)]
+async fn client_replaces_a_longer_timeout_already_written_on_the_request() {
+    let req = request(&[(GRPC_TIMEOUT, "30S")]);
+    let headers = Deadline::after(ms(300))
+        .scope(sent_headers(margin(10), req))
+        .await
+        .unwrap();
+    assert_eq!(headers[GRPC_TIMEOUT], "290000u");
+}
+
+#[tokio::test(start_paused = true)]
+async fn server_makes_the_deadline_current_inside_the_handlers_call() {
+    // A layer below the server reads the deadline in its own `call`,
+    // before its future exists (retry plans attempts there).
+    let seen = Arc::new(Mutex::new(None));
+    let seen_in_call = seen.clone();
+    let svc = ServiceBuilder::new()
+        .layer(ReceiveDeadlineLayer::new(ReceiveConfig::default()))
+        .service(tower::util::MapRequest::new(
+            service_fn(|_: Request<()>| async {
+                Ok::<_, Infallible>(Response::new(String::new()))
+            }),
+            move |req: Request<()>| {
+                *seen_in_call.lock().unwrap() = Some(Deadline::current());
+                req
+            },
+        ));
+    let start = tokio::time::Instant::now();
+    let res = svc
+        .oneshot(request(&[(DEFAULT_TIMEOUT_MS_HEADER, "250")]))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let in_call = seen.lock().unwrap().take().expect("the handler was called");
+    assert_eq!(in_call.map(Deadline::instant), Some(start + ms(250)));
+}
+
+#[tokio::test(start_paused = true)]
 async fn client_writes_only_the_configured_header() {
     let config = SendConfig::builder()
         .grpc_timeout(false)

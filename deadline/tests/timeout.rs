@@ -368,3 +368,47 @@ async fn a_sources_binding_deadline_is_the_earlier_of_its_own_and_the_tasks() {
     );
     assert_eq!(TaskLocal.binding(&()), None);
 }
+
+/// A service that notes the task's deadline in `call`, before its future
+/// exists: where retry plans its attempts and a bulkhead bounds its queue.
+#[derive(Clone, Default)]
+struct SeesDeadlineInCall {
+    seen: Arc<std::sync::Mutex<Option<Option<Deadline>>>>,
+}
+
+impl Service<Req> for SeesDeadlineInCall {
+    type Response = ();
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<(), std::io::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Req) -> Self::Future {
+        *self.seen.lock().unwrap() = Some(Deadline::current());
+        std::future::ready(Ok(()))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_layer_below_sees_the_deadline_inside_its_call_not_only_in_its_future() {
+    let inner = SeesDeadlineInCall::default();
+    let seen = inner.seen.clone();
+    let start = Instant::now();
+    layer(Some(100 * MS))
+        .layer(inner)
+        .oneshot(req(None))
+        .await
+        .unwrap();
+    let in_call = seen.lock().unwrap().expect("the inner service was called");
+    assert_eq!(
+        in_call.map(Deadline::instant),
+        Some(start + 100 * MS),
+        "the timeout's deadline is current while the inner `call` runs"
+    );
+    assert_eq!(Deadline::current(), None, "and only then");
+}

@@ -4,12 +4,16 @@
 use super::config::SendConfig;
 use super::span::{BUDGET_PASSED_ON_US, micros};
 use crate::carrier::DeadlineCarrier;
-use crate::codec::{GRPC_TIMEOUT, encode_grpc_timeout, encode_timeout_millis};
+use crate::codec::{
+    GRPC_TIMEOUT, decode_grpc_timeout, decode_timeout_millis, encode_grpc_timeout,
+    encode_timeout_millis,
+};
 use crate::deadline::Deadline;
 use crate::future::ResponseFuture;
 use crate::service::BoxError;
-use http::{HeaderValue, Request};
+use http::{HeaderMap, HeaderValue, Request};
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::time::Instant;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -44,6 +48,9 @@ impl<S> Layer<S> for SendDeadlineLayer {
 /// [`Deadline::current`]; a request with neither goes out unchanged. The
 /// budget is written as `grpc-timeout` and/or a header of milliseconds
 /// (see [`SendConfig`]), both rounded down ([`codec`](crate::codec)), and
+/// never longer than a timeout the request already carries in one of
+/// those headers (tonic's `Request::set_timeout` writes `grpc-timeout`):
+/// the earlier of the two goes out. It is
 /// recorded as `budget_passed_on_us` in the current
 /// [`deadline.hop`](super#tracing) span.
 ///
@@ -83,6 +90,28 @@ impl<S> SendDeadline<S> {
     }
 }
 
+impl<S> SendDeadline<S> {
+    /// The budget already on the request in the headers this layer writes,
+    /// the earlier if both are there. A header that does not parse is
+    /// ignored: this layer overwrites it with a valid one.
+    fn written_budget(&self, headers: &HeaderMap) -> Option<Duration> {
+        let grpc = headers
+            .get(GRPC_TIMEOUT)
+            .filter(|_| self.config.grpc)
+            .and_then(|v| decode_grpc_timeout(v.as_bytes()).ok());
+        let millis = self
+            .config
+            .millis
+            .as_ref()
+            .and_then(|name| headers.get(name))
+            .and_then(|v| decode_timeout_millis(v.as_bytes()).ok());
+        match (grpc, millis) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
 impl<S, B> Service<Request<B>> for SendDeadline<S>
 where
     S: Service<Request<B>>,
@@ -103,7 +132,13 @@ where
             (None, None) => return ResponseFuture::unbounded(self.inner.call(req)),
         };
         let remaining = deadline.remaining_at(Instant::now());
-        let budget = remaining.saturating_sub(self.config.margin);
+        let mut budget = remaining.saturating_sub(self.config.margin);
+        // A timeout already written on the request (tonic's
+        // `Request::set_timeout` writes `grpc-timeout`) is the caller's
+        // own, tighter bound when it is shorter: keep the earlier of the two.
+        if let Some(written) = self.written_budget(req.headers()) {
+            budget = budget.min(written);
+        }
         tracing::Span::current().record(BUDGET_PASSED_ON_US, micros(budget));
         if budget.is_zero() {
             tracing::debug!(

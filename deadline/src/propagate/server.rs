@@ -157,7 +157,10 @@ where
             return ReceiveFuture::refused(deadline_exceeded(grpc), span, now);
         }
         req.set_deadline(deadline);
-        let future = span.in_scope(|| deadline.scope(self.inner.call(req)));
+        // The earliest of all three, so no later than the current one. It is
+        // current around `call` too, for layers below that plan in `call`.
+        let future = span.in_scope(|| deadline.in_scope_exact(|| self.inner.call(req)));
+        let future = deadline.scope_exact(future);
         ReceiveFuture::bounded(future, deadline, grpc, span, now)
     }
 }
