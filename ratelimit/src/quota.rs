@@ -162,7 +162,7 @@ impl Quota {
                 COMPONENT,
                 "burst",
                 format!(
-                    "burst {} × interval {}ns overflows the {}ns limit",
+                    "{} × interval {}ns overflows the {}ns limit",
                     self.burst, self.interval, MAX_BURST_WINDOW
                 ),
             )
