@@ -3,7 +3,7 @@
 use crate::classify::{Classifier, Outcome};
 use crate::permit::Guard;
 use crate::service::{BoxError, Local};
-use ballast_core::Rejected;
+use ballast_core::{Reason, Rejected};
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -77,17 +77,35 @@ where
                 let result = ready!(poll);
                 // Finished in place (see `Guard::finish`); the guard's drop,
                 // with the future's, then only releases the `Arc`.
-                if let Some(guard) = guard {
-                    let outcome = guard.holder().classifier.classify(&result);
-                    guard.finish(outcome);
-                }
-                Poll::Ready(result.map_err(Into::into))
+                let Some(guard) = guard else {
+                    return Poll::Ready(result.map_err(Into::into));
+                };
+                let outcome = guard.holder().classifier.classify(&result);
+                let result = result.map_err(Into::into);
+                guard.finish(match &result {
+                    Err(e) if outcome == Outcome::Failure && refused_below(e) => Outcome::Ignore,
+                    _ => outcome,
+                });
+                Poll::Ready(result)
             }
             KindProj::Rejected { rejected } => Poll::Ready(Err(Box::new(
                 rejected.take().expect("polled after completion"),
             ))),
         }
     }
+}
+
+/// True when `error` is a ballast layer below refusing the call before it
+/// reached the dependency (a full bulkhead, a rate limit, another
+/// breaker, a spent budget): that says nothing of the dependency's health,
+/// so it is not counted as a failure, whatever the classifier says. A
+/// passed deadline still counts: a timeout below the breaker cut a call
+/// that the dependency was too slow to answer.
+#[inline]
+fn refused_below(error: &BoxError) -> bool {
+    error
+        .downcast_ref::<Rejected>()
+        .is_some_and(|r| r.reason() != Reason::DeadlineExceeded)
 }
 
 /// Records a failure if dropped before `disarm`, which happens only when

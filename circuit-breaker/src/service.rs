@@ -39,6 +39,13 @@ impl<C> Holder for Arc<Local<C>> {
 /// [`Rejected`](ballast_core::Rejected) (boxed into the error) while the
 /// circuit is open, and every outcome feeds the breaker.
 ///
+/// A refusal by a ballast layer below it (a full bulkhead, a rate limit,
+/// another breaker: any [`Rejected`](ballast_core::Rejected) but a passed
+/// deadline) is not counted as a failure, whatever the classifier says: it
+/// says nothing of the dependency's health, and counting it would let a
+/// local overload trip the circuit. A passed deadline below the breaker (a
+/// per-attempt timeout) counts as the classifier says, a failure by default.
+///
 /// Clones share the breaker. The service's error is [`BoxError`]: the
 /// inner service's error or the rejection, told apart with
 /// `err.downcast_ref::<Rejected>()`.
