@@ -20,7 +20,7 @@ fn extremes() -> [Duration; 5] {
 /// A call that takes 5 ms, through a timeout of `timeout`: it ends in time
 /// or with the deadline's refusal, never a panic.
 async fn drive(config: Config) {
-    let svc = TimeoutLayer::new(config.clone()).layer(service_fn(|()| async {
+    let svc = TimeoutLayer::new(config).layer(service_fn(|()| async {
         tokio::time::sleep(Duration::from_millis(5)).await;
         Ok::<_, std::io::Error>(Deadline::current())
     }));
