@@ -6,6 +6,12 @@
 //! overload, Vegas ramping slowly, a limiter pinned low while it measures
 //! its baseline) must not show.
 //!
+//! A second dependency queues instead of shedding, and its capacity falls
+//! from 100 to 25 (or rises from 25 to 100) under load: every algorithm
+//! must settle within 20% of the new capacity within 5s of the change
+//! (AIMD, which reads only loss, with a timeout just above the no-load
+//! round trip), and no baseline round trip may follow the queue.
+//!
 //! Every test prints its figures; `cargo test --test adaptive_simulation
 //! -- --nocapture` shows them.
 
@@ -83,11 +89,17 @@ struct Run {
 impl Run {
     /// The first millisecond after which the limit stayed within 20% of C.
     fn settled_at(&self) -> Option<u64> {
-        let (lo, hi) = band();
+        self.settled_near(C, 0)
+    }
+
+    /// The first millisecond from `from` on after which the limit stayed
+    /// within 20% of `capacity` to the end of the run.
+    fn settled_near(&self, capacity: u32, from: u64) -> Option<u64> {
+        let (lo, hi) = band_of(capacity);
         let last_out = self
             .trace
             .iter()
-            .rposition(|&(_, l, _)| f64::from(l) < lo || f64::from(l) > hi);
+            .rposition(|&(t, l, _)| t < from || f64::from(l) < lo || f64::from(l) > hi);
         match last_out {
             None => Some(0),
             Some(i) if i + 1 < self.trace.len() => Some(self.trace[i + 1].0),
@@ -121,8 +133,8 @@ impl Run {
     }
 }
 
-fn band() -> (f64, f64) {
-    (f64::from(C) * 0.8, f64::from(C) * 1.2)
+fn band_of(capacity: u32) -> (f64, f64) {
+    (f64::from(capacity) * 0.8, f64::from(capacity) * 1.2)
 }
 
 /// Offers `per_ms` calls every millisecond for `ms` milliseconds through
@@ -468,4 +480,221 @@ async fn vegas_with_frequent_baseline_probes_still_stays_near_capacity() {
     let probes = probes.load(Ordering::Relaxed);
     println!("vegas above capacity: {probes} baseline probes");
     assert!(probes >= 20, "only {probes} probes");
+}
+
+// A dependency that queues instead of shedding, and whose capacity changes
+// under load (issue 11): the case the dependency above, which sheds once
+// its queue is an eighth of its capacity, never runs. The limit must follow
+// the capacity down (100 to 25) and up (25 to 100) and settle within 20% of
+// the new capacity within `SETTLE_MS` of the change.
+
+/// The larger of the two capacities.
+const HIGH: u32 = 100;
+/// The smaller one.
+const LOW: u32 = 25;
+/// When the capacity changes.
+const CHANGE_AT: u64 = 10_000;
+/// How long the run goes on after the change.
+const AFTER_CHANGE: u64 = 10_000;
+/// The limit must settle within 20% of the new capacity this soon after
+/// the change, and stay there to the end of the run.
+const SETTLE_MS: u64 = 5_000;
+/// AIMD reads no latency, and this dependency never fails: its timeout is
+/// set just above the no-load round trip (5% over `BASE`), below the
+/// latency of a queue of 20% of the capacity (12ms) with room for the
+/// window or two the limit grows before a window's mean shows the queue,
+/// as `AimdBuilder::timeout`'s docs advise ("near the latency at which the
+/// dependency is known to be in trouble").
+const AIMD_TIMEOUT: Duration = Duration::from_micros(10_500);
+
+/// A FIFO server that never sheds: a call that finds every server busy
+/// waits in line however long the line is (latency = `BASE` × calls in
+/// the system / capacity).
+struct Queueing {
+    servers: Semaphore,
+}
+
+impl Queueing {
+    fn new(capacity: u32) -> Arc<Self> {
+        Arc::new(Self {
+            servers: Semaphore::new(capacity as usize),
+        })
+    }
+
+    async fn serve(&self) -> Result<(), Shed> {
+        let _server = self.servers.acquire().await.expect("never closed");
+        sleep(BASE).await;
+        Ok(())
+    }
+
+    /// Changes the capacity from `from` to `to`: a rise adds servers at
+    /// once; a drop takes servers away as they come free (first in line,
+    /// ahead of the calls that arrive after it).
+    fn change(self: &Arc<Self>, from: u32, to: u32) {
+        if to >= from {
+            self.servers.add_permits((to - from) as usize);
+        } else {
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.servers
+                    .acquire_many(from - to)
+                    .await
+                    .expect("never closed")
+                    .forget();
+            });
+        }
+    }
+}
+
+/// Offers `2 × HIGH / BASE` calls a second (twice the larger capacity, 8×
+/// the smaller) through `limiter` to a queueing dependency of capacity
+/// `from`, which becomes `to` at `CHANGE_AT`; records the limit each
+/// millisecond.
+async fn run_capacity_change(limiter: &AdaptiveLimiter, from: u32, to: u32) -> Run {
+    let per_ms = 2 * HIGH / 10;
+    let dependency = Queueing::new(from);
+    let served = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let ms = CHANGE_AT + AFTER_CHANGE;
+    let mut trace = Vec::with_capacity(ms as usize);
+    for tick in 0..ms {
+        if tick == CHANGE_AT {
+            dependency.change(from, to);
+        }
+        for _ in 0..per_ms {
+            let (limiter, dependency, served) =
+                (limiter.clone(), dependency.clone(), served.clone());
+            tokio::spawn(async move {
+                if limiter.call(|| dependency.serve()).await.is_ok() {
+                    served.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        let s = limiter.snapshot();
+        trace.push((tick, s.limit, s.rejected));
+        tokio::time::sleep_until(start + Duration::from_millis(tick + 1)).await;
+    }
+    Run {
+        trace,
+        served: served.load(Ordering::Relaxed) as u64,
+    }
+}
+
+/// An algorithm that publishes its baseline round trip (Gradient2's long
+/// RTT, Vegas's no-load RTT) after every update, for the figures.
+struct Watched<A> {
+    inner: A,
+    baseline: fn(&A) -> Option<Duration>,
+    seen: Arc<std::sync::Mutex<Option<Duration>>>,
+}
+
+impl<A: LimitAlgorithm> LimitAlgorithm for Watched<A> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn update(&mut self, limit: f64, sample: &Sample) -> Update {
+        let update = self.inner.update(limit, sample);
+        *self.seen.lock().unwrap() = (self.baseline)(&self.inner);
+        update
+    }
+}
+
+/// Runs the capacity change `from` → `to` under `algorithm`, prints the
+/// figures and checks the limit settles within 20% of `to` within
+/// `SETTLE_MS` of the change and stays there.
+async fn follows_a_capacity_change<A: LimitAlgorithm>(
+    name: &str,
+    algorithm: A,
+    baseline: fn(&A) -> Option<Duration>,
+    from: u32,
+    to: u32,
+) {
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let watched = Watched {
+        inner: algorithm,
+        baseline,
+        seen: seen.clone(),
+    };
+    let limiter = AdaptiveLimiter::with_algorithm(AdaptiveConfig::default(), watched);
+    let run = run_capacity_change(&limiter, from, to).await;
+    let before = Run {
+        trace: run.trace[..CHANGE_AT as usize].to_vec(),
+        served: 0,
+    }
+    .settled_near(from, 0);
+    let settled = run.settled_near(to, CHANGE_AT);
+    let (mean, min, max) = run.stats_from(settled.unwrap_or(CHANGE_AT + SETTLE_MS));
+    let (lo, hi) = band_of(to);
+    let baseline = *seen.lock().unwrap();
+    println!(
+        "{name}, queueing dependency, capacity {from} -> {to} at {CHANGE_AT}ms: \
+         settled before the change after {before:?}ms; after the change: settled \
+         {:?}ms after it, limit mean {mean:.1}, min {min}, max {max} (band {lo}..={hi}); \
+         baseline rtt at the end {baseline:?}; served {}",
+        settled.map(|t| t - CHANGE_AT),
+        run.served,
+    );
+    let settled = settled.unwrap_or_else(|| {
+        panic!(
+            "{name}: never settled within 20% of {to} after the change; \
+             limit mean {mean:.1}, min {min}, max {max} from {}ms",
+            CHANGE_AT + SETTLE_MS
+        )
+    });
+    assert!(
+        settled - CHANGE_AT <= SETTLE_MS,
+        "{name}: took {}ms after the change to settle within 20% of {to}",
+        settled - CHANGE_AT
+    );
+    // The baseline did not follow the queue: it is still about `BASE`.
+    if let Some(baseline) = baseline {
+        assert!(
+            baseline <= BASE.mul_f64(1.1),
+            "{name}: the baseline round trip drifted to {baseline:?}"
+        );
+    }
+}
+
+fn aimd_below_queueing() -> Aimd {
+    Aimd::builder().timeout(AIMD_TIMEOUT).build().unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn queueing_capacity_drop_gradient2_settles_near_the_new_capacity() {
+    // The case of issue 11: a baseline taken from the window after a cut
+    // (clamped at half) measured our own queue, and the limit settled near
+    // 2.3x the new capacity with the long RTT doubled.
+    let g2 = Gradient2::default();
+    follows_a_capacity_change("gradient2", g2, Gradient2::long_rtt, HIGH, LOW).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn queueing_capacity_rise_gradient2_settles_near_the_new_capacity() {
+    let g2 = Gradient2::default();
+    follows_a_capacity_change("gradient2", g2, Gradient2::long_rtt, LOW, HIGH).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn queueing_capacity_drop_vegas_settles_near_the_new_capacity() {
+    let vegas = Vegas::default();
+    follows_a_capacity_change("vegas", vegas, Vegas::rtt_noload, HIGH, LOW).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn queueing_capacity_rise_vegas_settles_near_the_new_capacity() {
+    let vegas = Vegas::default();
+    follows_a_capacity_change("vegas", vegas, Vegas::rtt_noload, LOW, HIGH).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn queueing_capacity_drop_aimd_with_a_timeout_below_the_queueing_latency_settles() {
+    let aimd = aimd_below_queueing();
+    follows_a_capacity_change("aimd", aimd, |_| None, HIGH, LOW).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn queueing_capacity_rise_aimd_with_a_timeout_below_the_queueing_latency_settles() {
+    let aimd = aimd_below_queueing();
+    follows_a_capacity_change("aimd", aimd, |_| None, LOW, HIGH).await;
 }

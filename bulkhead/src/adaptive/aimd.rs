@@ -14,7 +14,11 @@ const COMPONENT: &str = "adaptive aimd";
 /// AIMD reads only loss, not latency: use it when the dependency says
 /// "too much" by failing, timing out or refusing (a 503, a full queue),
 /// and latency alone is a poor signal. It settles in a sawtooth just under
-/// the load at which the dependency starts dropping.
+/// the load at which the dependency starts dropping. In front of a
+/// dependency that queues instead of failing, only the `timeout` shows
+/// overload: set it just above the no-load round trip (the simulation
+/// uses 5% over it), or the limit settles where the queue's latency
+/// reaches it.
 ///
 /// Differences from the Java original: it decides once per window (about
 /// once per round trip) rather than on every call, so one burst of drops

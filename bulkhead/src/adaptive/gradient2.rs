@@ -28,12 +28,17 @@ const COMPONENT: &str = "adaptive gradient2";
 /// baseline cannot follow a queue the limit made:
 ///
 /// - the baseline falls at once to any shorter round trip, and otherwise
-///   changes only in the window right after a cut. A cut goes to the
-///   queue-free share unsmoothed, so that window runs without our own
-///   queue, and its round trip is what the dependency takes unloaded: if
-///   the queue was ours, the baseline stays; if the dependency itself got
-///   slower, the baseline follows it at once (no long pinning at a low
-///   limit);
+///   rises only in the window right after a cut, and only if the cut did
+///   not shorten the round trip. A cut goes to the queue-free share
+///   unsmoothed. If the queue was ours, the next window's round trip falls
+///   with the limit (a queue's round trip is in proportion to the calls in
+///   flight), and the baseline stays, even while a queue remains: a cut is
+///   at most a halving, so after the capacity falls to a quarter the
+///   window after the cut still queues, and taking it as the baseline
+///   would settle the limit at twice the capacity. If the round trip stays
+///   up although the limit was cut (it fell less than half way to the
+///   fall a queue of ours would show), the dependency itself got slower:
+///   the baseline follows it at once (no long pinning at a low limit);
 /// - growth needs the round trip within `tolerance` of the baseline, so the
 ///   limit settles within about `tolerance ×` the capacity;
 /// - a window is one round trip of calls, so its mean round trip is steady
@@ -48,9 +53,10 @@ pub struct Gradient2 {
     tolerance: f64,
     queue_size: f64,
     long_rtt: Option<Duration>,
-    /// The last update cut the limit to its queue-free share: the next
-    /// window measures the baseline.
-    after_cut: bool,
+    /// The last update cut the limit: the next window, run under the cut
+    /// limit, tells whether the queue was ours (its round trip falls below
+    /// this) or the dependency got slower (it does not).
+    fall_below: Option<Duration>,
 }
 
 impl Gradient2 {
@@ -101,17 +107,23 @@ impl LimitAlgorithm for Gradient2 {
     }
 
     fn update(&mut self, limit: f64, sample: &Sample) -> Update {
-        let after_cut = std::mem::take(&mut self.after_cut);
+        let fall_below = self.fall_below.take();
         if sample.dropped {
             return Update::new(self.smooth(limit, limit * 0.5), "drop");
         }
         let short = sample.rtt.max(Duration::from_nanos(1));
-        let long = match self.long_rtt {
-            Some(long) if short >= long && !after_cut => long,
-            // The first window, a faster dependency, or the window right
-            // after a cut to the queue-free share: its round trip is the
-            // baseline.
-            _ => short,
+        let long = match (self.long_rtt, fall_below) {
+            // The first window, or a faster dependency: its round trip is
+            // the baseline.
+            (None, _) => short,
+            (Some(long), _) if short < long => short,
+            // The window right after a cut, whose round trip did not fall
+            // with the limit: the queue was not ours, the dependency is
+            // slower. Its round trip is the baseline.
+            (Some(_), Some(fall_below)) if short >= fall_below => short,
+            // Otherwise (no cut, or a cut that shortened the round trip:
+            // the queue was ours) the baseline stays.
+            (Some(long), _) => long,
         };
         self.long_rtt = Some(long);
         if f64::from(sample.in_flight) * 2.0 < limit {
@@ -121,8 +133,12 @@ impl LimitAlgorithm for Gradient2 {
         if ratio * self.tolerance >= 1.0 {
             return Update::new(self.smooth(limit, limit + self.queue_size), "no queueing");
         }
-        self.after_cut = true;
-        Update::new(limit * ratio.max(0.5), "queueing")
+        let cut = ratio.max(0.5);
+        // Had the queue been ours, the round trip falls to `cut × short`
+        // (to the baseline if the cut was not clamped); half way to that
+        // tells it from a round trip that does not fall at all.
+        self.fall_below = Some(short.mul_f64((1.0 + cut) / 2.0));
+        Update::new(limit * cut, "queueing")
     }
 }
 
@@ -190,7 +206,7 @@ impl Gradient2Builder {
             tolerance: self.tolerance,
             queue_size: f64::from(self.queue_size),
             long_rtt: None,
-            after_cut: false,
+            fall_below: None,
         })
     }
 }
@@ -244,6 +260,41 @@ mod tests {
         g.update(44.0, &at(20_000, 44));
         g.update(22.0, &at(20_000, 22));
         assert_eq!(g.long_rtt(), Some(Duration::from_millis(20)));
+    }
+
+    #[test]
+    fn a_cut_that_shortens_the_round_trip_keeps_the_baseline_while_a_queue_remains() {
+        // The capacity fell to a quarter under a queueing dependency: 100
+        // in flight take four times the baseline.
+        let mut g = Gradient2::default();
+        g.update(100.0, &at(10_000, 100));
+        let cut = g.update(100.0, &at(40_000, 100));
+        assert_eq!((cut.limit, cut.why), (50.0, "queueing"));
+        // Halved, the round trip halves: the queue was ours, and half of it
+        // is still there. The baseline stays, and the limit is cut again.
+        let again = g.update(50.0, &at(20_000, 50));
+        assert_eq!(g.long_rtt(), Some(Duration::from_millis(10)));
+        assert_eq!((again.limit, again.why), (25.0, "queueing"));
+        // At the capacity, no queue: the limit grows from there.
+        assert_eq!(g.update(25.0, &at(10_000, 25)).why, "no queueing");
+        assert_eq!(g.long_rtt(), Some(Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn a_dependency_slower_under_our_queue_becomes_the_baseline_once_the_queue_is_gone() {
+        // 40 servers became three times slower (30ms) with 100 in flight:
+        // 75ms, part ours (the queue), part the dependency's.
+        let mut g = Gradient2::default();
+        g.update(100.0, &at(10_000, 100));
+        assert_eq!(g.update(100.0, &at(75_000, 100)).limit, 50.0);
+        // Halved, the round trip halves: still our queue.
+        assert_eq!(g.update(50.0, &at(37_500, 50)).limit, 25.0);
+        assert_eq!(g.long_rtt(), Some(Duration::from_millis(10)));
+        // Halved again, it stays near 30ms: no queue of ours is left, the
+        // dependency takes 30ms now, and that is the baseline.
+        let u = g.update(25.0, &at(30_000, 25));
+        assert_eq!(g.long_rtt(), Some(Duration::from_millis(30)));
+        assert_eq!(u.why, "no queueing");
     }
 
     #[test]

@@ -18,6 +18,17 @@
 //!   timeouts): for dependencies that signal overload by failing.
 //! - Your own: implement [`LimitAlgorithm`].
 //!
+//! How fast each follows a change of capacity is measured by the crate's
+//! simulation (`tests/adaptive_simulation.rs`, on tokio's paused clock):
+//! a dependency whose calls take 10ms, which queues instead of failing,
+//! loses three quarters of its capacity (100 to 25 calls at once) or gains
+//! it back (25 to 100) under twice the larger load. Each algorithm's limit
+//! settles within 20% of the new capacity within 5 seconds of the change,
+//! and stays there: Gradient2 in about 0.4s down and 1s up, Vegas 3.7s
+//! down (one call per window) and 0.15s up, and AIMD, which reads no
+//! latency, with its timeout just above the no-load round trip (10.5ms),
+//! 0.5s down and 0.8s up.
+//!
 //! A call over the limit is refused at once (never queued) with a
 //! [`Rejected`](crate::Rejected) of [`Reason::Overloaded`](crate::Reason)
 //! — the limiter judges the dependency to be at capacity — with a
