@@ -80,10 +80,10 @@ pub fn parse(input: &str) -> Result<Duration, ParseDurationError> {
             scale /= 10;
             part += u128::from(digit - b'0') * scale;
         }
-        let part = u64::try_from(part).map_err(|_| err("too large"))?;
-        total = total
-            .checked_add(Duration::from_nanos(part))
-            .ok_or(err("too large"))?;
+        // Up to `Duration::MAX`, so whatever `Human` prints reads back.
+        let secs = u64::try_from(part / 1_000_000_000).map_err(|_| err("too large"))?;
+        let part = Duration::new(secs, (part % 1_000_000_000) as u32);
+        total = total.checked_add(part).ok_or(err("too large"))?;
     }
     Ok(total)
 }
@@ -250,6 +250,19 @@ mod tests {
             let e = parse(bad).unwrap_err();
             assert!(e.to_string().contains("invalid duration"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn every_duration_up_to_max_prints_and_reads_back() {
+        for d in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_nanos(u64::MAX),
+            Duration::from_nanos(1),
+        ] {
+            assert_eq!(parse(&Human(d).to_string()).unwrap(), d, "{d:?}");
+        }
+        assert!(parse("18446744073709551616s").is_err());
     }
 
     #[test]
