@@ -5,6 +5,7 @@ use crate::holder::Holder;
 use crate::plan::{Next, Tracker};
 use crate::rare::Rare;
 use crate::service::{BoxError, Local};
+use ballast_core::saturating_add;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -118,7 +119,7 @@ where
                             this.state.set(State::Readying { _readying: () });
                         }
                         Next::Retry(delay) => {
-                            let until = Instant::now() + delay;
+                            let until = saturating_add(Instant::now(), delay);
                             match &mut this.sleep.0 {
                                 Some(sleep) => sleep.as_mut().reset(until),
                                 None => this.sleep.0 = Some(Box::pin(sleep_until(until))),

@@ -7,6 +7,7 @@ use crate::budget::Withdrawal;
 use crate::classify::{Action, Classifier};
 use crate::policy::Shared;
 use crate::rare::Rare;
+use ballast_core::saturating_add;
 use ballast_deadline::Deadline;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -211,7 +212,7 @@ impl Tracker {
             let now = Instant::now();
             let total = config
                 .max_total_time
-                .map(|t| (started + t, Stop::MaxTotalTime));
+                .map(|t| (saturating_add(started, t), Stop::MaxTotalTime));
             let deadline = self.deadline.map(|d| (d.instant(), Stop::Deadline));
             let bound = match (deadline, total) {
                 (Some(d), Some(t)) => Some(if d.0 <= t.0 { d } else { t }),

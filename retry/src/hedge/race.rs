@@ -9,6 +9,7 @@
 //! (cancelled), and so is the timer.
 
 use super::policy::HedgeShared;
+use ballast_core::saturating_add;
 use ballast_deadline::Deadline;
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -191,7 +192,7 @@ fn schedule<F, L: Launch<Future = F>>(
                     *this.phase = Phase::Done;
                     continue;
                 }
-                let at = start + shared.delay(start);
+                let at = saturating_add(start, shared.delay(start));
                 arm(this, at);
             }
             Phase::Armed => {
@@ -218,7 +219,7 @@ fn schedule<F, L: Launch<Future = F>>(
                     tracing::debug!(attempt, "hedge: backup sent");
                     if *this.sent < shared.config.max_hedges && this.launcher.can_hedge() {
                         let now = Instant::now();
-                        let at = now + shared.delay(now);
+                        let at = saturating_add(now, shared.delay(now));
                         arm(this, at);
                     } else {
                         this.timer.set(None);
