@@ -9,6 +9,8 @@
 //! (cancelled), and so is the timer.
 
 use super::policy::HedgeShared;
+use crate::budget::Withdrawal;
+use crate::rare::Rare;
 use ballast_core::saturating_add;
 use ballast_deadline::Deadline;
 use pin_project_lite::pin_project;
@@ -41,7 +43,8 @@ enum Phase {
     Idle,
     /// The timer runs until the next backup is due.
     Armed,
-    /// A backup is due and paid for; waiting for the service to be ready.
+    /// A backup is due and paid for (the withdrawal is held); waiting for
+    /// the service to be ready.
     Launching,
     /// No more backups for this call.
     Done,
@@ -64,6 +67,11 @@ pin_project! {
         start: Option<Instant>,
         deadline: Option<Deadline>,
         phase: Phase,
+        // The budget taken for the backup being launched, from the timer
+        // firing until the backup is sent: if it never is (the service
+        // failed to become ready, the request could not be copied, an
+        // attempt answered first), dropping it gives the budget back.
+        held: Rare<Withdrawal>,
         // Backups sent so far.
         sent: u32,
     }
@@ -81,6 +89,7 @@ impl<F, L> Race<F, L> {
             start: None,
             deadline,
             phase: Phase::Idle,
+            held: Rare::none(),
             sent: 0,
         }
     }
@@ -169,6 +178,8 @@ fn finish_race<F, L: Launch>(this: &mut RaceProj<'_, F, L>, winner: usize) {
     this.first.set(None);
     this.hedges.clear();
     this.timer.set(None);
+    // A backup paid for and not sent yet gives its budget back.
+    this.held.0 = None;
     *this.phase = Phase::Done;
 }
 
@@ -201,7 +212,8 @@ fn schedule<F, L: Launch<Future = F>>(
                     continue;
                 };
                 ready!(timer.poll(cx));
-                if shared.budget.try_withdraw() {
+                if let Some(withdrawal) = shared.budget.withdraw() {
+                    this.held.0 = Some(withdrawal);
                     *this.phase = Phase::Launching;
                 } else {
                     shared.stats.budget_denied();
@@ -210,8 +222,15 @@ fn schedule<F, L: Launch<Future = F>>(
                 }
             }
             Phase::Launching => match ready!(this.launcher.poll_launch(cx)) {
-                None => *this.phase = Phase::Done,
+                None => {
+                    // Not sent: its budget goes back.
+                    this.held.0 = None;
+                    *this.phase = Phase::Done;
+                }
                 Some(future) => {
+                    if let Some(withdrawal) = this.held.0.take() {
+                        withdrawal.spend();
+                    }
                     this.hedges.push(Box::pin(future));
                     *this.sent += 1;
                     let shared = this.launcher.shared();
