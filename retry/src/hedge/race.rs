@@ -7,10 +7,18 @@
 //! attempts are boxed into a `Vec`, allocated only when one is sent. The
 //! first answer ends the race: every other attempt is dropped at once
 //! (cancelled), and so is the timer.
+//!
+//! An attempt refused by a layer below (its error is a ballast
+//! `Rejected`: an open circuit, a full bulkhead...) does not win while
+//! another attempt is in flight: it is dropped, no further backup is sent
+//! (the layer below would refuse it too), and the call waits for the
+//! attempts still running. Only the last attempt standing may end the call
+//! with a refusal.
 
 use super::policy::HedgeShared;
 use crate::budget::Withdrawal;
 use crate::rare::Rare;
+use crate::refusal::Outcome;
 use ballast_core::saturating_add;
 use ballast_deadline::Deadline;
 use pin_project_lite::pin_project;
@@ -114,7 +122,7 @@ fn fits(deadline: Option<Deadline>, at: Instant, min: Duration) -> bool {
 impl<F, L> Future for Race<F, L>
 where
     L: Launch<Future = F>,
-    F: Future,
+    F: Future<Output: Outcome>,
 {
     type Output = F::Output;
 
@@ -124,19 +132,28 @@ where
         loop {
             if let Some(first) = this.first.as_mut().as_pin_mut() {
                 if let Poll::Ready(out) = first.poll(cx) {
-                    finish(&mut this, 0);
-                    return Poll::Ready(out);
+                    // A backup in flight outlives a refused first attempt.
+                    if this.hedges.is_empty() || !out.is_refusal() {
+                        finish(&mut this, 0);
+                        return Poll::Ready(out);
+                    }
+                    this.first.set(None);
+                    refused(&mut this);
                 }
             }
-            let answered =
-                this.hedges
-                    .iter_mut()
-                    .enumerate()
-                    .find_map(|(i, h)| match h.as_mut().poll(cx) {
-                        Poll::Ready(out) => Some((i, out)),
-                        Poll::Pending => None,
-                    });
-            if let Some((i, out)) = answered {
+            let mut i = 0;
+            while i < this.hedges.len() {
+                let Poll::Ready(out) = this.hedges[i].as_mut().poll(cx) else {
+                    i += 1;
+                    continue;
+                };
+                let others = this.first.is_some() || this.hedges.len() > 1;
+                if others && out.is_refusal() {
+                    // Dropped; the attempts still in flight answer instead.
+                    drop(this.hedges.remove(i));
+                    refused(&mut this);
+                    continue;
+                }
                 finish(&mut this, i + 1);
                 return Poll::Ready(out);
             }
@@ -179,6 +196,17 @@ fn finish_race<F, L: Launch>(this: &mut RaceProj<'_, F, L>, winner: usize) {
     this.hedges.clear();
     this.timer.set(None);
     // A backup paid for and not sent yet gives its budget back.
+    this.held.0 = None;
+    *this.phase = Phase::Done;
+}
+
+/// An attempt was refused by a layer below and dropped: no more backups
+/// (the layer would refuse them too); one paid for and not sent gives its
+/// budget back.
+#[cold]
+fn refused<F, L: Launch>(this: &mut RaceProj<'_, F, L>) {
+    tracing::debug!("hedge: an attempt was refused by a layer below; no more backups");
+    this.timer.set(None);
     this.held.0 = None;
     *this.phase = Phase::Done;
 }
