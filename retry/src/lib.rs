@@ -68,8 +68,9 @@
 //!   least time an attempt needs, the budget; invalid settings are a
 //!   [`ConfigError`].
 //! - [`Classifier`] / [`Action`] / [`RetryErrors`]: what is transient;
-//!   [`CloneRequest`] / [`CloneRequests`]: which requests can be sent
-//!   again.
+//!   [`CloneRequest`] / [`CloneRequests`] / [`Resendable`] /
+//!   [`AnyRequests`]: which requests can be sent again (by default, never
+//!   an HTTP request that is not idempotent).
 //! - [`Policy`]: the shared policy and its [`Metrics`]; [`retry`] (the
 //!   plain async helper, with [`CallError`]); [`StaticPolicy`]
 //!   ([`StaticPolicy::named`], [`Policy::leak`]): a process-lifetime
@@ -290,7 +291,9 @@ pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
 pub use budget::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS, RetryBudget};
 pub use builder::{AsRetryLayer, ServiceBuilderExt};
 pub use call::retry;
-pub use classify::{Action, Classifier, CloneRequest, CloneRequests, RetryErrors};
+pub use classify::{
+    Action, AnyRequests, Classifier, CloneRequest, CloneRequests, Resendable, RetryErrors,
+};
 pub use config::{Config, ConfigBuilder};
 pub use error::CallError;
 pub use future::ResponseFuture;
