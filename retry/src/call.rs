@@ -1,9 +1,10 @@
 //! [`retry`]: the plain async helper, for code without tower.
 
-use crate::classify::Classifier;
+use crate::classify::{Action, Classifier};
 use crate::error::{CallError, deadline_exceeded};
 use crate::plan::{Next, Tracker};
 use crate::policy::Policy;
+use crate::refusal;
 use ballast_deadline::Deadline;
 use std::future::Future;
 
@@ -15,7 +16,15 @@ use std::future::Future;
 /// Whenever it stops retrying (attempts used up, budget spent, deadline
 /// or total time too close), the last attempt's own outcome comes back:
 /// its error as [`CallError::Inner`], at once, without waiting out the
-/// time that is left. Only when the deadline had already passed before
+/// time that is left.
+///
+/// An error that is a ballast refusal (`op` calling through another
+/// ballast policy: `E` is a [`Rejected`](ballast_core::Rejected), a boxed
+/// error or an `io::Error` holding one) is retried only as the refusal
+/// allows: never when permanent, not before its retry-after, not at all
+/// when that is past the deadline or the total time limit. When the call
+/// ends on a refusal after an attempt that was not refused, that
+/// attempt's outcome comes back instead. Only when the deadline had already passed before
 /// the first attempt is `op` not run and the call ends with the
 /// deadline's rejection, [`CallError::Rejected`] with
 /// [`Reason::DeadlineExceeded`](ballast_core::Reason::DeadlineExceeded).
@@ -52,6 +61,7 @@ where
     C: Classifier<T, E>,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
+    E: 'static,
 {
     let shared = &*policy.shared;
     shared.begin(None);
@@ -59,15 +69,37 @@ where
     if tracker.expired(shared) {
         return Err(CallError::Rejected(deadline_exceeded()));
     }
+    // The latest outcome that was not a refusal, once the call retries.
+    let mut last_real: Option<Result<T, E>> = None;
     loop {
         let result = op().await;
+        let action = shared.classifier.classify(&result);
+        if action == Action::Return && last_real.is_none() {
+            return result.map_err(CallError::Inner);
+        }
+        let refusal = match &result {
+            Ok(_) => None,
+            Err(e) => refusal::of(e),
+        };
+        let refused = refusal.is_some();
         // `true`: the helper makes every attempt anew, so it can always
         // "clone" the request.
-        match tracker.after(shared, &result, true) {
-            // Stopping hands back the last attempt's outcome.
-            Next::Return | Next::Stop(_) => return result.map_err(CallError::Inner),
+        match tracker.after(shared, action, refusal, true) {
+            // Stopping hands back the last real outcome.
+            Next::Return | Next::Stop(_) => {
+                let real = if refused {
+                    last_real.unwrap_or(result)
+                } else {
+                    result
+                };
+                return real.map_err(CallError::Inner);
+            }
             Next::Retry(delay) => {
-                drop(result);
+                if refused {
+                    drop(result);
+                } else {
+                    last_real = Some(result);
+                }
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }

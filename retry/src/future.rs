@@ -1,10 +1,12 @@
 //! [`ResponseFuture`]: a call's attempts and the waits between them.
 
-use crate::classify::{Classifier, CloneRequest};
+use crate::classify::{Action, Classifier, CloneRequest};
 use crate::holder::Holder;
 use crate::plan::{Next, Tracker};
 use crate::rare::Rare;
+use crate::refusal;
 use crate::service::{BoxError, Local};
+use ballast_core::saturating_add;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -22,14 +24,20 @@ pin_project! {
     /// failure the classifier does not call transient, or the last
     /// attempt's own outcome when no further attempt is allowed (attempts
     /// used up, budget spent, deadline or total time too close, request
-    /// not cloneable).
+    /// not cloneable). When the call ends on a refusal from a layer below
+    /// (a ballast [`Rejected`](ballast_core::Rejected)) after an attempt
+    /// that was not refused, it resolves to that attempt's outcome.
     ///
     /// Dropping it cancels whatever is in progress: the attempt (its
     /// future is dropped) or the backoff (its timer is dropped); no retry
     /// follows.
     ///
     /// `H` is what it holds of the policy (see [`Retry`](crate::Retry)).
-    pub struct ResponseFuture<F, S, Req, C, K, H = Arc<Local<C, K>>> {
+    pub struct ResponseFuture<F, S, Req, C, K, H = Arc<Local<C, K>>>
+    where
+        F: Future,
+        F::Output: Answer,
+    {
         // First, so it is dropped first: an `Arc`'s locked decrement
         // waits for the stores ahead of it to drain, and dropping the
         // other fields makes some.
@@ -47,6 +55,10 @@ pin_project! {
         // future of a call that succeeds stays small and drops in a few
         // instructions.
         sleep: Rare<Pin<Box<Sleep>>>,
+        // The latest outcome that was not a refusal from a layer below,
+        // kept once the call retries: what the call ends with if a later
+        // attempt is refused and no retry follows.
+        last_real: Rare<Box<Result<<F::Output as Answer>::Ok, BoxError>>>,
         _classifier: PhantomData<fn() -> (C, K)>,
     }
 }
@@ -69,7 +81,7 @@ pin_project! {
     }
 }
 
-impl<F, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K, H> {
+impl<F: Future<Output: Answer>, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K, H> {
     #[inline]
     pub(crate) fn new(
         future: F,
@@ -85,6 +97,7 @@ impl<F, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K, H> {
             local,
             tracker,
             sleep: Rare::none(),
+            last_real: Rare::none(),
             _classifier: PhantomData,
         }
     }
@@ -108,23 +121,42 @@ where
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
                     let result = ready!(future.poll(cx));
+                    let shared = this.local.shared();
+                    let action = shared.classifier.classify(&result);
+                    // The common case: returned as it is, with no earlier
+                    // outcome to prefer.
+                    if action == Action::Return && this.last_real.0.is_none() {
+                        return Poll::Ready(result.map_err(Into::into));
+                    }
+                    let result = result.map_err(Into::into);
+                    let refusal = match &result {
+                        Ok(_) => None,
+                        Err(e) => refusal::in_error(&**e),
+                    };
+                    let refused = refusal.is_some();
                     let can_clone = this.spare.is_some();
-                    match this.tracker.after(this.local.shared(), &result, can_clone) {
-                        // Stopping hands back the last attempt's outcome.
-                        Next::Return | Next::Stop(_) => {
-                            return Poll::Ready(result.map_err(Into::into));
+                    let next = this.tracker.after(shared, action, refusal, can_clone);
+                    let Next::Retry(delay) = next else {
+                        // Stopping hands back a real outcome: this one, or
+                        // if it is a refusal, the latest one that was not.
+                        let real = match this.last_real.0.take() {
+                            Some(real) if refused => *real,
+                            _ => result,
+                        };
+                        return Poll::Ready(real);
+                    };
+                    if !refused {
+                        keep(this.last_real, result);
+                    }
+                    if delay.is_zero() {
+                        this.state.set(State::Readying { _readying: () });
+                    } else {
+                        let until = saturating_add(Instant::now(), delay);
+                        match &mut this.sleep.0 {
+                            Some(sleep) => sleep.as_mut().reset(until),
+                            None => this.sleep.0 = Some(Box::pin(sleep_until(until))),
                         }
-                        Next::Retry(delay) if delay.is_zero() => {
-                            this.state.set(State::Readying { _readying: () });
-                        }
-                        Next::Retry(delay) => {
-                            let until = Instant::now() + delay;
-                            match &mut this.sleep.0 {
-                                Some(sleep) => sleep.as_mut().reset(until),
-                                None => this.sleep.0 = Some(Box::pin(sleep_until(until))),
-                            }
-                            this.state.set(State::Waiting { _waiting: () });
-                        }
+                        this.state.set(State::Waiting { _waiting: () });
                     }
                 }
                 StateProj::Waiting { .. } => {
@@ -152,7 +184,30 @@ where
     }
 }
 
-impl<F, S, Req, C, K, H> fmt::Debug for ResponseFuture<F, S, Req, C, K, H> {
+/// What an attempt's future gives: a `Result`, whose success type the
+/// future keeps (a projection of `F`, not of the service: a projection of
+/// `S: Service<Req>` would make the future's `Send` depend on `S` serving
+/// every lifetime of `Req`). Public in a private module: it appears in
+/// [`ResponseFuture`]'s bounds, but no one outside the crate can name it.
+pub trait Answer {
+    /// The success type.
+    type Ok;
+}
+
+impl<T, E> Answer for Result<T, E> {
+    type Ok = T;
+}
+
+/// Keeps `result` as the call's latest real outcome, reusing the box of
+/// the one before.
+fn keep<R>(last: &mut Rare<Box<R>>, result: R) {
+    match &mut last.0 {
+        Some(kept) => **kept = result,
+        None => last.0 = Some(Box::new(result)),
+    }
+}
+
+impl<F: Future<Output: Answer>, S, Req, C, K, H> fmt::Debug for ResponseFuture<F, S, Req, C, K, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("attempt", &self.tracker.attempt())

@@ -13,7 +13,9 @@ use tower_layer::Layer;
 /// A tower layer that retries, under one [`Policy`], the calls of every
 /// service it wraps.
 ///
-/// Requests are copied for retries with `Clone` unless
+/// Requests are copied for retries by [`CloneRequests`] (every request
+/// that is safe to send twice: never an HTTP `POST` without an
+/// `Idempotency-Key`) unless
 /// [`clone_requests_with`](Self::clone_requests_with) says otherwise, and
 /// each request's deadline is the task's ([`TaskLocal`]) unless
 /// [`source`](Self::source) says otherwise.
@@ -61,10 +63,12 @@ impl<C, K, Src, P> RetryLayer<C, K, Src, P> {
 
     /// For `http::Request`s: copies for retries only the requests whose
     /// method is idempotent (`GET`, `HEAD`, `OPTIONS`, `PUT`, `DELETE`,
-    /// `TRACE`), so a failed `POST` is never sent twice; the same as
+    /// `TRACE`), carry an `Idempotency-Key` or are gRPC calls, so a failed
+    /// `POST` is never sent twice; the same as
     /// `clone_requests_with(IdempotentRequests::new())` (see
     /// [`IdempotentRequests`](crate::http::IdempotentRequests) to allow
-    /// more). Feature `http`.
+    /// more). The default cloner ([`CloneRequests`]) keeps the same rule
+    /// for `http::Request`s; this names it. Feature `http`.
     #[cfg(feature = "http")]
     pub fn idempotent_http(self) -> RetryLayer<C, crate::http::IdempotentRequests, Src, P> {
         self.clone_requests_with(crate::http::IdempotentRequests::new())

@@ -68,8 +68,9 @@
 //!   least time an attempt needs, the budget; invalid settings are a
 //!   [`ConfigError`].
 //! - [`Classifier`] / [`Action`] / [`RetryErrors`]: what is transient;
-//!   [`CloneRequest`] / [`CloneRequests`]: which requests can be sent
-//!   again.
+//!   [`CloneRequest`] / [`CloneRequests`] / [`Resendable`] /
+//!   [`AnyRequests`]: which requests can be sent again (by default, never
+//!   an HTTP request that is not idempotent).
 //! - [`Policy`]: the shared policy and its [`Metrics`]; [`retry`] (the
 //!   plain async helper, with [`CallError`]); [`StaticPolicy`]
 //!   ([`StaticPolicy::named`], [`Policy::leak`]): a process-lifetime
@@ -105,6 +106,35 @@
 //! leaves refusing such requests to the deadline layer below it
 //! (ballast-deadline's `Timeout`), which does it without calling the
 //! service.
+//!
+//! # Refusals from the layers below
+//!
+//! An attempt may be refused by another ballast layer below this one (an
+//! open circuit, a full bulkhead, a rate limit): its error is a
+//! [`Rejected`], itself, boxed in a [`BoxError`], or anywhere in the
+//! error's source chain (for the plain helpers, whose error type has no
+//! bounds: a `Rejected`, a boxed error or an `io::Error` holding one).
+//! Whatever the classifier says, the retry loop then keeps the refusal's
+//! rule, the same for every classifier:
+//!
+//! - a permanent refusal ([`RetryAfter::Never`]) is never retried;
+//! - any other is retried only if the classifier says so, and not before
+//!   its retry-after (the backoff's delay is raised to it), nor at all
+//!   when that lies past the deadline or the total time limit;
+//! - when the call ends on a refusal after an attempt that was not
+//!   refused, the caller gets that attempt's outcome (the real answer or
+//!   failure of the dependency), not the refusal. A call whose every
+//!   attempt was refused ends with the last refusal, as it came.
+//!
+//! Hedging keeps the same rule: a refused attempt does not win the race
+//! while another attempt is in flight, and no backup follows it.
+//!
+//! ballast-retry itself refuses nothing for want of budget: with the
+//! budget spent, a call ends with its last real outcome (or, if every
+//! attempt was refused below, the refusal it got), and a hedge without
+//! budget simply sends no backup. So [`Reason::BudgetExhausted`] is never
+//! produced by this crate; the only [`Rejected`] it makes itself is the
+//! helper's [`Reason::DeadlineExceeded`] for a deadline already past.
 //!
 //! # Hedging
 //!
@@ -247,6 +277,7 @@ mod metrics;
 mod plan;
 mod policy;
 mod rare;
+mod refusal;
 mod registry;
 mod service;
 mod static_policy;
@@ -260,7 +291,9 @@ pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
 pub use budget::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS, RetryBudget};
 pub use builder::{AsRetryLayer, ServiceBuilderExt};
 pub use call::retry;
-pub use classify::{Action, Classifier, CloneRequest, CloneRequests, RetryErrors};
+pub use classify::{
+    Action, AnyRequests, Classifier, CloneRequest, CloneRequests, Resendable, RetryErrors,
+};
 pub use config::{Config, ConfigBuilder};
 pub use error::CallError;
 pub use future::ResponseFuture;

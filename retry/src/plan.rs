@@ -1,12 +1,20 @@
 //! One call's way through its attempts: after each result, return it,
 //! retry after a delay, or stop. Shared by the service's future and the
 //! plain helper.
+//!
+//! A result that is a refusal from a layer below (a ballast [`Rejected`]:
+//! an open circuit, a full bulkhead, a rate limit...) is retried only if
+//! the classifier says so, like any other, and then never when the
+//! refusal is permanent ([`RetryAfter::Never`]) and never before its
+//! retry-after (nor at all when that lies past the deadline or the total
+//! time limit). The rule is here, once, for every classifier.
 
 use crate::backoff::Delays;
 use crate::budget::Withdrawal;
-use crate::classify::{Action, Classifier};
+use crate::classify::Action;
 use crate::policy::Shared;
 use crate::rare::Rare;
+use ballast_core::{Rejected, RetryAfter, saturating_add};
 use ballast_deadline::Deadline;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -19,6 +27,7 @@ pub(crate) enum Stop {
     Deadline,
     MaxTotalTime,
     Budget,
+    Refused,
 }
 
 impl Stop {
@@ -29,6 +38,7 @@ impl Stop {
             Stop::Deadline => "deadline too close for another attempt",
             Stop::MaxTotalTime => "total time limit too close for another attempt",
             Stop::Budget => "retry budget spent",
+            Stop::Refused => "refused for good by a layer below",
         }
     }
 }
@@ -139,26 +149,33 @@ impl Tracker {
         tracing::debug!(attempt = self.attempt, "retry: attempt");
     }
 
-    /// Decides what follows `result`. A retry's budget is withdrawn here
-    /// (and given back if the call is dropped before the retry starts); `can_clone` says whether the request can be sent
-    /// again. On [`Next::Return`] and [`Next::Stop`] alike the caller gets
-    /// `result` itself: a call that stops retrying hands back the last
-    /// attempt's outcome, never a made-up error.
-    pub(crate) fn after<C, T, E>(
+    /// Decides what follows a result the classifier called `action`;
+    /// `refusal` is the ballast refusal the result is, if it is one (see
+    /// the module docs). A retry's budget is withdrawn here (and given
+    /// back if the call is dropped before the retry starts); `can_clone`
+    /// says whether the request can be sent again. On [`Next::Return`]
+    /// and [`Next::Stop`] alike the caller gets a real outcome: this
+    /// result, or, when this result is a refusal, the latest attempt that
+    /// was not one (a call that stops retrying never hands back a made-up
+    /// error).
+    pub(crate) fn after<C>(
         &mut self,
         shared: &Shared<C>,
-        result: &Result<T, E>,
+        action: Action,
+        refusal: Option<&Rejected>,
         can_clone: bool,
-    ) -> Next
-    where
-        C: Classifier<T, E>,
-    {
-        let floor = match shared.classifier.classify(result) {
+    ) -> Next {
+        let floor = match action {
             Action::Return => return Next::Return,
             Action::Retry => Duration::ZERO,
             Action::RetryAfter(at_least) => at_least,
         };
-        match self.plan(shared, floor, can_clone) {
+        let planned = match refusal.map(Rejected::retry_after_value) {
+            Some(RetryAfter::Never) => Err(Stop::Refused),
+            Some(RetryAfter::After(wait)) => self.plan(shared, floor.max(wait), can_clone),
+            Some(RetryAfter::Unknown) | None => self.plan(shared, floor, can_clone),
+        };
+        match planned {
             Ok(delay) => {
                 self.attempt += 1;
                 tracing::debug!(
@@ -211,7 +228,7 @@ impl Tracker {
             let now = Instant::now();
             let total = config
                 .max_total_time
-                .map(|t| (started + t, Stop::MaxTotalTime));
+                .map(|t| (saturating_add(started, t), Stop::MaxTotalTime));
             let deadline = self.deadline.map(|d| (d.instant(), Stop::Deadline));
             let bound = match (deadline, total) {
                 (Some(d), Some(t)) => Some(if d.0 <= t.0 { d } else { t }),

@@ -163,6 +163,9 @@ async fn retries_never_run_past_the_deadline() {
 #[derive(Clone)]
 struct WithDeadline(Deadline);
 
+// It may always be sent again.
+impl ballast_retry::Resendable for WithDeadline {}
+
 impl DeadlineCarrier for WithDeadline {
     fn deadline(&self) -> Option<Deadline> {
         Some(self.0)

@@ -169,3 +169,108 @@ async fn stacked_layers_sharing_a_budget_deposit_each_request_once() {
         20
     );
 }
+
+/// How a [`Moody`] replica answers `poll_ready` once switched.
+const READY: u8 = 0;
+const FAILS: u8 = 1;
+const PENDING: u8 = 2;
+
+/// A replica whose attempts take 50 ms, and whose readiness a test
+/// switches (clones share the switch).
+#[derive(Clone, Default)]
+struct Moody {
+    ready: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    calls: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl Service<u32> for Moody {
+    type Response = u32;
+    type Error = std::io::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32, std::io::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), std::io::Error>> {
+        use std::task::Poll;
+        match self.ready.load(std::sync::atomic::Ordering::SeqCst) {
+            READY => Poll::Ready(Ok(())),
+            FAILS => Poll::Ready(Err(std::io::Error::other("not ready"))),
+            _ => Poll::Pending,
+        }
+    }
+
+    fn call(&mut self, x: u32) -> Self::Future {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            tokio::time::sleep(50 * MS).await;
+            Ok(x)
+        })
+    }
+}
+
+/// One slow call through a hedging layer with a reserve of 10 backups,
+/// the replica switched to `mood` before the backup is due (10 ms): the
+/// budget's balance before and after the call, and the calls the replica
+/// got.
+async fn budget_around_one_call_with_the_backup(mood: u8) -> (u64, u64, u32) {
+    let policy = HedgePolicy::new(
+        HedgeConfig::builder()
+            .delay(HedgeDelay::Fixed(10 * MS))
+            .budget(
+                BudgetConfig::builder()
+                    .percent(0.0)
+                    .min_per_second(1)
+                    .window(Duration::from_secs(10))
+                    .buckets(1)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap(),
+    );
+    let replica = Moody::default();
+    let mut svc = policy.layer().layer(replica.clone());
+    let before = policy.budget().available();
+    let call = svc.ready().await.unwrap().call(7);
+    replica
+        .ready
+        .store(mood, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(call.await.unwrap(), 7);
+    let after = policy.budget().available();
+    (
+        before,
+        after,
+        replica.calls.load(std::sync::atomic::Ordering::SeqCst),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sent_backup_keeps_what_it_took_from_the_budget() {
+    // The control: the backup is sent and spends one of the 10.
+    assert_eq!(
+        budget_around_one_call_with_the_backup(READY).await,
+        (10, 9, 2)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backup_the_service_cannot_take_gives_its_budget_back() {
+    // The timer fires and takes one, then the service fails to become
+    // ready: no backup, and the balance is whole again.
+    assert_eq!(
+        budget_around_one_call_with_the_backup(FAILS).await,
+        (10, 10, 1)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backup_overtaken_by_the_first_answer_gives_its_budget_back() {
+    // The backup waits for the service to be ready until the first
+    // attempt answers at 50 ms: not sent, its budget goes back.
+    assert_eq!(
+        budget_around_one_call_with_the_backup(PENDING).await,
+        (10, 10, 1)
+    );
+}

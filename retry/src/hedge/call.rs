@@ -13,6 +13,11 @@ use std::task::{Context, Poll};
 /// [`Deadline::current`]). The first attempt to answer, with a success or
 /// an error, gives the result; the others are dropped at once.
 ///
+/// An attempt whose error is a refusal from another ballast policy (`E`
+/// is a [`Rejected`](ballast_core::Rejected), a boxed error or an
+/// `io::Error` holding one) does not win while another attempt is in
+/// flight, and no backup follows it.
+///
 /// Only for idempotent operations: a dropped attempt may already have
 /// reached the dependency. Dropping the returned future drops every
 /// attempt in progress.
@@ -43,10 +48,11 @@ use std::task::{Context, Poll};
 /// assert_eq!((m.calls, m.hedges_sent, m.hedges_won), (1, 1, 1));
 /// # Ok(()) }
 /// ```
-pub async fn hedge<F, Fut>(policy: &HedgePolicy, mut op: F) -> Fut::Output
+pub async fn hedge<F, Fut, T, E>(policy: &HedgePolicy, mut op: F) -> Result<T, E>
 where
     F: FnMut() -> Fut,
-    Fut: Future,
+    Fut: Future<Output = Result<T, E>>,
+    E: 'static,
 {
     let shared = &*policy.shared;
     shared.begin(None);

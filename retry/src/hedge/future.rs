@@ -36,6 +36,7 @@ impl<F, S, Req, K> Future for HedgeFuture<F, S, Req, K>
 where
     S: Service<Req, Future = F>,
     F: Future<Output = Result<S::Response, S::Error>>,
+    S::Error: 'static,
     K: CloneRequest<Req>,
 {
     type Output = Result<S::Response, S::Error>;

@@ -7,8 +7,19 @@
 //! attempts are boxed into a `Vec`, allocated only when one is sent. The
 //! first answer ends the race: every other attempt is dropped at once
 //! (cancelled), and so is the timer.
+//!
+//! An attempt refused by a layer below (its error is a ballast
+//! `Rejected`: an open circuit, a full bulkhead...) does not win while
+//! another attempt is in flight: it is dropped, no further backup is sent
+//! (the layer below would refuse it too), and the call waits for the
+//! attempts still running. Only the last attempt standing may end the call
+//! with a refusal.
 
 use super::policy::HedgeShared;
+use crate::budget::Withdrawal;
+use crate::rare::Rare;
+use crate::refusal::Outcome;
+use ballast_core::saturating_add;
 use ballast_deadline::Deadline;
 use pin_project_lite::pin_project;
 use std::future::Future;
@@ -40,7 +51,8 @@ enum Phase {
     Idle,
     /// The timer runs until the next backup is due.
     Armed,
-    /// A backup is due and paid for; waiting for the service to be ready.
+    /// A backup is due and paid for (the withdrawal is held); waiting for
+    /// the service to be ready.
     Launching,
     /// No more backups for this call.
     Done,
@@ -63,6 +75,11 @@ pin_project! {
         start: Option<Instant>,
         deadline: Option<Deadline>,
         phase: Phase,
+        // The budget taken for the backup being launched, from the timer
+        // firing until the backup is sent: if it never is (the service
+        // failed to become ready, the request could not be copied, an
+        // attempt answered first), dropping it gives the budget back.
+        held: Rare<Withdrawal>,
         // Backups sent so far.
         sent: u32,
     }
@@ -80,6 +97,7 @@ impl<F, L> Race<F, L> {
             start: None,
             deadline,
             phase: Phase::Idle,
+            held: Rare::none(),
             sent: 0,
         }
     }
@@ -104,7 +122,7 @@ fn fits(deadline: Option<Deadline>, at: Instant, min: Duration) -> bool {
 impl<F, L> Future for Race<F, L>
 where
     L: Launch<Future = F>,
-    F: Future,
+    F: Future<Output: Outcome>,
 {
     type Output = F::Output;
 
@@ -114,19 +132,28 @@ where
         loop {
             if let Some(first) = this.first.as_mut().as_pin_mut() {
                 if let Poll::Ready(out) = first.poll(cx) {
-                    finish(&mut this, 0);
-                    return Poll::Ready(out);
+                    // A backup in flight outlives a refused first attempt.
+                    if this.hedges.is_empty() || !out.is_refusal() {
+                        finish(&mut this, 0);
+                        return Poll::Ready(out);
+                    }
+                    this.first.set(None);
+                    refused(&mut this);
                 }
             }
-            let answered =
-                this.hedges
-                    .iter_mut()
-                    .enumerate()
-                    .find_map(|(i, h)| match h.as_mut().poll(cx) {
-                        Poll::Ready(out) => Some((i, out)),
-                        Poll::Pending => None,
-                    });
-            if let Some((i, out)) = answered {
+            let mut i = 0;
+            while i < this.hedges.len() {
+                let Poll::Ready(out) = this.hedges[i].as_mut().poll(cx) else {
+                    i += 1;
+                    continue;
+                };
+                let others = this.first.is_some() || this.hedges.len() > 1;
+                if others && out.is_refusal() {
+                    // Dropped; the attempts still in flight answer instead.
+                    drop(this.hedges.remove(i));
+                    refused(&mut this);
+                    continue;
+                }
                 finish(&mut this, i + 1);
                 return Poll::Ready(out);
             }
@@ -168,6 +195,19 @@ fn finish_race<F, L: Launch>(this: &mut RaceProj<'_, F, L>, winner: usize) {
     this.first.set(None);
     this.hedges.clear();
     this.timer.set(None);
+    // A backup paid for and not sent yet gives its budget back.
+    this.held.0 = None;
+    *this.phase = Phase::Done;
+}
+
+/// An attempt was refused by a layer below and dropped: no more backups
+/// (the layer would refuse them too); one paid for and not sent gives its
+/// budget back.
+#[cold]
+fn refused<F, L: Launch>(this: &mut RaceProj<'_, F, L>) {
+    tracing::debug!("hedge: an attempt was refused by a layer below; no more backups");
+    this.timer.set(None);
+    this.held.0 = None;
     *this.phase = Phase::Done;
 }
 
@@ -191,7 +231,7 @@ fn schedule<F, L: Launch<Future = F>>(
                     *this.phase = Phase::Done;
                     continue;
                 }
-                let at = start + shared.delay(start);
+                let at = saturating_add(start, shared.delay(start));
                 arm(this, at);
             }
             Phase::Armed => {
@@ -200,7 +240,8 @@ fn schedule<F, L: Launch<Future = F>>(
                     continue;
                 };
                 ready!(timer.poll(cx));
-                if shared.budget.try_withdraw() {
+                if let Some(withdrawal) = shared.budget.withdraw() {
+                    this.held.0 = Some(withdrawal);
                     *this.phase = Phase::Launching;
                 } else {
                     shared.stats.budget_denied();
@@ -209,8 +250,15 @@ fn schedule<F, L: Launch<Future = F>>(
                 }
             }
             Phase::Launching => match ready!(this.launcher.poll_launch(cx)) {
-                None => *this.phase = Phase::Done,
+                None => {
+                    // Not sent: its budget goes back.
+                    this.held.0 = None;
+                    *this.phase = Phase::Done;
+                }
                 Some(future) => {
+                    if let Some(withdrawal) = this.held.0.take() {
+                        withdrawal.spend();
+                    }
                     this.hedges.push(Box::pin(future));
                     *this.sent += 1;
                     let shared = this.launcher.shared();
@@ -218,7 +266,7 @@ fn schedule<F, L: Launch<Future = F>>(
                     tracing::debug!(attempt, "hedge: backup sent");
                     if *this.sent < shared.config.max_hedges && this.launcher.can_hedge() {
                         let now = Instant::now();
-                        let at = now + shared.delay(now);
+                        let at = saturating_add(now, shared.delay(now));
                         arm(this, at);
                     } else {
                         this.timer.set(None);

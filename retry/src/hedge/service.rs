@@ -107,6 +107,7 @@ impl<S: fmt::Debug, K, Src> fmt::Debug for Hedge<S, K, Src> {
 impl<S, K, Src, Req> Service<Req> for Hedge<S, K, Src>
 where
     S: Service<Req> + Clone,
+    S::Error: 'static,
     K: CloneRequest<Req>,
     Src: DeadlineSource<Req>,
 {

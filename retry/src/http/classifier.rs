@@ -41,9 +41,13 @@ pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 ///   (`|e: &reqwest::Error| e.is_connect() || e.is_timeout()`).
 ///
 /// Which requests may be sent again is the layer's request cloner's
-/// question, not the classifier's (a classifier sees only the result):
-/// use [`IdempotentRequests`](super::IdempotentRequests) so that only
-/// idempotent methods are retried.
+/// question, not the classifier's (a classifier sees only the result).
+/// The layers' default cloner ([`CloneRequests`](crate::CloneRequests))
+/// sends an `http::Request` again only if its method is idempotent, it
+/// carries an `Idempotency-Key` or it is a gRPC call: a `POST` that got a
+/// 503 comes back after one attempt. Opt in to more with
+/// [`IdempotentRequests::allow`](super::IdempotentRequests::allow) or
+/// [`AnyRequests`](crate::AnyRequests).
 ///
 /// ```
 /// use ballast_retry::http::HttpClassifier;

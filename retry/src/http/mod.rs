@@ -7,7 +7,9 @@
 //!   asked: [`ConnectionErrors`](crate::ConnectionErrors) suits hyper and
 //!   reqwest).
 //! - [`IdempotentRequests`]: the request cloner that lets only idempotent
-//!   methods be retried.
+//!   methods be retried (and requests with an [`IDEMPOTENCY_KEY`], and
+//!   gRPC calls), and allows more on request. The layers' default cloner
+//!   keeps the same rule, so a `POST` is never sent twice unless asked.
 //! - [`parse_retry_after`] / [`parse_http_date`]: the parsers, for
 //!   classifiers of one's own; [`WallClock`]: the date they count from.
 //!
@@ -53,4 +55,4 @@ mod status_set;
 pub use classifier::{DEFAULT_MAX_RETRY_AFTER, DEFAULT_STATUSES, HttpClassifier};
 pub use clock::{SystemClock, WallClock};
 pub use date::{parse_http_date, parse_retry_after};
-pub use requests::IdempotentRequests;
+pub use requests::{IDEMPOTENCY_KEY, IdempotentRequests};

@@ -37,6 +37,9 @@ struct JobLog {
     finished: Mutex<Vec<u32>>,
 }
 
+// A job may always be sent again.
+impl ballast_retry::Resendable for Job {}
+
 impl Job {
     pub fn new(first: Duration, rest: Duration) -> Self {
         Self {
