@@ -9,7 +9,10 @@
 //! - `ballast`: the fixed bulkhead's `call`, a queue of up to 20,000 and a
 //!   `max_wait` of an hour (so each call also arms and disarms its timer);
 //! - `tokio_semaphore`: `tokio::sync::Semaphore::acquire`, the fair queue
-//!   tower's `ConcurrencyLimit` waits on: the peer.
+//!   tower's `ConcurrencyLimit` waits on: the peer;
+//! - `tokio_semaphore_timeout`: the same inside `tokio::time::timeout` of
+//!   an hour, so it arms and disarms a timer as ballast's wait does: the
+//!   like-for-like peer.
 //!
 //! Rows `behind_10` and `behind_10000`: equal figures for one
 //! implementation mean the cost does not grow with the queue.
@@ -28,6 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 const QUEUES: [usize; 2] = [10, 10_000];
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// Polls `fut` once, expecting it to wait.
 fn poll_pending<F: Future + ?Sized>(fut: Pin<&mut F>) {
@@ -41,7 +45,7 @@ fn ballast(group: &mut Group<'_>, n: usize) {
     let b = Bulkhead::new(
         Config::builder()
             .max_concurrent_calls(1)
-            .max_wait(Duration::from_secs(3600))
+            .max_wait(HOUR)
             .max_queue_len(20_000)
             .build()
             .expect("valid config"),
@@ -87,6 +91,19 @@ fn tokio_semaphore(group: &mut Group<'_>, n: usize) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     let acquire = pin!(sem.acquire());
+                    poll_pending(acquire);
+                }
+                start.elapsed()
+            })
+        },
+    );
+    group.bench_function(
+        BenchmarkId::new(format!("behind_{n}"), "tokio_semaphore_timeout"),
+        |bench| {
+            bench.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let acquire = pin!(tokio::time::timeout(HOUR, sem.acquire()));
                     poll_pending(acquire);
                 }
                 start.elapsed()
