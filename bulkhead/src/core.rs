@@ -64,11 +64,21 @@ pub(crate) enum Admit {
 /// A waiter's place in the queue: its node, and its id, which no other
 /// waiter ever has (so a ticket whose node was vacated and taken by a later
 /// waiter matches nothing).
+///
+/// Packed to 12 bytes: a waiting call's state holds one, and at 16 it would
+/// grow every `ResponseFuture` by 8 bytes, which the fast path pays for in
+/// moves (4 instructions a call under callgrind). Its fields are only ever
+/// copied out, never borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(4))]
 pub(crate) struct Ticket {
-    index: usize,
     id: u64,
+    index: u32,
 }
+
+/// The most waiters a queue holds, whatever is configured: a node's index
+/// fits a ticket's `u32` (and four billion waiting calls fit no memory).
+const MAX_QUEUE: usize = u32::MAX as usize;
 
 /// No node: the end of a list.
 const NIL: usize = usize::MAX;
@@ -151,7 +161,10 @@ impl Queue {
         }
         self.tail = index;
         self.len += 1;
-        Ticket { index, id }
+        Ticket {
+            id,
+            index: u32::try_from(index).expect("the queue holds at most MAX_QUEUE waiters"),
+        }
     }
 
     /// The node of `ticket`, if its waiter is still queued.
@@ -161,7 +174,7 @@ impl Queue {
             self.steps += 1;
         }
         self.nodes
-            .get_mut(ticket.index)
+            .get_mut(ticket.index as usize)
             .filter(|n| n.id == Some(ticket.id))
     }
 
@@ -214,12 +227,12 @@ pub(crate) struct Core {
 
 impl Core {
     /// A counter of `max` permits (at least 1) with a queue of up to
-    /// `max_queue` waiters (0: no queue).
+    /// `max_queue` waiters (0: no queue; at most [`MAX_QUEUE`]).
     pub(crate) fn new(max: u32, max_queue: usize) -> Self {
         Self {
             state: CachePadded(AtomicU64::new(0)),
             max: u64::from(max),
-            max_queue,
+            max_queue: max_queue.min(MAX_QUEUE),
             queue: Mutex::new(Queue::default()),
         }
     }
@@ -306,7 +319,7 @@ impl Core {
         if q.find(ticket).is_none() {
             return false;
         }
-        q.unlink(ticket.index);
+        q.unlink(ticket.index as usize);
         if q.len == 0 {
             // Relaxed: under the lock, see `acquire_or_enqueue`.
             self.state.fetch_and(!QUEUED, Ordering::Relaxed);
@@ -420,6 +433,12 @@ mod tests {
     #[test]
     fn queue_operations_look_at_as_many_waiters_with_10000_queued_as_with_10() {
         assert_eq!(steps_with_queue_of(10), steps_with_queue_of(10_000));
+    }
+
+    #[test]
+    fn a_ticket_packs_into_12_bytes_so_waiting_state_stays_small() {
+        assert_eq!(std::mem::size_of::<Ticket>(), 12);
+        assert_eq!(std::mem::align_of::<Ticket>(), 4);
     }
 
     #[test]
