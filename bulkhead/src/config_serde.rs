@@ -5,6 +5,10 @@
 //! like code: an invalid value is a deserialization error carrying the
 //! [`ConfigError`] message, and an unknown field is an error too. Durations
 //! are written `"30s"`, `"1m30s"`, `"250ms"`, or as a number of seconds.
+//!
+//! A queue whose wait only the call's deadline bounds (`max_queue_len`
+//! without `max_wait`, or a `max_wait` of about 30 years or more) is
+//! written as `max_queue_len` alone, and reads back the same.
 
 use crate::config::{Config, ConfigBuilder};
 use ballast_core::ConfigError;
@@ -59,9 +63,9 @@ impl From<&Config> for RawConfig {
         RawConfig {
             name: Some(c.name.to_string()),
             max_concurrent_calls: Some(c.max_concurrent_calls),
-            max_wait: Some(c.max_wait),
-            // The stored length, not the accessor's (0 without a wait), so
-            // the config reads back equal.
+            // "Forever" is no max_wait: a file says it by leaving the
+            // field out (a human string cannot hold Duration::MAX).
+            max_wait: (c.max_wait != Duration::MAX).then_some(c.max_wait),
             max_queue_len: Some(c.max_queue_len),
             shadow: Some(c.shadow),
         }

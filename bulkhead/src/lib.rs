@@ -8,7 +8,8 @@
 //! finds none is refused at once with a typed [`Rejected`]
 //! ([`Reason::BulkheadFull`]: "not now") or, if configured, waits up to
 //! `max_wait` in a bounded FIFO queue ([`Reason::QueueFull`] when the queue
-//! is full, [`Reason::QueueTimeout`] when it waited too long). Waiting
+//! is full, [`Reason::QueueTimeout`] when it waited too long); with a
+//! queue length and no `max_wait`, it waits until its deadline. Waiting
 //! never outlasts the call's [`Deadline`](ballast_deadline::Deadline)
 //! ([`Reason::DeadlineExceeded`]). Taking and giving back a permit while
 //! nobody waits is one compare-and-swap each.

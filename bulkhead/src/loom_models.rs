@@ -5,7 +5,7 @@
 //! asserts its invariant inside the threads and the final state after the
 //! joins.
 
-use crate::core::{Admit, Core};
+use crate::core::{Admit, Core, Ticket};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
@@ -113,6 +113,71 @@ fn waiter_cancelled_as_a_permit_is_handed_to_it_passes_it_on() {
         assert!(c.poll_waiter(second, Waker::noop()));
         assert_eq!(c.in_flight(), 1);
         assert_eq!(c.queued(), 0);
+        c.release();
+        assert_eq!(c.in_flight(), 0);
+    });
+}
+
+/// Queues `n` waiters behind the held permit of a limit of one.
+fn queue_behind_a_held_permit(c: &Core, n: usize) -> Vec<Ticket> {
+    assert!(c.try_acquire());
+    (0..n)
+        .map(|_| match c.acquire_or_enqueue() {
+            Admit::Queued(t) => t,
+            other => panic!("the limit is held: queued, got {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_middle_waiter_leaving_as_the_front_is_served_keeps_the_order() {
+    loom::model(|| {
+        let c = Arc::new(Core::new(1, 3));
+        let t = queue_behind_a_held_permit(&c, 3);
+        let releaser = {
+            let c = c.clone();
+            thread::spawn(move || c.release())
+        };
+        let leaver = {
+            let c = c.clone();
+            let middle = t[1];
+            thread::spawn(move || assert!(c.cancel(middle), "the front is served first"))
+        };
+        releaser.join().unwrap();
+        leaver.join().unwrap();
+        assert!(c.poll_waiter(t[0], Waker::noop()), "the front got it");
+        assert!(!c.poll_waiter(t[2], Waker::noop()), "the back still waits");
+        assert_eq!((c.queued(), c.in_flight()), (1, 1));
+        c.release();
+        assert!(c.poll_waiter(t[2], Waker::noop()));
+        c.release();
+        assert_eq!((c.queued(), c.in_flight()), (0, 0));
+    });
+}
+
+#[test]
+fn the_last_waiter_leaving_as_the_front_is_served_empties_the_queue_cleanly() {
+    loom::model(|| {
+        let c = Arc::new(Core::new(1, 2));
+        let t = queue_behind_a_held_permit(&c, 2);
+        let releaser = {
+            let c = c.clone();
+            thread::spawn(move || c.release())
+        };
+        let leaver = {
+            let c = c.clone();
+            let last = t[1];
+            thread::spawn(move || assert!(c.cancel(last), "the front is served first"))
+        };
+        releaser.join().unwrap();
+        leaver.join().unwrap();
+        // The queue is empty (its slab reset): the front's ticket still
+        // reads as served, and the fast path is open again once it is done.
+        assert_eq!(c.queued(), 0);
+        assert!(c.poll_waiter(t[0], Waker::noop()));
+        assert!(!c.try_acquire(), "the front holds the permit");
+        c.release();
+        assert!(c.try_acquire(), "no waiter left: the fast path is open");
         c.release();
         assert_eq!(c.in_flight(), 0);
     });

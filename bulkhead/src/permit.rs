@@ -3,7 +3,8 @@
 //! handed to it in the same instant).
 
 use crate::bulkhead::Shared;
-use ballast_core::{Reason, Rejected};
+use crate::core::{Admit, Ticket};
+use ballast_core::{Reason, Rejected, saturating_add};
 use ballast_deadline::Deadline;
 use std::future::Future;
 use std::pin::Pin;
@@ -84,9 +85,10 @@ fn admit_slow<H: Holder>(holder: &H) -> Admission<H> {
     if !shared.core.has_queue() {
         return Admission::Refused(shared.reject(Rejected::retry_later(Reason::BulkheadFull)));
     }
-    // The wait ends at max_wait, or earlier at the call's deadline.
+    // The wait ends at max_wait, or earlier at the call's deadline. A
+    // max_wait of Duration::MAX ("only the deadline") lands far ahead.
     let now = Instant::now();
-    let mut until = now + shared.config.max_wait;
+    let mut until = saturating_add(now, shared.config.max_wait);
     let mut by_deadline = false;
     if let Some(deadline) = Deadline::current() {
         if deadline.is_expired_at(now) {
@@ -100,13 +102,13 @@ fn admit_slow<H: Holder>(holder: &H) -> Admission<H> {
         }
     }
     match shared.core.acquire_or_enqueue() {
-        crate::core::Admit::Acquired => Admission::Now(Permit::held(holder.clone())),
-        crate::core::Admit::QueueFull => {
+        Admit::Acquired => Admission::Now(Permit::held(holder.clone())),
+        Admit::QueueFull => {
             Admission::Refused(shared.reject(Rejected::retry_later(Reason::QueueFull)))
         }
-        crate::core::Admit::Queued(id) => Admission::Wait(Wait {
+        Admit::Queued(ticket) => Admission::Wait(Wait {
             holder: Some(holder.clone()),
-            id,
+            ticket,
             until,
             by_deadline,
             sleep: None,
@@ -122,7 +124,7 @@ fn admit_slow<H: Holder>(holder: &H) -> Admission<H> {
 pub(crate) struct Wait<H: Holder> {
     /// `None` once resolved: the queue slot is no longer ours.
     holder: Option<H>,
-    id: u64,
+    ticket: Ticket,
     until: Instant,
     /// Whether `until` is the call's deadline rather than `max_wait`.
     by_deadline: bool,
@@ -142,7 +144,7 @@ impl<H: Holder> Future for Wait<H> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let holder = this.holder.as_ref().expect("polled after completion");
-        if holder.shared().core.poll_waiter(this.id, cx.waker()) {
+        if holder.shared().core.poll_waiter(this.ticket, cx.waker()) {
             return Poll::Ready(Ok(this.granted()));
         }
         let until = this.until;
@@ -152,7 +154,7 @@ impl<H: Holder> Future for Wait<H> {
         if sleep.as_mut().poll(cx).is_pending() {
             return Poll::Pending;
         }
-        if !holder.shared().core.cancel(this.id) {
+        if !holder.shared().core.cancel(this.ticket) {
             // A permit was handed to us as the wait ran out: keep it.
             return Poll::Ready(Ok(this.granted()));
         }
@@ -170,7 +172,7 @@ impl<H: Holder> Drop for Wait<H> {
     fn drop(&mut self) {
         if let Some(holder) = self.holder.take() {
             let core = &holder.shared().core;
-            if !core.cancel(self.id) {
+            if !core.cancel(self.ticket) {
                 // Handed a permit in the same instant we were dropped:
                 // pass it on.
                 core.release();

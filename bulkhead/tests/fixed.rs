@@ -410,3 +410,64 @@ async fn shadow_mode_off_records_nothing_hypothetical() {
     assert!(!snap.shadow);
     assert_eq!((snap.rejected, snap.would_have_rejected), (1, 0));
 }
+
+/// A bulkhead of one permit with a queue of `queue` and no `max_wait`.
+fn queue_without_max_wait(queue: usize) -> Bulkhead {
+    Bulkhead::new(
+        Config::builder()
+            .max_concurrent_calls(1)
+            .max_queue_len(queue)
+            .build()
+            .expect("valid config"),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_length_without_max_wait_waits_until_a_permit_frees() {
+    let b = queue_without_max_wait(2);
+    let (tx, rx) = oneshot::channel::<()>();
+    let b2 = b.clone();
+    let first = tokio::spawn(async move { b2.call(|| rx).await });
+    settle().await;
+    let b3 = b.clone();
+    let second = tokio::spawn(async move { b3.call(|| async { 2 }).await });
+    settle().await;
+    assert_eq!(b.snapshot().queued, 1, "queued, not refused");
+    // No deadline and no max_wait: an hour later it still waits.
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    settle().await;
+    assert!(!second.is_finished());
+    assert_eq!(b.snapshot().rejected, 0);
+    let _ = tx.send(());
+    assert!(first.await.unwrap().is_ok());
+    assert_eq!(second.await.unwrap(), Ok(2));
+    assert_eq!(b.snapshot().in_flight, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_length_without_max_wait_waits_until_the_calls_deadline() {
+    let b = queue_without_max_wait(2);
+    let mut held = Box::pin(b.call(std::future::pending::<()>));
+    assert!((&mut held).now_or_never().is_none(), "holds the permit");
+    let start = Instant::now();
+    let err = Deadline::after(Duration::from_millis(30))
+        .scope(b.call(|| async {}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), Reason::DeadlineExceeded);
+    assert_eq!(start.elapsed(), Duration::from_millis(30));
+    assert_eq!(b.snapshot().queued, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_length_without_max_wait_still_bounds_the_queue() {
+    let b = queue_without_max_wait(1);
+    let mut held = Box::pin(b.call(std::future::pending::<()>));
+    assert!((&mut held).now_or_never().is_none(), "holds the permit");
+    let mut waiting = Box::pin(b.call(|| async {}));
+    assert!((&mut waiting).now_or_never().is_none(), "queued");
+    let err = b.call(|| async {}).await.unwrap_err();
+    assert_eq!(err.reason(), Reason::QueueFull);
+    drop(waiting);
+    assert_eq!(b.snapshot().queued, 0, "the slot is given back");
+}

@@ -83,7 +83,7 @@ fn configs_round_trip_through_json() {
             .max_queue_len(7)
             .build()
             .unwrap(),
-        // A queue length set without a wait is kept, though unused.
+        // A queue length without a wait: a queue bounded by the deadline.
         Config::builder().max_queue_len(5).build().unwrap(),
     ];
     for config in configs {
