@@ -3,6 +3,7 @@
 use crate::classify::{Action, Classifier, CloneRequest};
 use crate::holder::Holder;
 use crate::plan::{Next, Tracker};
+use crate::policy::Shared;
 use crate::rare::Rare;
 use crate::refusal;
 use crate::service::{BoxError, Local};
@@ -14,6 +15,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 use tokio::time::{Instant, Sleep, sleep_until};
 use tower_service::Service;
 
@@ -128,26 +130,18 @@ where
                     if action == Action::Return && this.last_real.0.is_none() {
                         return Poll::Ready(result.map_err(Into::into));
                     }
-                    let result = result.map_err(Into::into);
-                    let refusal = match &result {
-                        Ok(_) => None,
-                        Err(e) => refusal::in_error(&**e),
-                    };
-                    let refused = refusal.is_some();
                     let can_clone = this.spare.is_some();
-                    let next = this.tracker.after(shared, action, refusal, can_clone);
-                    let Next::Retry(delay) = next else {
-                        // Stopping hands back a real outcome: this one, or
-                        // if it is a refusal, the latest one that was not.
-                        let real = match this.last_real.0.take() {
-                            Some(real) if refused => *real,
-                            _ => result,
-                        };
-                        return Poll::Ready(real);
+                    let delay = match settle(
+                        this.tracker,
+                        shared,
+                        this.last_real,
+                        action,
+                        result,
+                        can_clone,
+                    ) {
+                        Ok(delay) => delay,
+                        Err(outcome) => return Poll::Ready(outcome),
                     };
-                    if !refused {
-                        keep(this.last_real, result);
-                    }
                     if delay.is_zero() {
                         this.state.set(State::Readying { _readying: () });
                     } else {
@@ -196,6 +190,38 @@ pub trait Answer {
 
 impl<T, E> Answer for Result<T, E> {
     type Ok = T;
+}
+
+/// What follows an attempt whose `result` the classifier called `action`,
+/// when it is not simply returned: `Ok(delay)` to retry after `delay`, or
+/// `Err` with the outcome the call ends with (this one, or, if this one
+/// is a refusal from a layer below, the latest one that was not). Out of
+/// line: only calls that fail or retry come here.
+#[inline(never)]
+fn settle<C, T, E: Into<BoxError>>(
+    tracker: &mut Tracker,
+    shared: &Shared<C>,
+    last_real: &mut Rare<Box<Result<T, BoxError>>>,
+    action: Action,
+    result: Result<T, E>,
+    can_clone: bool,
+) -> Result<Duration, Result<T, BoxError>> {
+    let result = result.map_err(Into::into);
+    let refusal = match &result {
+        Ok(_) => None,
+        Err(e) => refusal::in_error(&**e),
+    };
+    let refused = refusal.is_some();
+    let Next::Retry(delay) = tracker.after(shared, action, refusal, can_clone) else {
+        return Err(match last_real.0.take() {
+            Some(real) if refused => *real,
+            _ => result,
+        });
+    };
+    if !refused {
+        keep(last_real, result);
+    }
+    Ok(delay)
 }
 
 /// Keeps `result` as the call's latest real outcome, reusing the box of
