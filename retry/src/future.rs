@@ -52,15 +52,11 @@ pin_project! {
         // cannot be copied.
         spare: Option<Req>,
         tracker: Tracker,
-        // The backoff timer: made at the first retry and reset for the
-        // next ones, so only calls that retry pay for a timer, and the
-        // future of a call that succeeds stays small and drops in a few
+        // The backoff timer and the latest real outcome: made at the first
+        // retry, so only calls that retry pay for them, and the future of
+        // a call that succeeds stays small and drops in a few
         // instructions.
-        sleep: Rare<Pin<Box<Sleep>>>,
-        // The latest outcome that was not a refusal from a layer below,
-        // kept once the call retries: what the call ends with if a later
-        // attempt is refused and no retry follows.
-        last_real: Rare<Box<Result<<F::Output as Answer>::Ok, BoxError>>>,
+        retrying: Rare<Box<Retrying<<F::Output as Answer>::Ok>>>,
         _classifier: PhantomData<fn() -> (C, K)>,
     }
 }
@@ -72,7 +68,7 @@ pin_project! {
             #[pin]
             future: F,
         },
-        // Waiting out the backoff in `sleep`.
+        // Waiting out the backoff in `retrying`'s timer.
         Waiting {
             // Keeps pin-project-lite's struct-variant form.
             _waiting: (),
@@ -98,8 +94,7 @@ impl<F: Future<Output: Answer>, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K,
             spare,
             local,
             tracker,
-            sleep: Rare::none(),
-            last_real: Rare::none(),
+            retrying: Rare::none(),
             _classifier: PhantomData,
         }
     }
@@ -125,16 +120,18 @@ where
                     let result = ready!(future.poll(cx));
                     let shared = this.local.shared();
                     let action = shared.classifier.classify(&result);
-                    // The common case: returned as it is, with no earlier
-                    // outcome to prefer.
-                    if action == Action::Return && this.last_real.0.is_none() {
+                    // The common case: a success returned as it is (a
+                    // success is never a refusal, so no earlier outcome is
+                    // preferred to it; and testing the result the
+                    // classifier just tested costs nothing).
+                    if action == Action::Return && result.is_ok() {
                         return Poll::Ready(result.map_err(Into::into));
                     }
                     let can_clone = this.spare.is_some();
                     let delay = match settle(
                         this.tracker,
                         shared,
-                        this.last_real,
+                        this.retrying,
                         action,
                         result,
                         can_clone,
@@ -146,18 +143,20 @@ where
                         this.state.set(State::Readying { _readying: () });
                     } else {
                         let until = saturating_add(Instant::now(), delay);
-                        match &mut this.sleep.0 {
+                        let retrying = this.retrying.0.get_or_insert_with(Box::default);
+                        match &mut retrying.sleep {
                             Some(sleep) => sleep.as_mut().reset(until),
-                            None => this.sleep.0 = Some(Box::pin(sleep_until(until))),
+                            None => retrying.sleep = Some(Box::pin(sleep_until(until))),
                         }
                         this.state.set(State::Waiting { _waiting: () });
                     }
                 }
                 StateProj::Waiting { .. } => {
                     let sleep = this
-                        .sleep
+                        .retrying
                         .0
                         .as_mut()
+                        .and_then(|r| r.sleep.as_mut())
                         .expect("a wait is planned only with its timer set");
                     ready!(sleep.as_mut().poll(cx));
                     this.state.set(State::Readying { _readying: () });
@@ -201,7 +200,7 @@ impl<T, E> Answer for Result<T, E> {
 fn settle<C, T, E: Into<BoxError>>(
     tracker: &mut Tracker,
     shared: &Shared<C>,
-    last_real: &mut Rare<Box<Result<T, BoxError>>>,
+    retrying: &mut Rare<Box<Retrying<T>>>,
     action: Action,
     result: Result<T, E>,
     can_clone: bool,
@@ -213,23 +212,35 @@ fn settle<C, T, E: Into<BoxError>>(
     };
     let refused = refusal.is_some();
     let Next::Retry(delay) = tracker.after(shared, action, refusal, can_clone) else {
-        return Err(match last_real.0.take() {
-            Some(real) if refused => *real,
+        let last_real = retrying.0.as_mut().and_then(|r| r.last_real.take());
+        return Err(match last_real {
+            Some(real) if refused => real,
             _ => result,
         });
     };
+    let retrying = retrying.0.get_or_insert_with(Box::default);
     if !refused {
-        keep(last_real, result);
+        retrying.last_real = Some(result);
     }
     Ok(delay)
 }
 
-/// Keeps `result` as the call's latest real outcome, reusing the box of
-/// the one before.
-fn keep<R>(last: &mut Rare<Box<R>>, result: R) {
-    match &mut last.0 {
-        Some(kept) => **kept = result,
-        None => last.0 = Some(Box::new(result)),
+/// What a call keeps once it retries.
+struct Retrying<T> {
+    /// The backoff timer, made at the first wait and reset for the next.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// The latest outcome that was not a refusal from a layer below: what
+    /// the call ends with if a later attempt is refused and no retry
+    /// follows.
+    last_real: Option<Result<T, BoxError>>,
+}
+
+impl<T> Default for Retrying<T> {
+    fn default() -> Self {
+        Self {
+            sleep: None,
+            last_real: None,
+        }
     }
 }
 
