@@ -3,6 +3,7 @@
 use crate::classify::{Action, Classifier, CloneRequest};
 use crate::holder::Holder;
 use crate::plan::{Next, Tracker};
+use crate::policy::Shared;
 use crate::rare::Rare;
 use crate::refusal;
 use crate::service::{BoxError, Local};
@@ -14,6 +15,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 use tokio::time::{Instant, Sleep, sleep_until};
 use tower_service::Service;
 
@@ -50,15 +52,11 @@ pin_project! {
         // cannot be copied.
         spare: Option<Req>,
         tracker: Tracker,
-        // The backoff timer: made at the first retry and reset for the
-        // next ones, so only calls that retry pay for a timer, and the
-        // future of a call that succeeds stays small and drops in a few
+        // The backoff timer and the latest real outcome: made at the first
+        // retry, so only calls that retry pay for them, and the future of
+        // a call that succeeds stays small and drops in a few
         // instructions.
-        sleep: Rare<Pin<Box<Sleep>>>,
-        // The latest outcome that was not a refusal from a layer below,
-        // kept once the call retries: what the call ends with if a later
-        // attempt is refused and no retry follows.
-        last_real: Rare<Box<Result<<F::Output as Answer>::Ok, BoxError>>>,
+        retrying: Rare<Box<Retrying<<F::Output as Answer>::Ok>>>,
         _classifier: PhantomData<fn() -> (C, K)>,
     }
 }
@@ -70,7 +68,7 @@ pin_project! {
             #[pin]
             future: F,
         },
-        // Waiting out the backoff in `sleep`.
+        // Waiting out the backoff in `retrying`'s timer.
         Waiting {
             // Keeps pin-project-lite's struct-variant form.
             _waiting: (),
@@ -96,8 +94,7 @@ impl<F: Future<Output: Answer>, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K,
             spare,
             local,
             tracker,
-            sleep: Rare::none(),
-            last_real: Rare::none(),
+            retrying: Rare::none(),
             _classifier: PhantomData,
         }
     }
@@ -123,47 +120,43 @@ where
                     let result = ready!(future.poll(cx));
                     let shared = this.local.shared();
                     let action = shared.classifier.classify(&result);
-                    // The common case: returned as it is, with no earlier
-                    // outcome to prefer.
-                    if action == Action::Return && this.last_real.0.is_none() {
+                    // The common case: a success returned as it is (a
+                    // success is never a refusal, so no earlier outcome is
+                    // preferred to it; and testing the result the
+                    // classifier just tested costs nothing).
+                    if action == Action::Return && result.is_ok() {
                         return Poll::Ready(result.map_err(Into::into));
                     }
-                    let result = result.map_err(Into::into);
-                    let refusal = match &result {
-                        Ok(_) => None,
-                        Err(e) => refusal::in_error(&**e),
-                    };
-                    let refused = refusal.is_some();
                     let can_clone = this.spare.is_some();
-                    let next = this.tracker.after(shared, action, refusal, can_clone);
-                    let Next::Retry(delay) = next else {
-                        // Stopping hands back a real outcome: this one, or
-                        // if it is a refusal, the latest one that was not.
-                        let real = match this.last_real.0.take() {
-                            Some(real) if refused => *real,
-                            _ => result,
-                        };
-                        return Poll::Ready(real);
+                    let delay = match settle(
+                        this.tracker,
+                        shared,
+                        this.retrying,
+                        action,
+                        result,
+                        can_clone,
+                    ) {
+                        Ok(delay) => delay,
+                        Err(outcome) => return Poll::Ready(outcome),
                     };
-                    if !refused {
-                        keep(this.last_real, result);
-                    }
                     if delay.is_zero() {
                         this.state.set(State::Readying { _readying: () });
                     } else {
                         let until = saturating_add(Instant::now(), delay);
-                        match &mut this.sleep.0 {
+                        let retrying = this.retrying.0.get_or_insert_with(Box::default);
+                        match &mut retrying.sleep {
                             Some(sleep) => sleep.as_mut().reset(until),
-                            None => this.sleep.0 = Some(Box::pin(sleep_until(until))),
+                            None => retrying.sleep = Some(Box::pin(sleep_until(until))),
                         }
                         this.state.set(State::Waiting { _waiting: () });
                     }
                 }
                 StateProj::Waiting { .. } => {
                     let sleep = this
-                        .sleep
+                        .retrying
                         .0
                         .as_mut()
+                        .and_then(|r| r.sleep.as_mut())
                         .expect("a wait is planned only with its timer set");
                     ready!(sleep.as_mut().poll(cx));
                     this.state.set(State::Readying { _readying: () });
@@ -198,12 +191,56 @@ impl<T, E> Answer for Result<T, E> {
     type Ok = T;
 }
 
-/// Keeps `result` as the call's latest real outcome, reusing the box of
-/// the one before.
-fn keep<R>(last: &mut Rare<Box<R>>, result: R) {
-    match &mut last.0 {
-        Some(kept) => **kept = result,
-        None => last.0 = Some(Box::new(result)),
+/// What follows an attempt whose `result` the classifier called `action`,
+/// when it is not simply returned: `Ok(delay)` to retry after `delay`, or
+/// `Err` with the outcome the call ends with (this one, or, if this one
+/// is a refusal from a layer below, the latest one that was not). Out of
+/// line: only calls that fail or retry come here.
+#[inline(never)]
+fn settle<C, T, E: Into<BoxError>>(
+    tracker: &mut Tracker,
+    shared: &Shared<C>,
+    retrying: &mut Rare<Box<Retrying<T>>>,
+    action: Action,
+    result: Result<T, E>,
+    can_clone: bool,
+) -> Result<Duration, Result<T, BoxError>> {
+    let result = result.map_err(Into::into);
+    let refusal = match &result {
+        Ok(_) => None,
+        Err(e) => refusal::in_error(&**e),
+    };
+    let refused = refusal.is_some();
+    let Next::Retry(delay) = tracker.after(shared, action, refusal, can_clone) else {
+        let last_real = retrying.0.as_mut().and_then(|r| r.last_real.take());
+        return Err(match last_real {
+            Some(real) if refused => real,
+            _ => result,
+        });
+    };
+    let retrying = retrying.0.get_or_insert_with(Box::default);
+    if !refused {
+        retrying.last_real = Some(result);
+    }
+    Ok(delay)
+}
+
+/// What a call keeps once it retries.
+struct Retrying<T> {
+    /// The backoff timer, made at the first wait and reset for the next.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// The latest outcome that was not a refusal from a layer below: what
+    /// the call ends with if a later attempt is refused and no retry
+    /// follows.
+    last_real: Option<Result<T, BoxError>>,
+}
+
+impl<T> Default for Retrying<T> {
+    fn default() -> Self {
+        Self {
+            sleep: None,
+            last_real: None,
+        }
     }
 }
 

@@ -3,9 +3,10 @@
 //! `Race`; they differ only in how an attempt is launched ([`Launch`]).
 //!
 //! The first attempt lives inline; its timer too (a `Sleep`, made and
-//! armed only when the first poll of the first attempt is pending). Backup
-//! attempts are boxed into a `Vec`, allocated only when one is sent. The
-//! first answer ends the race: every other attempt is dropped at once
+//! armed only when the first poll of the first attempt is pending). The
+//! backups, and the budget taken for the next one, live in one box made
+//! only when the first backup is due, so a call answered before drops in
+//! one check. The first answer ends the race: every other attempt is dropped at once
 //! (cancelled), and so is the timer.
 //!
 //! An attempt refused by a layer below (its error is a ballast
@@ -67,21 +68,45 @@ pin_project! {
         // Only made when the first attempt is seen pending.
         #[pin]
         timer: Option<Sleep>,
-        // Backups, allocated only when one is sent.
-        hedges: Vec<Pin<Box<F>>>,
+        // Backups and the budget held for the next one: made when the
+        // first backup is due.
+        hedging: Rare<Box<Hedging<F>>>,
         launcher: L,
         // When the first attempt was first seen pending (the clock is not
         // read for a call answered on its first poll).
         start: Option<Instant>,
         deadline: Option<Deadline>,
         phase: Phase,
-        // The budget taken for the backup being launched, from the timer
-        // firing until the backup is sent: if it never is (the service
-        // failed to become ready, the request could not be copied, an
-        // attempt answered first), dropping it gives the budget back.
-        held: Rare<Withdrawal>,
         // Backups sent so far.
         sent: u32,
+    }
+}
+
+/// What a race keeps once a backup is due.
+struct Hedging<F> {
+    /// Backups sent, in order.
+    backups: Vec<Pin<Box<F>>>,
+    /// The budget taken for the backup being launched, from the timer
+    /// firing until the backup is sent: if it never is (the service failed
+    /// to become ready, the request could not be copied, an attempt
+    /// answered first, the call was dropped), dropping it gives the budget
+    /// back.
+    held: Option<Withdrawal>,
+}
+
+impl<F> Default for Hedging<F> {
+    fn default() -> Self {
+        Self {
+            backups: Vec::new(),
+            held: None,
+        }
+    }
+}
+
+impl<F> Hedging<F> {
+    /// Backups in flight, in a race that may have none yet.
+    fn in_flight(hedging: &Rare<Box<Self>>) -> usize {
+        hedging.0.as_ref().map_or(0, |h| h.backups.len())
     }
 }
 
@@ -92,12 +117,11 @@ impl<F, L> Race<F, L> {
         Self {
             first: Some(first),
             timer: None,
-            hedges: Vec::new(),
+            hedging: Rare::none(),
             launcher,
             start: None,
             deadline,
             phase: Phase::Idle,
-            held: Rare::none(),
             sent: 0,
         }
     }
@@ -133,7 +157,7 @@ where
             if let Some(first) = this.first.as_mut().as_pin_mut() {
                 if let Poll::Ready(out) = first.poll(cx) {
                     // A backup in flight outlives a refused first attempt.
-                    if this.hedges.is_empty() || !out.is_refusal() {
+                    if Hedging::in_flight(this.hedging) == 0 || !out.is_refusal() {
                         finish(&mut this, 0);
                         return Poll::Ready(out);
                     }
@@ -142,15 +166,17 @@ where
                 }
             }
             let mut i = 0;
-            while i < this.hedges.len() {
-                let Poll::Ready(out) = this.hedges[i].as_mut().poll(cx) else {
+            while let Some(h) = this.hedging.0.as_mut()
+                && i < h.backups.len()
+            {
+                let Poll::Ready(out) = h.backups[i].as_mut().poll(cx) else {
                     i += 1;
                     continue;
                 };
-                let others = this.first.is_some() || this.hedges.len() > 1;
+                let others = this.first.is_some() || h.backups.len() > 1;
                 if others && out.is_refusal() {
                     // Dropped; the attempts still in flight answer instead.
-                    drop(this.hedges.remove(i));
+                    drop(h.backups.remove(i));
                     refused(&mut this);
                     continue;
                 }
@@ -193,10 +219,10 @@ fn finish_race<F, L: Launch>(this: &mut RaceProj<'_, F, L>, winner: usize) {
         tracing::debug!(attempt = winner + 1, "hedge: a backup answered first");
     }
     this.first.set(None);
-    this.hedges.clear();
+    // Drops the backups, and gives back the budget of one paid for and
+    // not sent yet.
+    this.hedging.0 = None;
     this.timer.set(None);
-    // A backup paid for and not sent yet gives its budget back.
-    this.held.0 = None;
     *this.phase = Phase::Done;
 }
 
@@ -207,7 +233,9 @@ fn finish_race<F, L: Launch>(this: &mut RaceProj<'_, F, L>, winner: usize) {
 fn refused<F, L: Launch>(this: &mut RaceProj<'_, F, L>) {
     tracing::debug!("hedge: an attempt was refused by a layer below; no more backups");
     this.timer.set(None);
-    this.held.0 = None;
+    if let Some(h) = this.hedging.0.as_mut() {
+        h.held = None;
+    }
     *this.phase = Phase::Done;
 }
 
@@ -241,7 +269,7 @@ fn schedule<F, L: Launch<Future = F>>(
                 };
                 ready!(timer.poll(cx));
                 if let Some(withdrawal) = shared.budget.withdraw() {
-                    this.held.0 = Some(withdrawal);
+                    this.hedging.0.get_or_insert_with(Box::default).held = Some(withdrawal);
                     *this.phase = Phase::Launching;
                 } else {
                     shared.stats.budget_denied();
@@ -252,14 +280,17 @@ fn schedule<F, L: Launch<Future = F>>(
             Phase::Launching => match ready!(this.launcher.poll_launch(cx)) {
                 None => {
                     // Not sent: its budget goes back.
-                    this.held.0 = None;
+                    if let Some(h) = this.hedging.0.as_mut() {
+                        h.held = None;
+                    }
                     *this.phase = Phase::Done;
                 }
                 Some(future) => {
-                    if let Some(withdrawal) = this.held.0.take() {
+                    let h = this.hedging.0.get_or_insert_with(Box::default);
+                    if let Some(withdrawal) = h.held.take() {
                         withdrawal.spend();
                     }
-                    this.hedges.push(Box::pin(future));
+                    h.backups.push(Box::pin(future));
                     *this.sent += 1;
                     let shared = this.launcher.shared();
                     shared.stats.hedge_sent();
