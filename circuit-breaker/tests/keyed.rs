@@ -189,8 +189,15 @@ async fn the_overflow_breaker_trips_and_refuses_like_any_other() {
         assert!(r.is_err() && !is_rejection(&r), "the host's own error");
     }
     assert_eq!(breakers.overflow().state(), State::Open);
-    assert!(is_rejection(&send(&mut svc, ok("n5")).await), "guarded, not let through");
-    assert_eq!(send(&mut svc, ok("held")).await.unwrap(), "held", "held keys unaffected");
+    assert!(
+        is_rejection(&send(&mut svc, ok("n5")).await),
+        "guarded, not let through"
+    );
+    assert_eq!(
+        send(&mut svc, ok("held")).await.unwrap(),
+        "held",
+        "held keys unaffected"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -330,7 +337,11 @@ async fn when_every_key_is_tripped_a_new_key_evicts_none_and_gets_the_overflow_b
 
 /// How many new keys the flood test sends: a million in release; in a
 /// debug build (`cargo test`) 200,000, which runs in a few seconds.
-const FLOOD: u64 = if cfg!(debug_assertions) { 200_000 } else { 1_000_000 };
+const FLOOD: u64 = if cfg!(debug_assertions) {
+    200_000
+} else {
+    1_000_000
+};
 
 #[tokio::test(start_paused = true)]
 async fn a_flood_of_new_keys_leaves_an_open_breaker_open_and_bounds_the_work_per_key() {
@@ -357,7 +368,10 @@ async fn a_flood_of_new_keys_leaves_an_open_breaker_open_and_bounds_the_work_per
             assert!(breakers.len() <= MAX);
         }
     }
-    assert!(most <= EVICTION_STEP as u64, "{most} entries examined for one key");
+    assert!(
+        most <= EVICTION_STEP as u64,
+        "{most} entries examined for one key"
+    );
     let stats = breakers.stats();
     assert!(stats.examined <= FLOOD * EVICTION_STEP as u64);
     assert_eq!(stats.overflowed, overflowed);
@@ -365,7 +379,10 @@ async fn a_flood_of_new_keys_leaves_an_open_breaker_open_and_bounds_the_work_per
     // Still open, and still the same breaker: the flood outlasted its open
     // wait, so its next call is a half-open probe (a fresh breaker would be
     // closed), and the handle taken before the flood sees it.
-    assert_eq!(breakers.get(&0).expect("never evicted").state(), State::Open);
+    assert_eq!(
+        breakers.get(&0).expect("never evicted").state(),
+        State::Open
+    );
     let probe = breakers.breaker(&0).try_acquire().expect("a probe");
     assert_eq!(down.state(), State::HalfOpen);
     drop(probe);

@@ -459,7 +459,10 @@ where
         drop(hand);
         // Relaxed: a statistic.
         let examined = (EVICTION_STEP - budget) as u64;
-        inner.counters.examined.fetch_add(examined, Ordering::Relaxed);
+        inner
+            .counters
+            .examined
+            .fetch_add(examined, Ordering::Relaxed);
         self.evicted(removed);
     }
 
@@ -467,7 +470,10 @@ where
     fn evicted(&self, n: usize) {
         if n > 0 {
             // Relaxed: a statistic.
-            self.inner.counters.evicted.fetch_add(n as u64, Ordering::Relaxed);
+            self.inner
+                .counters
+                .evicted
+                .fetch_add(n as u64, Ordering::Relaxed);
             tracing::debug!(
                 breaker = %self.inner.template.name, evicted = n,
                 "keyed circuit breakers evicted idle keys"

@@ -109,7 +109,10 @@ impl<K: Hash + Eq + Clone> Shard<K> {
         let key = self.order.swap_remove(slot);
         let entry = self.map.remove(&key).expect("order lists only held keys");
         if let Some(moved) = self.order.get(slot) {
-            self.map.get_mut(moved).expect("order lists only held keys").slot = slot;
+            self.map
+                .get_mut(moved)
+                .expect("order lists only held keys")
+                .slot = slot;
         }
         entry
     }
@@ -215,6 +218,9 @@ mod tests {
             thirds
         );
         consistent(&s);
-        assert!(s.iter().all(|(_, e)| e.last_used.load(Ordering::Relaxed) % 3 != 0));
+        assert!(
+            s.iter()
+                .all(|(_, e)| e.last_used.load(Ordering::Relaxed) % 3 != 0)
+        );
     }
 }

@@ -158,7 +158,8 @@ impl TimeWindow {
     #[cfg(test)]
     fn visit(&self, n: u64) {
         // Relaxed: a test-only tally.
-        self.visits.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        self.visits
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 
     #[inline]
@@ -412,7 +413,10 @@ mod tests {
         let few = most_buckets_touched_per_record(10);
         let many = most_buckets_touched_per_record(3600);
         assert!(few <= 3, "10 buckets: {few} buckets touched by one record");
-        assert!(many <= 3, "3,600 buckets: {many} buckets touched by one record");
+        assert!(
+            many <= 3,
+            "3,600 buckets: {many} buckets touched by one record"
+        );
     }
 
     #[test]
