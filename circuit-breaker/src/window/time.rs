@@ -27,14 +27,20 @@
 //!   bucket's calls taken out without its failures (a rate above the
 //!   truth); a read that finds it odd twice waits for the roll lock
 //!   rather than spin. Against concurrent records, a read loads failures
-//!   and slow calls (Acquire) before calls, which a record adds first: it
-//!   sees no failure without its call.
+//!   and slow calls (Acquire) before calls, which a record adds to the
+//!   totals first: it sees no failure without its call.
+//! - A record adds to its bucket in the other order, flags then call, and
+//!   emptying a bucket swaps the call count first: a record split by a
+//!   concurrent empty can only have its call kept and its failure (or
+//!   slowness) taken out, a rate below the truth, never a failure kept
+//!   without its call.
 //! - A record that read `now` before another thread expired its period
 //!   lands in a bucket already emptied: it stays counted until that bucket
 //!   is emptied again (within one window), one call kept a little longer,
 //!   which the window's resolution already allows. Likewise a record that
 //!   loaded the period just before another thread recycled the bucket adds
-//!   its call to the new period.
+//!   its call to the new period, or (split, see above) its call to the new
+//!   period and its failure to the old.
 
 use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering, fence};
 use crate::window::{Counts, Sample};
@@ -51,16 +57,16 @@ struct Tally {
 }
 
 impl Tally {
-    /// Adds one call. Failures and slow calls are added after the call,
-    /// with Release: a reader that sees one (Acquire) sees its call.
+    /// Adds one call to the totals: the call first, then its failure and
+    /// slow flags (Release), so a reader that sees a flag (Acquire in
+    /// `load`) sees its call.
     #[inline]
-    fn add(&self, s: Sample) {
-        // Release on every add: makes the adds to `totals` sequenced before
-        // it visible to whoever takes this bucket (Acquire in `take`), so
-        // the subtraction follows the add. Costs nothing extra on x86.
-        self.calls.fetch_add(1, Ordering::Release);
+    fn add_call_first(&self, s: Sample) {
+        // Relaxed: published by the Release adds below, or by the bucket's
+        // (see `add_call_last`).
+        self.calls.fetch_add(1, Ordering::Relaxed);
         if s.failure {
-            // Release: see above, and a reader that sees the failure sees its call.
+            // Release: a reader that sees the failure sees its call.
             self.failures.fetch_add(1, Ordering::Release);
         }
         if s.slow {
@@ -69,12 +75,34 @@ impl Tally {
         }
     }
 
-    /// Empties the counters and returns what they held.
+    /// Adds one call to a bucket: the flags first, then the call. With
+    /// `take` swapping the call first, a record split by a recycle can
+    /// only leave its call without its flags (a rate below the truth),
+    /// never a flag without its call.
+    #[inline]
+    fn add_call_last(&self, s: Sample) {
+        // Release on every add: the adds to `totals` sequenced before it
+        // happen before whoever takes this bucket subtracts them (Acquire
+        // in `take`), so `totals` never dips below zero.
+        if s.failure {
+            self.failures.fetch_add(1, Ordering::Release);
+        }
+        if s.slow {
+            // Release: as above.
+            self.slow.fetch_add(1, Ordering::Release);
+        }
+        // Release: as above.
+        self.calls.fetch_add(1, Ordering::Release);
+    }
+
+    /// Empties the counters, the call count first, and returns what they
+    /// held.
     fn take(&self) -> Counts {
         // Acquire: pairs with the Release adds, so the matching adds to
         // `totals` happen before our subtraction of them.
+        let calls = self.calls.swap(0, Ordering::Acquire);
         Counts {
-            calls: self.calls.swap(0, Ordering::Acquire),
+            calls,
             failures: self.failures.swap(0, Ordering::Acquire),
             slow: self.slow.swap(0, Ordering::Acquire),
         }
@@ -175,8 +203,8 @@ impl TimeWindow {
         #[cfg(test)]
         self.visit(1);
         // Totals first: see the module notes.
-        self.totals.add(sample);
-        bucket.tally.add(sample);
+        self.totals.add_call_first(sample);
+        bucket.tally.add_call_last(sample);
     }
 
     /// Empties the buckets of the periods that aged out by period `current`.
@@ -260,6 +288,20 @@ impl TimeWindow {
         // A subtraction is under way: wait for it rather than spin.
         let _roll = self.roll.lock();
         self.totals.load()
+    }
+
+    /// The running totals and the sum of every bucket's counters: equal
+    /// whenever no record is in flight.
+    #[cfg(any(test, ballast_loom))]
+    pub(crate) fn totals_and_bucket_sum(&self) -> (Counts, Counts) {
+        let mut sum = Counts::default();
+        for b in self.buckets.iter() {
+            let c = b.tally.load();
+            sum.calls += c.calls;
+            sum.failures += c.failures;
+            sum.slow += c.slow;
+        }
+        (self.totals.load(), sum)
     }
 
     /// Empties the window. Called under the transition lock.
@@ -381,6 +423,8 @@ mod tests {
                 w.record(s, now);
                 log.push((now, s));
                 assert_eq!(w.counts(now), expected(&log, &w, now), "seed {seed}");
+                let (totals, sum) = w.totals_and_bucket_sum();
+                assert_eq!(totals, sum, "seed {seed}: the totals drifted");
                 // Sometimes read later without a record (the clock moves
                 // on, as a metrics snapshot sees it): old buckets age out.
                 if rng.random_bool(0.3) {
