@@ -78,8 +78,9 @@ fn keyed_hot(group: &mut BenchmarkGroup<'_, WallTime>, runtimes: &Runtimes, floo
     let settings = KeyedSettings::default();
     let breakers = KeyedBreakers::<u64>::new(Config::default(), settings);
     let full = settings.max_keys() as u64;
+    // Full: the hot key 0 and `full - 1` others, all in use.
     runtimes.one.block_on(async {
-        for key in 1..=full {
+        for key in 0..full {
             breakers.breaker(&key);
         }
     });
@@ -90,7 +91,7 @@ fn keyed_hot(group: &mut BenchmarkGroup<'_, WallTime>, runtimes: &Runtimes, floo
     let flooder = flood.then(|| {
         let (breakers, stop) = (breakers.clone(), stop.clone());
         std::thread::spawn(move || {
-            let mut key = full;
+            let mut key = full - 1;
             // Relaxed: a stop flag; nothing is published through it.
             while !stop.load(Ordering::Relaxed) {
                 key += 1;
