@@ -60,11 +60,12 @@ impl Tally {
     /// Adds one call to the totals: the call first, then its failure and
     /// slow flags (Release), so a reader that sees a flag (Acquire in
     /// `load`) sees its call.
+    /// Returns the calls counted before this one.
     #[inline]
-    fn add_call_first(&self, s: Sample) {
+    fn add_call_first(&self, s: Sample) -> u64 {
         // Relaxed: published by the Release adds below, or by the bucket's
         // (see `add_call_last`).
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        let before = self.calls.fetch_add(1, Ordering::Relaxed);
         if s.failure {
             // Release: a reader that sees the failure sees its call.
             self.failures.fetch_add(1, Ordering::Release);
@@ -73,6 +74,7 @@ impl Tally {
             // Release: as for failures.
             self.slow.fetch_add(1, Ordering::Release);
         }
+        before
     }
 
     /// Adds one call to a bucket: the flags first, then the call. With
@@ -191,20 +193,24 @@ impl TimeWindow {
     }
 
     #[inline]
-    pub(crate) fn record(&self, sample: Sample, now: Nanos) {
+    /// Records one call. Returns whether this record opened a new bucket
+    /// period (the only moment old calls age out, so the rates may have
+    /// risen without a failure) and how many calls the window holds now.
+    #[inline]
+    pub(crate) fn record(&self, sample: Sample, now: Nanos) -> (bool, u64) {
         let period = now / self.bucket_nanos;
         self.expire(period);
         let bucket = &self.buckets[(period % self.len()) as usize];
         // Acquire: pairs with the Release publish in `recycle`, so the
         // emptied counters are visible before we add to them.
-        if bucket.period.load(Ordering::Acquire) != period + 1 {
-            self.recycle(bucket, period);
-        }
+        let rolled =
+            bucket.period.load(Ordering::Acquire) != period + 1 && self.recycle(bucket, period);
         #[cfg(test)]
         self.visit(1);
         // Totals first: see the module notes.
-        self.totals.add_call_first(sample);
+        let before = self.totals.add_call_first(sample);
         bucket.tally.add_call_last(sample);
+        (rolled, before + 1)
     }
 
     /// Empties the buckets of the periods that aged out by period `current`.
@@ -260,16 +266,20 @@ impl TimeWindow {
         self.epoch.fetch_add(1, Ordering::Release);
     }
 
+    /// Opens `bucket` for `period`; false if another record did already
+    /// (or the bucket holds a later period).
     #[cold]
-    fn recycle(&self, bucket: &Bucket, period: u64) {
+    fn recycle(&self, bucket: &Bucket, period: u64) -> bool {
         let _roll = self.roll.lock();
         // Relaxed: under the roll lock, which orders recyclers.
         let held = bucket.period.load(Ordering::Relaxed);
-        if held < period + 1 {
-            self.empty(bucket);
-            // Release: publishes the emptied counters with the new period.
-            bucket.period.store(period + 1, Ordering::Release);
+        if held >= period + 1 {
+            return false;
         }
+        self.empty(bucket);
+        // Release: publishes the emptied counters with the new period.
+        bucket.period.store(period + 1, Ordering::Release);
+        true
     }
 
     pub(crate) fn counts(&self, now: Nanos) -> Counts {
