@@ -389,6 +389,32 @@ async fn a_flood_of_new_keys_leaves_an_open_breaker_open_and_bounds_the_work_per
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_flood_into_a_registry_of_live_keys_rests_the_hand_after_one_round() {
+    const MAX: u64 = 1_000;
+    let breakers: KeyedBreakers<u64> = KeyedBreakers::new(config(), settings(MAX as usize));
+    for key in 0..MAX {
+        breakers.breaker(&key);
+    }
+    // Nothing can be idle before IDLE has passed: one round over the keys
+    // shows it, and the hand rests (no write lock) for the rest of the flood.
+    for key in MAX..MAX + 50_000 {
+        breakers.breaker(&key);
+    }
+    let stats = breakers.stats();
+    assert_eq!(stats.overflowed, 50_000);
+    assert!(
+        stats.examined <= 2 * MAX + 2 * EVICTION_STEP as u64,
+        "{} entries examined",
+        stats.examined
+    );
+    // Once the keys are idle, the hand wakes and new keys get their own.
+    advance(IDLE).await;
+    let fresh = breakers.breaker(&u64::MAX);
+    assert_eq!(fresh.config().name(), "hosts");
+    assert!(breakers.stats().evicted > 0);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_key_recreated_after_eviction_starts_closed() {
     let breakers = registry(100);
     let mut svc = client(&breakers);

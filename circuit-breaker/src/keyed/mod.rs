@@ -98,7 +98,11 @@
 //!   (at most `SHARDS + 1` locks when shards are nearly empty). The hand
 //!   is a `try_lock`: a new key never waits for another's step. So a full
 //!   registry costs O(1) per new key, and a lookup waits at most for a
-//!   step over a few entries. [`evict_idle`](KeyedBreakers::evict_idle)
+//!   step over a few entries. A round over every key that frees nothing
+//!   also notes the soonest any key it saw could be freed (a calm key's
+//!   idle time; for a tripped one, the touch granularity), and steps rest
+//!   until then: a flood of new keys into a registry full of live ones
+//!   costs one round, then no write lock at all. [`evict_idle`](KeyedBreakers::evict_idle)
 //!   sweeps every shard at once.
 //! - Each shard holds every key twice (in its map and its vector): a
 //!   `String` key costs a second allocation.

@@ -40,6 +40,24 @@ struct Counters {
     overflowed: AtomicU64,
 }
 
+/// Where the eviction hand is, and what its current round over every
+/// shard has found.
+struct Hand {
+    shard: usize,
+    /// Keys removed since the round began.
+    removed: usize,
+    /// The soonest an entry passed this round may become evictable.
+    soonest: Nanos,
+}
+
+impl Hand {
+    const START: Hand = Hand {
+        shard: 0,
+        removed: 0,
+        soonest: Nanos::MAX,
+    };
+}
+
 struct Inner<K> {
     shards: Box<[CachePadded<RwLock<Shard<K>>>]>,
     /// Picks a key's shard.
@@ -47,9 +65,12 @@ struct Inner<K> {
     /// Slots taken: entries in the shards plus inserts under way. Never
     /// above `max_keys`, and never below the number of entries.
     reserved: AtomicU64,
-    /// The shard the eviction hand is in; held while it steps, and only
-    /// tried, never waited for.
-    hand: Mutex<usize>,
+    /// The eviction hand; held while it steps, and only tried, never
+    /// waited for.
+    hand: Mutex<Hand>,
+    /// Steps are skipped until this time: the last round over every key
+    /// freed nothing, and nothing it saw can be freed before then.
+    rest_until: AtomicU64,
     /// What new keys get while every slot holds a live key.
     overflow: Breaker,
     /// What every key's breaker is built from.
@@ -204,7 +225,8 @@ where
                 shards,
                 hasher: RandomState::new(),
                 reserved: AtomicU64::new(0),
-                hand: Mutex::new(0),
+                hand: Mutex::new(Hand::START),
+                rest_until: AtomicU64::new(0),
                 overflow: Breaker::new(overflow),
                 template,
                 namer,
@@ -321,6 +343,7 @@ where
     }
 
     /// The existing breaker for `key`, marking the use; a read lock only.
+    #[inline]
     fn lookup<Q>(&self, key: &Q, now: Nanos) -> Option<Breaker>
     where
         K: Borrow<Q>,
@@ -333,7 +356,10 @@ where
     }
 
     /// Creates `key`'s breaker if a slot is free (after one eviction step),
-    /// else hands out the overflow breaker.
+    /// else hands out the overflow breaker. Cold: kept out of the lookup
+    /// path, which every call of a known key takes.
+    #[cold]
+    #[inline(never)]
     fn insert(&self, key: K, now: Nanos) -> Breaker {
         let max = self.inner.settings.max_keys() as u64;
         // Relaxed: only decides whether to step; the reserve decides.
@@ -434,9 +460,16 @@ where
 
     /// Moves the eviction hand over at most [`EVICTION_STEP`] entries,
     /// shard after shard, removing the idle calm ones. Skipped if another
-    /// thread is stepping (it frees slots for everyone).
+    /// thread is stepping (it frees slots for everyone), and while the
+    /// last full round freed nothing and nothing it saw can be freed yet:
+    /// a flood of new keys into a registry full of live ones then costs no
+    /// write lock at all.
     fn step(&self, now: Nanos) {
         let inner = &*self.inner;
+        // Relaxed: a hint; a stale value only moves one step earlier or later.
+        if now < inner.rest_until.load(Ordering::Relaxed) {
+            return;
+        }
         let Some(mut hand) = inner.hand.try_lock() else {
             return;
         };
@@ -444,13 +477,44 @@ where
         // One more than the shards: the shard the hand starts in may be
         // walked again from its first entry.
         for _ in 0..=SHARDS {
-            let step = inner.shards[*hand]
-                .write()
-                .step(budget, |e| self.evictable(e, now));
+            let mut soonest = hand.soonest;
+            let step = inner.shards[hand.shard].write().step(budget, |e| {
+                // Relaxed: see `Entry::touch`.
+                let idle_at = e
+                    .last_used
+                    .load(Ordering::Relaxed)
+                    .saturating_add(inner.idle);
+                let calm = e.breaker.state().admits_all();
+                if calm && now >= idle_at {
+                    return true;
+                }
+                // A tripped breaker may turn calm with no call (an operator,
+                // the recovery timer): look again after the touch granularity.
+                let next = if calm {
+                    idle_at
+                } else {
+                    now.saturating_add(inner.granularity.max(1))
+                };
+                soonest = soonest.min(next);
+                false
+            });
             budget -= step.examined;
             removed += step.removed;
+            hand.removed += step.removed;
+            hand.soonest = soonest;
             if step.wrapped {
-                *hand = (*hand + 1) & (SHARDS - 1);
+                hand.shard = (hand.shard + 1) & (SHARDS - 1);
+                if hand.shard == 0 {
+                    // A round over every key: if it freed nothing, nothing it
+                    // saw can be freed before `soonest` (keys inserted behind
+                    // the hand may wait up to one round longer).
+                    // (A round that saw no key at all sets nothing.)
+                    if hand.removed == 0 && hand.soonest != Nanos::MAX {
+                        // Relaxed: see above.
+                        inner.rest_until.store(hand.soonest, Ordering::Relaxed);
+                    }
+                    *hand = Hand::START;
+                }
             }
             if budget == 0 {
                 break;

@@ -18,6 +18,7 @@ pub(super) struct Entry {
 }
 
 impl Entry {
+    #[inline]
     pub(super) fn touch(&self, now: Nanos, granularity: Nanos) {
         // Relaxed: a standalone hint for eviction; nothing is published
         // through it. Writing only when it moved by more than the
@@ -71,6 +72,7 @@ impl<K> Shard<K> {
 }
 
 impl<K: Hash + Eq + Clone> Shard<K> {
+    #[inline]
     pub(super) fn get<Q>(&self, key: &Q) -> Option<&Entry>
     where
         K: std::borrow::Borrow<Q>,
@@ -119,7 +121,7 @@ impl<K: Hash + Eq + Clone> Shard<K> {
 
     /// Looks at up to `budget` entries from the hand on, removing those
     /// `evict` picks.
-    pub(super) fn step(&mut self, budget: usize, evict: impl Fn(&Entry) -> bool) -> Step {
+    pub(super) fn step(&mut self, budget: usize, mut evict: impl FnMut(&Entry) -> bool) -> Step {
         let mut step = Step {
             examined: 0,
             removed: 0,

@@ -20,8 +20,10 @@
 //! - Periods below `expired_below` have aged out of the window. When a
 //!   record or a read finds the window's oldest period above it (once per
 //!   bucket period), it takes the roll lock and empties the buckets of the
-//!   periods that aged out, at most every bucket once however far time
-//!   jumped: amortised O(1) per bucket period, O(1) per record.
+//!   periods that aged out: one bucket per period that passed, and at
+//!   most every bucket once however far time jumped (the first call after
+//!   a quiet spell as long as the window). Every other record or read is
+//!   O(1) whatever the bucket count.
 //! - A read takes `totals` under a sequence number (`epoch`) that the
 //!   roll lock holder makes odd while it subtracts, so a read never sees a
 //!   bucket's calls taken out without its failures (a rate above the
@@ -192,7 +194,6 @@ impl TimeWindow {
             .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 
-    #[inline]
     /// Records one call. Returns whether this record opened a new bucket
     /// period (the only moment old calls age out, so the rates may have
     /// risen without a failure) and how many calls the window holds now.
