@@ -274,7 +274,7 @@ impl TimeWindow {
         let _roll = self.roll.lock();
         // Relaxed: under the roll lock, which orders recyclers.
         let held = bucket.period.load(Ordering::Relaxed);
-        if held >= period + 1 {
+        if held > period {
             return false;
         }
         self.empty(bucket);
