@@ -1,12 +1,14 @@
 //! Keyed breakers: a breaker per key behind one layer, driven on tokio's
 //! paused clock. Keys are independent; clones share the registry; the
-//! number of keys is bounded and idle keys are evicted, open breakers
-//! last; a key re-created after eviction starts closed; invalid settings
-//! are a `ConfigError`.
+//! number of keys is bounded; only idle calm keys are evicted, never a
+//! tripped or live one, and new keys that find no room share the overflow
+//! breaker; a flood of new keys leaves an open breaker open and costs a
+//! bounded amount of eviction work per key; a key re-created after
+//! eviction starts closed; invalid settings are a `ConfigError`.
 
 mod common;
 
-use ballast_circuit_breaker::keyed::{KeyedBreakers, KeyedSettings};
+use ballast_circuit_breaker::keyed::{EVICTION_STEP, KeyedBreakers, KeyedSettings};
 use ballast_circuit_breaker::{BoxError, Config, Outcome, Reason, Rejected, State, StateChange};
 use common::{WAIT, builder};
 use futures::FutureExt;
@@ -160,31 +162,58 @@ async fn handle_clones_and_layers_share_one_registry() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn inserting_beyond_max_keys_evicts_and_len_never_exceeds_it() {
+async fn new_keys_beyond_max_keys_share_the_overflow_breaker_and_len_never_exceeds_it() {
     let breakers = registry(3);
     let mut svc = client(&breakers);
     let hosts = ["h0", "h1", "h2", "h3", "h4", "h5", "h6", "h7"];
     for (i, host) in hosts.into_iter().enumerate() {
         advance(Duration::from_secs(1)).await;
-        send(&mut svc, ok(host)).await.unwrap();
+        assert_eq!(send(&mut svc, ok(host)).await.unwrap(), host);
         assert_eq!(breakers.len(), (i + 1).min(3));
     }
-    // Nothing was idle: the least recently used went first.
-    assert_eq!(sorted_keys(&breakers), ["h5", "h6", "h7"]);
+    // Nothing was idle: the keys held kept their breakers, the rest were
+    // called through the overflow breaker.
+    assert_eq!(sorted_keys(&breakers), ["h0", "h1", "h2"]);
+    assert_eq!(breakers.stats().overflowed, 5);
+    assert_eq!(breakers.overflow().metrics().calls, 5);
+    assert_eq!(breakers.overflow().config().name(), "hosts/overflow");
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_least_recently_used_key_is_evicted_when_none_is_idle() {
+async fn the_overflow_breaker_trips_and_refuses_like_any_other() {
+    let breakers = registry(1);
+    let mut svc = client(&breakers);
+    send(&mut svc, ok("held")).await.unwrap();
+    for host in ["n1", "n2", "n3", "n4"] {
+        let r = send(&mut svc, bad(host)).await;
+        assert!(r.is_err() && !is_rejection(&r), "the host's own error");
+    }
+    assert_eq!(breakers.overflow().state(), State::Open);
+    assert!(
+        is_rejection(&send(&mut svc, ok("n5")).await),
+        "guarded, not let through"
+    );
+    assert_eq!(
+        send(&mut svc, ok("held")).await.unwrap(),
+        "held",
+        "held keys unaffected"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_key_in_use_is_never_evicted_to_make_room() {
     let breakers = registry(3);
     for host in ["a", "b", "c"] {
         breakers.breaker(&host.to_owned());
         advance(Duration::from_secs(1)).await;
     }
-    // Using `a` again makes `b` the least recently used.
-    breakers.breaker(&"a".to_owned());
-    advance(Duration::from_secs(1)).await;
-    breakers.breaker(&"d".to_owned());
-    assert_eq!(sorted_keys(&breakers), ["a", "c", "d"]);
+    let d = breakers.breaker(&"d".to_owned());
+    assert_eq!(sorted_keys(&breakers), ["a", "b", "c"]);
+    assert_eq!(d.config().name(), "hosts/overflow");
+    // Once `a` has been idle for the timeout, the next new key takes its slot.
+    advance(IDLE - Duration::from_secs(3)).await;
+    breakers.breaker(&"e".to_owned());
+    assert_eq!(sorted_keys(&breakers), ["b", "c", "e"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -194,10 +223,10 @@ async fn looking_a_key_up_with_get_neither_creates_nor_uses_it() {
     assert!(breakers.is_empty());
 
     breakers.breaker(&"a".to_owned());
-    advance(Duration::from_secs(1)).await;
+    advance(IDLE / 2).await;
     breakers.breaker(&"b".to_owned());
-    advance(Duration::from_secs(1)).await;
-    // `get` is not a use: `a` stays the least recently used.
+    advance(IDLE / 2).await;
+    // `get` is not a use: `a` is idle, and makes room for `c`.
     assert!(breakers.get("a").is_some());
     breakers.breaker(&"c".to_owned());
     assert_eq!(sorted_keys(&breakers), ["b", "c"]);
@@ -272,34 +301,117 @@ async fn an_open_breaker_outlasts_recently_used_closed_ones_when_full() {
         advance(Duration::from_secs(1)).await;
         send(&mut svc, ok(host)).await.unwrap();
     }
-    // `down` is the least recently used, but open: the oldest closed keys went.
-    assert_eq!(sorted_keys(&breakers), ["c", "d", "down"]);
+    // Nothing idle: `c` and `d` went through the overflow breaker.
+    assert_eq!(sorted_keys(&breakers), ["a", "b", "down"]);
+    assert_eq!(breakers.stats().overflowed, 2);
     assert!(is_rejection(&send(&mut svc, ok("down")).await));
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_idle_open_breaker_goes_before_a_recently_used_closed_one() {
+async fn an_idle_open_breaker_is_not_evicted_to_make_room() {
     let breakers = registry(2);
     let mut svc = client(&breakers);
     trip(&mut svc, &breakers, "down").await;
     advance(IDLE).await;
     send(&mut svc, ok("a")).await.unwrap();
     advance(Duration::from_secs(1)).await;
-    // Full, nothing idle and closed: the idle open key is the one to go.
+    // Full, nothing idle and calm: `b` overflows, `down` keeps its breaker.
     send(&mut svc, ok("b")).await.unwrap();
-    assert_eq!(sorted_keys(&breakers), ["a", "b"]);
+    assert_eq!(sorted_keys(&breakers), ["a", "down"]);
+    assert_eq!(breakers.get("down").unwrap().state(), State::Open);
 }
 
 #[tokio::test(start_paused = true)]
-async fn when_every_key_is_tripped_the_least_recently_used_is_evicted() {
+async fn when_every_key_is_tripped_a_new_key_evicts_none_and_gets_the_overflow_breaker() {
     let breakers = registry(2);
     let mut svc = client(&breakers);
     trip(&mut svc, &breakers, "x").await;
     advance(Duration::from_secs(1)).await;
     trip(&mut svc, &breakers, "y").await;
     advance(Duration::from_secs(1)).await;
-    send(&mut svc, ok("z")).await.unwrap();
-    assert_eq!(sorted_keys(&breakers), ["y", "z"]);
+    assert_eq!(send(&mut svc, ok("z")).await.unwrap(), "z");
+    assert_eq!(sorted_keys(&breakers), ["x", "y"]);
+    assert!(is_rejection(&send(&mut svc, ok("x")).await), "x still open");
+    assert!(is_rejection(&send(&mut svc, ok("y")).await), "y still open");
+}
+
+/// How many new keys the flood test sends: a million in release; in a
+/// debug build (`cargo test`) 200,000, which runs in a few seconds.
+const FLOOD: u64 = if cfg!(debug_assertions) {
+    200_000
+} else {
+    1_000_000
+};
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_of_new_keys_leaves_an_open_breaker_open_and_bounds_the_work_per_key() {
+    const MAX: usize = 1_000;
+    let breakers: KeyedBreakers<u64> = KeyedBreakers::new(config(), settings(MAX));
+    let down = breakers.breaker(&0);
+    for _ in 0..4 {
+        down.try_acquire().unwrap().failure();
+    }
+    assert_eq!(down.state(), State::Open);
+    let mut most = 0;
+    let mut overflowed = 0;
+    for key in 1..=FLOOD {
+        // Time moves on, so flood keys go idle and are evicted as the hand
+        // passes them; `down` goes idle too, but is open.
+        if key % 1_000 == 0 {
+            advance(Duration::from_secs(1)).await;
+        }
+        let before = breakers.stats().examined;
+        let b = breakers.breaker(&key);
+        most = most.max(breakers.stats().examined - before);
+        overflowed += u64::from(b.config().name().ends_with("/overflow"));
+        if key % 1_000 == 0 {
+            assert!(breakers.len() <= MAX);
+        }
+    }
+    assert!(
+        most <= EVICTION_STEP as u64,
+        "{most} entries examined for one key"
+    );
+    let stats = breakers.stats();
+    assert!(stats.examined <= FLOOD * EVICTION_STEP as u64);
+    assert_eq!(stats.overflowed, overflowed);
+    assert!(stats.evicted > 0, "idle flood keys were evicted");
+    // Still open, and still the same breaker: the flood outlasted its open
+    // wait, so its next call is a half-open probe (a fresh breaker would be
+    // closed), and the handle taken before the flood sees it.
+    assert_eq!(
+        breakers.get(&0).expect("never evicted").state(),
+        State::Open
+    );
+    let probe = breakers.breaker(&0).try_acquire().expect("a probe");
+    assert_eq!(down.state(), State::HalfOpen);
+    drop(probe);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flood_into_a_registry_of_live_keys_rests_the_hand_after_one_round() {
+    const MAX: u64 = 1_000;
+    let breakers: KeyedBreakers<u64> = KeyedBreakers::new(config(), settings(MAX as usize));
+    for key in 0..MAX {
+        breakers.breaker(&key);
+    }
+    // Nothing can be idle before IDLE has passed: one round over the keys
+    // shows it, and the hand rests (no write lock) for the rest of the flood.
+    for key in MAX..MAX + 50_000 {
+        breakers.breaker(&key);
+    }
+    let stats = breakers.stats();
+    assert_eq!(stats.overflowed, 50_000);
+    assert!(
+        stats.examined <= 2 * MAX + 2 * EVICTION_STEP as u64,
+        "{} entries examined",
+        stats.examined
+    );
+    // Once the keys are idle, the hand wakes and new keys get their own.
+    advance(IDLE).await;
+    let fresh = breakers.breaker(&u64::MAX);
+    assert_eq!(fresh.config().name(), "hosts");
+    assert!(breakers.stats().evicted > 0);
 }
 
 #[tokio::test(start_paused = true)]

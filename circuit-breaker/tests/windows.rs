@@ -170,3 +170,36 @@ async fn time_window_trips_only_after_minimum_calls_within_the_window() {
     assert_eq!(b.state(), State::Closed);
     assert!(b.metrics().calls <= 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn time_window_trips_on_a_success_once_older_successes_age_out() {
+    let b = time_window();
+    for _ in 0..5 {
+        succeed(&b).await; // bucket 0 s
+    }
+    advance(Duration::from_secs(5)).await;
+    for _ in 0..4 {
+        fail(&b).await; // bucket 5 s: 4 of 9 fail, 44%
+    }
+    assert_eq!(b.state(), State::Closed);
+    advance(Duration::from_secs(5)).await;
+    // t = 10 s: the successes have aged out (a snapshot already sees it),
+    // leaving 4 failures; the next call, a success, finds 4 of 5 failed.
+    assert_eq!(b.metrics().failure_rate, 100.0);
+    assert_eq!(b.state(), State::Closed, "no call has been recorded yet");
+    succeed(&b).await;
+    assert_eq!(b.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn time_window_trips_on_a_success_that_brings_it_to_minimum_calls() {
+    let b = time_window();
+    for _ in 0..3 {
+        fail(&b).await;
+    }
+    assert_eq!(b.state(), State::Closed, "3 calls are under the minimum");
+    // Same bucket, no period opened: the fourth call reaching the minimum
+    // is what must evaluate (3 of 4 failed).
+    succeed(&b).await;
+    assert_eq!(b.state(), State::Open);
+}

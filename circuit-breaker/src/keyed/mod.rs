@@ -5,9 +5,24 @@
 //! [`KeyedBreakers`] holds a breaker per key, each created on the key's
 //! first call from one [`Config`](crate::Config). Memory is bounded: at
 //! most [`KeyedSettings::max_keys`] keys, and keys unused for
-//! [`KeyedSettings::idle_timeout`] are evicted, preferring breakers that
-//! let calls through over ones holding calls back. [`KeyedCircuitBreakerLayer`]
-//! picks the key from each request with a function of yours.
+//! [`KeyedSettings::idle_timeout`] are evicted, a few for each new key,
+//! but only while their breakers let calls through: a tripped breaker
+//! (open, half-open, recovering, forced open) is never evicted.
+//! [`KeyedCircuitBreakerLayer`] picks the key from each request with a
+//! function of yours.
+//!
+//! # When the registry is full of live keys
+//!
+//! Keys may come from the internet (a client id, a host in a URL), so
+//! whoever sends requests may mint new keys by the million. Once every
+//! slot holds a key in use or tripped, a new key's calls go through one
+//! shared [`overflow`](KeyedBreakers::overflow) breaker built from the
+//! same config: never unguarded, never refused for want of room, and never
+//! at the cost of an existing key's breaker. The keys held keep their
+//! breakers (an open circuit stays open however many keys arrive), and
+//! the work a new key causes is bounded: one lookup, and at most
+//! [`EVICTION_STEP`] entries examined by the eviction hand.
+//! [`KeyedBreakers::stats`] counts overflowed keys and the hand's work.
 //!
 //! ```
 //! use ballast_circuit_breaker::keyed::{KeyedBreakers, KeyedSettings};
@@ -66,18 +81,31 @@
 //!   shard locks.
 //! - `reserved` counts slots: entries plus inserts under way. An insert
 //!   takes a slot (compare-exchange below `max_keys`) before it takes its
-//!   shard's lock, evicting while none is free; a removal gives its slot
-//!   back after the entry is gone. So the entries never exceed `max_keys`.
-//!   Two callers creating the same key both take a slot; the second finds
-//!   the first's breaker under the write lock and gives its slot back.
+//!   shard's lock, and takes the overflow breaker if none is free; a
+//!   removal gives its slot back after the entry is gone. So the entries
+//!   never exceed `max_keys`. Two callers creating the same key both take
+//!   a slot; the second finds the first's breaker under the write lock and
+//!   gives its slot back.
 //! - Each entry's last use is nanoseconds on the registry's tokio clock,
 //!   stored (Relaxed) only when it moved by more than
 //!   `min(idle_timeout / 64, 100ms)`, so busy keys do not write a shared
 //!   line on every call. Idleness is judged to within that granularity.
-//! - Eviction for room scans every shard under its write lock, removing
-//!   idle calm keys and ranking the rest (idle tripped, then calm, then
-//!   tripped; oldest first within each). A full registry thus costs
-//!   `O(max_keys)` per new key while nothing is idle.
+//! - Eviction is a clock sweep: each shard keeps its keys in a vector too
+//!   (each entry knows its slot, so removal is a `swap_remove`), and a
+//!   hand walks the shards in turn. Once the registry is half full, every
+//!   new key moves the hand over at most [`EVICTION_STEP`] entries,
+//!   removing the idle calm ones, under one shard's write lock at a time
+//!   (at most `SHARDS + 1` locks when shards are nearly empty). The hand
+//!   is a `try_lock`: a new key never waits for another's step. So a full
+//!   registry costs O(1) per new key, and a lookup waits at most for a
+//!   step over a few entries. A round over every key that frees nothing
+//!   also notes the soonest any key it saw could be freed (a calm key's
+//!   idle time; for a tripped one, the touch granularity), and steps rest
+//!   until then: a flood of new keys into a registry full of live ones
+//!   costs one round, then no write lock at all. [`evict_idle`](KeyedBreakers::evict_idle)
+//!   sweeps every shard at once.
+//! - Each shard holds every key twice (in its map and its vector): a
+//!   `String` key costs a second allocation.
 //! - Each key's breaker has one listener that forwards its events, with
 //!   the key, to the registry's current listener list, so listeners added
 //!   later reach breakers created earlier.
@@ -89,8 +117,11 @@ mod layer;
 mod registry;
 mod service;
 mod settings;
+mod shard;
+mod stats;
 
 pub use layer::KeyedCircuitBreakerLayer;
-pub use registry::KeyedBreakers;
+pub use registry::{EVICTION_STEP, KeyedBreakers};
 pub use service::KeyedCircuitBreaker;
 pub use settings::{KeyedSettings, KeyedSettingsBuilder};
+pub use stats::KeyedStats;

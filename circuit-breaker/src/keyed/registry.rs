@@ -3,15 +3,16 @@
 
 use super::layer::KeyedCircuitBreakerLayer;
 use super::settings::KeyedSettings;
+use super::shard::{Entry, Shard};
+use super::stats::KeyedStats;
 use crate::breaker::Breaker;
 use crate::config::Config;
 use crate::events::StateChange;
 use crate::metrics::Metrics;
 use crate::sync::{AtomicU64, CachePadded, Ordering};
 use ballast_core::{Clock, Nanos, TokioClock, nanos};
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
@@ -23,39 +24,55 @@ const SHARDS: usize = 16;
 /// The coarsest a key's last-use time may be: it is written at most once
 /// per `min(idle_timeout / 64, this)`.
 const MAX_TOUCH_GRANULARITY: Duration = Duration::from_millis(100);
+/// The most entries the eviction hand looks at for one new key.
+pub const EVICTION_STEP: usize = 8;
 
 type KeyListener<K> = Arc<dyn Fn(&K, &StateChange) + Send + Sync>;
 type Listeners<K> = Arc<RwLock<Vec<KeyListener<K>>>>;
 type Namer<K> = Box<dyn Fn(&K) -> String + Send + Sync>;
 
-/// One key's breaker.
-struct Entry {
-    breaker: Breaker,
-    /// When the key was last used, on the registry's clock, to within the
-    /// touch granularity: decides idleness and the least recently used.
-    last_used: AtomicU64,
+/// The registry's own counters (see [`KeyedStats`]).
+#[derive(Default)]
+struct Counters {
+    inserted: AtomicU64,
+    evicted: AtomicU64,
+    examined: AtomicU64,
+    overflowed: AtomicU64,
 }
 
-impl Entry {
-    fn touch(&self, now: Nanos, granularity: Nanos) {
-        // Relaxed: a standalone hint for eviction; nothing is published
-        // through it. Writing only when it moved by more than the
-        // granularity keeps calls from writing a shared line every time.
-        if now.saturating_sub(self.last_used.load(Ordering::Relaxed)) > granularity {
-            self.last_used.store(now, Ordering::Relaxed);
-        }
-    }
+/// Where the eviction hand is, and what its current round over every
+/// shard has found.
+struct Hand {
+    shard: usize,
+    /// Keys removed since the round began.
+    removed: usize,
+    /// The soonest an entry passed this round may become evictable.
+    soonest: Nanos,
 }
 
-type Shard<K> = CachePadded<RwLock<HashMap<K, Entry>>>;
+impl Hand {
+    const START: Hand = Hand {
+        shard: 0,
+        removed: 0,
+        soonest: Nanos::MAX,
+    };
+}
 
 struct Inner<K> {
-    shards: Box<[Shard<K>]>,
+    shards: Box<[CachePadded<RwLock<Shard<K>>>]>,
     /// Picks a key's shard.
     hasher: RandomState,
     /// Slots taken: entries in the shards plus inserts under way. Never
     /// above `max_keys`, and never below the number of entries.
     reserved: AtomicU64,
+    /// The eviction hand; held while it steps, and only tried, never
+    /// waited for.
+    hand: Mutex<Hand>,
+    /// Steps are skipped until this time: the last round over every key
+    /// freed nothing, and nothing it saw can be freed before then.
+    rest_until: AtomicU64,
+    /// What new keys get while every slot holds a live key.
+    overflow: Breaker,
     /// What every key's breaker is built from.
     template: Config,
     /// Names each key's breaker, if set (else the template's name).
@@ -66,24 +83,7 @@ struct Inner<K> {
     clock: TokioClock,
     /// Listeners for every key; each breaker dispatches to the current list.
     listeners: Listeners<K>,
-}
-
-/// Where an eviction for room ranks an entry: lowest goes first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Class {
-    /// Unused for the idle timeout, and still holding calls back.
-    IdleTripped,
-    /// In use, letting calls through.
-    ActiveCalm,
-    /// In use, holding calls back.
-    ActiveTripped,
-}
-
-/// The entry an eviction for room would remove if nothing idle was calm.
-struct Victim {
-    rank: (Class, Nanos),
-    shard: usize,
-    breaker: Breaker,
+    counters: Counters,
 }
 
 /// A breaker per key (host, endpoint, tenant), created on first use from
@@ -98,14 +98,28 @@ struct Victim {
 /// A key is *idle* once unused for [`KeyedSettings::idle_timeout`]; a
 /// breaker is *tripped* while it holds calls back (open, half-open,
 /// recovering, forced open) and *calm* otherwise (closed, disabled,
-/// metrics-only). Evicting a tripped breaker would let full traffic through
-/// to a dependency known to be failing, so:
+/// metrics-only). Only idle calm keys are ever evicted: evicting a tripped
+/// breaker would let full traffic through to a dependency known to be
+/// failing, and evicting a key in use would wipe the failures it is
+/// counting, so whoever can mint keys could reset circuits.
 ///
-/// - [`evict_idle`](Self::evict_idle) removes idle keys with calm breakers.
-/// - Creating a key when [`KeyedSettings::max_keys`] are held first removes
-///   every idle calm key; if there was none, it removes one key, choosing
-///   an idle tripped key, then the least recently used calm key, then the
-///   least recently used tripped key.
+/// - Once the registry is half full, each new key moves an eviction hand
+///   over at most [`EVICTION_STEP`] entries (a clock sweep, shard after
+///   shard), removing the idle calm ones it passes: a new key's cost is
+///   bounded, and a shard's lock is held for at most that many entries.
+/// - [`evict_idle`](Self::evict_idle) removes every idle calm key at once.
+///
+/// **When every one of the [`KeyedSettings::max_keys`] slots holds a live
+/// key** (in use, or tripped), a new key gets no breaker of its own: its
+/// calls go through the registry's one [`overflow`](Self::overflow)
+/// breaker, built from the same config and shared by every key that did
+/// not fit. Calls are never let through unguarded and never refused for
+/// want of room: the overflow breaker trips, and refuses, like any other
+/// when the calls through it fail. Breakers of the keys held are never
+/// touched. A key that did not fit gets its own breaker on a later call
+/// once the hand has freed a slot. [`stats`](Self::stats) counts these
+/// calls (`overflowed`); size `max_keys` above the keys you expect to be
+/// live within one `idle_timeout`.
 ///
 /// An evicted key's next use creates a fresh, closed breaker. Calls in
 /// flight on an evicted breaker finish on it.
@@ -156,6 +170,26 @@ impl<K> KeyedBreakers<K> {
     pub fn is_empty(&self) -> bool {
         self.inner.shards.iter().all(|s| s.read().is_empty())
     }
+
+    /// The breaker shared by new keys while every slot holds a live key
+    /// (see the type's docs), named after the config with `/overflow`
+    /// appended. Its events reach its own listeners, not the registry's.
+    pub fn overflow(&self) -> &Breaker {
+        &self.inner.overflow
+    }
+
+    /// The registry's own counters: keys created, evicted, entries the
+    /// eviction hand examined, and overflowed new keys.
+    pub fn stats(&self) -> KeyedStats {
+        let c = &self.inner.counters;
+        // Relaxed: statistics.
+        KeyedStats {
+            inserted: c.inserted.load(Ordering::Relaxed),
+            evicted: c.evicted.load(Ordering::Relaxed),
+            examined: c.examined.load(Ordering::Relaxed),
+            overflowed: c.overflowed.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl<K> KeyedBreakers<K>
@@ -182,13 +216,18 @@ where
         let idle = nanos(settings.idle_timeout());
         let granularity = (idle / 64).min(nanos(MAX_TOUCH_GRANULARITY));
         let shards = (0..SHARDS)
-            .map(|_| CachePadded(RwLock::new(HashMap::new())))
+            .map(|_| CachePadded(RwLock::new(Shard::default())))
             .collect();
+        let mut overflow = template.clone();
+        overflow.name = Arc::from(format!("{}/overflow", template.name));
         Self {
             inner: Arc::new(Inner {
                 shards,
                 hasher: RandomState::new(),
                 reserved: AtomicU64::new(0),
+                hand: Mutex::new(Hand::START),
+                rest_until: AtomicU64::new(0),
+                overflow: Breaker::new(overflow),
                 template,
                 namer,
                 settings,
@@ -196,6 +235,7 @@ where
                 granularity,
                 clock: TokioClock::new(),
                 listeners: Listeners::default(),
+                counters: Counters::default(),
             }),
         }
     }
@@ -207,7 +247,9 @@ where
     }
 
     /// The breaker for `key`, created (closed) if it has none; counts as a
-    /// use of `key`.
+    /// use of `key`. While every slot holds a live key, a new key gets the
+    /// shared [`overflow`](Self::overflow) breaker instead (see the type's
+    /// docs).
     pub fn breaker(&self, key: &K) -> Breaker {
         let now = self.inner.clock.now();
         self.lookup(key, now)
@@ -251,7 +293,7 @@ where
         self.inner
             .shards
             .iter()
-            .flat_map(|s| s.read().keys().cloned().collect::<Vec<_>>())
+            .flat_map(|s| s.read().iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())
             .collect()
     }
 
@@ -278,14 +320,22 @@ where
     }
 
     /// Removes every idle key whose breaker is calm (see the type's docs)
-    /// and returns how many it removed.
+    /// and returns how many it removed. This walks every key (each shard
+    /// under its write lock in turn); new keys already evict a few at a
+    /// time, so call it only to give memory back at once.
     pub fn evict_idle(&self) -> usize {
-        let (removed, _) = self.sweep(self.inner.clock.now(), false);
-        self.release(removed);
+        let now = self.inner.clock.now();
+        let removed = self
+            .inner
+            .shards
+            .iter()
+            .map(|s| s.write().sweep(|e| self.evictable(e, now)))
+            .sum();
+        self.evicted(removed);
         removed
     }
 
-    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<HashMap<K, Entry>> {
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<Shard<K>> {
         // `K: Borrow<Q>` promises `Q` hashes as `K` does, so both find the
         // same shard.
         let hash = self.inner.hasher.hash_one(key);
@@ -293,6 +343,7 @@ where
     }
 
     /// The existing breaker for `key`, marking the use; a read lock only.
+    #[inline]
     fn lookup<Q>(&self, key: &Q, now: Nanos) -> Option<Breaker>
     where
         K: Borrow<Q>,
@@ -304,29 +355,51 @@ where
         Some(entry.breaker.clone())
     }
 
-    /// Creates `key`'s breaker, making room first if the registry is full.
+    /// Creates `key`'s breaker if a slot is free (after one eviction step),
+    /// else hands out the overflow breaker. Cold: kept out of the lookup
+    /// path, which every call of a known key takes.
+    #[cold]
+    #[inline(never)]
     fn insert(&self, key: K, now: Nanos) -> Breaker {
-        // Built before taking the lock, to hold it briefly, and before
-        // reserving, so a panicking namer cannot leak a slot.
+        let max = self.inner.settings.max_keys() as u64;
+        // Relaxed: only decides whether to step; the reserve decides.
+        if self.inner.reserved.load(Ordering::Relaxed) >= max / 2 {
+            self.step(now);
+        }
+        if !self.reserve(max) {
+            // Another caller may have created the key meanwhile.
+            return self.lookup(&key, now).unwrap_or_else(|| self.overflowed());
+        }
+        // Gives the slot back unless the key is stored, also if the namer panics.
+        let slot = Slot(self, true);
         let breaker = self.create(&key);
-        self.reserve(now);
         let mut shard = self.shard(&key).write();
         if let Some(existing) = shard.get(&key) {
             // Another caller created it meanwhile: use theirs, give the slot back.
             existing.touch(now, self.inner.granularity);
-            let existing = existing.breaker.clone();
-            drop(shard);
-            self.release(1);
-            return existing;
+            return existing.breaker.clone();
         }
-        shard.insert(
-            key,
-            Entry {
-                breaker: breaker.clone(),
-                last_used: AtomicU64::new(now),
-            },
-        );
+        shard.insert(key, breaker.clone(), now);
+        drop(shard);
+        slot.keep();
+        // Relaxed: a statistic.
+        self.inner.counters.inserted.fetch_add(1, Ordering::Relaxed);
         breaker
+    }
+
+    #[cold]
+    fn overflowed(&self) -> Breaker {
+        let inner = &*self.inner;
+        // Relaxed: a statistic.
+        let before = inner.counters.overflowed.fetch_add(1, Ordering::Relaxed);
+        if before.is_power_of_two() || before == 0 {
+            tracing::warn!(
+                breaker = %inner.template.name, max_keys = inner.settings.max_keys(),
+                overflowed = before + 1,
+                "keyed circuit breakers full of live keys: new keys share the overflow breaker"
+            );
+        }
+        inner.overflow.clone()
     }
 
     fn create(&self, key: &K) -> Breaker {
@@ -351,34 +424,24 @@ where
         breaker
     }
 
-    /// Takes a slot for a new key, evicting until one is free.
-    fn reserve(&self, now: Nanos) {
-        let max = self.inner.settings.max_keys() as u64;
+    /// Takes a slot for a new key if one is free.
+    fn reserve(&self, max: u64) -> bool {
         // Relaxed first read: the compare-exchange below decides.
         let mut taken = self.inner.reserved.load(Ordering::Relaxed);
-        loop {
-            if taken < max {
-                // Acquire: pairs with the Release in `release`, so the
-                // removal that freed this slot happens before our insert.
-                match self.inner.reserved.compare_exchange_weak(
-                    taken,
-                    taken + 1,
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return,
-                    Err(now_taken) => taken = now_taken,
-                }
-                continue;
+        while taken < max {
+            // Acquire: pairs with the Release in `release`, so the
+            // removal that freed this slot happens before our insert.
+            match self.inner.reserved.compare_exchange_weak(
+                taken,
+                taken + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(now_taken) => taken = now_taken,
             }
-            if self.make_room(now) == 0 {
-                // Every slot belongs to an insert still under way on
-                // another thread; let it finish.
-                std::thread::yield_now();
-            }
-            // Relaxed: as above.
-            taken = self.inner.reserved.load(Ordering::Relaxed);
         }
+        false
     }
 
     /// Gives back `n` slots whose entries are gone.
@@ -389,80 +452,115 @@ where
         }
     }
 
-    /// Removes every idle calm key; if there was none, the single key that
-    /// ranks lowest. Returns how many it removed (0 only if the shards are
-    /// empty).
-    fn make_room(&self, now: Nanos) -> usize {
-        let (mut removed, victim) = self.sweep(now, true);
-        if removed == 0 {
-            if let Some(victim) = victim {
-                let mut shard = self.inner.shards[victim.shard].write();
-                let before = shard.len();
-                // The same breaker, if no one removed it meanwhile.
-                shard.retain(|_, e| !Arc::ptr_eq(&e.breaker.shared, &victim.breaker.shared));
-                removed = before - shard.len();
-                drop(shard);
-                if removed > 0 {
-                    let state = victim.breaker.state();
-                    if state.admits_all() {
-                        tracing::debug!(
-                            breaker = %victim.breaker.config().name(), %state,
-                            "keyed circuit breakers full: evicted the least recently used key"
-                        );
-                    } else {
-                        tracing::warn!(
-                            breaker = %victim.breaker.config().name(), %state,
-                            "keyed circuit breakers full: evicted a tripped breaker"
-                        );
-                    }
-                }
-            }
-        }
-        self.release(removed);
-        removed
+    fn evictable(&self, e: &Entry, now: Nanos) -> bool {
+        // Relaxed: see `Entry::touch`.
+        let last = e.last_used.load(Ordering::Relaxed);
+        now.saturating_sub(last) >= self.inner.idle && e.breaker.state().admits_all()
     }
 
-    /// Removes idle calm entries, shard by shard; with `rank`, also finds
-    /// the lowest-ranked entry left. The caller releases the slots.
-    fn sweep(&self, now: Nanos, rank: bool) -> (usize, Option<Victim>) {
+    /// Moves the eviction hand over at most [`EVICTION_STEP`] entries,
+    /// shard after shard, removing the idle calm ones. Skipped if another
+    /// thread is stepping (it frees slots for everyone), and while the
+    /// last full round freed nothing and nothing it saw can be freed yet:
+    /// a flood of new keys into a registry full of live ones then costs no
+    /// write lock at all.
+    fn step(&self, now: Nanos) {
         let inner = &*self.inner;
-        let mut removed = 0;
-        let mut victim: Option<Victim> = None;
-        for (i, shard) in inner.shards.iter().enumerate() {
-            let mut map = shard.write();
-            let before = map.len();
-            map.retain(|_, e| {
-                // Relaxed: see `Entry::touch`.
-                let last = e.last_used.load(Ordering::Relaxed);
-                let idle = now.saturating_sub(last) >= inner.idle;
-                let calm = e.breaker.state().admits_all();
-                if idle && calm {
-                    return false;
-                }
-                if rank {
-                    let class = match (idle, calm) {
-                        (true, _) => Class::IdleTripped,
-                        (false, true) => Class::ActiveCalm,
-                        (false, false) => Class::ActiveTripped,
-                    };
-                    if victim.as_ref().is_none_or(|v| (class, last) < v.rank) {
-                        victim = Some(Victim {
-                            rank: (class, last),
-                            shard: i,
-                            breaker: e.breaker.clone(),
-                        });
-                    }
-                }
-                true
-            });
-            removed += before - map.len();
+        // Relaxed: a hint; a stale value only moves one step earlier or later.
+        if now < inner.rest_until.load(Ordering::Relaxed) {
+            return;
         }
-        if removed > 0 {
+        let Some(mut hand) = inner.hand.try_lock() else {
+            return;
+        };
+        let (mut budget, mut removed) = (EVICTION_STEP, 0);
+        // One more than the shards: the shard the hand starts in may be
+        // walked again from its first entry.
+        for _ in 0..=SHARDS {
+            let mut soonest = hand.soonest;
+            let step = inner.shards[hand.shard].write().step(budget, |e| {
+                // Relaxed: see `Entry::touch`.
+                let idle_at = e
+                    .last_used
+                    .load(Ordering::Relaxed)
+                    .saturating_add(inner.idle);
+                let calm = e.breaker.state().admits_all();
+                if calm && now >= idle_at {
+                    return true;
+                }
+                // A tripped breaker may turn calm with no call (an operator,
+                // the recovery timer): look again after the touch granularity.
+                let next = if calm {
+                    idle_at
+                } else {
+                    now.saturating_add(inner.granularity.max(1))
+                };
+                soonest = soonest.min(next);
+                false
+            });
+            budget -= step.examined;
+            removed += step.removed;
+            hand.removed += step.removed;
+            hand.soonest = soonest;
+            if step.wrapped {
+                hand.shard = (hand.shard + 1) & (SHARDS - 1);
+                if hand.shard == 0 {
+                    // A round over every key: if it freed nothing, nothing it
+                    // saw can be freed before `soonest` (keys inserted behind
+                    // the hand may wait up to one round longer).
+                    // (A round that saw no key at all sets nothing.)
+                    if hand.removed == 0 && hand.soonest != Nanos::MAX {
+                        // Relaxed: see above.
+                        inner.rest_until.store(hand.soonest, Ordering::Relaxed);
+                    }
+                    *hand = Hand::START;
+                }
+            }
+            if budget == 0 {
+                break;
+            }
+        }
+        drop(hand);
+        // Relaxed: a statistic.
+        let examined = (EVICTION_STEP - budget) as u64;
+        inner
+            .counters
+            .examined
+            .fetch_add(examined, Ordering::Relaxed);
+        self.evicted(removed);
+    }
+
+    /// Counts and logs `n` evicted keys and gives their slots back.
+    fn evicted(&self, n: usize) {
+        if n > 0 {
+            // Relaxed: a statistic.
+            self.inner
+                .counters
+                .evicted
+                .fetch_add(n as u64, Ordering::Relaxed);
             tracing::debug!(
-                breaker = %inner.template.name, evicted = removed,
+                breaker = %self.inner.template.name, evicted = n,
                 "keyed circuit breakers evicted idle keys"
             );
         }
-        (removed, victim)
+        self.release(n);
+    }
+}
+
+/// A reserved slot, given back on drop unless its key was stored.
+struct Slot<'a, K>(&'a KeyedBreakers<K>, bool);
+
+impl<K> Slot<'_, K> {
+    fn keep(mut self) {
+        self.1 = false;
+    }
+}
+
+impl<K> Drop for Slot<'_, K> {
+    fn drop(&mut self) {
+        if self.1 {
+            // Release: as in `KeyedBreakers::release`.
+            self.0.inner.reserved.fetch_sub(1, Ordering::Release);
+        }
     }
 }

@@ -49,8 +49,16 @@ pub struct KeyedSettingsBuilder {
 }
 
 impl KeyedSettingsBuilder {
-    /// Holds at most this many keys, at least 1. Inserting a key beyond it
-    /// evicts one (see [`KeyedBreakers`](super::KeyedBreakers) for which).
+    /// Holds at most this many keys, at least 1.
+    ///
+    /// Only idle keys with calm breakers are evicted, a few for each new
+    /// key. When every slot holds a live key (in use within the idle
+    /// timeout, or with a tripped breaker), a new key's calls go through the
+    /// registry's one shared [`overflow`](super::KeyedBreakers::overflow)
+    /// breaker, built from the same config: guarded, not refused, and no
+    /// held key's breaker is evicted or reset to make room. Size it above
+    /// the keys live within one idle timeout; see
+    /// [`KeyedBreakers`](super::KeyedBreakers).
     pub fn max_keys(mut self, max: usize) -> Self {
         self.settings.max_keys = max;
         self

@@ -74,8 +74,10 @@ impl Window {
 
     /// Records one call. Returns true when the rates may have reached a
     /// threshold and must be evaluated: only a failure or slow call can
-    /// raise a rate, except when the window first reaches
-    /// `minimum_calls` or (time window) when old calls age out.
+    /// raise a rate, except when the window reaches `minimum_calls` or
+    /// (time window) when old calls age out, which happens only as a new
+    /// bucket period opens, on that period's first record. So a success in
+    /// a steady window reads no counts.
     #[inline]
     pub(crate) fn record(&self, sample: Sample, now: Nanos, minimum_calls: u64) -> bool {
         match self {
@@ -84,8 +86,8 @@ impl Window {
                 sample.failure || sample.slow || recorded == Recorded::Seq(minimum_calls - 1)
             }
             Window::Time(w) => {
-                w.record(sample, now);
-                true
+                let (rolled, calls) = w.record(sample, now);
+                sample.failure || sample.slow || rolled || calls == minimum_calls
             }
         }
     }
