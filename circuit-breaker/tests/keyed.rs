@@ -605,3 +605,41 @@ fn concurrent_inserts_stay_within_max_keys() {
     assert!(breakers.len() <= 8, "{} keys", breakers.len());
     assert!(!breakers.is_empty());
 }
+
+#[test]
+fn concurrent_inserts_removals_and_evictions_keep_the_registry_consistent() {
+    // Keys go idle after 1ms of real time, so the hand evicts while other
+    // threads insert, remove and sweep.
+    let settings = KeyedSettings::builder()
+        .max_keys(64)
+        .idle_timeout(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let breakers: KeyedBreakers<u32> = KeyedBreakers::new(config(), settings);
+    std::thread::scope(|s| {
+        for t in 0..4u32 {
+            let breakers = &breakers;
+            s.spawn(move || {
+                for i in 0..3_000u32 {
+                    let key = (i * 7 + t) % 200;
+                    match i % 50 {
+                        0 => {
+                            breakers.evict_idle();
+                        }
+                        1..=5 => {
+                            breakers.remove(&key);
+                        }
+                        _ => breakers.breaker(&key).try_acquire().unwrap().success(),
+                    }
+                }
+            });
+        }
+    });
+    let stats = breakers.stats();
+    assert!(breakers.len() <= 64, "{} keys", breakers.len());
+    // Every key is held once and reachable by `get`.
+    let keys = breakers.keys();
+    assert_eq!(keys.len(), breakers.len());
+    assert!(keys.iter().all(|k| breakers.get(k).is_some()));
+    assert!(stats.inserted >= keys.len() as u64);
+}

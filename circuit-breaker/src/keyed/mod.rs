@@ -15,7 +15,8 @@
 //!
 //! Keys may come from the internet (a client id, a host in a URL), so
 //! whoever sends requests may mint new keys by the million. Once every
-//! slot holds a key in use or tripped, a new key's calls go through one
+//! slot holds a live key (used within the idle timeout, or with a tripped
+//! breaker), a new key's calls go through one
 //! shared [`overflow`](KeyedBreakers::overflow) breaker built from the
 //! same config: never unguarded, never refused for want of room, and never
 //! at the cost of an existing key's breaker. The keys held keep their
