@@ -340,6 +340,7 @@ async fn a_refusal_with_no_other_attempt_in_flight_ends_the_hedged_call() {
 mod http_classifier {
     use super::*;
     use ballast_retry::AllErrors;
+    use ballast_retry::grpc::GrpcHttpClassifier;
     use ballast_retry::http::HttpClassifier;
     use http::{Request, Response};
 
@@ -372,5 +373,43 @@ mod http_classifier {
         let response = svc.ready().await.unwrap().call(get).await.unwrap();
         assert_eq!(response.status(), 503);
         assert_eq!(below.start_ms(), [0, 100]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_after_a_grpc_unavailable_hands_back_the_unavailable() {
+        let policy = Policy::new(
+            config().build().unwrap(),
+            GrpcHttpClassifier::new().retry_errors_if(AllErrors),
+        );
+        let below = Below::new(&[Step::Down, circuit_open(10 * SEC)]);
+        let server = tower::service_fn({
+            let below = below.clone();
+            let mut first = true;
+            move |_: Request<()>| {
+                let unavailable = std::mem::take(&mut first);
+                let attempt = below.attempt();
+                async move {
+                    let outcome = attempt.await;
+                    if unavailable {
+                        let r = Response::builder().header("grpc-status", "14");
+                        return Ok(r.body(()).unwrap());
+                    }
+                    outcome.map(|_| Response::new(()))
+                }
+            }
+        });
+        let mut svc = policy.layer().layer(server);
+        let call = Request::post("/orders.v1.Orders/Get")
+            .header("content-type", "application/grpc")
+            .body(())
+            .unwrap();
+        let started = Instant::now();
+        let response = Deadline::after(SEC)
+            .scope(async { svc.ready().await?.call(call).await })
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["grpc-status"], "14");
+        assert_eq!(below.start_ms(), [0, 100]);
+        assert_eq!(started.elapsed(), 100 * MS, "no wait for the open circuit");
     }
 }

@@ -14,7 +14,7 @@
 //!   classifiers of one's own; [`WallClock`]: the date they count from.
 //!
 //! ```
-//! use ballast_retry::http::{HttpClassifier, IdempotentRequests};
+//! use ballast_retry::http::HttpClassifier;
 //! use ballast_retry::{Config, ConnectionErrors, Policy};
 //! use http::{Request, Response, StatusCode};
 //! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
@@ -26,7 +26,9 @@
 //!     HttpClassifier::new().retry_errors_if(ConnectionErrors),
 //! );
 //! let mut client = ServiceBuilder::new()
-//!     .layer(policy.layer().clone_requests_with(IdempotentRequests::new()))
+//!     // The default cloner sends a request again only if that is safe:
+//!     // the same rule as `.idempotent_http()`.
+//!     .layer(policy.layer())
 //!     .service(service_fn(|_: Request<String>| async {
 //!         let r = Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body(String::new());
 //!         Ok::<_, std::io::Error>(r.unwrap())
@@ -43,6 +45,16 @@
 //! let response = client.ready().await?.call(get).await?;
 //! assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
 //! assert_eq!(policy.metrics().attempts, 4);
+//!
+//! // A POST with an idempotency key is: the server acts once per key.
+//! let keyed = Request::post("/orders")
+//!     .header("idempotency-key", "order-7")
+//!     .body("{}".to_string())?;
+//! client.ready().await?.call(keyed).await?;
+//! assert_eq!(policy.metrics().attempts, 7);
+//!
+//! // To retry every POST (a server that deduplicates them), opt in:
+//! // `policy.layer().clone_requests_with(IdempotentRequests::new().allow(Method::POST))`.
 //! # Ok(()) }
 //! ```
 
