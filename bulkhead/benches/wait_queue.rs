@@ -17,6 +17,12 @@
 //! Rows `behind_10` and `behind_10000`: equal figures for one
 //! implementation mean the cost does not grow with the queue.
 //!
+//! Figures on a shared 2-core machine (medians of 3 runs): before the
+//! queue became a linked slab, `ballast` took 246 ns behind 10 waiters and
+//! 12.8 us behind 10,000 (52 times as long; 1,308 vs 131,177 instructions
+//! under callgrind); after, 221 and 222 ns (1,190 instructions both), 1.1
+//! times `tokio_semaphore_timeout` at either length.
+//!
 //! Run: `cargo bench -p ballast-bulkhead --bench wait_queue`.
 
 use ballast_bench::configure;

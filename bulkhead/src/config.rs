@@ -128,6 +128,7 @@ impl ConfigBuilder {
     ///   [`ConfigError`]: the two contradict each other.
     ///
     /// 0 means no queue: a call that finds no permit is rejected at once.
+    /// Whatever is set, at most `u32::MAX` calls wait at once.
     pub fn max_queue_len(mut self, n: usize) -> Self {
         self.max_queue_len = Some(n);
         self
