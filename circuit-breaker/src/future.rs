@@ -97,7 +97,7 @@ where
 
 /// True when `error` is a ballast layer below refusing the call before it
 /// reached the dependency (a full bulkhead, a rate limit, another
-/// breaker, a spent budget): that says nothing of the dependency's health,
+/// breaker): that says nothing of the dependency's health,
 /// so it is not counted as a failure, whatever the classifier says. A
 /// passed deadline still counts: a timeout below the breaker cut a call
 /// that the dependency was too slow to answer.

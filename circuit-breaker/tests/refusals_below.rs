@@ -29,7 +29,7 @@ async fn refusals_by_layers_below_never_trip_the_circuit() {
         Reason::Overloaded,
         Reason::RateLimited,
         Reason::CircuitOpen,
-        Reason::BudgetExhausted,
+        Reason::CircuitForcedOpen,
     ] {
         let b = breaker(1);
         fail_n(
@@ -52,7 +52,7 @@ async fn refusals_by_layers_below_never_trip_the_circuit() {
                         Duration::from_secs(1),
                     ))
                 },
-                _ => || Box::new(Rejected::never(Reason::BudgetExhausted)),
+                _ => || Box::new(Rejected::retry_later(Reason::CircuitForcedOpen)),
             },
         )
         .await;

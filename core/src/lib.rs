@@ -1,7 +1,7 @@
 //! What every ballast crate shares, so users learn it once.
 //!
 //! - [`Rejected`]: the one error every ballast policy returns when it refuses
-//!   a call (open circuit, full bulkhead, rate limit, spent budget, passed
+//!   a call (open circuit, full bulkhead, rate limit, passed
 //!   deadline). Stacks box errors into `tower::BoxError`; users downcast to
 //!   `Rejected` once, whatever layer refused, and read why and when to retry.
 //! - [`CallError`]: what every crate's plain async helper returns on

@@ -32,8 +32,6 @@ pub enum Reason {
     RateLimited,
     /// The call's deadline passed, or cannot be met.
     DeadlineExceeded,
-    /// The retry or hedging budget is spent.
-    BudgetExhausted,
 }
 
 impl Reason {
@@ -50,7 +48,6 @@ impl Reason {
             Reason::Overloaded => "overloaded",
             Reason::RateLimited => "rate limited",
             Reason::DeadlineExceeded => "deadline exceeded",
-            Reason::BudgetExhausted => "budget exhausted",
         }
     }
 }

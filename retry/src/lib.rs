@@ -132,9 +132,10 @@
 //! ballast-retry itself refuses nothing for want of budget: with the
 //! budget spent, a call ends with its last real outcome (or, if every
 //! attempt was refused below, the refusal it got), and a hedge without
-//! budget simply sends no backup. So [`Reason::BudgetExhausted`] is never
-//! produced by this crate; the only [`Rejected`] it makes itself is the
-//! helper's [`Reason::DeadlineExceeded`] for a deadline already past.
+//! budget simply sends no backup: a spent budget is never a refusal of
+//! its own (the family has no such [`Reason`]). The only [`Rejected`] this
+//! crate makes itself is the helper's [`Reason::DeadlineExceeded`] for a
+//! deadline already past.
 //!
 //! # Hedging
 //!
