@@ -24,8 +24,8 @@ use ballast_deadline::propagate::{
 };
 use ballast_deadline::{Deadline, TimeoutLayer};
 use ballast_retry::http::HttpClassifier;
-use ballast_retry::{Backoff, Jitter, Policy, is_connection_error};
-use common::{BoxError, MS, reason};
+use ballast_retry::{Policy, is_connection_error};
+use common::{BoxError, MS, reason, retry_config};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -172,17 +172,7 @@ fn stack(deadline: Duration, transport: Client) -> Stack {
             .unwrap(),
     );
     let retry = Policy::new(
-        ballast_retry::Config::builder()
-            .max_attempts(3)
-            .backoff(
-                Backoff::constant(5 * MS)
-                    .jitter(Jitter::None)
-                    .build()
-                    .unwrap(),
-            )
-            .no_budget()
-            .build()
-            .unwrap(),
+        retry_config(3),
         // A stack's errors are boxed: look for a connection error inside.
         HttpClassifier::new().retry_errors_if(|e: &BoxError| is_connection_error(e.as_ref())),
     );

@@ -14,9 +14,10 @@ use ballast_circuit_breaker::{Breaker, SlidingWindow, State};
 use ballast_core::Reason;
 use ballast_deadline::TimeoutLayer;
 use ballast_ratelimit::RateLimiter;
-use ballast_retry::{Backoff, Jitter, Policy, RetryErrors};
+use ballast_retry::{Policy, RetryErrors};
 use common::*;
 use futures::poll;
+use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 use tower::util::BoxCloneSyncService;
@@ -33,23 +34,9 @@ fn timeout(d: Duration) -> TimeoutLayer {
     )
 }
 
-/// Retry up to `attempts` times with a constant 5 ms backoff, no jitter,
-/// no budget (the budget has its own tests; here it would only add noise).
+/// Retry with [`retry_config`], every error retried.
 fn retry(attempts: u32) -> Policy<RetryErrors> {
-    Policy::new(
-        ballast_retry::Config::builder()
-            .max_attempts(attempts)
-            .backoff(
-                Backoff::constant(5 * MS)
-                    .jitter(Jitter::None)
-                    .build()
-                    .unwrap(),
-            )
-            .no_budget()
-            .build()
-            .unwrap(),
-        RetryErrors,
-    )
+    Policy::new(retry_config(attempts), RetryErrors)
 }
 
 /// Opens after `min_calls` calls all failed; stays open 10 s.
@@ -409,22 +396,45 @@ async fn retry_over_a_per_attempt_timeout_retries_a_hung_attempt_within_the_over
     assert_eq!(breaker.metrics().failures, 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_rate_limiter_outside_the_bulkhead_waits_without_holding_a_permit() {
+/// A bulkhead of one and a limiter of five a second that waits, the
+/// limiter outside the bulkhead or inside it. Returns the stack with one
+/// call made and a second waiting 100 ms into its wait for a cell.
+async fn limiter_and_bulkhead(
+    limiter_outside: bool,
+) -> (
+    Stack,
+    Bulkhead,
+    impl Future<Output = Result<usize, BoxError>>,
+) {
     let (dep, _seen) = dep(|_| Step::Ok(MS));
     let bulkhead = bulkhead(1);
     let limiter = limiter(5, Some(Duration::from_secs(1)));
-    let svc: Stack = BoxCloneSyncService::new(
-        ServiceBuilder::new()
-            .layer(timeout(Duration::from_secs(1)))
-            .layer(limiter.layer())
-            .layer(bulkhead.layer())
-            .service(dep),
-    );
+    let builder = ServiceBuilder::new().layer(timeout(Duration::from_secs(1)));
+    let svc: Stack = if limiter_outside {
+        BoxCloneSyncService::new(
+            builder
+                .layer(limiter.layer())
+                .layer(bulkhead.layer())
+                .service(dep),
+        )
+    } else {
+        BoxCloneSyncService::new(
+            builder
+                .layer(bulkhead.layer())
+                .layer(limiter.layer())
+                .service(dep),
+        )
+    };
     call(&svc, 1).await.unwrap();
-    let mut waiting = Box::pin(call(&svc, 2));
+    let mut waiting = Box::pin(svc.clone().oneshot(2));
     assert!(poll!(waiting.as_mut()).is_pending());
     tokio::time::advance(100 * MS).await;
+    (svc, bulkhead, waiting)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limiter_outside_the_bulkhead_waits_without_holding_a_permit() {
+    let (_svc, bulkhead, waiting) = limiter_and_bulkhead(true).await;
     assert_eq!(
         bulkhead.snapshot().in_flight,
         0,
@@ -494,20 +504,7 @@ async fn the_issues_order_with_everything_healthy_adds_no_time() {
 
 #[tokio::test(start_paused = true)]
 async fn warned_rate_limiter_inside_the_bulkhead_holds_a_permit_while_it_waits() {
-    let (dep, _seen) = dep(|_| Step::Ok(MS));
-    let bulkhead = bulkhead(1);
-    let limiter = limiter(5, Some(Duration::from_secs(1)));
-    let svc: Stack = BoxCloneSyncService::new(
-        ServiceBuilder::new()
-            .layer(timeout(Duration::from_secs(1)))
-            .layer(bulkhead.layer())
-            .layer(limiter.layer())
-            .service(dep),
-    );
-    call(&svc, 1).await.unwrap();
-    let mut waiting = Box::pin(call(&svc, 2));
-    assert!(poll!(waiting.as_mut()).is_pending());
-    tokio::time::advance(100 * MS).await;
+    let (svc, bulkhead, waiting) = limiter_and_bulkhead(false).await;
     assert_eq!(
         bulkhead.snapshot().in_flight,
         1,

@@ -107,6 +107,22 @@ pub fn dep(script: impl Fn(usize) -> Step + Send + Sync + 'static) -> (Dep, Arc<
     (BoxCloneSyncService::new(svc), seen)
 }
 
+/// Up to `attempts` attempts with a constant 5 ms backoff, no jitter, no
+/// budget (the budget has its own tests; here it would only add noise).
+pub fn retry_config(attempts: u32) -> ballast_retry::Config {
+    ballast_retry::Config::builder()
+        .max_attempts(attempts)
+        .backoff(
+            ballast_retry::Backoff::constant(5 * MS)
+                .jitter(ballast_retry::Jitter::None)
+                .build()
+                .unwrap(),
+        )
+        .no_budget()
+        .build()
+        .unwrap()
+}
+
 /// The ballast refusal in `err`, if a policy refused.
 pub fn rejected(err: &BoxError) -> Option<&ballast_core::Rejected> {
     err.downcast_ref::<ballast_core::Rejected>()
