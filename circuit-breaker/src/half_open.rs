@@ -149,11 +149,7 @@ impl Probes {
 #[cfg(all(test, not(ballast_loom)))]
 mod tests {
     use super::*;
-
-    const FAIL: Sample = Sample {
-        failure: true,
-        slow: false,
-    };
+    use crate::window::samples::FAIL;
 
     #[test]
     fn admits_exactly_permits_and_release_frees_a_slot() {

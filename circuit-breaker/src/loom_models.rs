@@ -10,7 +10,8 @@ use crate::classify::Outcome;
 use crate::config::{Config, SlidingWindow};
 use crate::core::{Core, Kind, Ticket};
 use crate::state::State;
-use crate::window::{Counts, Sample, TimeWindow};
+use crate::window::samples::{FAIL, OK};
+use crate::window::{Counts, TimeWindow};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
@@ -331,15 +332,6 @@ fn timer_tick_racing_two_calls_admits_one_probe() {
         assert_eq!(c.probe_counts().issued, 1);
     });
 }
-
-const OK: Sample = Sample {
-    failure: false,
-    slow: false,
-};
-const FAIL: Sample = Sample {
-    failure: true,
-    slow: false,
-};
 
 /// A time window of two 1 s buckets holding one failure at 0 s. A call
 /// that read the clock at 0.5 s records into bucket 0 while a call at 2 s

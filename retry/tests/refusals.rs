@@ -5,8 +5,8 @@
 use ballast_deadline::Deadline;
 use ballast_retry::grpc::GrpcClassifier;
 use ballast_retry::{
-    Backoff, BoxError, Config, ConfigBuilder, HedgeConfig, HedgeDelay, HedgePolicy, Jitter, Policy,
-    Reason, Rejected, RetryErrors, hedge, retry,
+    BoxError, ConfigBuilder, HedgeConfig, HedgeDelay, HedgePolicy, Policy, Reason, Rejected,
+    RetryErrors, hedge, retry,
 };
 use std::future::Future;
 use std::io;
@@ -17,7 +17,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
-const MS: Duration = Duration::from_millis(1);
+mod common;
+
+use common::MS;
 const SEC: Duration = Duration::from_secs(1);
 
 /// What one attempt meets below the retry layer.
@@ -126,15 +128,7 @@ impl Service<&'static str> for Below {
 
 /// 5 attempts, constant 100 ms without jitter, no budget.
 fn config() -> ConfigBuilder {
-    Config::builder()
-        .max_attempts(5)
-        .backoff(
-            Backoff::constant(100 * MS)
-                .jitter(Jitter::None)
-                .build()
-                .unwrap(),
-        )
-        .no_budget()
+    common::builder()
 }
 
 /// One call through a retry layer of `config` and `RetryErrors` over `below`.

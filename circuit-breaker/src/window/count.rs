@@ -180,19 +180,7 @@ impl CountWindow {
 #[cfg(all(test, not(ballast_loom)))]
 mod tests {
     use super::*;
-
-    const OK: Sample = Sample {
-        failure: false,
-        slow: false,
-    };
-    const FAIL: Sample = Sample {
-        failure: true,
-        slow: false,
-    };
-    const SLOW: Sample = Sample {
-        failure: false,
-        slow: true,
-    };
+    use crate::window::samples::{FAIL, OK, SLOW};
 
     fn window(size: u32) -> CountWindow {
         CountWindow::new(size, true)

@@ -48,6 +48,31 @@ pub(crate) struct Sample {
     pub(crate) slow: bool,
 }
 
+/// The samples tests and loom models record, named once.
+#[cfg(any(test, ballast_loom))]
+pub(crate) mod samples {
+    // The loom models use only some of them.
+    #![cfg_attr(ballast_loom, allow(dead_code))]
+    use super::Sample;
+
+    pub(crate) const OK: Sample = Sample {
+        failure: false,
+        slow: false,
+    };
+    pub(crate) const FAIL: Sample = Sample {
+        failure: true,
+        slow: false,
+    };
+    pub(crate) const SLOW: Sample = Sample {
+        failure: false,
+        slow: true,
+    };
+    pub(crate) const SLOW_FAIL: Sample = Sample {
+        failure: true,
+        slow: true,
+    };
+}
+
 #[derive(Debug)]
 // One window per breaker, built once and never moved: size does not matter.
 #[allow(clippy::large_enum_variant)]

@@ -330,19 +330,7 @@ impl TimeWindow {
 #[cfg(all(test, not(ballast_loom)))]
 mod tests {
     use super::*;
-
-    const OK: Sample = Sample {
-        failure: false,
-        slow: false,
-    };
-    const FAIL: Sample = Sample {
-        failure: true,
-        slow: false,
-    };
-    const SLOW_FAIL: Sample = Sample {
-        failure: true,
-        slow: true,
-    };
+    use crate::window::samples::{FAIL, OK, SLOW_FAIL};
     const SEC: u64 = 1_000_000_000;
 
     #[test]
