@@ -10,6 +10,7 @@ mod config;
 mod error;
 mod message;
 mod partition;
+mod schema;
 pub mod publish;
 
 pub use config::{Config, ConfigBuilder, OnDeadLetter, RelayConfig, RelayConfigBuilder, Retention};

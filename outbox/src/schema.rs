@@ -1,0 +1,82 @@
+//! The crate's own migrations: numbered steps applied once each, recorded in
+//! a version table of the crate's own (never sqlx's `_sqlx_migrations`,
+//! which belongs to the user's migrations), under a lock so that processes
+//! starting together apply each step once.
+
+use crate::Error;
+use sqlx::{Pool, Postgres, Sqlite};
+
+/// Applies `steps[i]` (the statements of version `i + 1`, separated by
+/// `;`-terminated lines) that `version_table` does not yet record, in one
+/// transaction holding an advisory lock named after the version table.
+pub(crate) async fn migrate_postgres(
+    pool: &Pool<Postgres>,
+    version_table: &str,
+    steps: &[String],
+) -> Result<(), Error> {
+    let mut tx = pool.begin().await?;
+    // A transaction-scoped lock: two processes migrating at once take turns;
+    // released at commit or rollback.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(version_table)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {version_table} (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let current: Option<i32> = sqlx::query_scalar(&format!("SELECT max(version) FROM {version_table}"))
+        .fetch_one(&mut *tx)
+        .await?;
+    let current = current.unwrap_or(0) as usize;
+    if current > steps.len() {
+        return Err(Error::Schema(format!(
+            "{version_table} records version {current}, this crate knows {}; refusing to run an older ballast-outbox on newer tables",
+            steps.len()
+        )));
+    }
+    for (i, step) in steps.iter().enumerate().skip(current) {
+        sqlx::raw_sql(step).execute(&mut *tx).await?;
+        sqlx::query(&format!("INSERT INTO {version_table} (version) VALUES ($1)"))
+            .bind((i + 1) as i32)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// [`migrate_postgres`] for SQLite: `BEGIN IMMEDIATE` takes the database's
+/// write lock first, so two processes migrating at once take turns.
+pub(crate) async fn migrate_sqlite(
+    pool: &Pool<Sqlite>,
+    version_table: &str,
+    steps: &[String],
+) -> Result<(), Error> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {version_table} (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let current: Option<i64> = sqlx::query_scalar(&format!("SELECT max(version) FROM {version_table}"))
+        .fetch_one(&mut *tx)
+        .await?;
+    let current = current.unwrap_or(0) as usize;
+    if current > steps.len() {
+        return Err(Error::Schema(format!(
+            "{version_table} records version {current}, this crate knows {}; refusing to run an older ballast-outbox on newer tables",
+            steps.len()
+        )));
+    }
+    for (i, step) in steps.iter().enumerate().skip(current) {
+        sqlx::raw_sql(step).execute(&mut *tx).await?;
+        sqlx::query(&format!("INSERT INTO {version_table} (version) VALUES ($1)"))
+            .bind((i + 1) as i64)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
