@@ -6,8 +6,8 @@
 use crate::Error;
 use sqlx::{Pool, Postgres, Sqlite};
 
-/// Applies `steps[i]` (the statements of version `i + 1`, separated by
-/// `;`-terminated lines) that `version_table` does not yet record, in one
+/// Applies `steps[i]` (the statements of version `i + 1`, separated by `;`;
+/// no `;` inside a statement) that `version_table` does not yet record, in one
 /// transaction holding an advisory lock named after the version table.
 pub(crate) async fn migrate_postgres(
     pool: &Pool<Postgres>,
@@ -26,9 +26,10 @@ pub(crate) async fn migrate_postgres(
     ))
     .execute(&mut *tx)
     .await?;
-    let current: Option<i32> = sqlx::query_scalar(&format!("SELECT max(version) FROM {version_table}"))
-        .fetch_one(&mut *tx)
-        .await?;
+    let current: Option<i32> =
+        sqlx::query_scalar(&format!("SELECT max(version) FROM {version_table}"))
+            .fetch_one(&mut *tx)
+            .await?;
     let current = current.unwrap_or(0) as usize;
     if current > steps.len() {
         return Err(Error::Schema(format!(
@@ -37,11 +38,15 @@ pub(crate) async fn migrate_postgres(
         )));
     }
     for (i, step) in steps.iter().enumerate().skip(current) {
-        sqlx::raw_sql(step).execute(&mut *tx).await?;
-        sqlx::query(&format!("INSERT INTO {version_table} (version) VALUES ($1)"))
-            .bind((i + 1) as i32)
-            .execute(&mut *tx)
-            .await?;
+        for statement in step.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query(&format!(
+            "INSERT INTO {version_table} (version) VALUES ($1)"
+        ))
+        .bind((i + 1) as i32)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(())
@@ -60,9 +65,10 @@ pub(crate) async fn migrate_sqlite(
     ))
     .execute(&mut *tx)
     .await?;
-    let current: Option<i64> = sqlx::query_scalar(&format!("SELECT max(version) FROM {version_table}"))
-        .fetch_one(&mut *tx)
-        .await?;
+    let current: Option<i64> =
+        sqlx::query_scalar(&format!("SELECT max(version) FROM {version_table}"))
+            .fetch_one(&mut *tx)
+            .await?;
     let current = current.unwrap_or(0) as usize;
     if current > steps.len() {
         return Err(Error::Schema(format!(
@@ -71,11 +77,15 @@ pub(crate) async fn migrate_sqlite(
         )));
     }
     for (i, step) in steps.iter().enumerate().skip(current) {
-        sqlx::raw_sql(step).execute(&mut *tx).await?;
-        sqlx::query(&format!("INSERT INTO {version_table} (version) VALUES ($1)"))
-            .bind((i + 1) as i64)
-            .execute(&mut *tx)
-            .await?;
+        for statement in step.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query(&format!(
+            "INSERT INTO {version_table} (version) VALUES ($1)"
+        ))
+        .bind((i + 1) as i64)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(())

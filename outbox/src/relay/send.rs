@@ -1,0 +1,150 @@
+//! Publishing one claimed batch: a key's messages one after another, in
+//! their order, each only after the previous one was acknowledged; keys side
+//! by side. Every publish goes through the retry policy (budget on) and the
+//! circuit breaker.
+
+use crate::store::{Claimed, Outcome};
+use crate::{Envelope, PublishError, Publisher};
+use ballast_circuit_breaker::{Breaker, Outcome as Counted};
+use ballast_core::{CallError, Rejected};
+use ballast_deadline::Deadline;
+use ballast_retry::{Action, Policy, retry};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Classify = fn(&Result<(), BoxError>) -> Action;
+
+/// Retry outages and refusals by the breaker (retry's refusal rule then
+/// waits out their retry-after, or stops); a broker's refusal of the
+/// message is final for this batch.
+pub(crate) fn classify(result: &Result<(), BoxError>) -> Action {
+    match result {
+        Ok(()) => Action::Return,
+        Err(e) => match e.downcast_ref::<PublishError>() {
+            Some(PublishError::Refused(_)) => Action::Return,
+            _ => Action::Retry,
+        },
+    }
+}
+
+/// The breaker counts outages; a refused message means the broker is up.
+fn counted(result: &Result<(), PublishError>) -> Counted {
+    match result {
+        Ok(()) | Err(PublishError::Refused(_)) => Counted::Success,
+        Err(PublishError::Unavailable(_)) => Counted::Failure,
+    }
+}
+
+pub(crate) struct Sender<P> {
+    pub publisher: P,
+    pub retry: Policy<Classify>,
+    pub breaker: Breaker,
+    pub timeout: Duration,
+}
+
+/// What one key's run in a batch came to.
+enum Sent {
+    Acked,
+    Refused(String),
+    /// Not sent now; try again after the hint, if any.
+    Later(Option<Duration>),
+}
+
+impl<P: Publisher> Sender<P> {
+    /// Publishes `rows` (oldest first) and says what became of each, plus
+    /// how long to wait before the next claim when the broker could not
+    /// take messages (outage, open circuit, spent budget).
+    pub async fn publish(&self, partition: u32, rows: Vec<Claimed>) -> (Outcome, Option<Duration>) {
+        let mut runs: Vec<Vec<Envelope>> = Vec::new();
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        for row in rows {
+            let envelope = Envelope {
+                id: row.id,
+                topic: row.topic,
+                key: row.key,
+                seq: row.seq,
+                partition,
+                headers: serde_json::from_str(&row.headers).unwrap_or_default(),
+                payload: row.payload.into(),
+                attempts: row.attempts.max(0) as u32,
+            };
+            let i = *by_key.entry(envelope.key.clone()).or_insert_with(|| {
+                runs.push(Vec::new());
+                runs.len() - 1
+            });
+            runs[i].push(envelope);
+        }
+        let deadline = Deadline::at(Instant::now() + self.timeout);
+        let results =
+            futures::future::join_all(runs.iter().map(|run| deadline.scope(self.publish_run(run))))
+                .await;
+        let mut outcome = Outcome::default();
+        let mut pause: Option<Duration> = None;
+        for (run, (acked, last)) in runs.iter().zip(results) {
+            outcome.acked.extend(run[..acked].iter().map(|e| e.id));
+            match last {
+                Some(Sent::Refused(why)) => outcome.refused.push((run[acked].id, why)),
+                Some(Sent::Later(hint)) => {
+                    let wait = hint.unwrap_or(Duration::from_millis(100));
+                    pause = Some(pause.map_or(wait, |p| p.min(wait)));
+                }
+                Some(Sent::Acked) | None => {}
+            }
+        }
+        (outcome, pause)
+    }
+
+    /// One key's messages in order; stops at the first not acknowledged.
+    /// Returns how many were acknowledged and what stopped the run.
+    async fn publish_run(&self, run: &[Envelope]) -> (usize, Option<Sent>) {
+        for (i, envelope) in run.iter().enumerate() {
+            match self.send(envelope).await {
+                Sent::Acked => {}
+                other => return (i, Some(other)),
+            }
+        }
+        (run.len(), None)
+    }
+
+    async fn send(&self, envelope: &Envelope) -> Sent {
+        if Deadline::current().is_some_and(|d| d.is_expired()) {
+            return Sent::Later(None);
+        }
+        let result = retry(&self.retry, || async {
+            match self
+                .breaker
+                .call_classified(&counted, || self.publisher.publish(envelope))
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err(CallError::Rejected(r)) => Err(Box::new(r) as BoxError),
+                Err(CallError::Inner(e)) => Err(Box::new(e) as BoxError),
+            }
+        })
+        .await;
+        match result {
+            Ok(()) => Sent::Acked,
+            Err(CallError::Rejected(r)) => Sent::Later(r.retry_after_hint()),
+            Err(CallError::Inner(e)) => {
+                if let Some(r) = e.downcast_ref::<Rejected>() {
+                    return Sent::Later(r.retry_after_hint());
+                }
+                match e.downcast::<PublishError>() {
+                    Ok(refused) => match *refused {
+                        PublishError::Refused(why) => Sent::Refused(why),
+                        PublishError::Unavailable(e) => {
+                            tracing::debug!(target: "ballast_outbox", error = %e, "broker unavailable");
+                            Sent::Later(None)
+                        }
+                    },
+                    Err(other) => {
+                        tracing::debug!(target: "ballast_outbox", error = %other, "publish failed");
+                        Sent::Later(None)
+                    }
+                }
+            }
+        }
+    }
+}
