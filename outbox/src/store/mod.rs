@@ -230,8 +230,13 @@ pub trait Store: Send + Sync + 'static {
         n: u32,
         ttl: Duration,
     ) -> impl Future<Output = Result<Vec<Lease>, Error>> + Send;
-    /// Gives a lease back so another relay can take it at once.
-    fn release(&self, relay: &str, lease: Lease) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Gives a lease back so another relay can take it at once; false if
+    /// it was no longer this relay's.
+    fn release(
+        &self,
+        relay: &str,
+        lease: Lease,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
     /// Gives every lease back and leaves the relay table.
     fn leave(&self, relay: &str) -> impl Future<Output = Result<(), Error>> + Send;
 
