@@ -58,10 +58,13 @@ impl Names {
             meta: name("_meta"),
             version: name("_version"),
             index: t.clone(),
+            // Lower case: PostgreSQL folds unquoted names, and the channel
+            // must read the same in LISTEN and in pg_notify's string.
             channel: match &config.schema {
                 Some(s) => format!("{s}_{t}"),
                 None => t.clone(),
-            },
+            }
+            .to_ascii_lowercase(),
         }
     }
 }
