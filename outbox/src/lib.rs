@@ -7,14 +7,18 @@
 #![warn(missing_docs)]
 
 mod config;
+#[cfg(feature = "nats")]
+pub mod consumer;
 mod error;
+pub mod inbox;
 mod message;
 mod partition;
-mod schema;
 pub mod publish;
+mod schema;
 
 pub use config::{Config, ConfigBuilder, OnDeadLetter, RelayConfig, RelayConfigBuilder, Retention};
 pub use error::{EnqueueError, Error, InvalidMessage};
+pub use inbox::{Inbox, InboxConfig, Processed};
 pub use message::{Envelope, Message, header};
 pub use partition::partition_of;
 pub use publish::{ChannelPublisher, PublishError, Publisher};
