@@ -14,6 +14,7 @@ use crate::inbox::{Inbox, InboxDatabase, InboxError, Processed};
 use async_nats::header::NATS_MESSAGE_ID;
 use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use sqlx::{Pool, Transaction};
 use std::fmt;
 use std::future::Future;
@@ -110,7 +111,9 @@ impl<DB: InboxDatabase> InboxConsumer<DB> {
     /// messages: the message in hand is finished first), the consumer's
     /// message stream ends, or NATS or the database fails.
     ///
-    /// `handler` gets the transaction and the message; its writes commit
+    /// `handler` gets the transaction and the message and returns a boxed
+    /// future (`|tx, msg| Box::pin(async move { ... })`; clone what it
+    /// needs from its surroundings into the future); its writes commit
     /// with the message's id. An `Err` rolls them back and naks the message
     /// (redelivered after the nak delay). The ack is sent after the commit;
     /// an ack lost on the way means a redelivery, which the inbox reports
@@ -121,7 +124,10 @@ impl<DB: InboxDatabase> InboxConsumer<DB> {
         shutdown: S,
     ) -> Result<ConsumeStats, ConsumeError>
     where
-        F: AsyncFnMut(&mut Transaction<'static, DB>, &jetstream::Message) -> Result<(), E>,
+        F: for<'a> FnMut(
+            &'a mut Transaction<'static, DB>,
+            &'a jetstream::Message,
+        ) -> BoxFuture<'a, Result<(), E>>,
         E: fmt::Display,
         S: Future<Output = ()>,
     {
@@ -152,7 +158,10 @@ impl<DB: InboxDatabase> InboxConsumer<DB> {
         stats: &mut ConsumeStats,
     ) -> Result<(), ConsumeError>
     where
-        F: AsyncFnMut(&mut Transaction<'static, DB>, &jetstream::Message) -> Result<(), E>,
+        F: for<'a> FnMut(
+            &'a mut Transaction<'static, DB>,
+            &'a jetstream::Message,
+        ) -> BoxFuture<'a, Result<(), E>>,
         E: fmt::Display,
     {
         let Some(id) = message_id(message) else {
@@ -164,7 +173,7 @@ impl<DB: InboxDatabase> InboxConsumer<DB> {
         let mut tx = self.pool.begin().await.map_err(ConsumeError::Database)?;
         let outcome = self
             .inbox
-            .process(&mut tx, &id, async |tx| handler(tx, message).await)
+            .process(&mut tx, &id, |tx| handler(tx, message))
             .await;
         match outcome {
             Ok(Processed::Done(())) => {

@@ -19,7 +19,7 @@
 //! for _delivery in 0..2 {
 //!     let mut tx = pool.begin().await?;
 //!     let outcome = inbox
-//!         .process(&mut tx, "msg-1", async |_tx| Ok::<_, sqlx::Error>("handled"))
+//!         .process(&mut tx, "msg-1", |_tx| async { Ok::<_, sqlx::Error>("handled") })
 //!         .await?;
 //!     tx.commit().await?;
 //!     println!("{outcome:?}"); // Done("handled"), then Duplicate

@@ -5,6 +5,7 @@ use super::{InboxConfig, InboxDatabase, InboxError};
 use crate::Error;
 use sqlx::{Pool, Transaction};
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 /// What [`Inbox::process`] did with a message.
@@ -73,14 +74,19 @@ impl<DB: InboxDatabase> Inbox<DB> {
     /// handler if it rolled back. Under repeatable read or serializable the
     /// second fails with a serialization error instead; retry it. On SQLite
     /// writers take turns on the database lock.
-    pub async fn process<'c, T, E, F>(
+    ///
+    /// The handler is a closure taking the transaction and returning a
+    /// future, `|tx| async move { ... }`; the future may borrow the
+    /// transaction and anything that outlives the call.
+    pub async fn process<'t, 'c, T, E, F, Fut>(
         &self,
-        tx: &mut Transaction<'c, DB>,
+        tx: &'t mut Transaction<'c, DB>,
         message_id: &str,
         handler: F,
     ) -> Result<Processed<T>, InboxError<E>>
     where
-        F: AsyncFnOnce(&mut Transaction<'c, DB>) -> Result<T, E>,
+        F: FnOnce(&'t mut Transaction<'c, DB>) -> Fut,
+        Fut: Future<Output = Result<T, E>> + 't,
     {
         if message_id.is_empty() || message_id.len() > 255 {
             return Err(InboxError::InvalidId {
