@@ -4,7 +4,7 @@
 //! starting together apply each step once.
 
 use crate::Error;
-use sqlx::{Pool, Postgres, Sqlite};
+use sqlx::{Executor, Pool, Postgres, Sqlite};
 
 /// Applies `steps[i]` (the statements of version `i + 1`, separated by
 /// `;`-terminated lines) that `version_table` does not yet record, in one
@@ -37,7 +37,9 @@ pub(crate) async fn migrate_postgres(
         )));
     }
     for (i, step) in steps.iter().enumerate().skip(current) {
-        sqlx::raw_sql(step).execute(&mut *tx).await?;
+        // Called on the executor: `raw_sql(step).execute(&mut *tx)` makes a
+        // future rustc cannot prove Send, so no caller could be spawned.
+        (&mut *tx).execute(sqlx::raw_sql(step)).await?;
         sqlx::query(&format!("INSERT INTO {version_table} (version) VALUES ($1)"))
             .bind((i + 1) as i32)
             .execute(&mut *tx)
@@ -71,7 +73,9 @@ pub(crate) async fn migrate_sqlite(
         )));
     }
     for (i, step) in steps.iter().enumerate().skip(current) {
-        sqlx::raw_sql(step).execute(&mut *tx).await?;
+        // Called on the executor: `raw_sql(step).execute(&mut *tx)` makes a
+        // future rustc cannot prove Send, so no caller could be spawned.
+        (&mut *tx).execute(sqlx::raw_sql(step)).await?;
         sqlx::query(&format!("INSERT INTO {version_table} (version) VALUES ($1)"))
             .bind((i + 1) as i64)
             .execute(&mut *tx)
