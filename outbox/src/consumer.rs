@@ -113,7 +113,9 @@ impl<DB: InboxDatabase> InboxConsumer<DB> {
     ///
     /// `handler` gets the transaction and the message and returns a boxed
     /// future (`|tx, msg| Box::pin(async move { ... })`; clone what it
-    /// needs from its surroundings into the future); its writes commit
+    /// needs from its surroundings into the future; write the closure in
+    /// the call, where it is inferred as taking any borrow; a closure bound
+    /// to a variable first is not); its writes commit
     /// with the message's id. An `Err` rolls them back and naks the message
     /// (redelivered after the nak delay). The ack is sent after the commit;
     /// an ack lost on the way means a redelivery, which the inbox reports

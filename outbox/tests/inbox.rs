@@ -440,3 +440,28 @@ async fn postgres_inbox_in_a_schema_of_its_own() {
         .await
         .unwrap();
 }
+
+/// Opening and using the inbox inside `tokio::spawn` compiles and works:
+/// the futures are `Send`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_inbox_opens_and_processes_inside_a_spawned_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spawned.db");
+    let out = tokio::spawn(async move {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .connect_with(options)
+            .await
+            .unwrap();
+        let inbox = Inbox::new(pool.clone(), InboxConfig::default())
+            .await
+            .unwrap();
+        let runs = AtomicUsize::new(0);
+        process_once(&pool, &inbox, "m", &runs).await
+    })
+    .await
+    .unwrap();
+    assert_eq!(out, Processed::Done(()));
+}
