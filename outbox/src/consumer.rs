@@ -71,6 +71,32 @@ impl std::error::Error for ConsumeError {
 /// message twice and JetStream may deliver it twice, and this makes the
 /// handler's effect happen once. The pull consumer should use explicit
 /// acks (JetStream's default for pull consumers).
+///
+/// ```no_run
+/// use ballast_outbox::consumer::InboxConsumer;
+/// use ballast_outbox::inbox::{Inbox, InboxConfig};
+/// # async fn example(consumer: async_nats::jetstream::consumer::PullConsumer, pool: sqlx::PgPool)
+/// # -> Result<(), Box<dyn std::error::Error>> {
+/// let inbox = Inbox::new(pool.clone(), InboxConfig::default()).await?;
+/// let stats = InboxConsumer::new(consumer, pool, inbox)
+///     .run(
+///         |tx, msg| {
+///             let payload = msg.payload.clone();
+///             Box::pin(async move {
+///                 sqlx::query("INSERT INTO events (body) VALUES ($1)")
+///                     .bind(payload.to_vec())
+///                     .execute(&mut **tx)
+///                     .await?;
+///                 Ok::<_, sqlx::Error>(())
+///             })
+///         },
+///         async { tokio::signal::ctrl_c().await.ok(); },
+///     )
+///     .await?;
+/// println!("{} handled, {} duplicates", stats.processed, stats.duplicates);
+/// # Ok(())
+/// # }
+/// ```
 pub struct InboxConsumer<DB: InboxDatabase> {
     consumer: PullConsumer,
     pool: Pool<DB>,
