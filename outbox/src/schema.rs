@@ -4,11 +4,16 @@
 //! starting together apply each step once.
 
 use crate::Error;
-use sqlx::{Executor, Pool, Postgres, Sqlite};
+use sqlx::{Executor, Pool};
+#[cfg(feature = "postgres")]
+use sqlx::Postgres;
+#[cfg(feature = "sqlite")]
+use sqlx::Sqlite;
 
 /// Applies `steps[i]` (the statements of version `i + 1`, separated by
 /// `;`-terminated lines) that `version_table` does not yet record, in one
 /// transaction holding an advisory lock named after the version table.
+#[cfg(feature = "postgres")]
 pub(crate) async fn migrate_postgres(
     pool: &Pool<Postgres>,
     version_table: &str,
@@ -54,6 +59,7 @@ pub(crate) async fn migrate_postgres(
 
 /// [`migrate_postgres`] for SQLite: `BEGIN IMMEDIATE` takes the database's
 /// write lock first, so two processes migrating at once take turns.
+#[cfg(feature = "sqlite")]
 pub(crate) async fn migrate_sqlite(
     pool: &Pool<Sqlite>,
     version_table: &str,

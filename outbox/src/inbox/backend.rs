@@ -4,6 +4,7 @@
 
 use super::InboxConfig;
 use crate::Error;
+#[cfg(feature = "sqlite")]
 use ballast_core::ConfigError;
 use sqlx::{Database, Pool};
 use std::future::Future;
