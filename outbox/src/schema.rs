@@ -35,13 +35,7 @@ pub(crate) async fn migrate_postgres(
         sqlx::query_scalar(&format!("SELECT max(version) FROM {version_table}"))
             .fetch_one(&mut *tx)
             .await?;
-    let current = current.unwrap_or(0) as usize;
-    if current > steps.len() {
-        return Err(Error::Schema(format!(
-            "{version_table} records version {current}, this crate knows {}; refusing to run an older ballast-outbox on newer tables",
-            steps.len()
-        )));
-    }
+    let current = known(version_table, current.map(i64::from), steps.len())?;
     for (i, step) in steps.iter().enumerate().skip(current) {
         // Called on the executor: `raw_sql(step).execute(&mut *tx)` makes a
         // future rustc cannot prove Send, so no caller could be spawned.
@@ -75,13 +69,7 @@ pub(crate) async fn migrate_sqlite(
         sqlx::query_scalar(&format!("SELECT max(version) FROM {version_table}"))
             .fetch_one(&mut *tx)
             .await?;
-    let current = current.unwrap_or(0) as usize;
-    if current > steps.len() {
-        return Err(Error::Schema(format!(
-            "{version_table} records version {current}, this crate knows {}; refusing to run an older ballast-outbox on newer tables",
-            steps.len()
-        )));
-    }
+    let current = known(version_table, current, steps.len())?;
     for (i, step) in steps.iter().enumerate().skip(current) {
         // Called on the executor: `raw_sql(step).execute(&mut *tx)` makes a
         // future rustc cannot prove Send, so no caller could be spawned.
@@ -95,4 +83,15 @@ pub(crate) async fn migrate_sqlite(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The version the tables are at, refused if newer than this crate knows.
+fn known(version_table: &str, recorded: Option<i64>, steps: usize) -> Result<usize, Error> {
+    let current = recorded.unwrap_or(0).max(0) as usize;
+    if current > steps {
+        return Err(Error::Schema(format!(
+            "{version_table} records version {current}, this crate knows {steps}; refusing to run an older ballast-outbox on newer tables"
+        )));
+    }
+    Ok(current)
 }

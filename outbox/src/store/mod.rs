@@ -196,6 +196,32 @@ pub struct Backlog {
     pub held_keys: u64,
 }
 
+impl Backlog {
+    /// Assembles the snapshot from per-partition (partition, messages,
+    /// age of the oldest) rows and the two counts.
+    pub fn from_rows(
+        rows: impl IntoIterator<Item = (u32, u64, Duration)>,
+        dead: u64,
+        held: u64,
+    ) -> Self {
+        let mut backlog = Backlog {
+            dead_letters: dead,
+            held_keys: held,
+            ..Backlog::default()
+        };
+        for (partition, messages, oldest_age) in rows {
+            backlog.messages += messages;
+            backlog.oldest_age = backlog.oldest_age.max(Some(oldest_age));
+            backlog.partitions.push(PartitionBacklog {
+                partition,
+                messages,
+                oldest_age,
+            });
+        }
+        backlog
+    }
+}
+
 /// The operations the outbox and its relay run, in one database's dialect.
 pub trait Store: Send + Sync + 'static {
     type Db: sqlx::Database;
