@@ -112,7 +112,7 @@ async fn three_relay_processes_one_killed_one_stopped_past_its_lease_deliver_all
         let pool = pool.clone();
         let leases = format!("{table}_leases");
         tokio::spawn(async move {
-            let mut seen: HashMap<(i32, i64), String> = HashMap::new();
+            let mut seen: HashMap<(i32, i64), (String, Duration)> = HashMap::new();
             loop {
                 let rows = sqlx::query(&format!(
                     "SELECT partition, epoch, owner FROM {leases} WHERE owner IS NOT NULL"
@@ -121,7 +121,8 @@ async fn three_relay_processes_one_killed_one_stopped_past_its_lease_deliver_all
                 .await;
                 if let Ok(rows) = rows {
                     for r in rows {
-                        seen.insert((r.get(0), r.get(1)), r.get(2));
+                        seen.entry((r.get(0), r.get(1)))
+                            .or_insert_with(|| (r.get(2), start.elapsed()));
                     }
                 }
                 tokio::select! {
@@ -133,11 +134,27 @@ async fn three_relay_processes_one_killed_one_stopped_past_its_lease_deliver_all
         })
     };
 
-    let writers: Vec<_> = (0..WRITERS)
+    // A writer's one-per-transaction commits are serial, each a WAL flush
+    // (about 5 ms here under load; 12,500 of them would take a writer over
+    // a minute), so those writers carry a tenth of the messages and the
+    // batch writers the rest.
+    let singles = total / 10;
+    let shares: Vec<usize> = (0..WRITERS)
         .map(|w| {
-            let share = total / WRITERS + usize::from(w < total % WRITERS);
-            tokio::spawn(write(outbox.clone(), w, share))
+            let (of, n) = if w % 2 == 0 {
+                (singles, WRITERS / 2)
+            } else {
+                (total - singles, WRITERS / 2)
+            };
+            let i = w / 2;
+            of / n + usize::from(i < of % n)
         })
+        .collect();
+    assert_eq!(shares.iter().sum::<usize>(), total);
+    let writers: Vec<_> = shares
+        .iter()
+        .enumerate()
+        .map(|(w, &share)| tokio::spawn(write(outbox.clone(), w, share)))
         .collect();
 
     // Midway: SIGKILL one relay; then SIGSTOP another past its lease.
@@ -150,6 +167,7 @@ async fn three_relay_processes_one_killed_one_stopped_past_its_lease_deliver_all
     let stopped_at = start.elapsed();
     tokio::time::sleep(spec.lease * 5 / 2).await;
     relays[1].resume();
+    let resumed_at = start.elapsed();
 
     let mut expected: HashSet<Uuid> = HashSet::with_capacity(total);
     for w in writers {
@@ -220,13 +238,29 @@ async fn three_relay_processes_one_killed_one_stopped_past_its_lease_deliver_all
             *first, relay,
             "partition {partition} epoch {epoch} written by two relays"
         );
-        if let Some(owner) = sampled.get(&(partition, epoch)) {
+        if let Some((owner, _)) = sampled.get(&(partition, epoch)) {
             assert_eq!(
                 *owner, relay,
                 "partition {partition} epoch {epoch} was {owner}'s lease, but {relay} wrote"
             );
         }
     }
+    // The stop really outlasted the lease: partitions r-b held were taken
+    // by another relay while it was stopped.
+    let taken_from_stopped = sampled
+        .iter()
+        .filter(|((p, e), (owner, at))| {
+            owner != "r-b"
+                && (stopped_at..resumed_at).contains(at)
+                && sampled
+                    .iter()
+                    .any(|((p0, e0), (o0, _))| p0 == p && e0 < e && o0 == "r-b")
+        })
+        .count();
+    assert!(
+        taken_from_stopped > 0,
+        "no lease of the stopped relay was taken over while it was stopped"
+    );
     let epochs: i64 = sqlx::query_scalar(&format!("SELECT sum(epoch)::bigint FROM {table}_leases"))
         .fetch_one(&pool)
         .await
@@ -234,7 +268,7 @@ async fn three_relay_processes_one_killed_one_stopped_past_its_lease_deliver_all
     let unsampled = holder.keys().filter(|k| !sampled.contains_key(k)).count();
     eprintln!(
         "ordering: {total} messages, {KEYS} keys, {PARTITIONS} partitions; enqueued in {enqueued_in:?}, \
-         all delivered in {delivered_in:?} (SIGKILL r-a at {killed_at:?}, SIGSTOP r-b at {stopped_at:?} for {:?}); \
+         all delivered in {delivered_in:?} (SIGKILL r-a at {killed_at:?}, SIGSTOP r-b at {stopped_at:?} for {:?}, {taken_from_stopped} of its leases taken meanwhile); \
          {} deliveries, {} duplicates dropped by id; per relay {by_relay:?}; \
          leases taken {epochs} times over {PARTITIONS} partitions ({} epochs wrote, {unsampled} of them not seen by the sampler)",
         spec.lease * 5 / 2,
