@@ -202,6 +202,15 @@ pub struct RelayConfig {
     pub(crate) breaker: ballast_circuit_breaker::Config,
 }
 
+impl Default for RelayConfig {
+    /// The defaults of [`RelayConfig::builder`], with a fresh relay id.
+    fn default() -> Self {
+        RelayConfig::builder()
+            .build()
+            .expect("the default relay settings are valid")
+    }
+}
+
 impl RelayConfig {
     /// Starts from the defaults: batches of 100, 10 s leases, a poll every
     /// 500 ms when nothing wakes the relay, 5 broker refusals before a

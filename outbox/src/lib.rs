@@ -1,11 +1,147 @@
 //! A transactional outbox for sqlx: a service writes its business change and
 //! the messages that announce it in one transaction, and a relay publishes
-//! them to a broker afterwards, at least once, in per-key commit order.
+//! them to a broker afterwards, at least once, each key's messages in the
+//! order their transactions committed. An [`inbox`] on the consumer's side
+//! turns at-least-once delivery into effectively-once processing.
 //!
-//! (Crate docs: see the sections below; the runnable example opens this
-//! page once the relay lands.)
+//! Use it when a service must change its database *and* tell others, and
+//! neither may happen without the other (the dual-write problem).
+//!
+//! ```
+//! use ballast_outbox::{Config, Message, Outbox, Relay, RelayConfig};
+//! use ballast_outbox::publish::ChannelPublisher;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! // SQLite is the embedded default; PostgreSQL works the same way.
+//! let pool = ballast_outbox::sqlite::connect(&dir.path().join("shop.db")).await?;
+//! let outbox = Outbox::new(pool.clone(), Config::default()).await?;
+//! sqlx::query("CREATE TABLE orders (id TEXT PRIMARY KEY, total INTEGER)").execute(&pool).await?;
+//!
+//! // The order and its event commit together, or neither does.
+//! let mut tx = pool.begin().await?;
+//! sqlx::query("INSERT INTO orders VALUES ('order-42', 1999)").execute(&mut *tx).await?;
+//! let event = Message::json("orders.placed", "order-42", &serde_json::json!({"total": 1999}))?;
+//! outbox.enqueue(&mut tx, &event).await?;
+//! tx.commit().await?;
+//!
+//! // The relay publishes committed messages (here to an in-process channel).
+//! let (publisher, mut published) = ChannelPublisher::new(16);
+//! let relay = Relay::start(&outbox, publisher, RelayConfig::default());
+//! let delivered = published.recv().await.expect("the relay publishes it");
+//! assert_eq!(delivered.id, event.id());
+//! assert_eq!(delivered.seq, 1); // the first message of key "order-42"
+//! relay.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Ordering: commit order per key, and why it survives a restore
+//!
+//! A sequence or a time-ordered id is taken when a row is inserted, not when
+//! its transaction commits, so "ids above the last one seen" skips a late
+//! committer and "the oldest row of the key" can reorder a key. The outbox
+//! keeps one counter row per key (`<table>_keys`): enqueueing bumps it
+//! (`INSERT .. ON CONFLICT (key) DO UPDATE SET seq = seq + 1 RETURNING`),
+//! and the row lock that bump takes is held until the transaction ends, so
+//! a second writer of the same key waits and takes the next number only
+//! after the first committed (or rolled back, giving its number back). Each
+//! key's messages thus carry `seq` 1, 2, 3, ... in commit order, with no
+//! gaps, and a stamp (microseconds, raised past the key's previous stamp)
+//! that orders them the same way. The relay never keeps a cursor: it always
+//! claims the oldest stamps still in the table, so a late committer is
+//! simply picked up on the next claim, and the key's earlier messages,
+//! having smaller stamps, went first. Nothing depends on transaction ids or
+//! on the snapshot's `xmin`, so a dump and restore (which restarts
+//! transaction ids) changes nothing: counters and stamps are plain data.
+//! The price is one extra row write per message, and writers of one key
+//! queue behind each other (writers of different keys do not).
+//!
+//! On SQLite one write transaction runs at a time, so commits never
+//! overlap and row order is commit order; the same counter is kept so both
+//! databases behave alike.
+//!
+//! # Partitions, leases and fencing
+//!
+//! Keys hash into partitions ([`partition_of`], fixed when the tables are
+//! made). A partition is published by one relay at a time, which holds its
+//! lease row (`<table>_leases`: owner, epoch, expiry); relays renew their
+//! leases, take free or expired ones (bumping the epoch), and give back
+//! partitions above their fair share so a relay that joins gets its share
+//! within about a lease. A partition's batches run one after another: claim
+//! the oldest rows, publish each key's messages one at a time (the next only
+//! after the broker acknowledged the previous), then delete or archive them.
+//!
+//! Every write that depends on ownership is fenced by the epoch:
+//!
+//! - PostgreSQL: a batch's transaction first renews its lease row
+//!   (`UPDATE .. WHERE owner = me AND epoch = mine`; no row means the lease
+//!   was taken over, and nothing is written), which keeps the row locked
+//!   until the batch commits. A successor's takeover skips a locked lease,
+//!   so it can never claim past rows a stopped owner still holds. The batch
+//!   transaction sets `idle_in_transaction_session_timeout` to half a lease,
+//!   so a relay stopped mid-batch (SIGSTOP) has its transaction ended by the
+//!   server and its locks freed; its partition is taken over within about
+//!   one and a half leases, and when it resumes, its commit fails. Rows are
+//!   claimed with `FOR UPDATE SKIP LOCKED` through the `(partition, ts)`
+//!   index, oldest first.
+//! - SQLite: the claim is a plain read (no lock held while publishing, so
+//!   writers are never blocked by the relay) and the outcome is recorded in
+//!   one write transaction whose first statement checks owner and epoch.
+//!
+//! A relay that lost its lease may still have a publish in flight that
+//! reaches the broker late. It is a duplicate with the same message id, and
+//! it cannot put a key out of order at the consumer: every relay sends a
+//! key's message only after all earlier messages of the key were
+//! acknowledged, and a successor starts from the oldest message not yet
+//! recorded, so the first arrival of each id is in key order; later
+//! copies are dropped by the broker's dedupe (JetStream's `Nats-Msg-Id`
+//! window) or by the consumer's [`inbox`]. JetStream's
+//! `Nats-Expected-Last-Subject-Sequence` could make the broker reject a
+//! stale relay outright, but only with one subject per key and one publish
+//! in flight per subject; the outbox does not use it, since the dedupe
+//! window and the inbox already absorb the duplicates without that cost.
+//!
+//! # Waking the relay (PostgreSQL)
+//!
+//! A `NOTIFY` takes a database-wide lock at commit and serialises every
+//! writer that sends one. Enqueueing notifies only while the partition's
+//! relay is idle (its lease row says so; the relay marks it when a claim
+//! finds nothing): a busy relay gets no notifications, and concurrent writers
+//! stay parallel. A write racing the moment the relay goes idle can miss its
+//! wake-up; the poll interval bounds that delay.
+//!
+//! # Failures and dead letters
+//!
+//! Each publish goes through ballast-retry (budget on) and a
+//! ballast-circuit-breaker, so a broker outage is waited out, not hammered:
+//! messages not sent stay in the table, and the relay pauses for the
+//! breaker's retry-after. Only the broker refusing a message counts toward
+//! its attempts; after [`RelayConfig`]'s `max_attempts` it moves to the dead
+//! letters with its last error, and by default its key is held (its later
+//! messages wait) until an operator retries or purges it
+//! ([`Outbox::retry_dead_letter`], [`Outbox::purge_dead_letter`], or the
+//! axum router in `admin`, feature `axum`); [`OnDeadLetter::SkipMessage`]
+//! lets the key go on instead. Every decision is logged in
+//! `<table>_decisions` and as a `tracing` event.
+//!
+//! # Table health
+//!
+//! Published rows leave the hot table at once (deleted, or moved to
+//! `<table>_published` under [`Retention::Keep`]), so the claim's index scan
+//! meets only live rows even while a long transaction elsewhere holds back
+//! vacuum.
+//!
+//! # Map
+//!
+//! - [`Outbox`]: enqueue, backlog, dead letters. [`Message`], [`Config`].
+//! - [`Relay`], [`RelayHandle`], [`RelayConfig`], [`RelayStats`].
+//! - [`publish`]: the [`Publisher`] trait and the publishers that ship.
+//! - [`inbox`]: effectively-once processing for consumers.
 #![warn(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod admin;
 mod config;
 #[cfg(feature = "sqlite")]
 pub mod sqlite {
@@ -22,6 +158,8 @@ pub mod publish;
 mod relay;
 mod schema;
 mod store;
+#[cfg(feature = "opentelemetry")]
+pub mod trace;
 
 pub use config::{Config, ConfigBuilder, OnDeadLetter, RelayConfig, RelayConfigBuilder, Retention};
 pub use error::{EnqueueError, Error, InvalidMessage};

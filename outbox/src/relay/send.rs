@@ -10,6 +10,7 @@ use ballast_core::{CallError, Rejected};
 use ballast_deadline::Deadline;
 use ballast_retry::{Action, Policy, retry};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -44,6 +45,13 @@ pub(crate) struct Sender<P> {
     pub timeout: Duration,
 }
 
+/// How far one key's run got.
+#[derive(Default)]
+struct Progress {
+    acked: AtomicUsize,
+    stopped: parking_lot::Mutex<Option<Sent>>,
+}
+
 /// What one key's run in a batch came to.
 enum Sent {
     Acked,
@@ -76,15 +84,25 @@ impl<P: Publisher> Sender<P> {
             });
             runs[i].push(envelope);
         }
-        let deadline = Deadline::at(Instant::now() + self.timeout);
-        let results =
-            futures::future::join_all(runs.iter().map(|run| deadline.scope(self.publish_run(run))))
-                .await;
+        // Each run reports its progress as it goes, so a batch cut off by
+        // its time limit still records what the broker acknowledged; a
+        // publish cut off mid-flight is not counted and goes out again
+        // later with the same id.
+        let progress: Vec<Progress> = runs.iter().map(|_| Progress::default()).collect();
+        let limit = Instant::now() + self.timeout;
+        let deadline = Deadline::at(limit);
+        let all = futures::future::join_all(
+            runs.iter()
+                .zip(&progress)
+                .map(|(run, p)| deadline.scope(self.publish_run(run, p))),
+        );
+        let timed_out = tokio::time::timeout_at(limit, all).await.is_err();
         let mut outcome = Outcome::default();
         let mut pause: Option<Duration> = None;
-        for (run, (acked, last)) in runs.iter().zip(results) {
+        for (run, p) in runs.iter().zip(progress) {
+            let acked = p.acked.load(Ordering::Relaxed);
             outcome.acked.extend(run[..acked].iter().map(|e| e.id));
-            match last {
+            match p.stopped.into_inner() {
                 Some(Sent::Refused(why)) => outcome.refused.push((run[acked].id, why)),
                 Some(Sent::Later(hint)) => {
                     let wait = hint.unwrap_or(Duration::from_millis(100));
@@ -93,19 +111,25 @@ impl<P: Publisher> Sender<P> {
                 Some(Sent::Acked) | None => {}
             }
         }
+        if timed_out && pause.is_none() {
+            pause = Some(Duration::from_millis(100));
+        }
         (outcome, pause)
     }
 
     /// One key's messages in order; stops at the first not acknowledged.
-    /// Returns how many were acknowledged and what stopped the run.
-    async fn publish_run(&self, run: &[Envelope]) -> (usize, Option<Sent>) {
-        for (i, envelope) in run.iter().enumerate() {
+    async fn publish_run(&self, run: &[Envelope], progress: &Progress) {
+        for envelope in run {
             match self.send(envelope).await {
-                Sent::Acked => {}
-                other => return (i, Some(other)),
-            }
+                // Relaxed: read after the batch's futures are done or
+                // dropped, on the same task.
+                Sent::Acked => progress.acked.fetch_add(1, Ordering::Relaxed),
+                other => {
+                    *progress.stopped.lock() = Some(other);
+                    return;
+                }
+            };
         }
-        (run.len(), None)
     }
 
     async fn send(&self, envelope: &Envelope) -> Sent {

@@ -105,11 +105,16 @@ pub(crate) async fn run<DB: Backend, P: Publisher>(
             }
         }
     }
-    if let Err(e) = store.release(relay, lease).await {
-        tracing::warn!(target: "ballast_outbox", partition = lease.partition, error = %e, "releasing a lease failed; it will expire instead");
+    match store.release(relay, lease).await {
+        Ok(true) => {
+            Counters::add(&shared.counters.leases_released, 1);
+            tracing::info!(target: "ballast_outbox", partition = lease.partition, epoch = lease.epoch, relay, "lease released");
+        }
+        Ok(false) => return fenced(&shared, lease),
+        Err(e) => {
+            tracing::warn!(target: "ballast_outbox", partition = lease.partition, error = %e, "releasing a lease failed; it will expire instead");
+        }
     }
-    Counters::add(&shared.counters.leases_released, 1);
-    tracing::info!(target: "ballast_outbox", partition = lease.partition, epoch = lease.epoch, relay, "lease released");
     (lease, Exit::Released)
 }
 

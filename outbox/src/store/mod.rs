@@ -58,10 +58,13 @@ impl Names {
             meta: name("_meta"),
             version: name("_version"),
             index: t.clone(),
+            // Lower case: PostgreSQL folds unquoted names, and the channel
+            // must read the same in LISTEN and in pg_notify's string.
             channel: match &config.schema {
                 Some(s) => format!("{s}_{t}"),
                 None => t.clone(),
-            },
+            }
+            .to_ascii_lowercase(),
         }
     }
 }
@@ -230,8 +233,13 @@ pub trait Store: Send + Sync + 'static {
         n: u32,
         ttl: Duration,
     ) -> impl Future<Output = Result<Vec<Lease>, Error>> + Send;
-    /// Gives a lease back so another relay can take it at once.
-    fn release(&self, relay: &str, lease: Lease) -> impl Future<Output = Result<(), Error>> + Send;
+    /// Gives a lease back so another relay can take it at once; false if
+    /// it was no longer this relay's.
+    fn release(
+        &self,
+        relay: &str,
+        lease: Lease,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
     /// Gives every lease back and leaves the relay table.
     fn leave(&self, relay: &str) -> impl Future<Output = Result<(), Error>> + Send;
 

@@ -285,8 +285,8 @@ impl Store for SqliteStore {
             .collect())
     }
 
-    async fn release(&self, relay: &str, lease: Lease) -> Result<(), Error> {
-        sqlx::query(&format!(
+    async fn release(&self, relay: &str, lease: Lease) -> Result<bool, Error> {
+        let released = sqlx::query(&format!(
             "UPDATE {} SET owner = NULL, expires_at = 0, idle = 1
              WHERE partition = $1 AND owner = $2 AND epoch = $3",
             self.names.leases
@@ -296,7 +296,7 @@ impl Store for SqliteStore {
         .bind(lease.epoch)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(released.rows_affected() == 1)
     }
 
     async fn leave(&self, relay: &str) -> Result<(), Error> {
