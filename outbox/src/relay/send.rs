@@ -136,7 +136,7 @@ impl<P: Publisher> Sender<P> {
         if Deadline::current().is_some_and(|d| d.is_expired()) {
             return Sent::Later(None);
         }
-        let call = retry(&self.retry, || async {
+        let result = retry(&self.retry, || async {
             match self
                 .breaker
                 .call_classified(&counted, || self.publisher.publish(envelope))
@@ -146,21 +146,8 @@ impl<P: Publisher> Sender<P> {
                 Err(CallError::Rejected(r)) => Err(Box::new(r) as BoxError),
                 Err(CallError::Inner(e)) => Err(Box::new(e) as BoxError),
             }
-        });
-        // The batch's publish timeout bounds a call that never answers too
-        // (a hung connection): otherwise its key, and the partition's next
-        // batch, would wait forever. Its message may have reached the
-        // broker; it goes again, with its id, in a later batch.
-        let result = match Deadline::current() {
-            Some(d) => match tokio::time::timeout_at(d.instant(), call).await {
-                Ok(result) => result,
-                Err(_) => {
-                    tracing::debug!(target: "ballast_outbox", id = %envelope.id, "no answer within the publish timeout");
-                    return Sent::Later(None);
-                }
-            },
-            None => call.await,
-        };
+        })
+        .await;
         match result {
             Ok(()) => Sent::Acked,
             Err(CallError::Rejected(r)) => Sent::Later(r.retry_after_hint()),
