@@ -139,7 +139,12 @@ impl Writer {
 async fn crash_and_restart(db: Db, point: Point, kill: Kill) {
     let started = Instant::now();
     let table = support::unique_table("crash");
-    let spec = Spec::new(db, &table, "unused");
+    let mut spec = Spec::new(db, &table, "unused");
+    // The kill must land before the stopped batch's time limit cuts it off
+    // and records what was acknowledged: leave it ample room on a loaded
+    // machine (the next relay then waits out a 4 s lease).
+    spec.lease = Duration::from_secs(4);
+    spec.publish_timeout = Duration::from_millis(1900);
     let writer = Writer::open(&spec).await;
     let expected = writer.enqueue(MESSAGES, KEYS).await;
     let broker = Broker::create(&spec).await;

@@ -266,6 +266,20 @@ async fn three_relay_processes_one_killed_one_stopped_past_its_lease_deliver_all
         .await
         .unwrap();
     let unsampled = holder.keys().filter(|k| !sampled.contains_key(k)).count();
+    // The tables are large: drop them once the test passed.
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE $1",
+    )
+    .bind(format!("{table}%"))
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for t in tables {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {t}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
     eprintln!(
         "ordering: {total} messages, {KEYS} keys, {PARTITIONS} partitions; enqueued in {enqueued_in:?}, \
          all delivered in {delivered_in:?} (SIGKILL r-a at {killed_at:?}, SIGSTOP r-b at {stopped_at:?} for {:?}, {taken_from_stopped} of its leases taken meanwhile); \
