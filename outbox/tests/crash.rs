@@ -137,6 +137,12 @@ impl Writer {
 /// everything once, in order, with exactly the killed batch's published
 /// part repeated.
 async fn crash_and_restart(db: Db, point: Point, kill: Kill) {
+    crash_and_restart_as(db, point, kill, "second").await;
+}
+
+/// [`crash_and_restart`], the next relay named `next` (`"first"`: the
+/// same name as the killed one, as a restarted process would be).
+async fn crash_and_restart_as(db: Db, point: Point, kill: Kill, next: &str) {
     let started = Instant::now();
     let table = support::unique_table("crash");
     let mut spec = Spec::new(db, &table, "unused");
@@ -182,8 +188,9 @@ async fn crash_and_restart(db: Db, point: Point, kill: Kill) {
         }
         Running::Task(handle) => handle.abort(),
     }
+    let killed = Instant::now();
 
-    let second = spec.relay("second", Fault::None);
+    let second = spec.relay(next, Fault::None);
     let _keep = match kill {
         Kill::Sigkill => {
             let mut child = second.spawn();
@@ -197,6 +204,13 @@ async fn crash_and_restart(db: Db, point: Point, kill: Kill) {
             Running::Task(handle)
         }
     };
+    let recovered_in = killed.elapsed();
+    if next == "first" {
+        assert!(
+            recovered_in < spec.lease,
+            "a relay restarted under its old name resumes its partitions without waiting out the lease (took {recovered_in:?})"
+        );
+    }
     writer.wait_empty(Duration::from_secs(10)).await;
     let deliveries = broker.deliveries().await;
     let consumed = crashkit::consume(&deliveries, &expected);
@@ -206,9 +220,11 @@ async fn crash_and_restart(db: Db, point: Point, kill: Kill) {
         "exactly the killed batch's published messages came again, with their ids"
     );
     let from_first = deliveries.iter().filter(|d| d.relay == "first").count();
-    assert_eq!(from_first, point.at_broker());
+    if next != "first" {
+        assert_eq!(from_first, point.at_broker());
+    }
     eprintln!(
-        "{point:?} {kill:?}: {} deliveries of {MESSAGES} messages, {} duplicates absorbed, {:?}",
+        "{point:?} {kill:?} then {next}: {} deliveries of {MESSAGES} messages, {} duplicates absorbed, all in {recovered_in:?} after the kill, {:?} in all",
         consumed.deliveries,
         consumed.duplicates,
         started.elapsed()
@@ -318,6 +334,20 @@ async fn postgres_relay_task_aborted_between_publishing_and_marking_repeats_the_
         return;
     };
     crash_and_restart(db, Point::BetweenPublishingAndMarking, Kill::Abort).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_relay_process_restarted_under_its_name_after_sigkill_resumes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    crash_and_restart_as(sqlite_db(&dir), Point::MidBatch, Kill::Sigkill, "first").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_relay_process_restarted_under_its_name_after_sigkill_resumes_at_once() {
+    let Some(db) = pg("pg_kill_same_name") else {
+        return;
+    };
+    crash_and_restart_as(db, Point::MidBatch, Kill::Sigkill, "first").await;
 }
 
 /// Never answers its first call; records the others.
