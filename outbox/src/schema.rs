@@ -4,11 +4,16 @@
 //! starting together apply each step once.
 
 use crate::Error;
-use sqlx::{Pool, Postgres, Sqlite};
+use sqlx::{Executor, Pool};
+#[cfg(feature = "postgres")]
+use sqlx::Postgres;
+#[cfg(feature = "sqlite")]
+use sqlx::Sqlite;
 
-/// Applies `steps[i]` (the statements of version `i + 1`, separated by `;`;
-/// no `;` inside a statement) that `version_table` does not yet record, in one
+/// Applies `steps[i]` (the statements of version `i + 1`, separated by
+/// `;`-terminated lines) that `version_table` does not yet record, in one
 /// transaction holding an advisory lock named after the version table.
+#[cfg(feature = "postgres")]
 pub(crate) async fn migrate_postgres(
     pool: &Pool<Postgres>,
     version_table: &str,
@@ -38,9 +43,9 @@ pub(crate) async fn migrate_postgres(
         )));
     }
     for (i, step) in steps.iter().enumerate().skip(current) {
-        for statement in step.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
+        // Called on the executor: `raw_sql(step).execute(&mut *tx)` makes a
+        // future rustc cannot prove Send, so no caller could be spawned.
+        (&mut *tx).execute(sqlx::raw_sql(step)).await?;
         sqlx::query(&format!(
             "INSERT INTO {version_table} (version) VALUES ($1)"
         ))
@@ -54,6 +59,7 @@ pub(crate) async fn migrate_postgres(
 
 /// [`migrate_postgres`] for SQLite: `BEGIN IMMEDIATE` takes the database's
 /// write lock first, so two processes migrating at once take turns.
+#[cfg(feature = "sqlite")]
 pub(crate) async fn migrate_sqlite(
     pool: &Pool<Sqlite>,
     version_table: &str,
@@ -77,9 +83,9 @@ pub(crate) async fn migrate_sqlite(
         )));
     }
     for (i, step) in steps.iter().enumerate().skip(current) {
-        for statement in step.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
+        // Called on the executor: `raw_sql(step).execute(&mut *tx)` makes a
+        // future rustc cannot prove Send, so no caller could be spawned.
+        (&mut *tx).execute(sqlx::raw_sql(step)).await?;
         sqlx::query(&format!(
             "INSERT INTO {version_table} (version) VALUES ($1)"
         ))

@@ -95,6 +95,9 @@ pub struct Claimed {
     pub attempts: i32,
 }
 
+/// A claimed batch: what the store keeps for it, and its rows.
+pub type Claim<B> = (B, Vec<Claimed>);
+
 /// A partition this relay holds, at the epoch it took it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Lease {
@@ -253,7 +256,7 @@ pub trait Store: Send + Sync + 'static {
         lease: Lease,
         limit: u32,
         ttl: Duration,
-    ) -> impl Future<Output = Result<Option<(Self::Batch, Vec<Claimed>)>, Error>> + Send;
+    ) -> impl Future<Output = Result<Option<Claim<Self::Batch>>, Error>> + Send;
     /// Records what the broker did with a claimed batch, if the lease is
     /// still this relay's ([`Error::Fenced`] and nothing written if not).
     fn complete(
