@@ -350,6 +350,88 @@ async fn postgres_relay_process_restarted_under_its_name_after_sigkill_resumes_a
     crash_and_restart_as(db, Point::MidBatch, Kill::Sigkill, "first").await;
 }
 
+/// With NATS JetStream as the broker (feature `nats`, BALLAST_NATS_URL): a
+/// relay process publishes a whole batch, the stream acknowledges it, and
+/// the relay is SIGKILLed before recording it. The next relay publishes
+/// those messages again with the same `Nats-Msg-Id`, and the stream's
+/// duplicate window drops them: it holds each message once, in key order.
+#[cfg(feature = "nats")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jetstream_drops_the_batch_a_sigkilled_relay_published_but_never_recorded() {
+    use async_nats::jetstream::{self, stream};
+    let Some(url) = support::service("BALLAST_NATS_URL", "jetstream_sigkill") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let name = support::unique_table("jsk");
+    let mut spec = Spec::new(sqlite_db(&dir), &name, "unused");
+    spec.lease = Duration::from_secs(4);
+    spec.publish_timeout = Duration::from_millis(1900);
+    spec.nats = Some((url.clone(), format!("{name}.")));
+    let js = jetstream::new(async_nats::connect(&url).await.unwrap());
+    let mut s = js
+        .create_stream(stream::Config {
+            name: name.clone(),
+            subjects: vec![format!("{name}.>")],
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let writer = Writer::open(&spec).await;
+    let expected = writer.enqueue(MESSAGES, KEYS).await;
+    let marks = Broker::create(&spec).await;
+
+    let mut first = spec.relay("first", Fault::After(BATCH)).spawn();
+    marks.wait_mark("stopped", Duration::from_secs(30)).await;
+    let settle = Instant::now();
+    while s.info().await.unwrap().state.messages < BATCH
+        && settle.elapsed() < Duration::from_millis(500)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        s.info().await.unwrap().state.messages,
+        BATCH,
+        "the stream acknowledged the whole first batch"
+    );
+    assert_eq!(
+        writer.waiting().await,
+        MESSAGES as u64,
+        "the relay recorded none of it"
+    );
+    assert_eq!(first.kill(), Some(9));
+
+    // The next relay publishes every message, the first batch again.
+    let mut second = spec.relay("second", Fault::None).spawn();
+    writer.wait_empty(Duration::from_secs(30)).await;
+    second.assert_running();
+    let state = s.info().await.unwrap().state.clone();
+    assert_eq!(
+        (state.messages, state.last_sequence),
+        (MESSAGES as u64, MESSAGES as u64),
+        "the stream stored each message once: the republished batch was dropped as duplicates"
+    );
+    let mut deliveries = Vec::new();
+    for seq in 1..=state.last_sequence {
+        let m = s.get_raw_message(seq).await.unwrap();
+        let h = |n: &str| m.headers.get(n).unwrap().as_str().to_owned();
+        deliveries.push(crashkit::Delivery {
+            id: h("Nats-Msg-Id").parse().unwrap(),
+            key: h("Ballast-Key"),
+            seq: h("Ballast-Seq").parse().unwrap(),
+            relay: String::new(),
+        });
+    }
+    let consumed = crashkit::consume(&deliveries, &expected);
+    assert_eq!(consumed.duplicates, 0);
+    js.delete_stream(&name).await.unwrap();
+    eprintln!(
+        "jetstream: {BATCH} messages published twice, stream holds {} of {MESSAGES}",
+        state.messages
+    );
+}
+
 /// Never answers its first call; records the others.
 #[derive(Clone, Default)]
 struct HangsOnce {

@@ -42,7 +42,7 @@ async fn write(outbox: Outbox<sqlx::Postgres>, w: usize, count: usize) -> Vec<Uu
     let key = |i: usize| format!("key-{}", (w * 7919 + i * 31) % KEYS);
     let mut i = 0;
     while i < count {
-        let n = if w % 2 == 0 {
+        let n = if w.is_multiple_of(2) {
             1
         } else {
             (1 + (i * 37 + w) % 100).min(count - i)
@@ -141,7 +141,7 @@ async fn three_relay_processes_one_killed_one_stopped_past_its_lease_deliver_all
     let singles = total / 10;
     let shares: Vec<usize> = (0..WRITERS)
         .map(|w| {
-            let (of, n) = if w % 2 == 0 {
+            let (of, n) = if w.is_multiple_of(2) {
                 (singles, WRITERS / 2)
             } else {
                 (total - singles, WRITERS / 2)

@@ -14,7 +14,6 @@ use ballast_outbox::{
 };
 use std::collections::{HashMap, HashSet};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -31,6 +30,8 @@ const TIMEOUT_MS: &str = "BALLAST_CRASH_PUBLISH_TIMEOUT_MS";
 const BATCH: &str = "BALLAST_CRASH_BATCH";
 const FAULT: &str = "BALLAST_CRASH_FAULT";
 const POOL: &str = "BALLAST_CRASH_POOL";
+const NATS_URL: &str = "BALLAST_CRASH_NATS_URL";
+const NATS_PREFIX: &str = "BALLAST_CRASH_NATS_PREFIX";
 
 /// Which database the outbox (and the broker next to it) lives in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +86,9 @@ pub struct Spec {
     pub fault: Fault,
     /// Connections per pool (outbox and broker each).
     pub pool: u32,
+    /// Publish to NATS JetStream at this URL, on subjects `<prefix><topic>`,
+    /// instead of to the broker table (which then holds only the markers).
+    pub nats: Option<(String, String)>,
 }
 
 impl Spec {
@@ -99,6 +103,7 @@ impl Spec {
             batch: 10,
             fault: Fault::None,
             pool: 4,
+            nats: None,
         }
     }
 
@@ -115,7 +120,10 @@ impl Spec {
             Db::Sqlite(p) => ("sqlite", p.display().to_string()),
             Db::Postgres(u) => ("postgres", u.clone()),
         };
+        let (nats_url, nats_prefix) = self.nats.clone().unwrap_or_default();
         vec![
+            (NATS_URL, nats_url),
+            (NATS_PREFIX, nats_prefix),
             (ROLE, "1".into()),
             (DB, db.into()),
             (URL, url),
@@ -151,6 +159,10 @@ impl Spec {
             batch: num(BATCH) as u32,
             fault: Fault::decode(&var(FAULT)),
             pool: num(POOL) as u32,
+            nats: std::env::var(NATS_URL)
+                .ok()
+                .filter(|u| !u.is_empty())
+                .map(|u| (u, var(NATS_PREFIX))),
         }
     }
 
@@ -178,7 +190,24 @@ impl Spec {
     /// spec's fault.
     pub async fn start(&self) -> RelayHandle {
         let broker = Broker::connect(self).await;
-        let publisher = BrokerPublisher::new(broker, &self.relay, self.fault);
+        #[cfg(feature = "nats")]
+        if let Some((url, prefix)) = &self.nats {
+            let client = async_nats::connect(url).await.expect("nats connects");
+            let js = ballast_outbox::publish::JetStreamPublisher::new(async_nats::jetstream::new(
+                client,
+            ))
+            .with_subject_prefix(prefix);
+            return self.start_with(Faulty::new(js, broker, self.fault)).await;
+        }
+        let appender = Appender {
+            broker: broker.clone(),
+            relay: self.relay.clone(),
+        };
+        self.start_with(Faulty::new(appender, broker, self.fault))
+            .await
+    }
+
+    async fn start_with<P: Publisher>(&self, publisher: P) -> RelayHandle {
         match &self.db {
             Db::Sqlite(path) => {
                 let pool = ballast_outbox::sqlite::connect(path).await.unwrap();
@@ -515,21 +544,36 @@ impl Broker {
     }
 }
 
-/// Appends each envelope to the [`Broker`]; stops forever at its
-/// [`Fault`], writing the marker `stopped` when it gets there.
-pub struct BrokerPublisher {
+/// Appends each envelope to the [`Broker`].
+pub struct Appender {
     broker: Broker,
     relay: String,
+}
+
+impl Publisher for Appender {
+    async fn publish(&self, envelope: &Envelope) -> Result<(), PublishError> {
+        self.broker
+            .append(envelope, &self.relay)
+            .await
+            .map_err(PublishError::unavailable)
+    }
+}
+
+/// Publishes through `inner` but stops forever at its [`Fault`], writing
+/// the marker `stopped` to the broker when it gets there.
+pub struct Faulty<P> {
+    inner: P,
+    marks: Broker,
     fault: Fault,
     calls: AtomicU64,
     tripped: AtomicBool,
 }
 
-impl BrokerPublisher {
-    pub fn new(broker: Broker, relay: &str, fault: Fault) -> Self {
-        BrokerPublisher {
-            broker,
-            relay: relay.into(),
+impl<P> Faulty<P> {
+    pub fn new(inner: P, marks: Broker, fault: Fault) -> Self {
+        Faulty {
+            inner,
+            marks,
             fault,
             calls: AtomicU64::new(0),
             tripped: AtomicBool::new(false),
@@ -539,13 +583,13 @@ impl BrokerPublisher {
     async fn stop_here(&self) -> Result<(), PublishError> {
         // Relaxed: only this flag's own value matters.
         if !self.tripped.swap(true, Ordering::Relaxed) {
-            self.broker.mark("stopped").await;
+            self.marks.mark("stopped").await;
         }
         std::future::pending().await
     }
 }
 
-impl Publisher for BrokerPublisher {
+impl<P: Publisher> Publisher for Faulty<P> {
     async fn publish(&self, envelope: &Envelope) -> Result<(), PublishError> {
         // Relaxed: calls are numbered; nothing else is published through it.
         let call = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
@@ -555,10 +599,7 @@ impl Publisher for BrokerPublisher {
             Fault::After(k) if call > k || stopped => return self.stop_here().await,
             _ => {}
         }
-        self.broker
-            .append(envelope, &self.relay)
-            .await
-            .map_err(PublishError::unavailable)?;
+        self.inner.publish(envelope).await?;
         if self.fault == Fault::After(call) {
             return self.stop_here().await;
         }
@@ -605,6 +646,3 @@ pub fn consume(deliveries: &[Delivery], expected: &HashSet<Uuid>) -> Consumed {
         duplicates,
     }
 }
-
-/// Shared across a test: the number of ids expected.
-pub type Expected = Arc<parking_lot::Mutex<HashSet<Uuid>>>;
