@@ -4,11 +4,11 @@
 //! starting together apply each step once.
 
 use crate::Error;
-use sqlx::{Executor, Pool};
 #[cfg(feature = "postgres")]
 use sqlx::Postgres;
 #[cfg(feature = "sqlite")]
 use sqlx::Sqlite;
+use sqlx::{Executor, Pool};
 
 /// Applies `steps[i]` (the statements of version `i + 1`, separated by
 /// `;`-terminated lines) that `version_table` does not yet record, in one
