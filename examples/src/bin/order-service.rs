@@ -133,10 +133,7 @@ where
     let handled = Arc::new(AtomicU64::new(0));
     let duplicates = Arc::new(AtomicU64::new(0));
     let mut cleanup = None;
-    let (consumer, publisher): (
-        tokio::task::JoinHandle<()>,
-        Box<dyn FnOnce() -> Box<dyn StartRelay<DB>>>,
-    ) = match nats {
+    let (consumer, publisher): (tokio::task::JoinHandle<()>, Box<dyn StartRelay<DB>>) = match nats {
         Some(url) => {
             println!("broker: NATS JetStream at {url}");
             let client = async_nats::connect(&url).await?;
@@ -195,10 +192,7 @@ where
             });
             let js_publisher = JetStreamPublisher::new(js.clone())
                 .with_subject_prefix(format!("{subject_prefix}."));
-            (
-                consumer,
-                Box::new(move || Box::new(js_publisher) as Box<dyn StartRelay<DB>>),
-            )
+            (consumer, Box::new(js_publisher))
         }
         None => {
             println!("broker: in-process channel");
@@ -236,13 +230,9 @@ where
                     };
                 }
             });
-            (
-                consumer,
-                Box::new(move || Box::new(channel) as Box<dyn StartRelay<DB>>),
-            )
+            (consumer, Box::new(channel))
         }
     };
-    let publisher = publisher();
     let crash = CrashAfterPublishing::new();
     let first = publisher.start_crashing(&outbox, crash.clone(), "relay-1");
     tokio::time::timeout(
