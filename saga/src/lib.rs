@@ -5,6 +5,7 @@
 
 mod definition;
 mod error;
+mod plan;
 mod saga;
 mod step;
 
