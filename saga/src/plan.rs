@@ -300,15 +300,20 @@ pub(crate) fn decide(
         };
     }
     if !p.past_pivot(shape) {
+        // The last attempt may have taken effect if it has no outcome or
+        // timed out: compensate it too (a compensation must cope with an
+        // action that never applied; the idempotency key tells).
+        let maybe = p.open || p.failed == Some(Failure::Unknown);
+        let also = (maybe && step.compensable).then_some(i);
         if cancel_requested {
             return Next::Compensate {
-                also: None,
+                also,
                 why: Why::Cancelled,
             };
         }
         if deadline_ms.is_some_and(|d| now_ms >= d) {
             return Next::Compensate {
-                also: None,
+                also,
                 why: Why::DeadlinePassed,
             };
         }
@@ -625,6 +630,25 @@ mod tests {
             decide(&s, &p, true, 10, Some(10)),
             Next::Run { step: 2, .. }
         ));
+    }
+
+    #[test]
+    fn a_deadline_passing_after_a_timed_out_attempt_compensates_that_step_too() {
+        let mut log = vec![started()];
+        log.extend(ok(0, 1));
+        log.push(Record::new(Kind::StepStarted).step(1));
+        log.push(
+            Record::new(Kind::StepFailed)
+                .step(1)
+                .failure(Failure::Unknown),
+        );
+        assert_eq!(
+            decide(&shape(), &at(&log), false, 5, Some(5)),
+            Next::Compensate {
+                also: Some(1),
+                why: Why::DeadlinePassed
+            }
+        );
     }
 
     #[test]
