@@ -64,7 +64,7 @@ impl Scenario {
 async fn executor(
     dir: &tempfile::TempDir,
     svc: &Service,
-    hook: Option<Arc<dyn Fn(&Boundary) -> bool + Send + Sync>>,
+    hook: Option<ballast_saga::crash::CrashHook>,
 ) -> ExecutorHandle {
     let mut b = Executor::builder(sqlite(dir).await)
         .config(config("ballast_saga"))
@@ -94,8 +94,7 @@ async fn boundaries(scenario: Scenario) -> Vec<Boundary> {
     let info = ended(&h, id, LIMIT).await;
     scenario.check(&svc, id, &info, "clean run");
     h.shutdown().await.unwrap();
-    let seen = seen.lock().clone();
-    seen
+    seen.lock().clone()
 }
 
 async fn crash_at_every_boundary(scenario: Scenario) {
