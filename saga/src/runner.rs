@@ -284,11 +284,12 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// The time one attempt of `step` may take: its timeout, and before
-    /// the pivot no later than the saga's deadline.
+    /// The time one attempt of `step` may take: its timeout, and for a
+    /// step before the pivot no later than the saga's deadline (the pivot
+    /// and the steps after it are not cut off by it).
     fn attempt_time(&self, step: usize) -> Duration {
         let t = self.def.steps[step].timeout;
-        let bounded = self.shape.pivot.is_none_or(|p| step <= p);
+        let bounded = self.shape.pivot.is_none_or(|p| step < p);
         match self.deadline_ms {
             Some(d) if bounded => t.min(Duration::from_millis((d - now_ms()).max(0) as u64)),
             _ => t,

@@ -8,7 +8,7 @@
 mod support;
 
 use ballast_saga::crash::Boundary;
-use ballast_saga::{Executor, ExecutorHandle, SagaId, Status};
+use ballast_saga::{Executor, ExecutorHandle, OnUnknown, SagaId, Status};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -23,12 +23,16 @@ enum Scenario {
     Completes,
     /// The pivot refuses: hotel and flight are compensated.
     Compensates,
+    /// The pivot refuses, and the hotel's unknown outcome is compensated
+    /// rather than run again: a crash while the hotel's action runs
+    /// compensates it whether or not it took effect.
+    UnknownCompensates,
 }
 
 impl Scenario {
     fn service(self) -> Service {
         let svc = Service::default();
-        if let Scenario::Compensates = self {
+        if let Scenario::Compensates | Scenario::UnknownCompensates = self {
             svc.always("payment", Answer::Refuse);
         }
         svc
@@ -57,18 +61,38 @@ impl Scenario {
                     "{at}"
                 );
             }
+            Scenario::UnknownCompensates => {
+                assert_eq!(info.status, Status::Compensated, "{at}");
+                assert_eq!(state.done.last().map(String::as_str), Some("undo flight"));
+                assert!(state.done.contains(&"undo hotel".to_string()), "{at}");
+                let hotel = effects.contains(&"hotel".to_string());
+                let mut want = vec!["flight", "flight/compensate"];
+                if hotel {
+                    want.push("hotel");
+                }
+                want.push("hotel/compensate");
+                assert_eq!(effects, want, "{at}");
+            }
+        }
+    }
+
+    fn definition(self, svc: &Service) -> ballast_saga::Definition<Trip> {
+        match self {
+            Scenario::UnknownCompensates => trip_with(svc, 1, OnUnknown::Compensate),
+            _ => trip(svc, 1),
         }
     }
 }
 
 async fn executor(
+    scenario: Scenario,
     dir: &tempfile::TempDir,
     svc: &Service,
     hook: Option<ballast_saga::crash::CrashHook>,
 ) -> ExecutorHandle {
     let mut b = Executor::builder(sqlite(dir).await)
         .config(config("ballast_saga"))
-        .register(trip(svc, 1));
+        .register(scenario.definition(svc));
     if let Some(hook) = hook {
         b = b.crash_hook(move |at| hook(at));
     }
@@ -82,6 +106,7 @@ async fn boundaries(scenario: Scenario) -> Vec<Boundary> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let rec = seen.clone();
     let h = executor(
+        scenario,
         &dir,
         &svc,
         Some(Arc::new(move |at: &Boundary| {
@@ -117,7 +142,7 @@ async fn crash_at_every_boundary(scenario: Scenario) {
                 crash
             })
         };
-        let a = executor(&dir, &svc, Some(hook)).await;
+        let a = executor(scenario, &dir, &svc, Some(hook)).await;
         let id = a.start_saga("trip", 1, &Trip::default()).await.unwrap();
         tokio::time::timeout(LIMIT, async {
             while !crashed.load(Ordering::SeqCst) {
@@ -129,7 +154,7 @@ async fn crash_at_every_boundary(scenario: Scenario) {
         drop(a);
         // A new executor (a restarted process) takes the saga over once
         // the dead one's lease expires, and finishes it.
-        let b = executor(&dir, &svc, None).await;
+        let b = executor(scenario, &dir, &svc, None).await;
         let info = ended(&b, id, LIMIT).await;
         scenario.check(&svc, id, &info, &what);
         let log = b.history(id).await.unwrap();
@@ -149,4 +174,9 @@ async fn a_completing_saga_crashed_at_every_boundary_resumes_and_completes_each_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compensating_saga_crashed_at_every_boundary_resumes_and_compensates_each_effect_once() {
     crash_at_every_boundary(Scenario::Compensates).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_outcome_ruled_compensate_crashed_at_every_boundary_still_compensates_once() {
+    crash_at_every_boundary(Scenario::UnknownCompensates).await;
 }

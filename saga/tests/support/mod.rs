@@ -5,7 +5,7 @@
 //! BALLAST_REQUIRE_SERVICES=1).
 #![allow(dead_code)]
 
-use ballast_saga::{Definition, Step, StepContext, StepError};
+use ballast_saga::{Definition, OnUnknown, Step, StepContext, StepError};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -162,6 +162,11 @@ pub fn quick_retry(attempts: u32) -> ballast_retry::Config {
 /// flight and hotel (compensable), payment (the pivot), confirm (after
 /// the pivot): "trip" at `version`.
 pub fn trip(svc: &Service, version: u32) -> Definition<Trip> {
+    trip_with(svc, version, OnUnknown::RunAgain)
+}
+
+/// [`trip`] with the hotel's unknown outcome handled by `hotel`.
+pub fn trip_with(svc: &Service, version: u32, hotel: OnUnknown) -> Definition<Trip> {
     let step = |name: &'static str| {
         Step::new(name, action(svc, name))
             .retry(quick_retry(3))
@@ -169,7 +174,11 @@ pub fn trip(svc: &Service, version: u32) -> Definition<Trip> {
     };
     Definition::builder("trip", version)
         .step(step("flight").compensate(compensation(svc, "flight")))
-        .step(step("hotel").compensate(compensation(svc, "hotel")))
+        .step(
+            step("hotel")
+                .compensate(compensation(svc, "hotel"))
+                .on_unknown(hotel),
+        )
         .step(step("payment").pivot())
         .step(step("confirm"))
         .build()
