@@ -8,10 +8,12 @@ use crate::store::{Lease, NewSaga, Store, now_ms};
 use crate::{
     CancelError, Config, Database, Definition, Error, LogEntry, SagaId, SagaInfo, StartError,
 };
+use futures::FutureExt;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::any::TypeId;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -140,7 +142,14 @@ impl Inner {
         }
         let inner = self.clone();
         let task = tokio::spawn(async move {
-            runner::run(&inner, lease).await;
+            let run = AssertUnwindSafe(runner::run(&inner, lease)).catch_unwind();
+            if run.await.is_err() {
+                // Not a step (those are caught in the runner): a bug here.
+                // Give the lease back rather than renew it with no task
+                // behind it; a claim retries the saga.
+                tracing::error!(saga = %lease.id, "saga task panicked; releasing its lease");
+                let _ = inner.store.release(&inner.config.owner, Some(lease)).await;
+            }
             let mut runners = inner.runners.lock();
             if runners
                 .get(&lease.id)
@@ -351,7 +360,10 @@ impl ExecutorHandle {
     /// flight finishes first.
     pub async fn shutdown(self) -> Result<(), Error> {
         self.inner.stop(Duration::from_secs(5)).await;
-        self.inner.store.release(&self.inner.config.owner).await
+        self.inner
+            .store
+            .release(&self.inner.config.owner, None)
+            .await
     }
 
     /// Stops the executor as a crash would: every task aborted, no lease

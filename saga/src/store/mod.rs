@@ -141,8 +141,9 @@ pub(crate) trait Store: Send + Sync + 'static {
         ttl: Duration,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<Lease>, Error>>;
-    /// Gives back every saga `owner` holds (a clean shutdown).
-    fn release(&self, owner: &str) -> BoxFuture<'_, Result<(), Error>>;
+    /// Gives back every saga `owner` holds (a clean shutdown), or only
+    /// `only` (its task died).
+    fn release(&self, owner: &str, only: Option<Lease>) -> BoxFuture<'_, Result<(), Error>>;
     /// The saga's row and whole log.
     fn load(&self, id: SagaId) -> BoxFuture<'_, Result<Option<Loaded>, Error>>;
     /// Asks a running saga to compensate, refused once its pivot started.

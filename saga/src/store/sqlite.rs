@@ -213,12 +213,15 @@ impl SqliteStore {
             .collect())
     }
 
-    async fn release_(&self, owner: &str) -> Result<(), Error> {
+    async fn release_(&self, owner: &str, only: Option<Lease>) -> Result<(), Error> {
         sqlx::query(&format!(
-            "UPDATE {} SET owner = NULL WHERE owner = $1",
+            "UPDATE {} SET owner = NULL
+             WHERE owner = $1 AND ($2 IS NULL OR (id = $2 AND epoch = $3))",
             self.names.sagas
         ))
         .bind(owner)
+        .bind(only.map(|l| l.id.0))
+        .bind(only.map(|l| l.epoch))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -345,9 +348,9 @@ impl Store for SqliteStore {
         Box::pin(async move { self.claim_(&owner, ttl, limit).await })
     }
 
-    fn release(&self, owner: &str) -> BoxFuture<'_, Result<(), Error>> {
+    fn release(&self, owner: &str, only: Option<Lease>) -> BoxFuture<'_, Result<(), Error>> {
         let owner = owner.to_owned();
-        Box::pin(async move { self.release_(&owner).await })
+        Box::pin(async move { self.release_(&owner, only).await })
     }
 
     fn load(&self, id: SagaId) -> BoxFuture<'_, Result<Option<Loaded>, Error>> {

@@ -95,6 +95,19 @@ async fn cancel_is_gated_by_the_pivot(store: &dyn Store) {
     ));
 }
 
+/// A lease given back is claimed at once, at the next epoch; giving back
+/// one lease leaves the others held.
+async fn released_sagas_are_claimed_at_once(store: &dyn Store) {
+    let a = store.create(new_saga(), "a", TTL).await.unwrap();
+    let b = store.create(new_saga(), "a", TTL).await.unwrap();
+    store.release("a", Some(a)).await.unwrap();
+    let taken = store.claim("b", TTL, 10).await.unwrap();
+    assert_eq!(taken, vec![Lease { id: a.id, epoch: 2 }]);
+    store.release("a", None).await.unwrap();
+    let taken = store.claim("b", TTL, 10).await.unwrap();
+    assert_eq!(taken, vec![Lease { id: b.id, epoch: 2 }]);
+}
+
 /// Status and state changes land on the row; ended sagas are not claimed.
 async fn ended_sagas_are_not_claimed(store: &dyn Store) {
     let a = store.create(new_saga(), "a", TTL).await.unwrap();
@@ -141,6 +154,12 @@ mod on_sqlite {
     async fn ended_sagas_are_never_claimed() {
         let dir = tempfile::tempdir().unwrap();
         ended_sagas_are_not_claimed(&store(&dir).await).await;
+    }
+
+    #[tokio::test]
+    async fn released_sagas_are_claimed_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        super::released_sagas_are_claimed_at_once(&store(&dir).await).await;
     }
 
     #[tokio::test]
@@ -205,6 +224,14 @@ mod on_postgres {
     #[tokio::test]
     async fn a_cancel_is_refused_once_the_pivot_started() {
         with_store("pg cancel", async |s| cancel_is_gated_by_the_pivot(s).await).await;
+    }
+
+    #[tokio::test]
+    async fn released_sagas_are_claimed_at_once() {
+        with_store("pg release", async |s| {
+            super::released_sagas_are_claimed_at_once(s).await
+        })
+        .await;
     }
 
     #[tokio::test]
