@@ -1,0 +1,145 @@
+//! A durable saga orchestrator for sqlx: a business transaction that spans
+//! services runs as a sequence of local steps, each with a compensation
+//! that semantically undoes it; if a step fails for good, the completed
+//! steps are compensated in reverse order. The saga log lives in your own
+//! database (SQLite by default, PostgreSQL in production), so a saga
+//! survives a crash of the process running it, and several executor
+//! processes can share the work.
+//!
+//! ```
+//! use ballast_saga::{Definition, Executor, Status, Step, StepContext, StepError};
+//! use serde::{Deserialize, Serialize};
+//! use std::time::Duration;
+//!
+//! #[derive(Clone, Default, Serialize, Deserialize)]
+//! struct Order { reserved: bool, charged: bool }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! // Reserve stock (undone by releasing it), then charge: the pivot, the
+//! // point of no return. Each call carries an idempotency key for the
+//! // service: "{saga_id}/{step}", the same on every attempt.
+//! let order = Definition::builder("order", 1)
+//!     .step(
+//!         Step::new("reserve", |c: StepContext<Order>| async move {
+//!             // inventory.reserve(c.idempotency_key()).await?;
+//!             Ok(Order { reserved: true, ..c.into_state() })
+//!         })
+//!         .compensate(|c: StepContext<Order>| async move {
+//!             Ok(Order { reserved: false, ..c.into_state() })
+//!         }),
+//!     )
+//!     .step(
+//!         Step::new("charge", |c: StepContext<Order>| async move {
+//!             if !c.state().reserved {
+//!                 return Err(StepError::compensate("nothing reserved"));
+//!             }
+//!             Ok(Order { charged: true, ..c.into_state() })
+//!         })
+//!         .timeout(Duration::from_secs(5))
+//!         .pivot(),
+//!     )
+//!     .build()?;
+//!
+//! // SQLite is the embedded default; a PgPool works the same way.
+//! let pool = ballast_saga::sqlite::connect(&dir.path().join("sagas.db")).await?;
+//! let executor = Executor::builder(pool).register(order).start().await?;
+//! let id = executor.start_saga("order", 1, &Order::default()).await?;
+//! let saga = executor.wait(id, Duration::from_millis(10)).await?;
+//! assert_eq!(saga.status, Status::Completed);
+//! assert_eq!(saga.state["charged"], true);
+//! executor.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # How a saga runs
+//!
+//! Each saga runs in a task of its own. Every transition is appended to
+//! the saga's log before the next action begins (`step_started` is durable
+//! before the step's action runs), and the log is the saga's truth: a
+//! saga's state and position are rebuilt from it after a crash.
+//!
+//! - **Before the pivot** a step's transient errors ([`StepError::transient`])
+//!   are retried per its ballast-retry [`Config`](ballast_retry::Config)
+//!   (attempts and backoff); a step that fails for good
+//!   ([`StepError::compensate`], or out of attempts) turns the saga to
+//!   compensating: the completed steps' compensations run in reverse, each
+//!   retried with backoff; one that keeps failing past
+//!   [`ConfigBuilder::compensation_attempts`] marks the saga
+//!   [`Status::Stuck`], reported and kept, never dropped.
+//!   [`ExecutorHandle::cancel`] and the saga's own deadline
+//!   ([`ExecutorHandle::start_saga_within`]) compensate the same way.
+//! - **The pivot**: once it starts, the saga only goes forward: later steps
+//!   are retried until they succeed (each attempt under its own timeout),
+//!   the deadline no longer applies, and a cancel is refused
+//!   ([`CancelError::PastPivot`]). A step that refuses after the pivot
+//!   pauses the saga for an operator.
+//! - **Unknown outcomes**: an attempt that timed out, or was running when
+//!   its executor died, may or may not have taken effect. The step's
+//!   [`OnUnknown`] rule decides: run again with the same idempotency key,
+//!   or compensate it too. A compensation must therefore cope with an
+//!   action that never applied (its key tells the service).
+//! - [`StepError::pause`], a panic in a step, or a state that no longer
+//!   deserialises pause the saga ([`Status::Paused`]).
+//!
+//! # Leases, fencing and recovery
+//!
+//! A running saga is owned by one executor through its row in
+//! `<table>_sagas`: owner, epoch, lease expiry. The owner renews its leases
+//! every tick; any executor claims sagas that are unowned or whose lease
+//! expired, bumping the epoch, on start and every tick, rebuilds each from
+//! its log and resumes it. Every log append is fenced: in one transaction
+//! it updates the saga's row `WHERE id AND owner AND epoch` (no row: the
+//! saga was taken over, and nothing is written), appends, and commits. An
+//! executor that was stopped past its lease and wakes up writes nothing
+//! more; an action it had in flight may still reach its service late,
+//! which is why actions carry idempotency keys. A saga whose definition
+//! version is not registered in the executor that claims it is paused with
+//! that reason, not failed.
+//!
+//! # Map
+//!
+//! - [`Definition`], [`DefinitionBuilder`], [`Step`]: what a saga does;
+//!   [`StepContext`], [`StepError`], [`OnUnknown`]: what steps see and say.
+//! - [`Executor`], [`ExecutorBuilder`], [`ExecutorHandle`]: running sagas;
+//!   [`Config`]: tables, leases, compensation limits; [`Database`]: the
+//!   pool the log lives in; [`sqlite::connect`]: the embedded default.
+//! - [`SagaInfo`], [`Status`], [`LogEntry`], [`Kind`]: reading sagas back.
+//! - Errors: [`DefinitionError`], [`StartError`], [`CancelError`], [`Error`].
+//! - `crash` (feature `crash-hooks`, tests only): stop the executor at a
+//!   step boundary to test recovery.
+//!
+//! Inside: `plan` decides what to do next from the log (a pure state
+//! machine, `now` passed in), `runner` does it for one saga, `store` holds
+//! the SQL of each database, `schema` the crate's own migrations.
+#![warn(missing_docs)]
+
+mod config;
+#[cfg(feature = "crash-hooks")]
+pub mod crash;
+mod database;
+mod definition;
+#[cfg(feature = "sqlite")]
+mod embedded;
+mod error;
+mod executor;
+mod plan;
+mod runner;
+mod saga;
+mod schema;
+#[cfg(feature = "sqlite")]
+pub mod sqlite {
+    //! SQLite, the embedded default.
+    pub use crate::embedded::connect;
+}
+mod step;
+mod store;
+
+pub use config::{Config, ConfigBuilder};
+pub use database::Database;
+pub use definition::{DEFAULT_STEP_TIMEOUT, Definition, DefinitionBuilder, Step};
+pub use error::{CancelError, DefinitionError, Error, StartError};
+pub use executor::{Executor, ExecutorBuilder, ExecutorHandle};
+pub use saga::{Kind, LogEntry, SagaId, SagaInfo, Status};
+pub use step::{OnUnknown, StepContext, StepError, StepErrorKind};

@@ -1,0 +1,207 @@
+//! Where the saga log's SQL lives: one [`Store`] per database, the same
+//! operations in two dialects behind an object-safe, crate-internal trait.
+//!
+//! Every write that depends on owning a saga is fenced: in one transaction
+//! it first updates the saga's row `WHERE id AND owner AND epoch` (no row:
+//! the lease was taken over, nothing is written), then appends to the log,
+//! then commits. On PostgreSQL that update holds the row's lock until the
+//! commit, so a takeover (which bumps the epoch on the same row) waits for
+//! it or comes first; on SQLite the transaction is `BEGIN IMMEDIATE`.
+
+use crate::saga::{Kind, LogEntry, SagaId, SagaInfo, Status};
+use crate::{CancelError, Config, Error};
+use futures::future::BoxFuture;
+use serde_json::Value;
+use std::time::Duration;
+
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
+#[cfg(test)]
+mod tests;
+
+/// The tables' full names.
+#[derive(Debug, Clone)]
+pub(crate) struct Names {
+    pub sagas: String,
+    pub log: String,
+    pub version: String,
+    /// Index name prefix (unqualified: indexes live in the table's schema).
+    pub index: String,
+}
+
+impl Names {
+    pub fn new(config: &Config) -> Names {
+        let prefix = config
+            .schema
+            .as_ref()
+            .map(|s| format!("{s}."))
+            .unwrap_or_default();
+        let t = &config.table;
+        Names {
+            sagas: format!("{prefix}{t}_sagas"),
+            log: format!("{prefix}{t}_log"),
+            version: format!("{prefix}{t}_version"),
+            index: t.clone(),
+        }
+    }
+}
+
+/// A saga to insert, owned by its creator at epoch 1.
+#[derive(Debug, Clone)]
+pub(crate) struct NewSaga {
+    pub id: SagaId,
+    pub name: String,
+    pub version: u32,
+    pub state: Value,
+    pub deadline_ms: Option<i64>,
+}
+
+/// A saga this executor holds, at the epoch it took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Lease {
+    pub id: SagaId,
+    pub epoch: i64,
+}
+
+/// One entry to append, with what it changes on the saga's row.
+#[derive(Debug, Clone)]
+pub(crate) struct Append {
+    pub kind: Kind,
+    pub step: Option<String>,
+    pub state: Option<Value>,
+    pub error: Option<String>,
+    /// The saga's new status, if it changes.
+    pub status: Option<Status>,
+    /// Write nothing if a cancel was requested (a step before the pivot, or
+    /// the pivot, is about to start).
+    pub gate: bool,
+    /// The pivot starts: refuse cancels from now on.
+    pub pivot: bool,
+}
+
+impl Append {
+    pub fn new(kind: Kind) -> Append {
+        Append {
+            kind,
+            step: None,
+            state: None,
+            error: None,
+            status: None,
+            gate: false,
+            pivot: false,
+        }
+    }
+}
+
+/// What became of an append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Appended {
+    /// Durable; whether a cancel has been requested.
+    Written { cancel_requested: bool },
+    /// A gated entry was not written: a cancel was requested.
+    Cancelled,
+}
+
+/// A saga's row and log.
+#[derive(Debug, Clone)]
+pub(crate) struct Loaded {
+    pub info: SagaInfo,
+    pub deadline_ms: Option<i64>,
+    pub cancel_requested: bool,
+    pub log: Vec<LogEntry>,
+}
+
+/// The operations the executor runs, in one database's dialect.
+pub(crate) trait Store: Send + Sync + 'static {
+    /// Inserts the saga and its `started` entry, owned by `owner` at epoch 1.
+    fn create(
+        &self,
+        saga: NewSaga,
+        owner: &str,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<Lease, Error>>;
+    /// Appends one entry if `owner` still holds the saga at `lease.epoch`
+    /// ([`Error::Fenced`] and nothing written if not), renewing the lease.
+    fn append(
+        &self,
+        lease: Lease,
+        owner: &str,
+        ttl: Duration,
+        entry: Append,
+    ) -> BoxFuture<'_, Result<Appended, Error>>;
+    /// Extends the leases of every active saga `owner` holds.
+    fn renew(&self, owner: &str, ttl: Duration) -> BoxFuture<'_, Result<u64, Error>>;
+    /// Takes up to `limit` active sagas that are unowned or whose lease
+    /// expired, bumping their epochs.
+    fn claim(
+        &self,
+        owner: &str,
+        ttl: Duration,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Lease>, Error>>;
+    /// Gives back every saga `owner` holds (a clean shutdown), or only
+    /// `only` (its task died).
+    fn release(&self, owner: &str, only: Option<Lease>) -> BoxFuture<'_, Result<(), Error>>;
+    /// The saga's row and whole log.
+    fn load(&self, id: SagaId) -> BoxFuture<'_, Result<Option<Loaded>, Error>>;
+    /// Asks a running saga to compensate, refused once its pivot started.
+    fn cancel(&self, id: SagaId) -> BoxFuture<'_, Result<(), CancelError>>;
+}
+
+/// Unix milliseconds on this process's clock.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// Builds a [`LogEntry`] from a row's columns.
+pub(crate) fn entry(
+    n: i64,
+    kind: &str,
+    step: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    epoch: i64,
+    at_ms: i64,
+) -> Result<LogEntry, Error> {
+    let kind =
+        Kind::parse(kind).ok_or_else(|| Error::Schema(format!("unknown log kind {kind:?}")))?;
+    let state = state
+        .map(|s| serde_json::from_str(&s))
+        .transpose()
+        .map_err(|e| Error::Schema(format!("a logged state is not JSON: {e}")))?;
+    Ok(LogEntry {
+        n,
+        kind,
+        step,
+        state,
+        error,
+        epoch,
+        at_ms,
+    })
+}
+
+pub(crate) fn status(s: &str) -> Result<Status, Error> {
+    Status::parse(s).ok_or_else(|| Error::Schema(format!("unknown saga status {s:?}")))
+}
+
+/// Turns a refused cancel's row into the reason.
+pub(crate) fn refused(id: SagaId, row: Option<(String, bool)>) -> CancelError {
+    match row {
+        None => CancelError::NotFound(id),
+        Some((s, past_pivot)) => match Status::parse(&s) {
+            Some(s) if !s.is_active() => CancelError::NotRunning(id, s),
+            _ if past_pivot => CancelError::PastPivot(id),
+            Some(s) => CancelError::NotRunning(id, s),
+            None => CancelError::Store(Error::Schema(format!("unknown saga status {s:?}"))),
+        },
+    }
+}

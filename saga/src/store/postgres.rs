@@ -1,0 +1,357 @@
+//! The saga log's SQL for PostgreSQL.
+//!
+//! The fencing update of an append locks the saga's row until the append
+//! commits, so a takeover (which bumps the epoch on that row) is ordered
+//! before or after it, never in between. Leases use the server's clock
+//! (`now()`), so executors on different machines agree on expiry; deadlines
+//! and log times are Unix milliseconds like SQLite's.
+
+use super::{
+    Append, Appended, Lease, Loaded, Names, NewSaga, Store, entry, ms, now_ms, refused, status,
+};
+use crate::saga::{Kind, SagaId, SagaInfo, Status};
+use crate::{CancelError, Config, Error, schema};
+use futures::future::BoxFuture;
+use sqlx::{Pool, Postgres, Row as _};
+use std::time::Duration;
+
+/// The PostgreSQL store.
+#[derive(Debug)]
+pub(crate) struct PgStore {
+    pool: Pool<Postgres>,
+    names: Names,
+}
+
+fn steps(n: &Names) -> Vec<String> {
+    let Names {
+        sagas, log, index, ..
+    } = n;
+    vec![format!(
+        "CREATE TABLE {sagas} (
+            id uuid PRIMARY KEY,
+            name text NOT NULL,
+            version integer NOT NULL,
+            status text NOT NULL,
+            state jsonb NOT NULL,
+            reason text,
+            owner text,
+            epoch bigint NOT NULL DEFAULT 0,
+            lease_expires_at timestamptz NOT NULL DEFAULT '-infinity',
+            deadline_ms bigint,
+            cancel_requested boolean NOT NULL DEFAULT false,
+            past_pivot boolean NOT NULL DEFAULT false,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX {index}_active ON {sagas} (lease_expires_at)
+            WHERE status IN ('running', 'compensating');
+        CREATE TABLE {log} (
+            saga_id uuid NOT NULL REFERENCES {sagas} (id),
+            n bigint NOT NULL,
+            kind text NOT NULL,
+            step text,
+            state jsonb,
+            error text,
+            epoch bigint NOT NULL,
+            at bigint NOT NULL,
+            PRIMARY KEY (saga_id, n)
+        );"
+    )]
+}
+
+impl PgStore {
+    pub async fn open(pool: Pool<Postgres>, config: &Config) -> Result<Self, Error> {
+        if let Some(schema) = &config.schema {
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .execute(&pool)
+                .await?;
+        }
+        let names = Names::new(config);
+        schema::migrate_postgres(&pool, &names.version, &steps(&names)).await?;
+        Ok(PgStore { pool, names })
+    }
+
+    async fn create_(&self, saga: NewSaga, owner: &str, ttl: Duration) -> Result<Lease, Error> {
+        let n = &self.names;
+        let now = now_ms();
+        let state = saga.state.to_string();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO {} (id, name, version, status, state, owner, epoch, lease_expires_at, deadline_ms)
+             VALUES ($1, $2, $3, 'running', $4::jsonb, $5, 1, now() + $6 * interval '1 millisecond', $7)",
+            n.sagas
+        ))
+        .bind(saga.id.0)
+        .bind(&saga.name)
+        .bind(saga.version as i32)
+        .bind(&state)
+        .bind(owner)
+        .bind(ms(ttl))
+        .bind(saga.deadline_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {} (saga_id, n, kind, state, epoch, at) VALUES ($1, 1, $2, $3::jsonb, 1, $4)",
+            n.log
+        ))
+        .bind(saga.id.0)
+        .bind(Kind::Started.as_str())
+        .bind(&state)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Lease {
+            id: saga.id,
+            epoch: 1,
+        })
+    }
+
+    async fn append_(
+        &self,
+        lease: Lease,
+        owner: &str,
+        ttl: Duration,
+        e: Append,
+    ) -> Result<Appended, Error> {
+        let n = &self.names;
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let fenced: Option<(bool, bool)> = sqlx::query_as(&format!(
+            "UPDATE {} SET lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
+             WHERE id = $1 AND owner = $2 AND epoch = $3
+             RETURNING cancel_requested, past_pivot",
+            n.sagas
+        ))
+        .bind(lease.id.0)
+        .bind(owner)
+        .bind(lease.epoch)
+        .bind(ms(ttl))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((cancel_requested, _)) = fenced else {
+            return Err(Error::Fenced(lease.id));
+        };
+        if e.gate && cancel_requested {
+            tx.commit().await?;
+            return Ok(Appended::Cancelled);
+        }
+        let state = e.state.as_ref().map(|s| s.to_string());
+        sqlx::query(&format!(
+            "UPDATE {} SET status = coalesce($2, status), state = coalesce($3::jsonb, state),
+                 reason = CASE WHEN $2::text IS NULL THEN reason ELSE $4 END,
+                 past_pivot = past_pivot OR $5
+             WHERE id = $1",
+            n.sagas
+        ))
+        .bind(lease.id.0)
+        .bind(e.status.map(Status::as_str))
+        .bind(&state)
+        .bind(&e.error)
+        .bind(e.pivot)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {log} (saga_id, n, kind, step, state, error, epoch, at)
+             VALUES ($1, (SELECT coalesce(max(n), 0) + 1 FROM {log} WHERE saga_id = $1), $2, $3, $4::jsonb, $5, $6, $7)",
+            log = n.log
+        ))
+        .bind(lease.id.0)
+        .bind(e.kind.as_str())
+        .bind(&e.step)
+        .bind(&state)
+        .bind(&e.error)
+        .bind(lease.epoch)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Appended::Written { cancel_requested })
+    }
+
+    async fn renew_(&self, owner: &str, ttl: Duration) -> Result<u64, Error> {
+        let r = sqlx::query(&format!(
+            "UPDATE {} SET lease_expires_at = now() + $2 * interval '1 millisecond'
+             WHERE owner = $1 AND status IN ('running', 'compensating')",
+            self.names.sagas
+        ))
+        .bind(owner)
+        .bind(ms(ttl))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn claim_(&self, owner: &str, ttl: Duration, limit: u32) -> Result<Vec<Lease>, Error> {
+        let sagas = &self.names.sagas;
+        let mut tx = self.pool.begin().await?;
+        let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as(&format!(
+            "UPDATE {sagas} SET owner = $1, epoch = epoch + 1,
+                 lease_expires_at = now() + $2 * interval '1 millisecond'
+             WHERE id IN (
+                 SELECT id FROM {sagas}
+                 WHERE status IN ('running', 'compensating')
+                   AND (owner IS NULL OR lease_expires_at < now())
+                 ORDER BY lease_expires_at LIMIT $3
+                 FOR UPDATE SKIP LOCKED)
+             RETURNING id, epoch"
+        ))
+        .bind(owner)
+        .bind(ms(ttl))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, epoch)| Lease {
+                id: SagaId(id),
+                epoch,
+            })
+            .collect())
+    }
+
+    async fn release_(&self, owner: &str, only: Option<Lease>) -> Result<(), Error> {
+        sqlx::query(&format!(
+            "UPDATE {} SET owner = NULL
+             WHERE owner = $1 AND ($2::uuid IS NULL OR (id = $2 AND epoch = $3))",
+            self.names.sagas
+        ))
+        .bind(owner)
+        .bind(only.map(|l| l.id.0))
+        .bind(only.map(|l| l.epoch))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_(&self, id: SagaId) -> Result<Option<Loaded>, Error> {
+        let n = &self.names;
+        let mut tx = self.pool.begin().await?;
+        let Some(row) = sqlx::query(&format!(
+            "SELECT name, version, status, state::text AS state, reason, deadline_ms, cancel_requested AS cancel
+             FROM {} WHERE id = $1",
+            n.sagas
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let log = sqlx::query(&format!(
+            "SELECT n, kind, step, state::text AS state, error, epoch, at FROM {} WHERE saga_id = $1 ORDER BY n",
+            n.log
+        ))
+        .bind(id.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let log = log
+            .into_iter()
+            .map(|r| {
+                entry(
+                    r.get("n"),
+                    r.get("kind"),
+                    r.get("step"),
+                    r.get("state"),
+                    r.get("error"),
+                    r.get("epoch"),
+                    r.get("at"),
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        let state: String = row.get("state");
+        Ok(Some(Loaded {
+            info: SagaInfo {
+                id,
+                name: row.get("name"),
+                version: row.get::<i32, _>("version") as u32,
+                status: status(row.get("status"))?,
+                state: serde_json::from_str(&state)
+                    .map_err(|e| Error::Schema(format!("a saga's state is not JSON: {e}")))?,
+                reason: row.get("reason"),
+            },
+            deadline_ms: row.get("deadline_ms"),
+            cancel_requested: row.get("cancel"),
+            log,
+        }))
+    }
+
+    async fn cancel_(&self, id: SagaId) -> Result<(), CancelError> {
+        let sagas = &self.names.sagas;
+        let store = |e: sqlx::Error| CancelError::Store(Error::Database(e));
+        let mut tx = self.pool.begin().await.map_err(store)?;
+        let done = sqlx::query(&format!(
+            "UPDATE {sagas} SET cancel_requested = true
+             WHERE id = $1 AND status = 'running' AND NOT past_pivot"
+        ))
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(store)?;
+        if done.rows_affected() == 1 {
+            tx.commit().await.map_err(store)?;
+            return Ok(());
+        }
+        let row: Option<(String, bool)> = sqlx::query_as(&format!(
+            "SELECT status, past_pivot FROM {sagas} WHERE id = $1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store)?;
+        Err(refused(id, row))
+    }
+}
+
+impl Store for PgStore {
+    fn create(
+        &self,
+        saga: NewSaga,
+        owner: &str,
+        ttl: Duration,
+    ) -> BoxFuture<'_, Result<Lease, Error>> {
+        let owner = owner.to_owned();
+        Box::pin(async move { self.create_(saga, &owner, ttl).await })
+    }
+
+    fn append(
+        &self,
+        lease: Lease,
+        owner: &str,
+        ttl: Duration,
+        entry: Append,
+    ) -> BoxFuture<'_, Result<Appended, Error>> {
+        let owner = owner.to_owned();
+        Box::pin(async move { self.append_(lease, &owner, ttl, entry).await })
+    }
+
+    fn renew(&self, owner: &str, ttl: Duration) -> BoxFuture<'_, Result<u64, Error>> {
+        let owner = owner.to_owned();
+        Box::pin(async move { self.renew_(&owner, ttl).await })
+    }
+
+    fn claim(
+        &self,
+        owner: &str,
+        ttl: Duration,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<Lease>, Error>> {
+        let owner = owner.to_owned();
+        Box::pin(async move { self.claim_(&owner, ttl, limit).await })
+    }
+
+    fn release(&self, owner: &str, only: Option<Lease>) -> BoxFuture<'_, Result<(), Error>> {
+        let owner = owner.to_owned();
+        Box::pin(async move { self.release_(&owner, only).await })
+    }
+
+    fn load(&self, id: SagaId) -> BoxFuture<'_, Result<Option<Loaded>, Error>> {
+        Box::pin(self.load_(id))
+    }
+
+    fn cancel(&self, id: SagaId) -> BoxFuture<'_, Result<(), CancelError>> {
+        Box::pin(self.cancel_(id))
+    }
+}
