@@ -158,6 +158,8 @@ pub mod publish;
 mod relay;
 mod schema;
 mod store;
+#[cfg(feature = "opentelemetry")]
+pub mod trace;
 
 pub use config::{Config, ConfigBuilder, OnDeadLetter, RelayConfig, RelayConfigBuilder, Retention};
 pub use error::{EnqueueError, Error, InvalidMessage};

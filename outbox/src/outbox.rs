@@ -130,7 +130,20 @@ impl<DB: Backend> Outbox<DB> {
                 max: c.max_headers,
             });
         }
-        let headers = serde_json::to_string(&m.headers).unwrap_or_else(|_| "[]".into());
+        #[cfg(feature = "opentelemetry")]
+        let headers = {
+            let mut headers = m.headers.clone();
+            let has = headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case(crate::trace::TRACEPARENT));
+            if let (false, Some(parent)) = (has, crate::trace::current_traceparent()) {
+                headers.push((crate::trace::TRACEPARENT.to_string(), parent));
+            }
+            serde_json::to_string(&headers)
+        };
+        #[cfg(not(feature = "opentelemetry"))]
+        let headers = serde_json::to_string(&m.headers);
+        let headers = headers.unwrap_or_else(|_| "[]".into());
         Ok(Row {
             id: m.id,
             partition: partition_of(&m.key, c.partitions) as i32,
