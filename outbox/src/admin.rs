@@ -34,8 +34,7 @@ use uuid::Uuid;
 pub fn router<DB: Backend>(outbox: Outbox<DB>) -> Router {
     Router::new()
         .route("/dead-letters", get(list::<DB>))
-        .route("/dead-letters/{id}/retry", post(retry::<DB>))
-        .route("/dead-letters/{id}/purge", post(purge::<DB>))
+        .route("/dead-letters/{id}/{action}", post(decide::<DB>))
         .route("/decisions", get(decisions::<DB>))
         .route("/backlog", get(backlog::<DB>))
         .with_state(outbox)
@@ -100,27 +99,20 @@ async fn list<DB: Backend>(
     Ok(Json(letters).into_response())
 }
 
-async fn retry<DB: Backend>(
+/// `retry` or `purge`, by a named operator.
+async fn decide<DB: Backend>(
     State(outbox): State<Outbox<DB>>,
-    Path(id): Path<Uuid>,
+    Path((id, action)): Path<(Uuid, String)>,
     Json(who): Json<Operator>,
 ) -> Result<Response, ApiError> {
     if who.operator.trim().is_empty() {
         return Ok((StatusCode::BAD_REQUEST, "operator is required").into_response());
     }
-    outbox.retry_dead_letter(id, &who.operator).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn purge<DB: Backend>(
-    State(outbox): State<Outbox<DB>>,
-    Path(id): Path<Uuid>,
-    Json(who): Json<Operator>,
-) -> Result<Response, ApiError> {
-    if who.operator.trim().is_empty() {
-        return Ok((StatusCode::BAD_REQUEST, "operator is required").into_response());
+    match action.as_str() {
+        "retry" => outbox.retry_dead_letter(id, &who.operator).await?,
+        "purge" => outbox.purge_dead_letter(id, &who.operator).await?,
+        _ => return Ok(StatusCode::NOT_FOUND.into_response()),
     }
-    outbox.purge_dead_letter(id, &who.operator).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

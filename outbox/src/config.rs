@@ -143,7 +143,7 @@ impl ConfigBuilder {
     }
 }
 
-fn identifier(field: &'static str, name: &str) -> Result<(), ConfigError> {
+pub(crate) fn identifier(field: &'static str, name: &str) -> Result<(), ConfigError> {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
@@ -401,14 +401,14 @@ impl RelayConfigBuilder {
                 format!("must be in 1..=1024, got {}", c.max_concurrent_batches),
             ));
         }
-        if let Retention::Keep(d) = c.retention {
-            if d.is_zero() {
-                return Err(ConfigError::new(
-                    RELAY,
-                    "retention",
-                    "a kept row needs a retention above zero (or use Retention::Delete)",
-                ));
-            }
+        if let Retention::Keep(d) = c.retention
+            && d.is_zero()
+        {
+            return Err(ConfigError::new(
+                RELAY,
+                "retention",
+                "a kept row needs a retention above zero (or use Retention::Delete)",
+            ));
         }
         Ok(c)
     }

@@ -143,26 +143,30 @@
 #[cfg(feature = "axum")]
 pub mod admin;
 mod config;
-#[cfg(feature = "sqlite")]
-pub mod sqlite {
-    //! SQLite, the embedded default.
-    pub use crate::embedded::connect;
-}
+#[cfg(feature = "nats")]
+pub mod consumer;
 #[cfg(feature = "sqlite")]
 mod embedded;
 mod error;
+pub mod inbox;
 mod message;
 mod outbox;
 mod partition;
 pub mod publish;
 mod relay;
 mod schema;
+#[cfg(feature = "sqlite")]
+pub mod sqlite {
+    //! SQLite, the embedded default.
+    pub use crate::embedded::connect;
+}
 mod store;
 #[cfg(feature = "opentelemetry")]
 pub mod trace;
 
 pub use config::{Config, ConfigBuilder, OnDeadLetter, RelayConfig, RelayConfigBuilder, Retention};
 pub use error::{EnqueueError, Error, InvalidMessage};
+pub use inbox::{Inbox, InboxConfig, Processed};
 pub use message::{Envelope, Message, header};
 pub use outbox::Outbox;
 pub use partition::partition_of;

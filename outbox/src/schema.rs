@@ -4,11 +4,16 @@
 //! starting together apply each step once.
 
 use crate::Error;
-use sqlx::{Pool, Postgres, Sqlite};
+#[cfg(feature = "postgres")]
+use sqlx::Postgres;
+#[cfg(feature = "sqlite")]
+use sqlx::Sqlite;
+use sqlx::{Executor, Pool};
 
-/// Applies `steps[i]` (the statements of version `i + 1`, separated by `;`;
-/// no `;` inside a statement) that `version_table` does not yet record, in one
+/// Applies `steps[i]` (the statements of version `i + 1`, separated by
+/// `;`-terminated lines) that `version_table` does not yet record, in one
 /// transaction holding an advisory lock named after the version table.
+#[cfg(feature = "postgres")]
 pub(crate) async fn migrate_postgres(
     pool: &Pool<Postgres>,
     version_table: &str,
@@ -30,17 +35,11 @@ pub(crate) async fn migrate_postgres(
         sqlx::query_scalar(&format!("SELECT max(version) FROM {version_table}"))
             .fetch_one(&mut *tx)
             .await?;
-    let current = current.unwrap_or(0) as usize;
-    if current > steps.len() {
-        return Err(Error::Schema(format!(
-            "{version_table} records version {current}, this crate knows {}; refusing to run an older ballast-outbox on newer tables",
-            steps.len()
-        )));
-    }
+    let current = known(version_table, current.map(i64::from), steps.len())?;
     for (i, step) in steps.iter().enumerate().skip(current) {
-        for statement in step.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
+        // Called on the executor: `raw_sql(step).execute(&mut *tx)` makes a
+        // future rustc cannot prove Send, so no caller could be spawned.
+        (&mut *tx).execute(sqlx::raw_sql(step)).await?;
         sqlx::query(&format!(
             "INSERT INTO {version_table} (version) VALUES ($1)"
         ))
@@ -54,6 +53,7 @@ pub(crate) async fn migrate_postgres(
 
 /// [`migrate_postgres`] for SQLite: `BEGIN IMMEDIATE` takes the database's
 /// write lock first, so two processes migrating at once take turns.
+#[cfg(feature = "sqlite")]
 pub(crate) async fn migrate_sqlite(
     pool: &Pool<Sqlite>,
     version_table: &str,
@@ -69,17 +69,11 @@ pub(crate) async fn migrate_sqlite(
         sqlx::query_scalar(&format!("SELECT max(version) FROM {version_table}"))
             .fetch_one(&mut *tx)
             .await?;
-    let current = current.unwrap_or(0) as usize;
-    if current > steps.len() {
-        return Err(Error::Schema(format!(
-            "{version_table} records version {current}, this crate knows {}; refusing to run an older ballast-outbox on newer tables",
-            steps.len()
-        )));
-    }
+    let current = known(version_table, current, steps.len())?;
     for (i, step) in steps.iter().enumerate().skip(current) {
-        for statement in step.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
+        // Called on the executor: `raw_sql(step).execute(&mut *tx)` makes a
+        // future rustc cannot prove Send, so no caller could be spawned.
+        (&mut *tx).execute(sqlx::raw_sql(step)).await?;
         sqlx::query(&format!(
             "INSERT INTO {version_table} (version) VALUES ($1)"
         ))
@@ -89,4 +83,15 @@ pub(crate) async fn migrate_sqlite(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The version the tables are at, refused if newer than this crate knows.
+fn known(version_table: &str, recorded: Option<i64>, steps: usize) -> Result<usize, Error> {
+    let current = recorded.unwrap_or(0).max(0) as usize;
+    if current > steps {
+        return Err(Error::Schema(format!(
+            "{version_table} records version {current}, this crate knows {steps}; refusing to run an older ballast-outbox on newer tables"
+        )));
+    }
+    Ok(current)
 }

@@ -210,4 +210,5 @@ async fn postgres_a_frozen_relay_commits_nothing_after_its_successor_took_over()
     .unwrap();
     assert_eq!(by.len(), 3);
     assert!(by.iter().all(|(relay, _)| relay == "B"), "{by:?}");
+    support::drop_outbox_tables(outbox.pool(), &table).await;
 }

@@ -78,6 +78,7 @@ async fn a_late_committing_row_with_a_lower_id_is_neither_skipped_nor_published_
         "the late committer was not skipped"
     );
     assert_eq!(recorder.assert_key_order(), 0);
+    support::drop_outbox_tables(outbox.pool(), outbox.config().table()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -123,6 +124,7 @@ async fn same_key_writers_commit_in_counter_order_even_when_the_first_is_slow() 
         (&seen[1].payload[..], seen[1].seq),
         (b"second".as_slice(), 2)
     );
+    support::drop_outbox_tables(outbox.pool(), outbox.config().table()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,6 +173,7 @@ async fn three_relays_share_the_partitions_and_one_crashing_loses_and_reorders_n
         "crashed relay held {crashed_partitions} partitions; survivors {held}; duplicates {duplicates}"
     );
     assert_eq!(outbox.backlog().await.unwrap().messages, 0);
+    support::drop_outbox_tables(outbox.pool(), outbox.config().table()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,6 +194,7 @@ async fn a_relay_that_joins_takes_its_share_within_a_lease_and_shutdown_hands_pa
     second.shutdown().await;
     wait_until(|| first.stats().partitions == 12, "first takes all back").await;
     first.shutdown().await;
+    support::drop_outbox_tables(outbox.pool(), outbox.config().table()).await;
 }
 
 async fn wait_until(cond: impl Fn() -> bool, what: &str) {

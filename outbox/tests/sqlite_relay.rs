@@ -262,3 +262,45 @@ async fn opening_the_tables_with_another_partition_count_is_refused() {
         "{again:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_published_rows_are_purged_once_older_than_their_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = outbox(&dir).await;
+    let mut tx = outbox.pool().begin().await.unwrap();
+    for i in 0..5 {
+        outbox
+            .enqueue(&mut tx, &Message::new("t", format!("k{i}"), "x"))
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let recorder = Recorder::default();
+    let relay = Relay::start(
+        &outbox,
+        recorder.clone(),
+        RelayConfig::builder()
+            .lease_ttl(Duration::from_millis(300))
+            .poll_interval(Duration::from_millis(20))
+            .retention(ballast_outbox::Retention::Keep(Duration::from_millis(500)))
+            .build()
+            .unwrap(),
+    );
+    recorder.wait_for(5, Duration::from_secs(10)).await;
+    let kept = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM ballast_outbox_published")
+            .fetch_one(outbox.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(kept().await, 5, "published rows are kept at first");
+    let start = std::time::Instant::now();
+    while kept().await > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "kept rows never purged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    relay.shutdown().await;
+}

@@ -14,7 +14,7 @@ mod nats;
 
 #[cfg(feature = "amqp")]
 pub use amqp::AmqpPublisher;
-pub use channel::ChannelPublisher;
+pub use channel::{ChannelPublisher, Fail, Receiver};
 #[cfg(feature = "nats")]
 pub use nats::JetStreamPublisher;
 

@@ -208,11 +208,11 @@ async fn supervise<DB: Backend, P: Publisher>(
         tokio::select! {
             _ = tick.tick() => {}
             Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                if let Ok((lease, _exit)) = done {
-                    if running.get(&lease.partition).is_some_and(|r| r.lease == lease) {
-                        running.remove(&lease.partition);
-                        shared.wakers.lock().remove(&(lease.partition as u32));
-                    }
+                if let Ok((lease, _exit)) = done
+                    && running.get(&lease.partition).is_some_and(|r| r.lease == lease)
+                {
+                    running.remove(&lease.partition);
+                    shared.wakers.lock().remove(&(lease.partition as u32));
                 }
                 continue;
             }
@@ -225,14 +225,12 @@ async fn supervise<DB: Backend, P: Publisher>(
             Counters::add(&shared.counters.database_errors, 1);
             tracing::warn!(target: "ballast_outbox", relay, error = %e, "lease round failed; trying again next round");
         }
-        if let Retention::Keep(age) = shared.config.retention {
-            if ticks % 30 == 0 {
-                if let Err(e) = store.purge_published(age).await {
-                    tracing::warn!(target: "ballast_outbox", error = %e, "purging published rows failed");
-                }
-            }
+        if let Retention::Keep(age) = shared.config.retention
+            && ticks.is_multiple_of(30)
+            && let Err(e) = store.purge_published(age).await
+        {
+            tracing::warn!(target: "ballast_outbox", error = %e, "purging published rows failed");
         }
-        Counters::get(&shared.counters.partitions);
         shared
             .counters
             .partitions

@@ -58,10 +58,13 @@ impl Names {
             meta: name("_meta"),
             version: name("_version"),
             index: t.clone(),
+            // Lower case: PostgreSQL folds unquoted names, and the channel
+            // must read the same in LISTEN and in pg_notify's string.
             channel: match &config.schema {
                 Some(s) => format!("{s}_{t}"),
                 None => t.clone(),
-            },
+            }
+            .to_ascii_lowercase(),
         }
     }
 }
@@ -91,6 +94,9 @@ pub struct Claimed {
     pub payload: Vec<u8>,
     pub attempts: i32,
 }
+
+/// A claimed batch: what the store keeps for it, and its rows.
+pub type Claim<B> = (B, Vec<Claimed>);
 
 /// A partition this relay holds, at the epoch it took it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -190,6 +196,32 @@ pub struct Backlog {
     pub held_keys: u64,
 }
 
+impl Backlog {
+    /// Assembles the snapshot from per-partition (partition, messages,
+    /// age of the oldest) rows and the two counts.
+    pub fn from_rows(
+        rows: impl IntoIterator<Item = (u32, u64, Duration)>,
+        dead: u64,
+        held: u64,
+    ) -> Self {
+        let mut backlog = Backlog {
+            dead_letters: dead,
+            held_keys: held,
+            ..Backlog::default()
+        };
+        for (partition, messages, oldest_age) in rows {
+            backlog.messages += messages;
+            backlog.oldest_age = backlog.oldest_age.max(Some(oldest_age));
+            backlog.partitions.push(PartitionBacklog {
+                partition,
+                messages,
+                oldest_age,
+            });
+        }
+        backlog
+    }
+}
+
 /// The operations the outbox and its relay run, in one database's dialect.
 pub trait Store: Send + Sync + 'static {
     type Db: sqlx::Database;
@@ -250,7 +282,7 @@ pub trait Store: Send + Sync + 'static {
         lease: Lease,
         limit: u32,
         ttl: Duration,
-    ) -> impl Future<Output = Result<Option<(Self::Batch, Vec<Claimed>)>, Error>> + Send;
+    ) -> impl Future<Output = Result<Option<Claim<Self::Batch>>, Error>> + Send;
     /// Records what the broker did with a claimed batch, if the lease is
     /// still this relay's ([`Error::Fenced`] and nothing written if not).
     fn complete(

@@ -9,7 +9,7 @@
 
 use super::{
     Backend, Backlog, Claimed, CompleteSettings, Completed, DeadLetter, Decision, Lease, Names,
-    Outcome, PartitionBacklog, Row, Store, Wake,
+    Outcome, Row, Store, Wake,
 };
 use crate::{Config, Error, schema};
 use sqlx::{Pool, Row as _, Sqlite, Transaction};
@@ -486,27 +486,21 @@ impl Store for SqliteStore {
         ))
         .fetch_all(&self.pool)
         .await?;
-        let mut backlog = Backlog::default();
-        for r in &rows {
-            let (partition, messages, oldest): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
-            let age = Duration::from_millis(now.saturating_sub(oldest).max(0) as u64);
-            backlog.messages += messages as u64;
-            backlog.oldest_age = backlog.oldest_age.max(Some(age));
-            backlog.partitions.push(PartitionBacklog {
-                partition: partition as u32,
-                messages: messages as u64,
-                oldest_age: age,
-            });
-        }
-        let dead: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", n.dead))
-            .fetch_one(&self.pool)
-            .await?;
-        let held: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", n.held))
-            .fetch_one(&self.pool)
-            .await?;
-        backlog.dead_letters = dead as u64;
-        backlog.held_keys = held as u64;
-        Ok(backlog)
+        let (dead, held): (i64, i64) = sqlx::query_as(&format!(
+            "SELECT (SELECT count(*) FROM {}), (SELECT count(*) FROM {})",
+            n.dead, n.held
+        ))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Backlog::from_rows(
+            rows.iter().map(|r| {
+                let (partition, messages, oldest): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
+                let age = Duration::from_millis(now.saturating_sub(oldest).max(0) as u64);
+                (partition as u32, messages as u64, age)
+            }),
+            dead as u64,
+            held as u64,
+        ))
     }
 
     async fn dead_letters(&self, key: Option<&str>, limit: u32) -> Result<Vec<DeadLetter>, Error> {

@@ -127,3 +127,25 @@ pub fn unique_table(prefix: &str) -> String {
         .take(40)
         .collect()
 }
+
+/// Drops every table the outbox made for `table` (tests share one
+/// database; each cleans up after itself when it passes).
+pub async fn drop_outbox_tables(pool: &sqlx::PgPool, table: &str) {
+    let suffixes = [
+        "",
+        "_keys",
+        "_leases",
+        "_relays",
+        "_held",
+        "_dead",
+        "_published",
+        "_decisions",
+        "_meta",
+        "_version",
+    ];
+    let list: Vec<String> = suffixes.iter().map(|s| format!("{table}{s}")).collect();
+    sqlx::query(&format!("DROP TABLE IF EXISTS {}", list.join(", ")))
+        .execute(pool)
+        .await
+        .expect("drop the test's tables");
+}
