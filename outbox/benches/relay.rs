@@ -29,6 +29,7 @@
 //!   busy / idle) beside a bare INSERT with and without `pg_notify`.
 
 use async_nats::jetstream::{self, message::PublishMessage, stream};
+use ballast_outbox::publish::JetStreamPublisher;
 use ballast_outbox::{
     Config, Envelope, Message, Outbox, PublishError, Publisher, Relay, RelayConfig,
 };
@@ -216,7 +217,16 @@ async fn run() -> Result<(), BoxError> {
     let js = match &s.nats {
         Some(url) => {
             let client = async_nats::connect(url).await?;
-            Some(jetstream::new(client))
+            // Room for every batch in flight to be fully pipelined (the
+            // bare loop sends a whole batch before awaiting its acks; with
+            // too few permits its tasks would wait on each other forever).
+            let biggest = s.batches.iter().copied().max().unwrap_or(1) as usize;
+            let inflight = (s.concurrency as usize * biggest * 2).max(5_000);
+            Some(
+                jetstream::ContextBuilder::new()
+                    .max_ack_inflight(inflight)
+                    .build(client),
+            )
         }
         None => {
             println!("relay bench: BALLAST_NATS_URL is unset; JetStream scenarios are skipped");
@@ -227,6 +237,9 @@ async fn run() -> Result<(), BoxError> {
         .max_connections(s.concurrency + 40)
         .connect(&pg_url)
         .await?;
+    if let Ok(run) = std::env::var("BENCH_CLEANUP") {
+        return clean_leftovers(&pool, js.as_ref(), &run).await;
+    }
     let mut cleanup = Cleanup {
         pool: pool.clone(),
         js: js.clone(),
@@ -267,6 +280,42 @@ impl Cleanup {
             }
         }
     }
+}
+
+/// Drops the tables and deletes the streams an interrupted run left
+/// (`BENCH_CLEANUP=bench<pid>`, the prefix its tables carry).
+async fn clean_leftovers(
+    pool: &PgPool,
+    js: Option<&jetstream::Context>,
+    run: &str,
+) -> Result<(), BoxError> {
+    if !run.starts_with("bench") || !run[5..].chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!("BENCH_CLEANUP takes a run name like bench1234, not {run:?}").into());
+    }
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT tablename::text FROM pg_tables WHERE tablename LIKE $1")
+            .bind(format!("{run}\\_%"))
+            .fetch_all(pool)
+            .await?;
+    for t in &tables {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {t}"))
+            .execute(pool)
+            .await?;
+    }
+    println!("dropped {} tables of {run}", tables.len());
+    if let Some(js) = js {
+        use futures::StreamExt as _;
+        let names: Vec<String> = js
+            .stream_names()
+            .filter_map(|n| async { n.ok() })
+            .collect()
+            .await;
+        for n in names.iter().filter(|n| n.starts_with(&format!("{run}_"))) {
+            js.delete_stream(n).await?;
+            println!("deleted stream {n}");
+        }
+    }
+    Ok(())
 }
 
 const SUFFIXES: [&str; 10] = [
@@ -567,25 +616,6 @@ impl Publisher for Counting {
     }
 }
 
-/// JetStream with the id as `Nats-Msg-Id`, waiting for the ack.
-#[derive(Clone)]
-struct JetStream(jetstream::Context);
-
-impl Publisher for JetStream {
-    async fn publish(&self, e: &Envelope) -> Result<(), PublishError> {
-        let ack = self
-            .0
-            .send_publish(
-                e.topic.clone(),
-                publish_message(&e.id.to_string(), &e.key, e.seq, e.payload.clone()),
-            )
-            .await
-            .map_err(PublishError::unavailable)?;
-        ack.await.map_err(PublishError::unavailable)?;
-        Ok(())
-    }
-}
-
 fn publish_message(id: &str, key: &str, seq: i64, payload: Bytes) -> PublishMessage {
     PublishMessage::build()
         .payload(payload)
@@ -695,7 +725,9 @@ impl Drain<'_> {
         let stream = format!("{}_{}", self.s.run, names.n);
         cleanup.streams.push(stream.clone());
         make_stream(self.s, js, &stream).await?;
-        let secs = self.ballast(&outbox, JetStream(js.clone())).await?;
+        let secs = self
+            .ballast(&outbox, JetStreamPublisher::new(js.clone()))
+            .await?;
         let info = js.get_stream(&stream).await?.get_info().await?;
         if info.state.messages != self.n {
             println!(
@@ -918,7 +950,7 @@ async fn steady(
             Some(js) => {
                 cleanup.streams.push(stream.clone());
                 make_stream(s, js, &stream).await?;
-                Relay::start(&outbox, JetStream(js.clone()), config)
+                Relay::start(&outbox, JetStreamPublisher::new(js.clone()), config)
             }
             None => Relay::start(&outbox, Counting::default(), config),
         };
