@@ -156,7 +156,7 @@ impl Report {
     fn add(&mut self, line: Line) -> f64 {
         let rate = line.rate();
         println!(
-            "  {:<8} {:<44} batch {:>5}  {:>9} msgs  {:>8.2} s  {:>10.0} msg/s {}",
+            "  {:<8} {:<54} batch {:>5}  {:>9} msgs  {:>8.2} s  {:>10.0} msg/s {}",
             line.section, line.scenario, line.batch, line.messages, line.secs, rate, line.note
         );
         self.lines.push(line);
@@ -177,7 +177,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "{:<8} {:<46} {:>6} {:>10} {:>9} {:>11} {:>18}  note",
+            "{:<8} {:<54} {:>6} {:>10} {:>9} {:>11} {:>18}  note",
             "section", "scenario", "batch", "messages", "seconds", "msgs/s", "ratio"
         );
         for l in &self.lines {
@@ -187,7 +187,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "{:<8} {:<46} {:>6} {:>10} {:>9.2} {:>11.0} {:>18}  {}",
+                "{:<8} {:<54} {:>6} {:>10} {:>9.2} {:>11.0} {:>18}  {}",
                 l.section,
                 l.scenario,
                 l.batch,
@@ -377,6 +377,7 @@ async fn scenarios(
     };
     let mut last_js_drain: Option<(u32, f64)> = None;
     let mut last_counting_drain: Option<(u32, f64)> = None;
+    let mut last_bare_drain: Option<(u32, f64)> = None;
     if s.wants("drain")
         && let Some(tpl) = &template
     {
@@ -391,7 +392,8 @@ async fn scenarios(
                 n,
             };
             let counting = d.ballast_counting(&mut names, cleanup, None).await?;
-            let claim_delete = d.bare(&mut names, cleanup, false).await?;
+            let claim_delete = d.bare(&mut names, cleanup, Bare::ClaimDelete).await?;
+            let same_sql = d.bare(&mut names, cleanup, Bare::BallastSql).await?;
             report.add(line(
                 "drain",
                 "ballast: PG -> counting publisher",
@@ -411,10 +413,18 @@ async fn scenarios(
             if let Some(l) = report.lines.iter_mut().rev().nth(1) {
                 l.ratio = Some((l.rate() / cd_rate, "claim+delete"));
             }
+            report.add(line(
+                "drain",
+                "bare: ballast's statements (+lease renew), no publish",
+                batch,
+                n,
+                same_sql,
+                Some((n as f64 / same_sql / cd_rate, "claim+delete")),
+            ));
             last_counting_drain = Some((batch, n as f64 / counting));
             if js.is_some() {
                 let ballast_js = d.ballast_js(&mut names, cleanup, None).await?;
-                let bare_loop = d.bare(&mut names, cleanup, true).await?;
+                let bare_loop = d.bare(&mut names, cleanup, Bare::Loop).await?;
                 let publish_only = d.publish_only(&mut names, cleanup).await?;
                 let bare_rate = n as f64 / bare_loop;
                 report.add(Line {
@@ -445,6 +455,7 @@ async fn scenarios(
                     None,
                 ));
                 last_js_drain = Some((batch, n as f64 / ballast_js));
+                last_bare_drain = Some((batch, bare_rate));
             } else {
                 println!("  drain: JetStream scenarios skipped (BALLAST_NATS_URL unset)");
             }
@@ -497,14 +508,16 @@ async fn scenarios(
                     None,
                 )
             });
-            let bare = d.bare(&mut names, cleanup, true).await?;
+            let bare = d.bare(&mut names, cleanup, Bare::Loop).await?;
             report.add(line(
                 "held",
                 "bare loop, a tx held open",
                 batch,
                 n,
                 bare,
-                None,
+                last_bare_drain
+                    .filter(|(b, _)| *b == batch)
+                    .map(|(_, r)| (n as f64 / bare / r, "no held tx")),
             ));
         }
         held.end().await;
@@ -661,6 +674,19 @@ impl Held {
     }
 }
 
+/// What the bare loop does with a claimed batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bare {
+    /// Publish it to JetStream pipelined, delete it, commit.
+    Loop,
+    /// Delete it and commit, no publish.
+    ClaimDelete,
+    /// As `ClaimDelete` with the statements ballast's relay runs per batch:
+    /// its lease renewal first, its claim (with the held-keys check and
+    /// every column), so the gap between this and ballast is Rust-side.
+    BallastSql,
+}
+
 struct Drain<'a> {
     s: &'a Settings,
     pool: &'a PgPool,
@@ -772,17 +798,17 @@ impl Drain<'_> {
     /// The bare loop, no ballast code: `concurrency` tasks, each owning the
     /// partitions congruent to its number and going round them: claim the
     /// oldest `batch` rows of one partition `FOR UPDATE SKIP LOCKED`,
-    /// publish them pipelined (all sent, then all acks awaited) if
-    /// `publish`, delete them, commit.
+    /// publish them pipelined (all sent, then all acks awaited) in
+    /// [`Bare::Loop`], delete them, commit.
     async fn bare(
         &self,
         names: &mut Names,
         cleanup: &mut Cleanup,
-        publish: bool,
+        mode: Bare,
     ) -> Result<f64, BoxError> {
         let (t, _outbox) = self.copy(names, cleanup).await?;
         let stream = format!("{}_{}", self.s.run, names.n);
-        let js = if publish {
+        let js = if mode == Bare::Loop {
             let js = self.js.ok_or("no JetStream")?;
             cleanup.streams.push(stream.clone());
             make_stream(self.s, js, &stream).await?;
@@ -806,8 +832,21 @@ impl Drain<'_> {
                 Arc::clone(&moved),
             );
             tasks.spawn(async move {
-                let claim = format!(
-                    "SELECT id, key, seq, topic, payload FROM {t} WHERE partition = $1 ORDER BY ts LIMIT $2 FOR UPDATE SKIP LOCKED"
+                let claim = if mode == Bare::BallastSql {
+                    format!(
+                        "SELECT id, key, seq, topic, payload, headers, attempts FROM {t} o
+                         WHERE partition = $1 AND NOT EXISTS (SELECT 1 FROM {t}_held h WHERE h.key = o.key)
+                         ORDER BY ts LIMIT $2 FOR UPDATE SKIP LOCKED"
+                    )
+                } else {
+                    format!(
+                        "SELECT id, key, seq, topic, payload FROM {t} WHERE partition = $1 ORDER BY ts LIMIT $2 FOR UPDATE SKIP LOCKED"
+                    )
+                };
+                let renew = format!(
+                    "WITH quiet AS (SELECT set_config('idle_in_transaction_session_timeout', '5000ms', true))
+                     UPDATE {t}_leases SET expires_at = now() + 10000 * interval '1 millisecond', idle = false
+                     FROM quiet WHERE partition = $1"
                 );
                 let delete = format!("DELETE FROM {t} WHERE id = ANY($1)");
                 let mut at = 0;
@@ -815,6 +854,9 @@ impl Drain<'_> {
                     at %= mine.len();
                     let partition = mine[at];
                     let mut tx = pool.begin().await?;
+                    if mode == Bare::BallastSql {
+                        sqlx::query(&renew).bind(partition).execute(&mut *tx).await?;
+                    }
                     let rows = sqlx::query(&claim)
                         .bind(partition)
                         .bind(i64::from(batch))
@@ -954,11 +996,25 @@ async fn steady(
             }
             None => Relay::start(&outbox, Counting::default(), config),
         };
+        // Counts the wake-ups writers send (NOTIFY only while the
+        // partition's relay is idle).
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(&t).await?;
+        let heard = Arc::new(AtomicU64::new(0));
+        let listening = {
+            let heard = Arc::clone(&heard);
+            tokio::spawn(async move {
+                while listener.recv().await.is_ok() {
+                    heard.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
         // Let the relay take its leases before writers start.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut total = 0u64;
         for &w in &s.writers {
             let base = relay.stats().published;
+            let heard_before = heard.load(Ordering::Relaxed);
             let stop = Arc::new(AtomicBool::new(false));
             let enqueued = Arc::new(AtomicU64::new(0));
             let mut tasks = tokio::task::JoinSet::new();
@@ -1025,13 +1081,15 @@ async fn steady(
                 secs,
                 ratio: None,
                 note: format!(
-                    "published {:.0}/s; lag at end {lag} (max {max_lag}), cleared in {catch_up:.2} s; {}",
+                    "published {:.0}/s; lag at end {lag} (max {max_lag}), cleared in {catch_up:.2} s; {} NOTIFYs; {}",
                     p_at_stop as f64 / secs,
+                    heard.load(Ordering::Relaxed) - heard_before,
                     if kept_up { "kept up" } else { "FELL BEHIND" }
                 ),
             });
         }
         relay.shutdown().await;
+        listening.abort();
         if let Some(js) = &js {
             let info = js.get_stream(&stream).await?.get_info().await?;
             if info.state.messages < total {
