@@ -115,6 +115,8 @@
 //! the SQL of each database, `schema` the crate's own migrations.
 #![warn(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod admin;
 mod config;
 #[cfg(feature = "crash-hooks")]
 pub mod crash;
@@ -124,6 +126,7 @@ mod definition;
 mod embedded;
 mod error;
 mod executor;
+mod operator;
 mod plan;
 mod runner;
 mod saga;
@@ -139,7 +142,8 @@ mod store;
 pub use config::{Config, ConfigBuilder};
 pub use database::Database;
 pub use definition::{DEFAULT_STEP_TIMEOUT, Definition, DefinitionBuilder, Step};
-pub use error::{CancelError, DefinitionError, Error, StartError};
+pub use error::{CancelError, DecisionError, DefinitionError, Error, StartError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle};
+pub use operator::{Decision, Operator};
 pub use saga::{Kind, LogEntry, SagaId, SagaInfo, Status};
 pub use step::{OnUnknown, StepContext, StepError, StepErrorKind};
