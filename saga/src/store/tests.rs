@@ -125,6 +125,56 @@ async fn ended_sagas_are_not_claimed(store: &dyn Store) {
     assert!(!claimed.iter().any(|l| l.id == a.id));
 }
 
+/// A decision takes the saga from whoever held it: the former holder's
+/// appends are fenced, the resumed saga is claimed at a newer epoch still,
+/// and a second decision that no longer applies writes nothing.
+async fn a_decision_fences_the_former_holder(store: &dyn Store) {
+    use crate::operator::Decision;
+    let a = store.create(new_saga(), "a", TTL).await.unwrap();
+    let paused = Append {
+        status: Some(Status::Paused),
+        error: Some("asked for an operator".into()),
+        ..Append::new(Kind::Paused)
+    };
+    store.append(a, "a", TTL, paused).await.unwrap();
+    // Paused sagas are not claimed.
+    assert!(store.claim("b", TTL, 10).await.unwrap().is_empty());
+    store.decide(a.id, Decision::Resume, "ops").await.unwrap();
+    let stale = store
+        .append(a, "a", TTL, step_started("one"))
+        .await
+        .unwrap_err();
+    assert!(matches!(stale, Error::Fenced(_)));
+    let taken = store.claim("b", TTL, 10).await.unwrap();
+    assert_eq!(taken, vec![Lease { id: a.id, epoch: 3 }]);
+    let refused = store
+        .decide(a.id, Decision::Resume, "ops")
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        refused,
+        crate::DecisionError::WrongStatus {
+            status: Status::Running,
+            ..
+        }
+    ));
+    let log = store.load(a.id).await.unwrap().unwrap().log;
+    assert_eq!(
+        log.iter()
+            .map(|e| (e.kind, e.epoch, e.error.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (Kind::Started, 1, None),
+            (Kind::Paused, 1, Some("asked for an operator".into())),
+            (Kind::OperatorDecision, 2, Some("resume by ops".into())),
+        ]
+    );
+    assert_eq!(
+        store.load(a.id).await.unwrap().unwrap().info.status,
+        Status::Running
+    );
+}
+
 #[cfg(feature = "sqlite")]
 mod on_sqlite {
     use super::*;
@@ -160,6 +210,12 @@ mod on_sqlite {
     async fn released_sagas_are_claimed_at_once() {
         let dir = tempfile::tempdir().unwrap();
         super::released_sagas_are_claimed_at_once(&store(&dir).await).await;
+    }
+
+    #[tokio::test]
+    async fn an_operators_decision_fences_the_former_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        a_decision_fences_the_former_holder(&store(&dir).await).await;
     }
 
     #[tokio::test]
@@ -237,5 +293,13 @@ mod on_postgres {
     #[tokio::test]
     async fn ended_sagas_are_never_claimed() {
         with_store("pg ended", async |s| ended_sagas_are_not_claimed(s).await).await;
+    }
+
+    #[tokio::test]
+    async fn an_operators_decision_fences_the_former_holder() {
+        with_store("pg decision", async |s| {
+            a_decision_fences_the_former_holder(s).await
+        })
+        .await;
     }
 }
