@@ -12,7 +12,7 @@
 //! | `POST /sagas/{id}/resume` | a paused saga goes on |
 //!
 //! Decisions take `{"operator": "name"}` as their body and answer 204; a
-//! blank name is refused with 400, an unknown saga with 404, a saga in a
+//! blank or missing name is refused with 400, an unknown saga with 404, a saga in a
 //! status the decision does not apply to with 409. Put the router behind
 //! your own authentication layer: it changes what sagas do.
 //!
@@ -49,6 +49,8 @@ struct ListQuery {
 
 #[derive(Deserialize)]
 struct Who {
+    /// Missing counts as blank: refused with 400.
+    #[serde(default)]
     operator: String,
 }
 
