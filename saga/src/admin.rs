@@ -121,10 +121,12 @@ fn store_error(e: Error) -> Response {
     }
 }
 
-fn saga_id(id: &str) -> Result<SagaId, Response> {
-    Uuid::parse_str(id)
-        .map(SagaId)
-        .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("not a saga id: {e}")))
+fn saga_id(id: &str) -> Option<SagaId> {
+    Uuid::parse_str(id).ok().map(SagaId)
+}
+
+fn bad_id(id: &str) -> Response {
+    refuse(StatusCode::BAD_REQUEST, format!("not a saga id: {id:?}"))
 }
 
 async fn list(State(op): State<Operator>, Query(q): Query<ListQuery>) -> Response {
@@ -141,9 +143,8 @@ async fn list(State(op): State<Operator>, Query(q): Query<ListQuery>) -> Respons
 }
 
 async fn show(State(op): State<Operator>, Path(id): Path<String>) -> Response {
-    let id = match saga_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = saga_id(&id) else {
+        return bad_id(&id);
     };
     let (info, log) = match (op.saga(id).await, op.history(id).await) {
         (Ok(info), Ok(log)) => (info, log),
@@ -162,9 +163,8 @@ async fn decide(
     let Some(decision) = Decision::parse(&decision) else {
         return refuse(StatusCode::NOT_FOUND, format!("no decision {decision:?}"));
     };
-    let id = match saga_id(&id) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Some(id) = saga_id(&id) else {
+        return bad_id(&id);
     };
     match op.decide(id, decision, &who.operator).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
