@@ -175,6 +175,31 @@ async fn a_decision_fences_the_former_holder(store: &dyn Store) {
     );
 }
 
+/// Two operators deciding about one stuck saga at once: exactly one
+/// decision is written, the other is refused.
+async fn racing_decisions_write_one(store: &dyn Store) {
+    use crate::operator::Decision;
+    let a = store.create(new_saga(), "a", TTL).await.unwrap();
+    let stuck = Append {
+        status: Some(Status::Stuck),
+        ..Append::new(Kind::Stuck)
+    };
+    store.append(a, "a", TTL, stuck).await.unwrap();
+    let (x, y) = tokio::join!(
+        store.decide(a.id, Decision::RetryCompensation, "x"),
+        store.decide(a.id, Decision::MarkCompensated, "y"),
+    );
+    assert!(x.is_ok() != y.is_ok(), "exactly one wins: {x:?} {y:?}");
+    let loser = x.err().or(y.err()).unwrap();
+    assert!(matches!(loser, crate::DecisionError::WrongStatus { .. }));
+    let log = store.load(a.id).await.unwrap().unwrap().log;
+    let decisions = log
+        .iter()
+        .filter(|e| e.kind == Kind::OperatorDecision)
+        .count();
+    assert_eq!(decisions, 1);
+}
+
 #[cfg(feature = "sqlite")]
 mod on_sqlite {
     use super::*;
@@ -216,6 +241,12 @@ mod on_sqlite {
     async fn an_operators_decision_fences_the_former_holder() {
         let dir = tempfile::tempdir().unwrap();
         a_decision_fences_the_former_holder(&store(&dir).await).await;
+    }
+
+    #[tokio::test]
+    async fn two_operators_racing_on_one_saga_write_one_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        racing_decisions_write_one(&store(&dir).await).await;
     }
 
     #[tokio::test]
@@ -299,6 +330,14 @@ mod on_postgres {
     async fn an_operators_decision_fences_the_former_holder() {
         with_store("pg decision", async |s| {
             a_decision_fences_the_former_holder(s).await
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_operators_racing_on_one_saga_write_one_decision() {
+        with_store("pg decision race", async |s| {
+            racing_decisions_write_one(s).await
         })
         .await;
     }
