@@ -208,3 +208,61 @@ impl std::error::Error for CancelError {
         }
     }
 }
+
+/// Why an operator's decision was refused. Nothing was written.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DecisionError {
+    /// The operator's name is blank; every decision names who made it.
+    BlankOperator,
+    /// No saga has this id.
+    NotFound(SagaId),
+    /// The saga is not in a status the decision applies to (see
+    /// [`Decision::applies_to`](crate::Decision::applies_to)).
+    WrongStatus {
+        /// The saga.
+        id: SagaId,
+        /// Its status now.
+        status: Status,
+        /// The decision refused.
+        decision: crate::Decision,
+    },
+    /// The database failed.
+    Store(Error),
+}
+
+impl fmt::Display for DecisionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecisionError::BlankOperator => write!(f, "a decision needs the operator's name"),
+            DecisionError::NotFound(id) => write!(f, "no saga {id}"),
+            DecisionError::WrongStatus {
+                id,
+                status,
+                decision,
+            } => write!(f, "saga {id} is {status}; {decision} does not apply"),
+            DecisionError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecisionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecisionError::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Error> for DecisionError {
+    fn from(e: Error) -> Self {
+        DecisionError::Store(e)
+    }
+}
+
+impl From<sqlx::Error> for DecisionError {
+    fn from(e: sqlx::Error) -> Self {
+        DecisionError::Store(Error::Database(e))
+    }
+}

@@ -366,6 +366,14 @@ impl ExecutorHandle {
             .await
     }
 
+    /// An [`Operator`](crate::Operator) over this executor's store, to
+    /// list sagas and decide about stuck and paused ones. A saga a
+    /// decision sets going again is taken by the next claim of any
+    /// executor on the store (this one's included), within a tick.
+    pub fn operator(&self) -> crate::Operator {
+        crate::Operator::over(self.inner.store.clone())
+    }
+
     /// Stops the executor as a crash would: every task aborted, no lease
     /// given back (another executor takes the sagas once the leases
     /// expire).

@@ -81,7 +81,8 @@
 //!   or compensate it too. A compensation must therefore cope with an
 //!   action that never applied (its key tells the service).
 //! - [`StepError::pause`], a panic in a step, or a state that no longer
-//!   deserialises pause the saga ([`Status::Paused`]).
+//!   deserialises pause the saga ([`Status::Paused`]) until an operator
+//!   resumes or aborts it (see Operators below).
 //!
 //! # Leases, fencing and recovery
 //!
@@ -98,6 +99,44 @@
 //! version is not registered in the executor that claims it is paused with
 //! that reason, not failed.
 //!
+//! # Operators
+//!
+//! A stuck or paused saga waits for a person. An [`Operator`] (from
+//! [`ExecutorHandle::operator`], or [`Operator::open`] in a service that
+//! runs no sagas) lists sagas by status, shows a saga's history, and makes
+//! a [`Decision`]: for a stuck saga, retry its compensation (the failing
+//! compensation gets its attempts afresh), mark it compensated (undone by
+//! hand), or abort it ([`Status::Aborted`], a final status: nothing more
+//! runs or is undone); for a paused saga, resume it (the paused step runs
+//! again with its idempotency key; register its version first if that was
+//! the reason) or abort it. A decision that does not apply to the saga's
+//! status is refused ([`DecisionError::WrongStatus`]) and writes nothing.
+//!
+//! Each decision is one transaction fenced like every other write: it
+//! changes the row only from a status the decision applies to, bumps the
+//! saga's epoch and clears its owner (so any task that still held the
+//! saga is fenced), and appends an `operator_decision` entry naming the
+//! operator and the decision. A saga set going again is taken by the next
+//! claim of any executor, at a newer epoch still. With feature `axum`,
+//! `admin::router` offers the same as JSON routes.
+//!
+//! ```
+//! # use ballast_saga::{Executor, Status};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let pool = ballast_saga::sqlite::connect(&dir.path().join("sagas.db")).await?;
+//! # let executor = Executor::builder(pool).start().await?;
+//! let operator = executor.operator();
+//! for saga in operator.list(Status::Stuck, 100).await? {
+//!     println!("{} is stuck: {:?}", saga.id, saga.reason);
+//!     // After fixing the service the compensation calls:
+//!     operator.retry_compensation(saga.id, "alice").await?;
+//! }
+//! # executor.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
 //! # Map
 //!
 //! - [`Definition`], [`DefinitionBuilder`], [`Step`]: what a saga does;
@@ -106,7 +145,11 @@
 //!   [`Config`]: tables, leases, compensation limits; [`Database`]: the
 //!   pool the log lives in; [`sqlite::connect`]: the embedded default.
 //! - [`SagaInfo`], [`Status`], [`LogEntry`], [`Kind`]: reading sagas back.
-//! - Errors: [`DefinitionError`], [`StartError`], [`CancelError`], [`Error`].
+//! - [`Operator`], [`Decision`]: listing sagas and deciding about stuck
+//!   and paused ones; `admin` (feature `axum`): the same as an axum
+//!   `Router`.
+//! - Errors: [`DefinitionError`], [`StartError`], [`CancelError`],
+//!   [`DecisionError`], [`Error`].
 //! - `crash` (feature `crash-hooks`, tests only): stop the executor at a
 //!   step boundary to test recovery.
 //!
@@ -115,6 +158,8 @@
 //! the SQL of each database, `schema` the crate's own migrations.
 #![warn(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod admin;
 mod config;
 #[cfg(feature = "crash-hooks")]
 pub mod crash;
@@ -124,6 +169,7 @@ mod definition;
 mod embedded;
 mod error;
 mod executor;
+mod operator;
 mod plan;
 mod runner;
 mod saga;
@@ -139,7 +185,8 @@ mod store;
 pub use config::{Config, ConfigBuilder};
 pub use database::Database;
 pub use definition::{DEFAULT_STEP_TIMEOUT, Definition, DefinitionBuilder, Step};
-pub use error::{CancelError, DefinitionError, Error, StartError};
+pub use error::{CancelError, DecisionError, DefinitionError, Error, StartError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle};
+pub use operator::{Decision, Operator};
 pub use saga::{Kind, LogEntry, SagaId, SagaInfo, Status};
 pub use step::{OnUnknown, StepContext, StepError, StepErrorKind};

@@ -4,6 +4,7 @@
 //! executor folds each entry it appends into the same [`Position`] that a
 //! recovering executor rebuilds from the whole log.
 
+use crate::operator::Decision;
 use crate::saga::Kind;
 use crate::step::{OnUnknown, StepErrorKind};
 use serde_json::Value;
@@ -82,6 +83,8 @@ pub(crate) struct Record {
     pub step: Option<usize>,
     pub state: Option<Value>,
     pub failure: Option<Failure>,
+    /// What an operator decided (an `operator_decision` entry).
+    pub decision: Option<Decision>,
 }
 
 impl Record {
@@ -91,7 +94,14 @@ impl Record {
             step: None,
             state: None,
             failure: None,
+            decision: None,
         }
+    }
+
+    #[cfg(test)]
+    pub fn decision(mut self, d: Decision) -> Record {
+        self.decision = Some(d);
+        self
     }
 
     pub fn step(mut self, i: usize) -> Record {
@@ -172,7 +182,23 @@ impl Position {
             self.state = s.clone();
         }
         match r.kind {
-            Kind::Started | Kind::OperatorDecision => {}
+            Kind::Started => {}
+            Kind::OperatorDecision => match r.decision {
+                // The stuck compensation gets its attempts afresh.
+                Some(Decision::RetryCompensation) => {
+                    self.ended = false;
+                    self.comp_step = None;
+                    self.comp_attempts = 0;
+                }
+                // The step that paused (or the open attempt) runs again,
+                // with the same idempotency key; its attempts so far count.
+                Some(Decision::Resume) => {
+                    self.ended = false;
+                    self.failed = None;
+                }
+                // Mark compensated and abort end the saga for good.
+                Some(Decision::MarkCompensated | Decision::Abort) | None => {}
+            },
             Kind::StepStarted => {
                 self.attempts += 1;
                 self.open = true;
@@ -671,6 +697,56 @@ mod tests {
                     step: 1,
                     attempts: 3
                 }
+            }
+        );
+    }
+
+    #[test]
+    fn a_retried_stuck_compensation_gets_its_attempts_afresh() {
+        let mut log = vec![started()];
+        log.extend(ok(0, 1));
+        log.push(Record::new(Kind::Compensating));
+        for _ in 0..2 {
+            log.push(Record::new(Kind::CompensationStarted).step(0));
+            log.push(Record::new(Kind::CompensationFailed).step(0));
+        }
+        assert_eq!(decide_now(&shape(), &log), Next::Stuck { step: 0 });
+        log.push(Record::new(Kind::Stuck));
+        assert_eq!(decide_now(&shape(), &log), Next::Nothing);
+        log.push(Record::new(Kind::OperatorDecision).decision(Decision::RetryCompensation));
+        assert_eq!(
+            decide_now(&shape(), &log),
+            Next::Undo {
+                step: 0,
+                attempt: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_resumed_pause_runs_the_step_again_and_a_final_decision_does_nothing() {
+        let mut log = vec![started()];
+        log.extend(ok(0, 1));
+        log.extend(ok(1, 2));
+        log.extend(ok(2, 3));
+        log.push(Record::new(Kind::StepStarted).step(3));
+        log.push(
+            Record::new(Kind::StepFailed)
+                .step(3)
+                .failure(Failure::Step(StepErrorKind::Compensate)),
+        );
+        assert_eq!(decide_now(&shape(), &log), Next::Pause { step: 3 });
+        log.push(Record::new(Kind::Paused));
+        let mut aborted = log.clone();
+        aborted.push(Record::new(Kind::OperatorDecision).decision(Decision::Abort));
+        assert_eq!(decide_now(&shape(), &aborted), Next::Nothing);
+        log.push(Record::new(Kind::OperatorDecision).decision(Decision::Resume));
+        assert_eq!(
+            decide_now(&shape(), &log),
+            Next::Run {
+                step: 3,
+                attempt: 2,
+                retry: 1
             }
         );
     }

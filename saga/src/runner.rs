@@ -5,6 +5,7 @@
 
 use crate::definition::{Call, Erased, ErasedFn};
 use crate::executor::Inner;
+use crate::operator::Decision;
 use crate::plan::{Failure, Next, Position, Record, Shape, Why, decide};
 use crate::saga::{Kind, LogEntry, Status};
 use crate::step::StepError;
@@ -109,11 +110,16 @@ fn records(def: &Erased, log: &[LogEntry]) -> Result<Vec<Record>, String> {
                     .and_then(|(class, _)| Failure::parse(class)),
                 _ => None,
             };
+            let decision = match e.kind {
+                Kind::OperatorDecision => e.error.as_deref().and_then(Decision::from_entry),
+                _ => None,
+            };
             Ok(Record {
                 kind: e.kind,
                 step,
                 state: e.state.clone(),
                 failure,
+                decision,
             })
         })
         .collect()

@@ -36,6 +36,9 @@ pub enum Status {
     /// Stopped for an operator (a step asked for it, or the saga's version
     /// is not registered in the executor that found it).
     Paused,
+    /// Ended by an operator's abort, from stuck or paused: nothing more
+    /// runs or is undone; what its steps did and undid is in its log.
+    Aborted,
 }
 
 impl Status {
@@ -48,10 +51,12 @@ impl Status {
             Status::Compensated => "compensated",
             Status::Stuck => "stuck",
             Status::Paused => "paused",
+            Status::Aborted => "aborted",
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Status> {
+    /// Reads a stored name back (`"stuck"` is [`Status::Stuck`]).
+    pub fn parse(s: &str) -> Option<Status> {
         Some(match s {
             "running" => Status::Running,
             "compensating" => Status::Compensating,
@@ -59,6 +64,7 @@ impl Status {
             "compensated" => Status::Compensated,
             "stuck" => Status::Stuck,
             "paused" => Status::Paused,
+            "aborted" => Status::Aborted,
             _ => return None,
         })
     }
@@ -68,9 +74,12 @@ impl Status {
         matches!(self, Status::Running | Status::Compensating)
     }
 
-    /// Whether it ended for good (completed or compensated).
+    /// Whether it ended for good (completed, compensated or aborted).
     pub fn is_finished(self) -> bool {
-        matches!(self, Status::Completed | Status::Compensated)
+        matches!(
+            self,
+            Status::Completed | Status::Compensated | Status::Aborted
+        )
     }
 }
 

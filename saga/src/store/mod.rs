@@ -8,8 +8,9 @@
 //! commit, so a takeover (which bumps the epoch on the same row) waits for
 //! it or comes first; on SQLite the transaction is `BEGIN IMMEDIATE`.
 
+use crate::operator::Decision;
 use crate::saga::{Kind, LogEntry, SagaId, SagaInfo, Status};
-use crate::{CancelError, Config, Error};
+use crate::{CancelError, Config, DecisionError, Error};
 use futures::future::BoxFuture;
 use serde_json::Value;
 use std::time::Duration;
@@ -148,6 +149,70 @@ pub(crate) trait Store: Send + Sync + 'static {
     fn load(&self, id: SagaId) -> BoxFuture<'_, Result<Option<Loaded>, Error>>;
     /// Asks a running saga to compensate, refused once its pivot started.
     fn cancel(&self, id: SagaId) -> BoxFuture<'_, Result<(), CancelError>>;
+    /// Up to `limit` sagas in `status`, oldest first.
+    fn list(&self, status: Status, limit: u32) -> BoxFuture<'_, Result<Vec<SagaInfo>, Error>>;
+    /// Writes an operator's decision if the saga's status allows it: the
+    /// row changes, its epoch is bumped and its owner cleared, and the
+    /// `operator_decision` entry is appended under the new epoch, in one
+    /// transaction.
+    fn decide(
+        &self,
+        id: SagaId,
+        decision: Decision,
+        operator: &str,
+    ) -> BoxFuture<'_, Result<(), DecisionError>>;
+}
+
+/// The SQL for a decision's new status: a resumed saga goes back to
+/// compensating if its log turned to compensating, else to running.
+pub(crate) fn decided_status(decision: Decision, log: &str) -> String {
+    match decision {
+        Decision::RetryCompensation => "'compensating'".into(),
+        Decision::MarkCompensated => "'compensated'".into(),
+        Decision::Abort => "'aborted'".into(),
+        Decision::Resume => format!(
+            "CASE WHEN EXISTS (SELECT 1 FROM {log} WHERE saga_id = $1 AND kind = 'compensating')
+                 THEN 'compensating' ELSE 'running' END"
+        ),
+    }
+}
+
+/// The SQL list of the statuses a decision applies to.
+pub(crate) fn applies_to(decision: Decision) -> String {
+    decision
+        .applies_to()
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The reason kept on the row: the decision for one that ends the saga,
+/// none for one that sets it going again.
+pub(crate) fn decided_reason(decision: Decision, operator: &str) -> Option<String> {
+    match decision {
+        Decision::MarkCompensated | Decision::Abort => Some(decision.entry(operator)),
+        Decision::RetryCompensation | Decision::Resume => None,
+    }
+}
+
+/// Turns a refused decision's row into the reason.
+pub(crate) fn refused_decision(
+    id: SagaId,
+    decision: Decision,
+    row: Option<String>,
+) -> DecisionError {
+    match row {
+        None => DecisionError::NotFound(id),
+        Some(s) => match status(&s) {
+            Ok(status) => DecisionError::WrongStatus {
+                id,
+                status,
+                decision,
+            },
+            Err(e) => DecisionError::Store(e),
+        },
+    }
 }
 
 /// Unix milliseconds on this process's clock.

@@ -7,10 +7,12 @@
 //! and log times are Unix milliseconds like SQLite's.
 
 use super::{
-    Append, Appended, Lease, Loaded, Names, NewSaga, Store, entry, ms, now_ms, refused, status,
+    Append, Appended, Lease, Loaded, Names, NewSaga, Store, applies_to, decided_reason,
+    decided_status, entry, ms, now_ms, refused, refused_decision, status,
 };
+use crate::operator::Decision;
 use crate::saga::{Kind, SagaId, SagaInfo, Status};
-use crate::{CancelError, Config, Error, schema};
+use crate::{CancelError, Config, DecisionError, Error, schema};
 use futures::future::BoxFuture;
 use sqlx::{Pool, Postgres, Row as _};
 use std::time::Duration;
@@ -278,6 +280,80 @@ impl PgStore {
         }))
     }
 
+    async fn list_(&self, status_: Status, limit: u32) -> Result<Vec<SagaInfo>, Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT id, name, version, status, state::text AS state, reason FROM {}
+             WHERE status = $1 ORDER BY created_at, id LIMIT $2",
+            self.names.sagas
+        ))
+        .bind(status_.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                let state: String = row.get("state");
+                Ok(SagaInfo {
+                    id: SagaId(row.get("id")),
+                    name: row.get("name"),
+                    version: row.get::<i32, _>("version") as u32,
+                    status: status(row.get("status"))?,
+                    state: serde_json::from_str(&state)
+                        .map_err(|e| Error::Schema(format!("a saga's state is not JSON: {e}")))?,
+                    reason: row.get("reason"),
+                })
+            })
+            .collect()
+    }
+
+    async fn decide_(
+        &self,
+        id: SagaId,
+        decision: Decision,
+        operator: &str,
+    ) -> Result<(), DecisionError> {
+        let n = &self.names;
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        // Only from a status the decision applies to; the epoch bump
+        // fences whoever held the saga before.
+        let epoch: Option<i64> = sqlx::query_scalar(&format!(
+            "UPDATE {sagas} SET status = {new}, reason = $2, owner = NULL, epoch = epoch + 1,
+                 lease_expires_at = '-infinity', updated_at = now()
+             WHERE id = $1 AND status IN ({from})
+             RETURNING epoch",
+            sagas = n.sagas,
+            new = decided_status(decision, &n.log),
+            from = applies_to(decision),
+        ))
+        .bind(id.0)
+        .bind(decided_reason(decision, operator))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(epoch) = epoch else {
+            let row: Option<String> =
+                sqlx::query_scalar(&format!("SELECT status FROM {} WHERE id = $1", n.sagas))
+                    .bind(id.0)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return Err(refused_decision(id, decision, row));
+        };
+        sqlx::query(&format!(
+            "INSERT INTO {log} (saga_id, n, kind, error, epoch, at)
+             VALUES ($1, (SELECT coalesce(max(n), 0) + 1 FROM {log} WHERE saga_id = $1), $2, $3, $4, $5)",
+            log = n.log
+        ))
+        .bind(id.0)
+        .bind(Kind::OperatorDecision.as_str())
+        .bind(decision.entry(operator))
+        .bind(epoch)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn cancel_(&self, id: SagaId) -> Result<(), CancelError> {
         let sagas = &self.names.sagas;
         let store = |e: sqlx::Error| CancelError::Store(Error::Database(e));
@@ -353,5 +429,19 @@ impl Store for PgStore {
 
     fn cancel(&self, id: SagaId) -> BoxFuture<'_, Result<(), CancelError>> {
         Box::pin(self.cancel_(id))
+    }
+
+    fn list(&self, status: Status, limit: u32) -> BoxFuture<'_, Result<Vec<SagaInfo>, Error>> {
+        Box::pin(self.list_(status, limit))
+    }
+
+    fn decide(
+        &self,
+        id: SagaId,
+        decision: Decision,
+        operator: &str,
+    ) -> BoxFuture<'_, Result<(), DecisionError>> {
+        let operator = operator.to_owned();
+        Box::pin(async move { self.decide_(id, decision, &operator).await })
     }
 }

@@ -125,6 +125,81 @@ async fn ended_sagas_are_not_claimed(store: &dyn Store) {
     assert!(!claimed.iter().any(|l| l.id == a.id));
 }
 
+/// A decision takes the saga from whoever held it: the former holder's
+/// appends are fenced, the resumed saga is claimed at a newer epoch still,
+/// and a second decision that no longer applies writes nothing.
+async fn a_decision_fences_the_former_holder(store: &dyn Store) {
+    use crate::operator::Decision;
+    let a = store.create(new_saga(), "a", TTL).await.unwrap();
+    let paused = Append {
+        status: Some(Status::Paused),
+        error: Some("asked for an operator".into()),
+        ..Append::new(Kind::Paused)
+    };
+    store.append(a, "a", TTL, paused).await.unwrap();
+    // Paused sagas are not claimed.
+    assert!(store.claim("b", TTL, 10).await.unwrap().is_empty());
+    store.decide(a.id, Decision::Resume, "ops").await.unwrap();
+    let stale = store
+        .append(a, "a", TTL, step_started("one"))
+        .await
+        .unwrap_err();
+    assert!(matches!(stale, Error::Fenced(_)));
+    let taken = store.claim("b", TTL, 10).await.unwrap();
+    assert_eq!(taken, vec![Lease { id: a.id, epoch: 3 }]);
+    let refused = store
+        .decide(a.id, Decision::Resume, "ops")
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        refused,
+        crate::DecisionError::WrongStatus {
+            status: Status::Running,
+            ..
+        }
+    ));
+    let log = store.load(a.id).await.unwrap().unwrap().log;
+    assert_eq!(
+        log.iter()
+            .map(|e| (e.kind, e.epoch, e.error.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (Kind::Started, 1, None),
+            (Kind::Paused, 1, Some("asked for an operator".into())),
+            (Kind::OperatorDecision, 2, Some("resume by ops".into())),
+        ]
+    );
+    assert_eq!(
+        store.load(a.id).await.unwrap().unwrap().info.status,
+        Status::Running
+    );
+}
+
+/// Two operators deciding about one stuck saga at once: exactly one
+/// decision is written, the other is refused.
+async fn racing_decisions_write_one(store: &dyn Store) {
+    use crate::operator::Decision;
+    let a = store.create(new_saga(), "a", TTL).await.unwrap();
+    let stuck = Append {
+        status: Some(Status::Stuck),
+        ..Append::new(Kind::Stuck)
+    };
+    store.append(a, "a", TTL, stuck).await.unwrap();
+    let (x, y) = tokio::join!(
+        store.decide(a.id, Decision::RetryCompensation, "x"),
+        store.decide(a.id, Decision::MarkCompensated, "y"),
+    );
+    assert!(x.is_ok() != y.is_ok(), "exactly one wins: {x:?} {y:?}");
+    let loser = x.err().or(y.err()).unwrap();
+    assert!(matches!(loser, crate::DecisionError::WrongStatus { .. }));
+    let log = store.load(a.id).await.unwrap().unwrap().log;
+    let decisions = log
+        .iter()
+        .filter(|e| e.kind == Kind::OperatorDecision)
+        .count();
+    assert_eq!(decisions, 1);
+}
+
 #[cfg(feature = "sqlite")]
 mod on_sqlite {
     use super::*;
@@ -160,6 +235,18 @@ mod on_sqlite {
     async fn released_sagas_are_claimed_at_once() {
         let dir = tempfile::tempdir().unwrap();
         super::released_sagas_are_claimed_at_once(&store(&dir).await).await;
+    }
+
+    #[tokio::test]
+    async fn an_operators_decision_fences_the_former_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        a_decision_fences_the_former_holder(&store(&dir).await).await;
+    }
+
+    #[tokio::test]
+    async fn two_operators_racing_on_one_saga_write_one_decision() {
+        let dir = tempfile::tempdir().unwrap();
+        racing_decisions_write_one(&store(&dir).await).await;
     }
 
     #[tokio::test]
@@ -237,5 +324,21 @@ mod on_postgres {
     #[tokio::test]
     async fn ended_sagas_are_never_claimed() {
         with_store("pg ended", async |s| ended_sagas_are_not_claimed(s).await).await;
+    }
+
+    #[tokio::test]
+    async fn an_operators_decision_fences_the_former_holder() {
+        with_store("pg decision", async |s| {
+            a_decision_fences_the_former_holder(s).await
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_operators_racing_on_one_saga_write_one_decision() {
+        with_store("pg decision race", async |s| {
+            racing_decisions_write_one(s).await
+        })
+        .await;
     }
 }
