@@ -156,3 +156,54 @@ async fn tables_in_their_own_schema_work_and_the_claim_uses_its_index() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_relay_polls_with_reads_not_writes() {
+    let Some(url) = support::service("BALLAST_PG_URL", "idle_reads") else {
+        return;
+    };
+    let pool = support::postgres(&url, 8).await;
+    let table = support::unique_table("idle");
+    let outbox = Outbox::new(
+        pool.clone(),
+        Config::builder()
+            .table(&table)
+            .partitions(16)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let relay = Relay::start(
+        &outbox,
+        Recorder::default(),
+        RelayConfig::builder()
+            .lease_ttl(Duration::from_secs(3))
+            .poll_interval(Duration::from_millis(20))
+            .build()
+            .unwrap(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let updates = || async {
+        // Statistics reach the view within about a second.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        sqlx::query_scalar::<_, i64>("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = $1")
+            .bind(format!("{table}_leases"))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let before = updates().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = updates().await;
+    relay.shutdown().await;
+    // 16 idle partitions polled every 20 ms for ~3.2 s: a claim per poll
+    // would renew a lease about 2,500 times; renewals by the supervisor
+    // (16 leases a third of a lease) are about 50.
+    assert!(
+        after - before < 300,
+        "{} lease writes while idle",
+        after - before
+    );
+    support::drop_outbox_tables(&pool, &table).await;
+}

@@ -55,10 +55,28 @@ pub(crate) async fn run<DB: Backend, P: Publisher>(
             }
             Ok(None) => {
                 drop(permit);
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(shared.config.poll_interval) => {}
-                    _ = stop.changed() => {}
+                // Idle: wait for a wake-up or the poll, then look with a
+                // plain read, so an idle partition costs no writes (a claim
+                // renews the lease, a write); the supervisor renews idle
+                // leases.
+                loop {
+                    tokio::select! {
+                        _ = wake.notified() => {}
+                        _ = tokio::time::sleep(shared.config.poll_interval) => {}
+                        _ = stop.changed() => {}
+                    }
+                    if *stop.borrow() {
+                        break;
+                    }
+                    match store.has_work(lease.partition).await {
+                        Ok(false) => continue,
+                        Ok(true) => break,
+                        Err(e) => {
+                            Counters::add(&shared.counters.database_errors, 1);
+                            tracing::warn!(target: "ballast_outbox", partition = lease.partition, error = %e, "checking for work failed");
+                            break;
+                        }
+                    }
                 }
                 continue;
             }

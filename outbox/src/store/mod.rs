@@ -69,6 +69,17 @@ impl Names {
     }
 }
 
+impl Names {
+    /// Whether a partition has claimable rows (the same in both dialects).
+    pub fn has_work_sql(&self) -> String {
+        format!(
+            "SELECT EXISTS (SELECT 1 FROM {} o WHERE partition = $1
+                 AND NOT EXISTS (SELECT 1 FROM {} h WHERE h.key = o.key))",
+            self.outbox, self.held
+        )
+    }
+}
+
 /// A validated message ready to write.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -283,6 +294,9 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         ttl: Duration,
     ) -> impl Future<Output = Result<Option<Claim<Self::Batch>>, Error>> + Send;
+    /// Whether the partition has rows a claim would take (a plain read, no
+    /// lock, no write).
+    fn has_work(&self, partition: i32) -> impl Future<Output = Result<bool, Error>> + Send;
     /// Records what the broker did with a claimed batch, if the lease is
     /// still this relay's ([`Error::Fenced`] and nothing written if not).
     fn complete(

@@ -480,6 +480,14 @@ impl Store for PgStore {
         Ok(Some((tx, claimed)))
     }
 
+    async fn has_work(&self, partition: i32) -> Result<bool, Error> {
+        let found: bool = sqlx::query_scalar(&self.names.has_work_sql())
+            .bind(partition)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(found)
+    }
+
     async fn complete(
         &self,
         mut tx: Self::Batch,

@@ -372,6 +372,14 @@ impl Store for SqliteStore {
         )))
     }
 
+    async fn has_work(&self, partition: i32) -> Result<bool, Error> {
+        let found: bool = sqlx::query_scalar(&self.names.has_work_sql())
+            .bind(partition)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(found)
+    }
+
     async fn complete(
         &self,
         _batch: (),
