@@ -145,6 +145,8 @@
 //! - [`Relay`], [`RelayHandle`], [`RelayConfig`], [`RelayStats`].
 //! - [`publish`]: the [`Publisher`] trait and the publishers that ship.
 //! - [`inbox`]: effectively-once processing for consumers.
+//! - [`migrations`]: the crate's own migration runner, public for other
+//!   libraries' tables (ballast-saga uses it).
 #![warn(missing_docs)]
 
 #[cfg(feature = "axum")]
@@ -157,11 +159,11 @@ mod embedded;
 mod error;
 pub mod inbox;
 mod message;
+pub mod migrations;
 mod outbox;
 mod partition;
 pub mod publish;
 mod relay;
-mod schema;
 #[cfg(feature = "sqlite")]
 pub mod sqlite {
     //! SQLite, the embedded default.

@@ -106,6 +106,16 @@ impl std::error::Error for Error {
     }
 }
 
+impl Error {
+    /// The saga's error for a failed run of its migrations.
+    pub(crate) fn from_migration(e: ballast_outbox::Error) -> Self {
+        match e {
+            ballast_outbox::Error::Database(e) => Error::Database(e),
+            other => Error::Schema(other.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         Error::Database(e)

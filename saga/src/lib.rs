@@ -165,19 +165,18 @@ mod config;
 pub mod crash;
 mod database;
 mod definition;
-#[cfg(feature = "sqlite")]
-mod embedded;
 mod error;
 mod executor;
 mod operator;
 mod plan;
 mod runner;
 mod saga;
-mod schema;
 #[cfg(feature = "sqlite")]
 pub mod sqlite {
-    //! SQLite, the embedded default.
-    pub use crate::embedded::connect;
+    //! SQLite, the embedded default: [`connect`] opens a database file as
+    //! the saga log wants it (WAL, `synchronous = FULL`, a busy timeout),
+    //! the same way ballast-outbox does.
+    pub use ballast_outbox::sqlite::connect;
 }
 mod step;
 mod store;

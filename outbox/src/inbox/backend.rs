@@ -60,7 +60,7 @@ mod postgres {
                 "CREATE TABLE IF NOT EXISTS {table} (id text PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now());\n\
                  CREATE INDEX IF NOT EXISTS {index} ON {table} (received_at);"
             )];
-            crate::schema::migrate_postgres(pool, &format!("{table}_version"), &steps).await
+            crate::migrations::postgres(pool, &format!("{table}_version"), &steps).await
         }
 
         async fn record<'a>(
@@ -114,7 +114,7 @@ mod sqlite {
                 "CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY, received_at INTEGER NOT NULL DEFAULT ({NOW_MS}));\n\
                  CREATE INDEX IF NOT EXISTS {table}_received_at ON {table} (received_at);"
             )];
-            crate::schema::migrate_sqlite(pool, &format!("{table}_version"), &steps).await
+            crate::migrations::sqlite(pool, &format!("{table}_version"), &steps).await
         }
 
         async fn record<'a>(

@@ -10,7 +10,7 @@ use super::{
     Backend, Backlog, Claimed, CompleteSettings, Completed, DeadLetter, Decision, Lease, Names,
     Outcome, Row, Store, Wake,
 };
-use crate::{Config, Error, schema};
+use crate::{Config, Error};
 use sqlx::{Pool, Postgres, Row as _, Transaction};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -123,7 +123,7 @@ impl Store for PgStore {
                 .execute(&pool)
                 .await?;
         }
-        schema::migrate_postgres(&pool, &names.version, &steps(&names)).await?;
+        crate::migrations::postgres(&pool, &names.version, &steps(&names)).await?;
         let mut tx = pool.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO {} (one, partitions) VALUES (1, $1) ON CONFLICT (one) DO NOTHING",

@@ -11,7 +11,7 @@ use super::{
     Backend, Backlog, Claimed, CompleteSettings, Completed, DeadLetter, Decision, Lease, Names,
     Outcome, Row, Store, Wake,
 };
-use crate::{Config, Error, schema};
+use crate::{Config, Error};
 use sqlx::{Pool, Row as _, Sqlite, Transaction};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
@@ -132,7 +132,7 @@ impl Store for SqliteStore {
             )));
         }
         let names = Names::new(config);
-        schema::migrate_sqlite(&pool, &names.version, &steps(&names)).await?;
+        crate::migrations::sqlite(&pool, &names.version, &steps(&names)).await?;
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(&format!(
             "INSERT INTO {} (one, partitions) VALUES (1, $1) ON CONFLICT (one) DO NOTHING",

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::operator::Decision;
 use crate::saga::{Kind, SagaId, SagaInfo, Status};
-use crate::{CancelError, Config, DecisionError, Error, schema};
+use crate::{CancelError, Config, DecisionError, Error};
 use futures::future::BoxFuture;
 use sqlx::{Pool, Postgres, Row as _};
 use std::time::Duration;
@@ -69,7 +69,9 @@ impl PgStore {
                 .await?;
         }
         let names = Names::new(config);
-        schema::migrate_postgres(&pool, &names.version, &steps(&names)).await?;
+        ballast_outbox::migrations::postgres(&pool, &names.version, &steps(&names))
+            .await
+            .map_err(Error::from_migration)?;
         Ok(PgStore { pool, names })
     }
 

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::operator::Decision;
 use crate::saga::{Kind, SagaId, SagaInfo, Status};
-use crate::{CancelError, Config, DecisionError, Error, schema};
+use crate::{CancelError, Config, DecisionError, Error};
 use futures::future::BoxFuture;
 use sqlx::{Pool, Row as _, Sqlite};
 use std::time::Duration;
@@ -69,7 +69,9 @@ impl SqliteStore {
             )));
         }
         let names = Names::new(config);
-        schema::migrate_sqlite(&pool, &names.version, &steps(&names)).await?;
+        ballast_outbox::migrations::sqlite(&pool, &names.version, &steps(&names))
+            .await
+            .map_err(Error::from_migration)?;
         Ok(SqliteStore { pool, names })
     }
 

@@ -1,7 +1,12 @@
-//! The crate's own migrations: numbered steps applied once each, recorded in
-//! a version table of the crate's own (never sqlx's `_sqlx_migrations`,
-//! which belongs to the user's migrations), under a lock so that processes
-//! starting together apply each step once.
+//! Numbered migrations for a library's own tables: steps applied once each,
+//! recorded in a version table of their own (never sqlx's
+//! `_sqlx_migrations`, which belongs to the application's migrations),
+//! under a lock so that processes starting together apply each step once.
+//!
+//! The outbox and ballast-saga make their tables with it; use it the same
+//! way for tables of your own that must not mix with the application's
+//! migration history. Steps are append-only: never edit a released step,
+//! add a new one.
 
 use crate::Error;
 #[cfg(feature = "postgres")]
@@ -10,11 +15,13 @@ use sqlx::Postgres;
 use sqlx::Sqlite;
 use sqlx::{Executor, Pool};
 
-/// Applies `steps[i]` (the statements of version `i + 1`, separated by
-/// `;`-terminated lines) that `version_table` does not yet record, in one
-/// transaction holding an advisory lock named after the version table.
+/// Applies `steps[i]` (the SQL of version `i + 1`, one or more statements)
+/// that `version_table` does not yet record, in one transaction holding an
+/// advisory lock named after the version table. Fails with
+/// [`Error::Schema`] if the table records more versions than `steps` has
+/// (older code on newer tables), changing nothing.
 #[cfg(feature = "postgres")]
-pub(crate) async fn migrate_postgres(
+pub async fn postgres(
     pool: &Pool<Postgres>,
     version_table: &str,
     steps: &[String],
@@ -51,10 +58,10 @@ pub(crate) async fn migrate_postgres(
     Ok(())
 }
 
-/// [`migrate_postgres`] for SQLite: `BEGIN IMMEDIATE` takes the database's
+/// [`postgres`] for SQLite: `BEGIN IMMEDIATE` takes the database's
 /// write lock first, so two processes migrating at once take turns.
 #[cfg(feature = "sqlite")]
-pub(crate) async fn migrate_sqlite(
+pub async fn sqlite(
     pool: &Pool<Sqlite>,
     version_table: &str,
     steps: &[String],
@@ -90,7 +97,7 @@ fn known(version_table: &str, recorded: Option<i64>, steps: usize) -> Result<usi
     let current = recorded.unwrap_or(0).max(0) as usize;
     if current > steps {
         return Err(Error::Schema(format!(
-            "{version_table} records version {current}, this crate knows {steps}; refusing to run an older ballast-outbox on newer tables"
+            "{version_table} records version {current}, this code knows {steps}; refusing to run older code on newer tables"
         )));
     }
     Ok(current)
