@@ -191,7 +191,7 @@ async fn crash_and_restart_as(db: Db, point: Point, kill: Kill, next: &str) {
     let killed = Instant::now();
 
     let second = spec.relay(next, Fault::None);
-    let _keep = match kill {
+    let keep = match kill {
         Kill::Sigkill => {
             let mut child = second.spawn();
             broker.wait_for(MESSAGES, Duration::from_secs(30)).await;
@@ -229,6 +229,21 @@ async fn crash_and_restart_as(db: Db, point: Point, kill: Kill, next: &str) {
         consumed.duplicates,
         started.elapsed()
     );
+    // Passed: stop the relay, then leave the shared database as it was.
+    match keep {
+        Running::Child(child) => drop(child),
+        Running::Task(handle) => handle.abort(),
+    }
+    if let Db::Postgres(url) = &spec.db {
+        let pool = crashkit::pg_pool(url, 2).await;
+        support::drop_outbox_tables(&pool, &table).await;
+        sqlx::query(&format!(
+            "DROP TABLE IF EXISTS {table}_broker, {table}_broker_marks"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
 }
 
 fn sqlite_db(dir: &tempfile::TempDir) -> Db {
