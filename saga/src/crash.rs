@@ -22,6 +22,11 @@ pub enum Boundary {
     BeforeCompensation(String),
     /// A step's compensation returned (its outcome not yet logged).
     AfterCompensation(String),
+    /// About to start the first step of a parallel group (its steps named).
+    GroupStarting(Vec<String>),
+    /// The steps of a group still in flight were cancelled (named), before
+    /// the entry that turns the saga to what comes next.
+    SiblingsCancelled(Vec<String>),
 }
 
 /// The hook: `true` stops the executor at this boundary.

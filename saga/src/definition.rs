@@ -32,6 +32,26 @@ pub(crate) struct Call {
 pub(crate) type ErasedFn =
     Arc<dyn Fn(Call) -> BoxFuture<'static, Result<Value, StepError>> + Send + Sync>;
 
+/// A group's merge over the state's JSON: (the state so far, what one
+/// step returned) to the merged state; a state that does not (de)serialise
+/// is the error's text.
+pub(crate) type ErasedMerge = Arc<dyn Fn(Value, Value) -> Result<Value, String> + Send + Sync>;
+
+fn erase_merge<S, F>(f: F) -> ErasedMerge
+where
+    S: Serialize + DeserializeOwned + 'static,
+    F: Fn(S, S) -> S + Send + Sync + 'static,
+{
+    Arc::new(move |so_far: Value, mine: Value| {
+        let so_far: S = serde_json::from_value(so_far)
+            .map_err(|e| format!("the saga's state does not deserialise: {e}"))?;
+        let mine: S = serde_json::from_value(mine)
+            .map_err(|e| format!("a step's state does not deserialise: {e}"))?;
+        serde_json::to_value(f(so_far, mine))
+            .map_err(|e| format!("the merged state does not serialise: {e}"))
+    })
+}
+
 fn erase<S, F, Fut>(f: F) -> ErasedFn
 where
     S: Serialize + DeserializeOwned + Send + 'static,
@@ -153,6 +173,64 @@ where
     }
 }
 
+/// Steps that run at the same time, added with
+/// [`DefinitionBuilder::parallel`].
+///
+/// Every step of a group receives the state as it was when the group
+/// started, and returns its own copy of it; as each step succeeds, `merge`
+/// folds its copy into the state so far (`merge(state_so_far, mine)`), and
+/// the merged state is what its `step_succeeded` entry logs. Merges thus
+/// apply in the order the successes were logged, one at a time, and replay
+/// reads the merged states back from the log: no update is lost and
+/// recovery never runs `merge` again. A merge should take from `mine` only
+/// what that step changes (steps of a group touch different fields, or
+/// append to a list).
+///
+/// If one step fails for good (or asks to compensate), the siblings still
+/// running are cancelled (dropped where they are, their outcome unknown):
+/// a sibling whose rule is [`OnUnknown::RunAgain`] runs again with the
+/// same idempotency key until its outcome is known, one whose rule is
+/// [`OnUnknown::Compensate`] is taken as done. Then every sibling that
+/// (maybe) took effect is compensated, one at a time in reverse step
+/// order, then the earlier steps in reverse. A pivot inside a group is
+/// refused ([`DefinitionError::PivotInGroup`]): a group is undone as a
+/// whole, and a pivot is what cannot be undone.
+pub struct Group<S> {
+    steps: Vec<Step<S>>,
+    merge: ErasedMerge,
+}
+
+impl<S> std::fmt::Debug for Group<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("steps", &self.steps)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Group<S>
+where
+    S: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    /// An empty group whose steps' states are folded together by `merge`
+    /// (the state so far, then one step's returned state).
+    pub fn new<F>(merge: F) -> Self
+    where
+        F: Fn(S, S) -> S + Send + Sync + 'static,
+    {
+        Group {
+            steps: Vec::new(),
+            merge: erase_merge(merge),
+        }
+    }
+
+    /// Adds a step to the group.
+    pub fn step(mut self, step: Step<S>) -> Self {
+        self.steps.push(step);
+        self
+    }
+}
+
 /// A step as the executor runs it.
 pub(crate) struct StepDef {
     pub name: Arc<str>,
@@ -161,7 +239,14 @@ pub(crate) struct StepDef {
     pub retry: ballast_retry::Config,
     pub timeout: Duration,
     pub on_unknown: OnUnknown,
+    /// The parallel group the step belongs to (its index among the
+    /// definition's groups), with the group's merge.
+    pub group: Option<GroupOf>,
 }
+
+/// A step's group: its index among the definition's groups, and the
+/// group's merge.
+pub(crate) type GroupOf = (usize, ErasedMerge);
 
 /// A definition without its state type, as the executor keeps it.
 pub(crate) struct Erased {
@@ -216,6 +301,8 @@ where
             name: name.into(),
             version,
             steps: Vec::new(),
+            groups: 0,
+            error: None,
         }
     }
 
@@ -242,11 +329,23 @@ where
 
 /// Collects the steps of a [`Definition`] and checks them in
 /// [`build`](Self::build).
-#[derive(Debug)]
 pub struct DefinitionBuilder<S> {
     name: String,
     version: u32,
-    steps: Vec<Step<S>>,
+    steps: Vec<(Step<S>, Option<GroupOf>)>,
+    groups: usize,
+    /// A mistake found while adding (an empty group), reported by `build`.
+    error: Option<DefinitionError>,
+}
+
+impl<S> std::fmt::Debug for DefinitionBuilder<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DefinitionBuilder")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("steps", &self.steps.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S> DefinitionBuilder<S>
@@ -255,38 +354,61 @@ where
 {
     /// Adds the next step.
     pub fn step(mut self, step: Step<S>) -> Self {
-        self.steps.push(step);
+        self.steps.push((step, None));
+        self
+    }
+
+    /// Adds a group of steps that run at the same time (see [`Group`]).
+    /// An empty group is refused by [`build`](Self::build).
+    pub fn parallel(mut self, group: Group<S>) -> Self {
+        if group.steps.is_empty() {
+            self.error.get_or_insert(DefinitionError::EmptyGroup);
+            return self;
+        }
+        let g = self.groups;
+        self.groups += 1;
+        for step in group.steps {
+            self.steps.push((step, Some((g, group.merge.clone()))));
+        }
         self
     }
 
     /// Checks the definition: a name, at least one step, unique step
-    /// names, at most one pivot, a compensation on every step before the
-    /// pivot (on every step when there is none), and a compensation on
-    /// every step that compensates an unknown outcome.
+    /// names, at most one pivot and none inside a group, no empty group, a
+    /// compensation on every step before the pivot (on every step when
+    /// there is none), and a compensation on every step that compensates
+    /// an unknown outcome.
     pub fn build(self) -> Result<Definition<S>, DefinitionError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if let Some((s, _)) = self.steps.iter().find(|(s, g)| s.pivot && g.is_some()) {
+            return Err(DefinitionError::PivotInGroup(s.name.to_string()));
+        }
+        let (steps, groups): (Vec<Step<S>>, Vec<_>) = self.steps.into_iter().unzip();
         if self.name.is_empty() {
             return Err(DefinitionError::EmptyName);
         }
-        if self.steps.is_empty() {
+        if steps.is_empty() {
             return Err(DefinitionError::NoSteps);
         }
         let mut names = HashSet::new();
         let mut pivot: Option<usize> = None;
-        for (i, s) in self.steps.iter().enumerate() {
+        for (i, s) in steps.iter().enumerate() {
             if !names.insert(s.name.clone()) {
                 return Err(DefinitionError::DuplicateStep(s.name.to_string()));
             }
             if s.pivot {
                 if let Some(p) = pivot {
                     return Err(DefinitionError::TwoPivots {
-                        first: self.steps[p].name.to_string(),
+                        first: steps[p].name.to_string(),
                         second: s.name.to_string(),
                     });
                 }
                 pivot = Some(i);
             }
         }
-        for (i, s) in self.steps.iter().enumerate() {
+        for (i, s) in steps.iter().enumerate() {
             let before_pivot = pivot.is_none_or(|p| i < p);
             if before_pivot && s.compensation.is_none() {
                 return Err(DefinitionError::MissingCompensation(s.name.to_string()));
@@ -298,16 +420,17 @@ where
                 ));
             }
         }
-        let steps = self
-            .steps
+        let steps = steps
             .into_iter()
-            .map(|s| StepDef {
+            .zip(groups)
+            .map(|(s, group)| StepDef {
                 name: s.name,
                 action: s.action,
                 compensation: s.compensation,
                 retry: s.retry,
                 timeout: s.timeout,
                 on_unknown: s.on_unknown,
+                group,
             })
             .collect();
         Ok(Definition {
@@ -467,5 +590,71 @@ mod tests {
         };
         let e = (d.inner.steps[0].action)(call).await.unwrap_err();
         assert_eq!(e.kind(), crate::StepErrorKind::Pause);
+    }
+
+    fn merge_sum(a: St, b: St) -> St {
+        a + b
+    }
+
+    #[test]
+    fn a_pivot_inside_a_group_is_refused() {
+        let e = Definition::<St>::builder("s", 1)
+            .step(undoable("a"))
+            .parallel(
+                Group::new(merge_sum)
+                    .step(undoable("b"))
+                    .step(undoable("c").pivot()),
+            )
+            .build()
+            .unwrap_err();
+        assert_eq!(e, DefinitionError::PivotInGroup("c".into()));
+    }
+
+    #[test]
+    fn an_empty_group_is_refused() {
+        let e = Definition::<St>::builder("s", 1)
+            .step(undoable("a"))
+            .parallel(Group::new(merge_sum))
+            .build()
+            .unwrap_err();
+        assert_eq!(e, DefinitionError::EmptyGroup);
+    }
+
+    #[test]
+    fn group_steps_before_the_pivot_need_compensations_and_keep_their_order() {
+        let e = Definition::<St>::builder("s", 1)
+            .parallel(Group::new(merge_sum).step(undoable("a")).step(ok("b")))
+            .step(ok("c").pivot())
+            .build()
+            .unwrap_err();
+        assert_eq!(e, DefinitionError::MissingCompensation("b".into()));
+        let d = Definition::<St>::builder("s", 1)
+            .step(undoable("a"))
+            .parallel(
+                Group::new(merge_sum)
+                    .step(undoable("b"))
+                    .step(undoable("c")),
+            )
+            .step(ok("d").pivot())
+            .parallel(Group::new(merge_sum).step(ok("e")).step(ok("f")))
+            .build()
+            .unwrap();
+        assert_eq!(
+            d.steps().collect::<Vec<_>>(),
+            ["a", "b", "c", "d", "e", "f"]
+        );
+        let groups: Vec<Option<usize>> = d
+            .inner
+            .steps
+            .iter()
+            .map(|s| s.group.as_ref().map(|(g, _)| *g))
+            .collect();
+        assert_eq!(groups, [None, Some(0), Some(0), None, Some(1), Some(1)]);
+        let merge = &d.inner.steps[1].group.as_ref().unwrap().1;
+        assert_eq!(
+            merge(serde_json::json!(2), serde_json::json!(3)).unwrap(),
+            serde_json::json!(5)
+        );
+        assert!(merge(serde_json::json!("x"), serde_json::json!(3)).is_err());
     }
 }

@@ -28,6 +28,11 @@ pub enum DefinitionError {
     /// A step's unknown outcome is to be compensated, but it has no
     /// compensation.
     CompensateWithoutCompensation(String),
+    /// A parallel group has no steps.
+    EmptyGroup,
+    /// The pivot is inside a parallel group: a group's steps are undone
+    /// together when one fails, and the pivot is what cannot be undone.
+    PivotInGroup(String),
 }
 
 impl fmt::Display for DefinitionError {
@@ -47,6 +52,11 @@ impl fmt::Display for DefinitionError {
             DefinitionError::CompensateWithoutCompensation(s) => write!(
                 f,
                 "step {s:?} compensates an unknown outcome but has no compensation"
+            ),
+            DefinitionError::EmptyGroup => write!(f, "a parallel group needs at least one step"),
+            DefinitionError::PivotInGroup(s) => write!(
+                f,
+                "step {s:?} is the pivot inside a parallel group; put the pivot on its own"
             ),
         }
     }

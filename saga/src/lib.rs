@@ -80,6 +80,17 @@
 //!   [`OnUnknown`] rule decides: run again with the same idempotency key,
 //!   or compensate it too. A compensation must therefore cope with an
 //!   action that never applied (its key tells the service).
+//! - **Parallel groups** ([`DefinitionBuilder::parallel`], [`Group`]): the
+//!   steps of a group run at the same time, each `step_started` durable
+//!   before its action. Each works on the state as the group started and
+//!   returns its copy; the group's merge folds each success into the state
+//!   in the order the successes are logged, and the merged state is what
+//!   the log keeps, so replay is deterministic and no update is lost. One
+//!   step failing for good cancels its siblings in flight (their outcome
+//!   unknown: rule [`OnUnknown::RunAgain`] runs one again with its key
+//!   until its outcome is known, [`OnUnknown::Compensate`] takes it as
+//!   done); then the group's steps that took effect are compensated, then
+//!   the earlier steps, in reverse. A pivot inside a group is refused.
 //! - [`StepError::pause`], a panic in a step, or a state that no longer
 //!   deserialises pause the saga ([`Status::Paused`]) until an operator
 //!   resumes or aborts it (see Operators below).
@@ -139,7 +150,8 @@
 //!
 //! # Map
 //!
-//! - [`Definition`], [`DefinitionBuilder`], [`Step`]: what a saga does;
+//! - [`Definition`], [`DefinitionBuilder`], [`Step`], [`Group`]: what a
+//!   saga does;
 //!   [`StepContext`], [`StepError`], [`OnUnknown`]: what steps see and say.
 //! - [`Executor`], [`ExecutorBuilder`], [`ExecutorHandle`]: running sagas;
 //!   [`Config`]: tables, leases, compensation limits; [`Database`]: the
@@ -183,7 +195,7 @@ mod store;
 
 pub use config::{Config, ConfigBuilder};
 pub use database::Database;
-pub use definition::{DEFAULT_STEP_TIMEOUT, Definition, DefinitionBuilder, Step};
+pub use definition::{DEFAULT_STEP_TIMEOUT, Definition, DefinitionBuilder, Group, Step};
 pub use error::{CancelError, DecisionError, DefinitionError, Error, StartError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle};
 pub use operator::{Decision, Operator};

@@ -3,11 +3,22 @@
 //! unit-tested directly. Recovery and the live executor share it: the
 //! executor folds each entry it appends into the same [`Position`] that a
 //! recovering executor rebuilds from the whole log.
+//!
+//! A definition is a sequence of units: a single step, or a parallel group
+//! of steps. The plan looks at the first unit not yet done; within a group
+//! it hands out every step that can start (the runner passes the steps it
+//! has in flight), and stops the whole group at the first step that fails
+//! for good. When compensating, group steps whose outcome is unknown
+//! (cancelled with their group, or cut off by a crash) are settled first by
+//! their rule: run again with the same key until the outcome is known, or
+//! taken as done; then everything that (maybe) took effect is undone in
+//! reverse step order.
 
 use crate::operator::Decision;
 use crate::saga::Kind;
 use crate::step::{OnUnknown, StepErrorKind};
 use serde_json::Value;
+use std::ops::Range;
 
 /// What the plan needs to know about a definition.
 #[derive(Debug, Clone)]
@@ -23,6 +34,8 @@ pub(crate) struct StepShape {
     pub compensable: bool,
     pub on_unknown: OnUnknown,
     pub max_attempts: u32,
+    /// The parallel group the step belongs to, if any.
+    pub group: Option<usize>,
 }
 
 impl Shape {
@@ -35,6 +48,7 @@ impl Shape {
                     compensable: s.compensation.is_some(),
                     on_unknown: s.on_unknown,
                     max_attempts: s.retry.max_attempts(),
+                    group: s.group.as_ref().map(|(g, _)| *g),
                 })
                 .collect(),
             pivot: def.pivot,
@@ -45,6 +59,18 @@ impl Shape {
     /// Whether step `i` runs after the pivot (forward only).
     fn forward_only(&self, i: usize) -> bool {
         self.pivot.is_some_and(|p| i > p)
+    }
+
+    /// The unit step `i` belongs to: itself, or its whole group (a group's
+    /// steps are next to each other).
+    pub fn unit(&self, i: usize) -> Range<usize> {
+        let Some(g) = self.steps[i].group else {
+            return i..i + 1;
+        };
+        let same = |j: &usize| self.steps[*j].group == Some(g);
+        let start = (0..=i).rev().take_while(same).last().unwrap_or(i);
+        let end = (i..self.steps.len()).take_while(same).last().unwrap_or(i) + 1;
+        start..end
     }
 }
 
@@ -124,17 +150,20 @@ impl Record {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Position {
     pub state: Value,
+    /// The state the current unit started from: what each step of a
+    /// parallel group receives.
+    pub base: Value,
+    /// Each step's group, to tell when a group is done.
+    groups: Vec<Option<usize>>,
     /// Ended (completed, compensated, stuck or paused): nothing to do.
     pub ended: bool,
     pub compensating: bool,
-    /// Forward: the first step not yet succeeded.
-    pub next: usize,
-    /// Attempts of `next` so far (its `step_started` entries).
-    pub attempts: u32,
-    /// The last attempt of `next` has no outcome in the log.
-    pub open: bool,
-    /// How the last attempt of `next` failed, if it did.
-    pub failed: Option<Failure>,
+    /// Attempts of each step so far (its `step_started` entries).
+    pub attempts: Vec<u32>,
+    /// The last attempt of the step has no outcome in the log.
+    pub open: Vec<bool>,
+    /// How the last attempt of the step failed, if it did.
+    pub failed: Vec<Option<Failure>>,
     pub succeeded: Vec<bool>,
     /// A step whose unknown outcome is compensated too.
     pub also: Option<usize>,
@@ -145,18 +174,20 @@ pub(crate) struct Position {
 }
 
 impl Position {
-    pub fn new(steps: usize, state: Value) -> Position {
+    pub fn new(shape: &Shape, state: Value) -> Position {
+        let n = shape.steps.len();
         Position {
+            base: state.clone(),
             state,
+            groups: shape.steps.iter().map(|s| s.group).collect(),
             ended: false,
             compensating: false,
-            next: 0,
-            attempts: 0,
-            open: false,
-            failed: None,
-            succeeded: vec![false; steps],
+            attempts: vec![0; n],
+            open: vec![false; n],
+            failed: vec![None; n],
+            succeeded: vec![false; n],
             also: None,
-            compensated: vec![false; steps],
+            compensated: vec![false; n],
             comp_attempts: 0,
             comp_step: None,
         }
@@ -164,12 +195,12 @@ impl Position {
 
     /// Rebuilds the position from a whole log (its first entry is
     /// `started`, with the initial state).
-    pub fn replay(steps: usize, log: &[Record]) -> Position {
+    pub fn replay(shape: &Shape, log: &[Record]) -> Position {
         let initial = log
             .first()
             .and_then(|r| r.state.clone())
             .unwrap_or(Value::Null);
-        let mut p = Position::new(steps, initial);
+        let mut p = Position::new(shape, initial);
         for r in log {
             p.apply(r);
         }
@@ -182,7 +213,7 @@ impl Position {
             self.state = s.clone();
         }
         match r.kind {
-            Kind::Started => {}
+            Kind::Started => self.base = self.state.clone(),
             Kind::OperatorDecision => match r.decision {
                 // The stuck compensation gets its attempts afresh.
                 Some(Decision::RetryCompensation) => {
@@ -194,32 +225,48 @@ impl Position {
                 // with the same idempotency key; its attempts so far count.
                 Some(Decision::Resume) => {
                     self.ended = false;
-                    self.failed = None;
+                    for f in &mut self.failed {
+                        if let Some(Failure::Step(
+                            StepErrorKind::Pause | StepErrorKind::Compensate,
+                        )) = f
+                        {
+                            *f = None;
+                        }
+                    }
                 }
                 // Mark compensated and abort end the saga for good.
                 Some(Decision::MarkCompensated | Decision::Abort) | None => {}
             },
             Kind::StepStarted => {
-                self.attempts += 1;
-                self.open = true;
-                self.failed = None;
+                if let Some(i) = r.step {
+                    self.attempts[i] += 1;
+                    self.open[i] = true;
+                    self.failed[i] = None;
+                }
             }
             Kind::StepSucceeded => {
                 if let Some(i) = r.step {
                     self.succeeded[i] = true;
-                    self.next = i + 1;
+                    self.open[i] = false;
+                    self.failed[i] = None;
+                    let group_done = match self.groups[i] {
+                        None => true,
+                        Some(g) => (0..self.groups.len())
+                            .all(|j| self.groups[j] != Some(g) || self.succeeded[j]),
+                    };
+                    if group_done {
+                        self.base = self.state.clone();
+                    }
                 }
-                self.attempts = 0;
-                self.open = false;
-                self.failed = None;
             }
             Kind::StepFailed => {
-                self.open = false;
-                self.failed = r.failure;
+                if let Some(i) = r.step {
+                    self.open[i] = false;
+                    self.failed[i] = r.failure;
+                }
             }
             Kind::Compensating => {
                 self.compensating = true;
-                self.open = false;
                 self.also = r.step;
             }
             Kind::CompensationStarted => {
@@ -247,9 +294,15 @@ impl Position {
     /// on the saga only goes forward.
     pub fn past_pivot(&self, shape: &Shape) -> bool {
         match shape.pivot {
-            Some(p) => self.next > p || (self.next == p && self.attempts > 0),
+            Some(p) => self.succeeded[p] || self.attempts[p] > 0,
             None => false,
         }
+    }
+
+    /// Whether step `i`'s last attempt may have taken effect without the
+    /// log saying so: no outcome, or it timed out.
+    fn maybe_done(&self, i: usize) -> bool {
+        self.open[i] || self.failed[i] == Some(Failure::Unknown)
     }
 }
 
@@ -273,7 +326,10 @@ pub(crate) enum Next {
         attempt: u32,
         retry: u32,
     },
-    /// Turn to compensating, compensating `also` too.
+    /// Nothing can start until a step in flight ends.
+    Wait,
+    /// Turn to compensating, compensating `also` too (the steps in flight
+    /// are cancelled first).
     Compensate {
         also: Option<usize>,
         why: Why,
@@ -283,7 +339,8 @@ pub(crate) enum Next {
         step: usize,
         attempt: u32,
     },
-    /// A step asked to compensate after the pivot: only a person can help.
+    /// A step asked for an operator, or to compensate after the pivot:
+    /// only a person can help.
     Pause {
         step: usize,
     },
@@ -297,11 +354,15 @@ pub(crate) enum Next {
     Nothing,
 }
 
-/// Decides what to do next. `now_ms` and `deadline_ms` (the saga's own
-/// deadline, which bounds it until the pivot starts) are Unix milliseconds.
+/// Decides what to do next. `running` are the steps the runner has in
+/// flight (an action running, or waiting out its backoff); a step of the
+/// log that is open but not running was cut off (a crash, or cancelled
+/// with its group). `now_ms` and `deadline_ms` (the saga's own deadline,
+/// which bounds it until the pivot starts) are Unix milliseconds.
 pub(crate) fn decide(
     shape: &Shape,
     p: &Position,
+    running: &[usize],
     cancel_requested: bool,
     now_ms: i64,
     deadline_ms: Option<i64>,
@@ -310,75 +371,93 @@ pub(crate) fn decide(
         return Next::Nothing;
     }
     if p.compensating {
-        return undo_next(shape, p);
+        return undo_next(shape, p, running);
     }
-    let i = p.next;
-    if i >= shape.steps.len() {
+    let Some(first) = (0..shape.steps.len()).find(|&i| !p.succeeded[i]) else {
         return Next::Complete;
+    };
+    let unit = shape.unit(first);
+    let stop = cancel_requested || deadline_ms.is_some_and(|d| now_ms >= d);
+    if stop && !p.past_pivot(shape) {
+        // Steps in flight end first (a group's siblings each have their
+        // time bounded by the deadline); nothing new starts.
+        if !running.is_empty() {
+            return Next::Wait;
+        }
+        // The last attempt of a single step may have taken effect if it
+        // has no outcome or timed out: compensate it too (a compensation
+        // must cope with an action that never applied; the key tells).
+        // A group's steps are settled by their rule when compensating.
+        let also = (unit.len() == 1 && p.maybe_done(first) && shape.steps[first].compensable)
+            .then_some(first);
+        let why = if cancel_requested {
+            Why::Cancelled
+        } else {
+            Why::DeadlinePassed
+        };
+        return Next::Compensate { also, why };
     }
+    let mut run = None;
+    for i in unit {
+        if p.succeeded[i] || running.contains(&i) {
+            continue;
+        }
+        match verdict(shape, p, i) {
+            r @ Next::Run { .. } => {
+                run.get_or_insert(r);
+            }
+            // One step failing for good stops its whole group.
+            other => return other,
+        }
+    }
+    run.unwrap_or(Next::Wait)
+}
+
+/// What to do about step `i`, not running and not yet succeeded.
+fn verdict(shape: &Shape, p: &Position, i: usize) -> Next {
     let step = &shape.steps[i];
     let forward_only = shape.forward_only(i);
+    // A group's steps that maybe took effect are undone by the
+    // compensation's own rule; a single step is named here.
+    let alone = step.group.is_none();
+    let run = Next::Run {
+        step: i,
+        attempt: p.attempts[i] + 1,
+        retry: p.attempts[i],
+    };
+    let unknown_compensates = !forward_only && step.on_unknown == OnUnknown::Compensate;
     // An attempt with no outcome: its executor died while it ran.
-    if p.open && !forward_only && step.on_unknown == OnUnknown::Compensate {
+    if p.open[i] && unknown_compensates {
         return Next::Compensate {
-            also: Some(i),
+            also: alone.then_some(i),
             why: Why::OutcomeUnknown { step: i },
         };
     }
-    if !p.past_pivot(shape) {
-        // The last attempt may have taken effect if it has no outcome or
-        // timed out: compensate it too (a compensation must cope with an
-        // action that never applied; the idempotency key tells).
-        let maybe = p.open || p.failed == Some(Failure::Unknown);
-        let also = (maybe && step.compensable).then_some(i);
-        if cancel_requested {
-            return Next::Compensate {
-                also,
-                why: Why::Cancelled,
-            };
-        }
-        if deadline_ms.is_some_and(|d| now_ms >= d) {
-            return Next::Compensate {
-                also,
-                why: Why::DeadlinePassed,
-            };
-        }
-    }
-    match p.failed {
+    match p.failed[i] {
         // A first attempt, or one again after an attempt left open by a
         // crash (run again: the same idempotency key).
-        None => Next::Run {
-            step: i,
-            attempt: p.attempts + 1,
-            retry: p.attempts,
-        },
+        None => run,
         Some(Failure::Step(StepErrorKind::Pause)) => Next::Pause { step: i },
         Some(Failure::Step(StepErrorKind::Compensate)) if forward_only => Next::Pause { step: i },
         Some(Failure::Step(StepErrorKind::Compensate)) => Next::Compensate {
             also: None,
             why: Why::StepRefused { step: i },
         },
-        Some(Failure::Unknown) if !forward_only && step.on_unknown == OnUnknown::Compensate => {
-            Next::Compensate {
-                also: Some(i),
-                why: Why::OutcomeUnknown { step: i },
-            }
-        }
+        Some(Failure::Unknown) if unknown_compensates => Next::Compensate {
+            also: alone.then_some(i),
+            why: Why::OutcomeUnknown { step: i },
+        },
         Some(f) => {
-            if forward_only || p.attempts < step.max_attempts {
-                Next::Run {
-                    step: i,
-                    attempt: p.attempts + 1,
-                    retry: p.attempts,
-                }
+            if forward_only || p.attempts[i] < step.max_attempts {
+                run
             } else {
                 // An attempt that timed out may have taken effect.
-                let also = (f == Failure::Unknown && step.compensable).then_some(i);
+                let also = (alone && f == Failure::Unknown && step.compensable).then_some(i);
                 Next::Compensate {
                     also,
                     why: Why::StepFailed {
                         step: i,
-                        attempts: p.attempts,
+                        attempts: p.attempts[i],
                     },
                 }
             }
@@ -386,9 +465,39 @@ pub(crate) fn decide(
     }
 }
 
-fn undo_next(shape: &Shape, p: &Position) -> Next {
+fn undo_next(shape: &Shape, p: &Position, running: &[usize]) -> Next {
+    // First settle the group steps whose outcome is unknown and whose rule
+    // is to run again: their action runs (same key) until it is known.
+    for (i, s) in shape.steps.iter().enumerate() {
+        let settle = s.group.is_some()
+            && s.compensable
+            && s.on_unknown == OnUnknown::RunAgain
+            && !p.succeeded[i]
+            && p.maybe_done(i)
+            && p.attempts[i] < s.max_attempts;
+        if settle && !running.contains(&i) {
+            let retry = if p.open[i] { 0 } else { p.attempts[i] };
+            return Next::Run {
+                step: i,
+                attempt: p.attempts[i] + 1,
+                retry,
+            };
+        }
+    }
+    if !running.is_empty() {
+        return Next::Wait;
+    }
+    // A group step still maybe done is one ruled compensate, out of
+    // attempts, or one that asked for an operator while being settled:
+    // its compensation copes with an action that never applied.
+    let group_maybe = |i: usize| {
+        shape.steps[i].group.is_some()
+            && (p.maybe_done(i) || p.failed[i] == Some(Failure::Step(StepErrorKind::Pause)))
+    };
     let target = (0..shape.steps.len()).rev().find(|&i| {
-        shape.steps[i].compensable && (p.succeeded[i] || p.also == Some(i)) && !p.compensated[i]
+        shape.steps[i].compensable
+            && (p.succeeded[i] || p.also == Some(i) || group_maybe(i))
+            && !p.compensated[i]
     });
     let Some(step) = target else {
         return Next::Compensated;
@@ -419,6 +528,7 @@ mod tests {
             compensable,
             on_unknown: OnUnknown::RunAgain,
             max_attempts: 3,
+            group: None,
         };
         Shape {
             steps: vec![s(true), s(true), s(false), s(false)],
@@ -428,7 +538,7 @@ mod tests {
     }
 
     fn at(log: &[Record]) -> Position {
-        Position::replay(4, log)
+        Position::replay(&shape(), log)
     }
 
     fn started() -> Record {
@@ -443,7 +553,7 @@ mod tests {
     }
 
     fn decide_now(shape: &Shape, log: &[Record]) -> Next {
-        decide(shape, &at(log), false, 0, None)
+        decide(shape, &at(log), &[], false, 0, None)
     }
 
     #[test]
@@ -465,7 +575,7 @@ mod tests {
         log.extend(ok(1, 7));
         let p = at(&log);
         assert_eq!(p.state, json!(7));
-        assert_eq!(p.next, 2);
+        assert_eq!(p.succeeded, [true, true, false, false]);
     }
 
     #[test]
@@ -639,13 +749,13 @@ mod tests {
         log.extend(ok(0, 1));
         let p = at(&log);
         let comp = |why| Next::Compensate { also: None, why };
-        assert_eq!(decide(&s, &p, true, 0, None), comp(Why::Cancelled));
+        assert_eq!(decide(&s, &p, &[], true, 0, None), comp(Why::Cancelled));
         assert_eq!(
-            decide(&s, &p, false, 10, Some(10)),
+            decide(&s, &p, &[], false, 10, Some(10)),
             comp(Why::DeadlinePassed)
         );
         assert!(matches!(
-            decide(&s, &p, false, 9, Some(10)),
+            decide(&s, &p, &[], false, 9, Some(10)),
             Next::Run { .. }
         ));
         log.extend(ok(1, 2));
@@ -653,7 +763,7 @@ mod tests {
         let p = at(&log);
         assert!(p.past_pivot(&s));
         assert!(matches!(
-            decide(&s, &p, true, 10, Some(10)),
+            decide(&s, &p, &[], true, 10, Some(10)),
             Next::Run { step: 2, .. }
         ));
     }
@@ -669,7 +779,7 @@ mod tests {
                 .failure(Failure::Unknown),
         );
         assert_eq!(
-            decide(&shape(), &at(&log), false, 5, Some(5)),
+            decide(&shape(), &at(&log), &[], false, 5, Some(5)),
             Next::Compensate {
                 also: Some(1),
                 why: Why::DeadlinePassed
@@ -747,6 +857,186 @@ mod tests {
                 step: 3,
                 attempt: 2,
                 retry: 1
+            }
+        );
+    }
+
+    /// `a`, then `b` and `c` in a group, then `d` the pivot.
+    fn grouped() -> Shape {
+        let s = |group| StepShape {
+            compensable: true,
+            on_unknown: OnUnknown::RunAgain,
+            max_attempts: 3,
+            group,
+        };
+        Shape {
+            steps: vec![s(None), s(Some(0)), s(Some(0)), s(None)],
+            pivot: Some(3),
+            compensation_attempts: 2,
+        }
+    }
+
+    fn run(step: usize, attempt: u32, retry: u32) -> Next {
+        Next::Run {
+            step,
+            attempt,
+            retry,
+        }
+    }
+
+    /// The log up to `a` done and both group steps started.
+    fn group_started() -> Vec<Record> {
+        let mut log = vec![started()];
+        log.extend(ok(0, 1));
+        log.push(Record::new(Kind::StepStarted).step(1));
+        log.push(Record::new(Kind::StepStarted).step(2));
+        log
+    }
+
+    #[test]
+    fn a_group_starts_every_step_then_waits_for_them() {
+        let s = grouped();
+        let mut log = vec![started()];
+        log.extend(ok(0, 1));
+        let p = Position::replay(&s, &log);
+        assert_eq!(decide(&s, &p, &[], false, 0, None), run(1, 1, 0));
+        assert_eq!(decide(&s, &p, &[1], false, 0, None), run(2, 1, 0));
+        assert_eq!(decide(&s, &p, &[1, 2], false, 0, None), Next::Wait);
+        assert_eq!(s.unit(2), 1..3);
+        assert_eq!(s.unit(3), 3..4);
+    }
+
+    #[test]
+    fn group_steps_get_the_state_at_the_group_start_and_the_merged_state_moves_on() {
+        let s = grouped();
+        let mut log = group_started();
+        log.push(Record::new(Kind::StepSucceeded).step(2).state(json!(5)));
+        let p = Position::replay(&s, &log);
+        assert_eq!((p.state.clone(), p.base.clone()), (json!(5), json!(1)));
+        // The sibling still running keeps the group open.
+        assert_eq!(decide(&s, &p, &[1], false, 0, None), Next::Wait);
+        log.push(Record::new(Kind::StepSucceeded).step(1).state(json!(9)));
+        let p = Position::replay(&s, &log);
+        assert_eq!((p.state.clone(), p.base.clone()), (json!(9), json!(9)));
+        assert_eq!(decide(&s, &p, &[], false, 0, None), run(3, 1, 0));
+    }
+
+    #[test]
+    fn a_sibling_refusing_stops_the_group_and_the_cancelled_one_is_settled_then_undone() {
+        let s = grouped();
+        let mut log = group_started();
+        log.push(
+            Record::new(Kind::StepFailed)
+                .step(2)
+                .failure(Failure::Step(StepErrorKind::Compensate)),
+        );
+        let p = Position::replay(&s, &log);
+        assert_eq!(
+            decide(&s, &p, &[1], false, 0, None),
+            Next::Compensate {
+                also: None,
+                why: Why::StepRefused { step: 2 }
+            }
+        );
+        // `b` was cancelled with its group: its rule runs it again (no
+        // backoff) before anything is undone.
+        log.push(Record::new(Kind::Compensating));
+        let p = Position::replay(&s, &log);
+        assert_eq!(decide(&s, &p, &[], false, 0, None), run(1, 2, 0));
+        assert_eq!(decide(&s, &p, &[1], false, 0, None), Next::Wait);
+        log.push(Record::new(Kind::StepStarted).step(1));
+        log.push(Record::new(Kind::StepSucceeded).step(1).state(json!(3)));
+        let p = Position::replay(&s, &log);
+        assert_eq!(
+            decide(&s, &p, &[], false, 0, None),
+            Next::Undo {
+                step: 1,
+                attempt: 1
+            }
+        );
+        log.push(Record::new(Kind::CompensationStarted).step(1));
+        log.push(Record::new(Kind::Compensated).step(1));
+        let p = Position::replay(&s, &log);
+        assert_eq!(
+            decide(&s, &p, &[], false, 0, None),
+            Next::Undo {
+                step: 0,
+                attempt: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_cancelled_sibling_ruled_compensate_is_undone_without_running_again() {
+        let mut s = grouped();
+        s.steps[1].on_unknown = OnUnknown::Compensate;
+        let mut log = group_started();
+        log.push(
+            Record::new(Kind::StepFailed)
+                .step(2)
+                .failure(Failure::Step(StepErrorKind::Compensate)),
+        );
+        log.push(Record::new(Kind::Compensating));
+        let p = Position::replay(&s, &log);
+        assert_eq!(
+            decide(&s, &p, &[], false, 0, None),
+            Next::Undo {
+                step: 1,
+                attempt: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_settled_sibling_that_fails_for_good_is_not_undone() {
+        let s = grouped();
+        let mut log = group_started();
+        log.push(
+            Record::new(Kind::StepFailed)
+                .step(2)
+                .failure(Failure::Step(StepErrorKind::Compensate)),
+        );
+        log.push(Record::new(Kind::Compensating));
+        log.push(Record::new(Kind::StepStarted).step(1));
+        log.push(
+            Record::new(Kind::StepFailed)
+                .step(1)
+                .failure(Failure::Step(StepErrorKind::Compensate)),
+        );
+        let p = Position::replay(&s, &log);
+        assert_eq!(
+            decide(&s, &p, &[], false, 0, None),
+            Next::Undo {
+                step: 0,
+                attempt: 1
+            }
+        );
+    }
+
+    #[test]
+    fn a_crash_inside_a_group_runs_the_open_steps_again() {
+        let s = grouped();
+        let mut log = group_started();
+        log.push(Record::new(Kind::StepSucceeded).step(1).state(json!(2)));
+        let p = Position::replay(&s, &log);
+        assert_eq!(decide(&s, &p, &[], false, 0, None), run(2, 2, 1));
+    }
+
+    #[test]
+    fn a_cancel_inside_a_group_waits_for_the_steps_in_flight() {
+        let s = grouped();
+        let log = group_started();
+        let p = Position::replay(&s, &log);
+        assert_eq!(decide(&s, &p, &[1, 2], true, 0, None), Next::Wait);
+        // Both ended (say one succeeded, one was cut off by a crash).
+        let mut log = log;
+        log.push(Record::new(Kind::StepSucceeded).step(1).state(json!(2)));
+        let p = Position::replay(&s, &log);
+        assert_eq!(
+            decide(&s, &p, &[], true, 0, None),
+            Next::Compensate {
+                also: None,
+                why: Why::Cancelled
             }
         );
     }

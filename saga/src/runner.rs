@@ -2,6 +2,12 @@
 //! what to do next and do it, writing each transition ahead (the
 //! `step_started` entry is durable before the action runs). Every append is
 //! fenced by the lease's epoch; a fenced runner stops at once.
+//!
+//! Actions run in tasks of their own, held in a set of steps in flight
+//! (with the backoffs before retries), so a parallel group's steps run at
+//! once; every log write stays in this one task, one at a time. When the
+//! plan turns away from running forward (compensate, pause), the set is
+//! dropped: each task still running is aborted, its outcome unknown.
 
 use crate::definition::{Call, Erased, ErasedFn};
 use crate::executor::Inner;
@@ -12,10 +18,58 @@ use crate::step::StepError;
 use crate::store::{Append, Appended, Lease, now_ms};
 use crate::{Error, SagaId};
 use futures::FutureExt;
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::task::JoinHandle;
+
+type Outcome = Result<Value, (Failure, String)>;
+
+/// What a step in flight reports.
+enum Event {
+    /// Its backoff is over: start attempt `attempt`.
+    Due { step: usize, attempt: u32 },
+    /// Its action ended.
+    Done {
+        step: usize,
+        attempt: u32,
+        out: Outcome,
+    },
+}
+
+/// The steps in flight: backoffs and running actions.
+type Flight = FuturesUnordered<BoxFuture<'static, Event>>;
+
+/// An action's task, aborted when dropped (its group was cancelled, or the
+/// runner stopped).
+struct AbortOnDrop(JoinHandle<Outcome>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Future for AbortOnDrop {
+    type Output = Outcome;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        Pin::new(&mut self.0).poll(cx).map(|r| {
+            r.unwrap_or_else(|_| {
+                Err((
+                    Failure::Step(crate::StepErrorKind::Pause),
+                    "the step's task ended without an outcome".into(),
+                ))
+            })
+        })
+    }
+}
 
 /// The runner stopped (fenced, or the executor crashed at a hook).
 struct Stop;
@@ -28,6 +82,8 @@ struct Runner<'a> {
     pos: Position,
     cancel: bool,
     deadline_ms: Option<i64>,
+    /// The last failure message of each step, for a pause's reason.
+    errors: HashMap<usize, String>,
 }
 
 /// Runs the saga under `lease` until it ends or this executor loses it.
@@ -77,11 +133,12 @@ pub(crate) async fn run(inner: &Inner, lease: Lease) {
     let mut runner = Runner {
         inner,
         lease,
-        pos: Position::replay(def.steps.len(), &records),
+        pos: Position::replay(&shape, &records),
         def,
         shape,
         cancel: loaded.cancel_requested,
         deadline_ms: loaded.deadline_ms,
+        errors: HashMap::new(),
     };
     if runner.drive().await.is_err() {
         tracing::debug!(saga = %id, "saga runner stopped");
@@ -206,10 +263,13 @@ impl Runner<'_> {
     }
 
     async fn drive(&mut self) -> Result<(), Stop> {
+        let mut flight = Flight::new();
+        let mut running: Vec<usize> = Vec::new();
         loop {
             let next = decide(
                 &self.shape,
                 &self.pos,
+                &running,
                 self.cancel,
                 now_ms(),
                 self.deadline_ms,
@@ -220,7 +280,48 @@ impl Runner<'_> {
                     step,
                     attempt,
                     retry,
-                } => self.run_step(step, attempt, retry).await?,
+                } => {
+                    running.push(step);
+                    if retry > 0 {
+                        let wait = self.def.steps[step].retry.backoff().capped(retry - 1);
+                        flight.push(Box::pin(async move {
+                            tokio::time::sleep(wait).await;
+                            Event::Due { step, attempt }
+                        }));
+                    } else {
+                        self.start(step, attempt, &mut flight, &mut running).await?;
+                    }
+                    continue;
+                }
+                Next::Wait => {
+                    let Some(event) = self.or_stop(flight.next()).await? else {
+                        tracing::error!(saga = %self.id(), "saga plan waits with nothing in flight; stopping");
+                        return Err(Stop);
+                    };
+                    match event {
+                        Event::Due { step, attempt } => {
+                            self.start(step, attempt, &mut flight, &mut running).await?
+                        }
+                        Event::Done { step, attempt, out } => {
+                            running.retain(|&s| s != step);
+                            self.finish(step, attempt, out).await?;
+                        }
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            // Anything else ends the forward run: steps still in flight (a
+            // group's siblings) are cancelled, their outcome unknown.
+            if !running.is_empty() {
+                let names: Vec<String> = running.iter().map(|&i| self.name(i)).collect();
+                tracing::info!(saga = %self.id(), steps = ?names, "saga: cancelling the steps in flight");
+                flight = Flight::new();
+                running.clear();
+                #[cfg(feature = "crash-hooks")]
+                self.crash(crate::crash::Boundary::SiblingsCancelled(names))?;
+            }
+            match next {
                 Next::Compensate { also, why } => {
                     let reason = self.why(&why);
                     tracing::info!(saga = %self.id(), %reason, "saga compensating");
@@ -237,10 +338,21 @@ impl Runner<'_> {
                 }
                 Next::Undo { step, attempt } => self.undo(step, attempt).await?,
                 Next::Pause { step } => {
-                    let reason = format!(
-                        "step {:?} failed after the pivot and cannot be compensated",
-                        self.name(step)
-                    );
+                    let reason = match (self.pos.failed[step], self.errors.get(&step)) {
+                        (Some(Failure::Step(crate::StepErrorKind::Pause)), Some(message)) => {
+                            format!(
+                                "step {:?} asked for an operator: {message}",
+                                self.name(step)
+                            )
+                        }
+                        (Some(Failure::Step(crate::StepErrorKind::Pause)), None) => {
+                            format!("step {:?} asked for an operator", self.name(step))
+                        }
+                        _ => format!(
+                            "step {:?} failed after the pivot and cannot be compensated",
+                            self.name(step)
+                        ),
+                    };
                     self.end(Kind::Paused, Status::Paused, Some(reason)).await?;
                 }
                 Next::Stuck { step } => {
@@ -257,6 +369,7 @@ impl Runner<'_> {
                     self.end(Kind::SagaCompensated, Status::Compensated, None)
                         .await?
                 }
+                Next::Nothing | Next::Run { .. } | Next::Wait => {}
             }
         }
     }
@@ -302,14 +415,25 @@ impl Runner<'_> {
         }
     }
 
-    async fn run_step(&mut self, step: usize, attempt: u32, retry: u32) -> Result<(), Stop> {
+    /// Writes attempt `attempt` of `step` ahead, then starts its action
+    /// in a task of its own.
+    async fn start(
+        &mut self,
+        step: usize,
+        attempt: u32,
+        flight: &mut Flight,
+        running: &mut Vec<usize>,
+    ) -> Result<(), Stop> {
         let def = self.def.clone();
         let s = &def.steps[step];
-        if retry > 0 {
-            self.or_stop(tokio::time::sleep(s.retry.backoff().capped(retry - 1)))
-                .await?;
+        #[cfg(feature = "crash-hooks")]
+        if s.group.is_some() && self.shape.unit(step).all(|i| self.pos.attempts[i] == 0) {
+            let names = self.shape.unit(step).map(|i| self.name(i)).collect();
+            self.crash(crate::crash::Boundary::GroupStarting(names))?;
         }
-        let gate = self.shape.pivot.is_none_or(|p| step <= p);
+        // A cancel stops a step before the pivot, or the pivot, from
+        // starting; not one being settled while compensating.
+        let gate = !self.pos.compensating && self.shape.pivot.is_none_or(|p| step <= p);
         let entry = Append {
             gate,
             pivot: self.shape.pivot == Some(step),
@@ -319,18 +443,50 @@ impl Runner<'_> {
             .write(Record::new(Kind::StepStarted).step(step), entry)
             .await?
         {
+            running.retain(|&i| i != step);
             return Ok(()); // cancelled: the plan compensates
         }
         #[cfg(feature = "crash-hooks")]
         self.crash(crate::crash::Boundary::BeforeAction(self.name(step)))?;
+        // A group's steps all work on the state the group started from.
+        let state = if s.group.is_some() {
+            self.pos.base.clone()
+        } else {
+            self.pos.state.clone()
+        };
         let key = format!("{}/{}", self.id(), s.name);
-        let out = self
-            .or_stop(self.call(&s.action, step, attempt, key, self.attempt_time(step)))
-            .await?;
+        let task = self.spawn_call(
+            &s.action,
+            state,
+            step,
+            attempt,
+            key,
+            self.attempt_time(step),
+        );
+        flight.push(Box::pin(async move {
+            let out = task.await;
+            Event::Done { step, attempt, out }
+        }));
+        Ok(())
+    }
+
+    /// Logs how attempt `attempt` of `step` ended; a group step's state is
+    /// merged into the state so far first, and the merged state logged.
+    async fn finish(&mut self, step: usize, attempt: u32, out: Outcome) -> Result<(), Stop> {
         #[cfg(feature = "crash-hooks")]
         self.crash(crate::crash::Boundary::AfterAction(self.name(step)))?;
-        let record = match out {
-            Ok(state) => Record::new(Kind::StepSucceeded).step(step).state(state),
+        let def = self.def.clone();
+        let s = &def.steps[step];
+        let out = match (out, &s.group) {
+            (Ok(mine), Some((_, merge))) => merge(self.pos.state.clone(), mine)
+                .map_err(|e| (Failure::Step(crate::StepErrorKind::Pause), e)),
+            (out, _) => out,
+        };
+        match out {
+            Ok(state) => {
+                let record = Record::new(Kind::StepSucceeded).step(step).state(state);
+                self.write(record, Append::new(Kind::StepSucceeded)).await?;
+            }
             Err((failure, message)) => {
                 tracing::info!(saga = %self.id(), step = %s.name, attempt, %message, "saga step failed");
                 let record = Record::new(Kind::StepFailed).step(step).failure(failure);
@@ -339,14 +495,9 @@ impl Runner<'_> {
                     ..Append::new(Kind::StepFailed)
                 };
                 self.write(record, entry).await?;
-                if let Failure::Step(crate::StepErrorKind::Pause) = failure {
-                    let reason = format!("step {:?} asked for an operator: {message}", s.name);
-                    self.end(Kind::Paused, Status::Paused, Some(reason)).await?;
-                }
-                return Ok(());
+                self.errors.insert(step, message);
             }
-        };
-        self.write(record, Append::new(Kind::StepSucceeded)).await?;
+        }
         Ok(())
     }
 
@@ -369,9 +520,9 @@ impl Runner<'_> {
         #[cfg(feature = "crash-hooks")]
         self.crash(crate::crash::Boundary::BeforeCompensation(self.name(step)))?;
         let key = format!("{}/{}/compensate", self.id(), s.name);
-        let out = self
-            .or_stop(self.call(compensation, step, attempt, key, s.timeout))
-            .await?;
+        let state = self.pos.state.clone();
+        let task = self.spawn_call(compensation, state, step, attempt, key, s.timeout);
+        let out = self.or_stop(task).await?;
         #[cfg(feature = "crash-hooks")]
         self.crash(crate::crash::Boundary::AfterCompensation(self.name(step)))?;
         match out {
@@ -395,19 +546,21 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Runs an action or compensation under its time limit (as a ballast
-    /// deadline too, so the calls it makes see it), turning a timeout into
-    /// an unknown outcome and a panic into a pause.
-    async fn call(
+    /// Runs an action or compensation on `state` under its time limit (as
+    /// a ballast deadline too, so the calls it makes see it) in a task of
+    /// its own, turning a timeout into an unknown outcome and a panic into
+    /// a pause. Dropping the returned future aborts the task.
+    fn spawn_call(
         &self,
         f: &ErasedFn,
+        state: Value,
         step: usize,
         attempt: u32,
         key: String,
         limit: Duration,
-    ) -> Result<Value, (Failure, String)> {
+    ) -> AbortOnDrop {
         let call = Call {
-            state: self.pos.state.clone(),
+            state,
             saga_id: self.id(),
             step: self.def.steps[step].name.clone(),
             attempt,
@@ -415,17 +568,19 @@ impl Runner<'_> {
         };
         let fut = AssertUnwindSafe(f(call)).catch_unwind();
         let scoped = ballast_deadline::Deadline::after(limit).scope(fut);
-        match tokio::time::timeout(limit, scoped).await {
-            Err(_) => Err((Failure::Unknown, format!("timed out after {limit:?}"))),
-            Ok(Err(_)) => Err((
-                Failure::Step(crate::StepErrorKind::Pause),
-                "the step panicked".into(),
-            )),
-            Ok(Ok(Ok(state))) => Ok(state),
-            Ok(Ok(Err(e))) => {
-                let e: StepError = e;
-                Err((Failure::Step(e.kind()), e.message().to_owned()))
+        AbortOnDrop(tokio::spawn(async move {
+            match tokio::time::timeout(limit, scoped).await {
+                Err(_) => Err((Failure::Unknown, format!("timed out after {limit:?}"))),
+                Ok(Err(_)) => Err((
+                    Failure::Step(crate::StepErrorKind::Pause),
+                    "the step panicked".into(),
+                )),
+                Ok(Ok(Ok(state))) => Ok(state),
+                Ok(Ok(Err(e))) => {
+                    let e: StepError = e;
+                    Err((Failure::Step(e.kind()), e.message().to_owned()))
+                }
             }
-        }
+        }))
     }
 }

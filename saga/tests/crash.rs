@@ -1,5 +1,7 @@
 //! Crash at every step boundary (feature `crash-hooks`): before and after
-//! each action, each compensation and each log write, the executor stops
+//! each action, each compensation and each log write (and, for a parallel
+//! group, before it starts and when its siblings are cancelled), the
+//! executor stops
 //! as if its process died; a new executor resumes from the log, and every
 //! saga ends completed or compensated with each effect applied once at the
 //! services (counted by idempotency key).
@@ -27,6 +29,12 @@ enum Scenario {
     /// rather than run again: a crash while the hotel's action runs
     /// compensates it whether or not it took effect.
     UnknownCompensates,
+    /// flight, then hotel and car in a parallel group: every step succeeds.
+    GroupCompletes,
+    /// The car refuses while the hotel's first call is still running: the
+    /// hotel is cancelled, run again with its key, then compensated with
+    /// the flight.
+    GroupCompensates,
 }
 
 impl Scenario {
@@ -34,6 +42,10 @@ impl Scenario {
         let svc = Service::default();
         if let Scenario::Compensates | Scenario::UnknownCompensates = self {
             svc.always("payment", Answer::Refuse);
+        }
+        if let Scenario::GroupCompensates = self {
+            svc.on("hotel", [Answer::Slow(Duration::from_millis(50))]);
+            svc.always("car", Answer::Refuse);
         }
         svc
     }
@@ -73,12 +85,39 @@ impl Scenario {
                 want.push("hotel/compensate");
                 assert_eq!(effects, want, "{at}");
             }
+            Scenario::GroupCompletes => {
+                assert_eq!(info.status, Status::Completed, "{at}");
+                let mut done = state.done.clone();
+                done.sort();
+                let mut want = GROUPED_STEPS.to_vec();
+                want.sort();
+                assert_eq!(done, want, "{at}: every step's entry, merged once");
+                assert_eq!(
+                    effects,
+                    ["car", "confirm", "flight", "hotel", "payment"],
+                    "{at}"
+                );
+            }
+            Scenario::GroupCompensates => {
+                assert_eq!(info.status, Status::Compensated, "{at}");
+                assert_eq!(state.done.last().map(String::as_str), Some("undo flight"));
+                assert!(state.done.contains(&"undo hotel".to_string()), "{at}");
+                assert!(!state.done.contains(&"car".to_string()), "{at}");
+                assert_eq!(
+                    effects,
+                    ["flight", "flight/compensate", "hotel", "hotel/compensate"],
+                    "{at}"
+                );
+            }
         }
     }
 
     fn definition(self, svc: &Service) -> ballast_saga::Definition<Trip> {
         match self {
             Scenario::UnknownCompensates => trip_with(svc, 1, OnUnknown::Compensate),
+            Scenario::GroupCompletes | Scenario::GroupCompensates => {
+                grouped_trip(svc, 1, OnUnknown::RunAgain)
+            }
             _ => trip(svc, 1),
         }
     }
@@ -179,4 +218,14 @@ async fn a_compensating_saga_crashed_at_every_boundary_resumes_and_compensates_e
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_outcome_ruled_compensate_crashed_at_every_boundary_still_compensates_once() {
     crash_at_every_boundary(Scenario::UnknownCompensates).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saga_with_a_parallel_group_crashed_at_every_boundary_completes_each_effect_once() {
+    crash_at_every_boundary(Scenario::GroupCompletes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_whose_sibling_refuses_crashed_at_every_boundary_compensates_each_effect_once() {
+    crash_at_every_boundary(Scenario::GroupCompensates).await;
 }

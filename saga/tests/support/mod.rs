@@ -5,7 +5,7 @@
 //! BALLAST_REQUIRE_SERVICES=1).
 #![allow(dead_code)]
 
-use ballast_saga::{Definition, OnUnknown, Step, StepContext, StepError};
+use ballast_saga::{Definition, Group, OnUnknown, Step, StepContext, StepError};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
@@ -178,6 +178,43 @@ pub fn trip_with(svc: &Service, version: u32, hotel: OnUnknown) -> Definition<Tr
             step("hotel")
                 .compensate(compensation(svc, "hotel"))
                 .on_unknown(hotel),
+        )
+        .step(step("payment").pivot())
+        .step(step("confirm"))
+        .build()
+        .expect("a valid definition")
+}
+
+/// The steps of [`grouped_trip`]: car and hotel run at the same time.
+pub const GROUPED_STEPS: [&str; 5] = ["flight", "hotel", "car", "payment", "confirm"];
+
+/// A parallel group's merge for [`Trip`]: each step of the group starts
+/// from the state at the group's start and adds one entry; the merge adds
+/// that entry to the state so far.
+pub fn merge_trip(mut so_far: Trip, mine: Trip) -> Trip {
+    so_far.done.extend(mine.done.last().cloned());
+    so_far
+}
+
+/// flight, then hotel and car in a parallel group (both compensable; the
+/// hotel's unknown outcome handled by `hotel`), then payment (the pivot)
+/// and confirm: "trip" at `version`.
+pub fn grouped_trip(svc: &Service, version: u32, hotel: OnUnknown) -> Definition<Trip> {
+    let step = |name: &'static str| {
+        Step::new(name, action(svc, name))
+            .retry(quick_retry(3))
+            .timeout(Duration::from_secs(5))
+    };
+    Definition::builder("trip", version)
+        .step(step("flight").compensate(compensation(svc, "flight")))
+        .parallel(
+            Group::new(merge_trip)
+                .step(
+                    step("hotel")
+                        .compensate(compensation(svc, "hotel"))
+                        .on_unknown(hotel),
+                )
+                .step(step("car").compensate(compensation(svc, "car"))),
         )
         .step(step("payment").pivot())
         .step(step("confirm"))
