@@ -32,14 +32,73 @@ impl From<sqlx::PgPool> for Database {
     }
 }
 
+/// The outbox a saga's steps send messages through
+/// ([`StepContext::send`](crate::StepContext::send)), given to
+/// [`ExecutorBuilder::outbox`](crate::ExecutorBuilder::outbox): a
+/// `ballast_outbox::Outbox` opened on the same database as the saga log
+/// (its messages are enqueued in the log's own transactions). Made with
+/// `From` from an `Outbox<Sqlite>` or an `Outbox<Postgres>`.
+#[derive(Debug, Clone)]
+pub struct StepOutbox(OutboxOf);
+
+#[derive(Debug, Clone)]
+enum OutboxOf {
+    #[cfg(feature = "sqlite")]
+    Sqlite(ballast_outbox::Outbox<sqlx::Sqlite>),
+    #[cfg(feature = "postgres")]
+    Postgres(ballast_outbox::Outbox<sqlx::Postgres>),
+}
+
+#[cfg(feature = "sqlite")]
+impl From<ballast_outbox::Outbox<sqlx::Sqlite>> for StepOutbox {
+    fn from(outbox: ballast_outbox::Outbox<sqlx::Sqlite>) -> Self {
+        StepOutbox(OutboxOf::Sqlite(outbox))
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<ballast_outbox::Outbox<sqlx::Postgres>> for StepOutbox {
+    fn from(outbox: ballast_outbox::Outbox<sqlx::Postgres>) -> Self {
+        StepOutbox(OutboxOf::Postgres(outbox))
+    }
+}
+
 impl Database {
-    /// Opens the store, creating or migrating its tables.
-    pub(crate) async fn open(self, config: &Config) -> Result<Arc<dyn Store>, Error> {
+    /// Opens the store, creating or migrating its tables; messages steps
+    /// send go to `outbox`, which must be on the same kind of database.
+    pub(crate) async fn open(
+        self,
+        config: &Config,
+        outbox: Option<StepOutbox>,
+    ) -> Result<Arc<dyn Store>, Error> {
+        let mismatch = || {
+            Error::Config(ballast_core::ConfigError::new(
+                "saga executor",
+                "outbox",
+                "the outbox must be on the saga log's database",
+            ))
+        };
         Ok(match self.0 {
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite(p) => Arc::new(crate::store::sqlite::SqliteStore::open(p, config).await?),
+            Pool::Sqlite(p) => {
+                let store = crate::store::sqlite::SqliteStore::open(p, config).await?;
+                Arc::new(match outbox.map(|o| o.0) {
+                    None => store,
+                    Some(OutboxOf::Sqlite(o)) => store.with_outbox(o),
+                    #[allow(unreachable_patterns)]
+                    Some(_) => return Err(mismatch()),
+                })
+            }
             #[cfg(feature = "postgres")]
-            Pool::Postgres(p) => Arc::new(crate::store::postgres::PgStore::open(p, config).await?),
+            Pool::Postgres(p) => {
+                let store = crate::store::postgres::PgStore::open(p, config).await?;
+                Arc::new(match outbox.map(|o| o.0) {
+                    None => store,
+                    Some(OutboxOf::Postgres(o)) => store.with_outbox(o),
+                    #[allow(unreachable_patterns)]
+                    Some(_) => return Err(mismatch()),
+                })
+            }
         })
     }
 }

@@ -7,7 +7,7 @@
 //! types. A state that fails to (de)serialise is a [`StepError::pause`],
 //! never a panic.
 
-use crate::step::{OnUnknown, StepContext, StepError};
+use crate::step::{OnUnknown, Outgoing, StepContext, StepError};
 use crate::{DefinitionError, SagaId};
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -27,6 +27,8 @@ pub(crate) struct Call {
     pub step: Arc<str>,
     pub attempt: u32,
     pub key: String,
+    /// Where the attempt's messages go.
+    pub outgoing: Outgoing,
 }
 
 pub(crate) type ErasedFn =
@@ -72,6 +74,7 @@ where
             step: call.step,
             attempt: call.attempt,
             key: call.key,
+            outgoing: call.outgoing,
         });
         Box::pin(async move {
             let next = fut.await?;
@@ -570,6 +573,7 @@ mod tests {
             step: "a".into(),
             attempt: 2,
             key: "k".into(),
+            outgoing: Default::default(),
         };
         let out = (d.inner.steps[0].action)(call).await.unwrap();
         assert_eq!(out, serde_json::json!(40));
@@ -587,6 +591,7 @@ mod tests {
             step: "a".into(),
             attempt: 1,
             key: "k".into(),
+            outgoing: Default::default(),
         };
         let e = (d.inner.steps[0].action)(call).await.unwrap_err();
         assert_eq!(e.kind(), crate::StepErrorKind::Pause);

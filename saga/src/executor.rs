@@ -7,6 +7,7 @@ use crate::runner;
 use crate::store::{Lease, NewSaga, Store, now_ms};
 use crate::{
     CancelError, Config, Database, Definition, Error, LogEntry, SagaId, SagaInfo, StartError,
+    StepOutbox,
 };
 use futures::FutureExt;
 use parking_lot::Mutex;
@@ -31,6 +32,7 @@ impl Executor {
             database: database.into(),
             config: Config::default(),
             definitions: Vec::new(),
+            outbox: None,
             #[cfg(feature = "crash-hooks")]
             hook: None,
         }
@@ -43,6 +45,7 @@ pub struct ExecutorBuilder {
     database: Database,
     config: Config,
     definitions: Vec<Arc<Erased>>,
+    outbox: Option<StepOutbox>,
     #[cfg(feature = "crash-hooks")]
     hook: Option<crate::crash::CrashHook>,
 }
@@ -71,6 +74,18 @@ impl ExecutorBuilder {
         self
     }
 
+    /// The outbox steps send messages through
+    /// ([`StepContext::send`](crate::StepContext::send)): an
+    /// `Outbox<Sqlite>` or `Outbox<Postgres>` opened on the saga log's own
+    /// database. A step's messages are enqueued in the transaction that
+    /// logs its success (a compensation's, its `compensated` entry), so
+    /// "step done" and "message sent" commit together or not at all.
+    /// Without one, a step that sends a message is paused.
+    pub fn outbox(mut self, outbox: impl Into<StepOutbox>) -> Self {
+        self.outbox = Some(outbox.into());
+        self
+    }
+
     /// Stops the executor at a boundary when `hook` says so (tests only).
     #[cfg(feature = "crash-hooks")]
     pub fn crash_hook(
@@ -95,7 +110,7 @@ impl ExecutorBuilder {
                 });
             }
         }
-        let store = self.database.open(&self.config).await?;
+        let store = self.database.open(&self.config, self.outbox).await?;
         let inner = Arc::new(Inner {
             store,
             config: self.config,

@@ -91,6 +91,13 @@
 //!   until its outcome is known, [`OnUnknown::Compensate`] takes it as
 //!   done); then the group's steps that took effect are compensated, then
 //!   the earlier steps, in reverse. A pivot inside a group is refused.
+//! - **Messages** ([`StepContext::send`]): with an outbox
+//!   ([`ExecutorBuilder::outbox`], ballast-outbox on the log's database), a
+//!   step's messages are enqueued in the transaction that logs its success
+//!   (a compensation's, its `compensated` entry): both commit or neither.
+//!   A failed, timed-out or fenced attempt's messages are dropped. Lock
+//!   order in that transaction: the saga's row, then the outbox's key
+//!   counters in key order.
 //! - [`StepError::pause`], a panic in a step, or a state that no longer
 //!   deserialises pause the saga ([`Status::Paused`]) until an operator
 //!   resumes or aborts it (see Operators below).
@@ -155,7 +162,8 @@
 //!   [`StepContext`], [`StepError`], [`OnUnknown`]: what steps see and say.
 //! - [`Executor`], [`ExecutorBuilder`], [`ExecutorHandle`]: running sagas;
 //!   [`Config`]: tables, leases, compensation limits; [`Database`]: the
-//!   pool the log lives in; [`sqlite::connect`]: the embedded default.
+//!   pool the log lives in; [`StepOutbox`]: the outbox steps send through;
+//!   [`sqlite::connect`]: the embedded default.
 //! - [`SagaInfo`], [`Status`], [`LogEntry`], [`Kind`]: reading sagas back.
 //! - [`Operator`], [`Decision`]: listing sagas and deciding about stuck
 //!   and paused ones; `admin` (feature `axum`): the same as an axum
@@ -194,7 +202,7 @@ mod step;
 mod store;
 
 pub use config::{Config, ConfigBuilder};
-pub use database::Database;
+pub use database::{Database, StepOutbox};
 pub use definition::{DEFAULT_STEP_TIMEOUT, Definition, DefinitionBuilder, Group, Step};
 pub use error::{CancelError, DecisionError, DefinitionError, Error, StartError};
 pub use executor::{Executor, ExecutorBuilder, ExecutorHandle};

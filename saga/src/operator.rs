@@ -109,7 +109,7 @@ impl Operator {
     /// `config` matter here.
     pub async fn open(database: impl Into<Database>, config: &Config) -> Result<Operator, Error> {
         Ok(Operator {
-            store: database.into().open(config).await?,
+            store: database.into().open(config, None).await?,
         })
     }
 

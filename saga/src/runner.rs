@@ -14,7 +14,7 @@ use crate::executor::Inner;
 use crate::operator::Decision;
 use crate::plan::{Failure, Next, Position, Record, Shape, Why, decide};
 use crate::saga::{Kind, LogEntry, Status};
-use crate::step::StepError;
+use crate::step::{Outgoing, StepError};
 use crate::store::{Append, Appended, Lease, now_ms};
 use crate::{Error, SagaId};
 use futures::FutureExt;
@@ -41,6 +41,7 @@ enum Event {
         step: usize,
         attempt: u32,
         out: Outcome,
+        sent: Outgoing,
     },
 }
 
@@ -84,6 +85,9 @@ struct Runner<'a> {
     deadline_ms: Option<i64>,
     /// The last failure message of each step, for a pause's reason.
     errors: HashMap<usize, String>,
+    /// Why the last append was refused (a message the outbox would not
+    /// take): nothing was written.
+    refused: Option<String>,
 }
 
 /// Runs the saga under `lease` until it ends or this executor loses it.
@@ -139,6 +143,7 @@ pub(crate) async fn run(inner: &Inner, lease: Lease) {
         cancel: loaded.cancel_requested,
         deadline_ms: loaded.deadline_ms,
         errors: HashMap::new(),
+        refused: None,
     };
     if runner.drive().await.is_err() {
         tracing::debug!(saga = %id, "saga runner stopped");
@@ -251,6 +256,10 @@ impl Runner<'_> {
                 self.cancel = true;
                 return Ok(false);
             }
+            Appended::InvalidMessage(reason) => {
+                self.refused = Some(reason);
+                return Ok(false);
+            }
             Appended::Written { cancel_requested } => self.cancel |= cancel_requested,
         }
         self.pos.apply(&record);
@@ -302,9 +311,15 @@ impl Runner<'_> {
                         Event::Due { step, attempt } => {
                             self.start(step, attempt, &mut flight, &mut running).await?
                         }
-                        Event::Done { step, attempt, out } => {
+                        Event::Done {
+                            step,
+                            attempt,
+                            out,
+                            sent,
+                        } => {
                             running.retain(|&s| s != step);
-                            self.finish(step, attempt, out).await?;
+                            let sent = std::mem::take(&mut *sent.lock());
+                            self.finish(step, attempt, out, sent).await?;
                         }
                     }
                     continue;
@@ -455,24 +470,30 @@ impl Runner<'_> {
             self.pos.state.clone()
         };
         let key = format!("{}/{}", self.id(), s.name);
-        let task = self.spawn_call(
-            &s.action,
-            state,
-            step,
-            attempt,
-            key,
-            self.attempt_time(step),
-        );
+        let limit = self.attempt_time(step);
+        let (task, sent) = self.spawn_call(&s.action, state, step, attempt, key, limit);
         flight.push(Box::pin(async move {
             let out = task.await;
-            Event::Done { step, attempt, out }
+            Event::Done {
+                step,
+                attempt,
+                out,
+                sent,
+            }
         }));
         Ok(())
     }
 
     /// Logs how attempt `attempt` of `step` ended; a group step's state is
-    /// merged into the state so far first, and the merged state logged.
-    async fn finish(&mut self, step: usize, attempt: u32, out: Outcome) -> Result<(), Stop> {
+    /// merged into the state so far first, and the merged state logged
+    /// with the messages the attempt sent (dropped if it failed).
+    async fn finish(
+        &mut self,
+        step: usize,
+        attempt: u32,
+        out: Outcome,
+        sent: Vec<ballast_outbox::Message>,
+    ) -> Result<(), Stop> {
         #[cfg(feature = "crash-hooks")]
         self.crash(crate::crash::Boundary::AfterAction(self.name(step)))?;
         let def = self.def.clone();
@@ -482,11 +503,24 @@ impl Runner<'_> {
                 .map_err(|e| (Failure::Step(crate::StepErrorKind::Pause), e)),
             (out, _) => out,
         };
-        match out {
+        let out: Outcome = match out {
             Ok(state) => {
                 let record = Record::new(Kind::StepSucceeded).step(step).state(state);
-                self.write(record, Append::new(Kind::StepSucceeded)).await?;
+                let entry = Append {
+                    messages: sent,
+                    ..Append::new(Kind::StepSucceeded)
+                };
+                if self.write(record, entry).await? {
+                    return Ok(());
+                }
+                // The outbox refused a message: nothing was written.
+                let why = self.refused.take().unwrap_or_default();
+                Err((Failure::Step(crate::StepErrorKind::Pause), why))
             }
+            Err(e) => Err(e),
+        };
+        match out {
+            Ok(_) => {}
             Err((failure, message)) => {
                 tracing::info!(saga = %self.id(), step = %s.name, attempt, %message, "saga step failed");
                 let record = Record::new(Kind::StepFailed).step(step).failure(failure);
@@ -521,18 +555,28 @@ impl Runner<'_> {
         self.crash(crate::crash::Boundary::BeforeCompensation(self.name(step)))?;
         let key = format!("{}/{}/compensate", self.id(), s.name);
         let state = self.pos.state.clone();
-        let task = self.spawn_call(compensation, state, step, attempt, key, s.timeout);
+        let (task, sent) = self.spawn_call(compensation, state, step, attempt, key, s.timeout);
         let out = self.or_stop(task).await?;
+        let sent = std::mem::take(&mut *sent.lock());
         #[cfg(feature = "crash-hooks")]
         self.crash(crate::crash::Boundary::AfterCompensation(self.name(step)))?;
-        match out {
+        let out: Outcome = match out {
             Ok(state) => {
-                self.write(
-                    Record::new(Kind::Compensated).step(step).state(state),
-                    Append::new(Kind::Compensated),
-                )
-                .await?;
+                let entry = Append {
+                    messages: sent,
+                    ..Append::new(Kind::Compensated)
+                };
+                let record = Record::new(Kind::Compensated).step(step).state(state);
+                if self.write(record, entry).await? {
+                    return Ok(());
+                }
+                let why = self.refused.take().unwrap_or_default();
+                Err((Failure::Step(crate::StepErrorKind::Transient), why))
             }
+            Err(e) => Err(e),
+        };
+        match out {
+            Ok(_) => {}
             Err((failure, message)) => {
                 tracing::warn!(saga = %self.id(), step = %s.name, attempt, %message, "saga compensation failed");
                 let entry = Append {
@@ -549,7 +593,8 @@ impl Runner<'_> {
     /// Runs an action or compensation on `state` under its time limit (as
     /// a ballast deadline too, so the calls it makes see it) in a task of
     /// its own, turning a timeout into an unknown outcome and a panic into
-    /// a pause. Dropping the returned future aborts the task.
+    /// a pause. Dropping the returned future aborts the task; the buffer
+    /// holds the messages the call sent.
     fn spawn_call(
         &self,
         f: &ErasedFn,
@@ -558,17 +603,19 @@ impl Runner<'_> {
         attempt: u32,
         key: String,
         limit: Duration,
-    ) -> AbortOnDrop {
+    ) -> (AbortOnDrop, Outgoing) {
+        let sent = Outgoing::default();
         let call = Call {
             state,
             saga_id: self.id(),
             step: self.def.steps[step].name.clone(),
             attempt,
             key,
+            outgoing: sent.clone(),
         };
         let fut = AssertUnwindSafe(f(call)).catch_unwind();
         let scoped = ballast_deadline::Deadline::after(limit).scope(fut);
-        AbortOnDrop(tokio::spawn(async move {
+        let task = AbortOnDrop(tokio::spawn(async move {
             match tokio::time::timeout(limit, scoped).await {
                 Err(_) => Err((Failure::Unknown, format!("timed out after {limit:?}"))),
                 Ok(Err(_)) => Err((
@@ -581,6 +628,7 @@ impl Runner<'_> {
                     Err((Failure::Step(e.kind()), e.message().to_owned()))
                 }
             }
-        }))
+        }));
+        (task, sent)
     }
 }

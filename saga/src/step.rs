@@ -3,8 +3,12 @@
 //! ([`OnUnknown`]).
 
 use crate::SagaId;
+use ballast_outbox::Message;
 use std::fmt;
 use std::sync::Arc;
+
+/// The messages one attempt sent, kept until its outcome is logged.
+pub(crate) type Outgoing = Arc<parking_lot::Mutex<Vec<Message>>>;
 
 /// What an action or a compensation is given: the saga's state and who is
 /// calling, with the idempotency key to pass to the service it calls.
@@ -15,9 +19,23 @@ pub struct StepContext<S> {
     pub(crate) step: Arc<str>,
     pub(crate) attempt: u32,
     pub(crate) key: String,
+    pub(crate) outgoing: Outgoing,
 }
 
 impl<S> StepContext<S> {
+    /// Sends `message` through the executor's outbox
+    /// ([`ExecutorBuilder::outbox`](crate::ExecutorBuilder::outbox)) in
+    /// the same transaction as this attempt's outcome: it is enqueued if
+    /// and only if the step's `step_succeeded` entry (a compensation's
+    /// `compensated` entry) commits. Messages of an attempt that fails,
+    /// times out or is cut off are dropped; a retry sends its own. A step
+    /// that sends messages on an executor without an outbox is paused
+    /// (for an action) or fails (for a compensation), as is one whose
+    /// message the outbox refuses (over a limit).
+    pub fn send(&self, message: Message) {
+        self.outgoing.lock().push(message);
+    }
+
     /// The saga's state as the previous step left it.
     pub fn state(&self) -> &S {
         &self.state

@@ -7,6 +7,13 @@
 //! then commits. On PostgreSQL that update holds the row's lock until the
 //! commit, so a takeover (which bumps the epoch on the same row) waits for
 //! it or comes first; on SQLite the transaction is `BEGIN IMMEDIATE`.
+//!
+//! Messages a step sent are enqueued in the outbox in the same
+//! transaction, after the fencing update and before the log entry, so a
+//! fenced, gated or failed append enqueues nothing. Lock order inside the
+//! transaction: the saga's row first, then the outbox's key counters, in
+//! key order (`Outbox::enqueue_all` sorts them); every writer takes them in
+//! that order, so two appends cannot deadlock.
 
 use crate::operator::Decision;
 use crate::saga::{Kind, LogEntry, SagaId, SagaInfo, Status};
@@ -80,6 +87,8 @@ pub(crate) struct Append {
     pub gate: bool,
     /// The pivot starts: refuse cancels from now on.
     pub pivot: bool,
+    /// Messages to enqueue in the outbox in the same transaction.
+    pub messages: Vec<ballast_outbox::Message>,
 }
 
 impl Append {
@@ -92,17 +101,20 @@ impl Append {
             status: None,
             gate: false,
             pivot: false,
+            messages: Vec::new(),
         }
     }
 }
 
 /// What became of an append.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Appended {
     /// Durable; whether a cancel has been requested.
     Written { cancel_requested: bool },
     /// A gated entry was not written: a cancel was requested.
     Cancelled,
+    /// The outbox refused a message (over a limit): nothing was written.
+    InvalidMessage(String),
 }
 
 /// A saga's row and log.

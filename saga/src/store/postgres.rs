@@ -22,6 +22,8 @@ use std::time::Duration;
 pub(crate) struct PgStore {
     pool: Pool<Postgres>,
     names: Names,
+    /// Where the messages steps send are enqueued (the same database).
+    outbox: Option<ballast_outbox::Outbox<Postgres>>,
 }
 
 fn steps(n: &Names) -> Vec<String> {
@@ -72,7 +74,17 @@ impl PgStore {
         ballast_outbox::migrations::postgres(&pool, &names.version, &steps(&names))
             .await
             .map_err(Error::from_migration)?;
-        Ok(PgStore { pool, names })
+        Ok(PgStore {
+            pool,
+            names,
+            outbox: None,
+        })
+    }
+
+    /// Enqueues the messages steps send through `outbox`.
+    pub fn with_outbox(mut self, outbox: ballast_outbox::Outbox<Postgres>) -> Self {
+        self.outbox = Some(outbox);
+        self
     }
 
     async fn create_(&self, saga: NewSaga, owner: &str, ttl: Duration) -> Result<Lease, Error> {
@@ -155,6 +167,24 @@ impl PgStore {
         .bind(e.pivot)
         .execute(&mut *tx)
         .await?;
+        // After the saga's row (locked above): the outbox's key counters,
+        // in key order.
+        if !e.messages.is_empty() {
+            let Some(outbox) = &self.outbox else {
+                return Ok(Appended::InvalidMessage(
+                    "the step sent messages, but the executor has no outbox".into(),
+                ));
+            };
+            match outbox.enqueue_all(&mut tx, &e.messages).await {
+                Ok(()) => {}
+                Err(ballast_outbox::EnqueueError::Invalid(why)) => {
+                    return Ok(Appended::InvalidMessage(format!(
+                        "the outbox refused a message the step sent: {why}"
+                    )));
+                }
+                Err(ballast_outbox::EnqueueError::Database(e)) => return Err(e.into()),
+            }
+        }
         sqlx::query(&format!(
             "INSERT INTO {log} (saga_id, n, kind, step, state, error, epoch, at)
              VALUES ($1, (SELECT coalesce(max(n), 0) + 1 FROM {log} WHERE saga_id = $1), $2, $3, $4::jsonb, $5, $6, $7)",

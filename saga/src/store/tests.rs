@@ -200,6 +200,55 @@ async fn racing_decisions_write_one(store: &dyn Store) {
     assert_eq!(decisions, 1);
 }
 
+/// Messages go in the append's own transaction: a fenced append, a gated
+/// one refused by a cancel, and one with a message the outbox refuses
+/// enqueue nothing and log nothing; a written one enqueues all of them.
+/// `count` reads how many messages the outbox holds.
+async fn messages_exist_iff_their_entry_does(store: &dyn Store, count: impl AsyncFn() -> u64) {
+    use ballast_outbox::Message;
+    let msg = |topic: &str| Message::new(topic, "k", "payload");
+    let with = |e: Append, topics: &[&str]| Append {
+        messages: topics.iter().map(|t| msg(t)).collect(),
+        ..e
+    };
+    let a = store.create(new_saga(), "a", TTL).await.unwrap();
+    tokio::time::sleep(TTL + Duration::from_millis(50)).await;
+    let b = store.claim("b", TTL, 10).await.unwrap()[0];
+    let stale = store
+        .append(a, "a", TTL, with(step_started("one"), &["t1", "t2"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(stale, Error::Fenced(_)));
+    assert_eq!(count().await, 0, "a fenced append enqueues nothing");
+
+    store.cancel(b.id).await.unwrap();
+    let gated = Append {
+        gate: true,
+        ..with(step_started("one"), &["t1"])
+    };
+    assert_eq!(
+        store.append(b, "b", TTL, gated).await.unwrap(),
+        Appended::Cancelled
+    );
+    assert_eq!(count().await, 0, "a gated append refused enqueues nothing");
+
+    let invalid = with(step_started("one"), &["ok", ""]);
+    assert!(matches!(
+        store.append(b, "b", TTL, invalid).await.unwrap(),
+        Appended::InvalidMessage(_)
+    ));
+    assert_eq!(count().await, 0, "one invalid message: none enqueued");
+    assert_eq!(store.load(b.id).await.unwrap().unwrap().log.len(), 1);
+
+    let ok = with(step_started("one"), &["t1", "t2"]);
+    assert!(matches!(
+        store.append(b, "b", TTL, ok).await.unwrap(),
+        Appended::Written { .. }
+    ));
+    assert_eq!(count().await, 2);
+    assert_eq!(store.load(b.id).await.unwrap().unwrap().log.len(), 2);
+}
+
 #[cfg(feature = "sqlite")]
 mod on_sqlite {
     use super::*;
@@ -250,6 +299,25 @@ mod on_sqlite {
     }
 
     #[tokio::test]
+    async fn a_steps_messages_exist_iff_its_entry_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::sqlite::connect(&dir.path().join("saga.db"))
+            .await
+            .unwrap();
+        let outbox = ballast_outbox::Outbox::new(pool.clone(), Default::default())
+            .await
+            .unwrap();
+        let store = sqlite::SqliteStore::open(pool, &Config::default())
+            .await
+            .unwrap()
+            .with_outbox(outbox.clone());
+        messages_exist_iff_their_entry_does(&store, async || {
+            outbox.backlog().await.unwrap().messages
+        })
+        .await;
+    }
+
+    #[tokio::test]
     async fn migrating_twice_changes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         store(&dir).await;
@@ -280,6 +348,16 @@ mod on_postgres {
     where
         F: AsyncFnOnce(&postgres::PgStore),
     {
+        with_store_and(test, None, f).await
+    }
+
+    async fn with_store_and<F>(
+        test: &str,
+        outbox: Option<ballast_outbox::Outbox<sqlx::Postgres>>,
+        f: F,
+    ) where
+        F: AsyncFnOnce(&postgres::PgStore),
+    {
         let Some(url) = url(test) else { return };
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(4)
@@ -291,9 +369,12 @@ mod on_postgres {
             .take(30)
             .collect();
         let config = Config::builder().table(table.clone()).build().unwrap();
-        let store = postgres::PgStore::open(pool.clone(), &config)
+        let mut store = postgres::PgStore::open(pool.clone(), &config)
             .await
             .unwrap();
+        if let Some(outbox) = outbox {
+            store = store.with_outbox(outbox);
+        }
         f(&store).await;
         sqlx::query(&format!(
             "DROP TABLE {table}_log, {table}_sagas, {table}_version"
@@ -332,6 +413,53 @@ mod on_postgres {
             a_decision_fences_the_former_holder(s).await
         })
         .await;
+    }
+
+    #[tokio::test]
+    async fn a_steps_messages_exist_iff_its_entry_does() {
+        let Some(url) = url("pg messages") else {
+            return;
+        };
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+            .unwrap();
+        let ob: String = format!("sob_{}", uuid::Uuid::now_v7().simple())
+            .chars()
+            .take(30)
+            .collect();
+        let config = ballast_outbox::Config::builder()
+            .table(ob.clone())
+            .build()
+            .unwrap();
+        let outbox = ballast_outbox::Outbox::new(pool.clone(), config)
+            .await
+            .unwrap();
+        with_store_and("pg messages", Some(outbox.clone()), async |s| {
+            messages_exist_iff_their_entry_does(s, async || {
+                outbox.backlog().await.unwrap().messages
+            })
+            .await
+        })
+        .await;
+        let suffixes = [
+            "",
+            "_keys",
+            "_leases",
+            "_relays",
+            "_held",
+            "_dead",
+            "_published",
+            "_decisions",
+            "_meta",
+            "_version",
+        ];
+        let list: Vec<String> = suffixes.iter().map(|s| format!("{ob}{s}")).collect();
+        sqlx::query(&format!("DROP TABLE {}", list.join(", ")))
+            .execute(&pool)
+            .await
+            .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

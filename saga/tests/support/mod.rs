@@ -285,6 +285,27 @@ pub async fn drop_saga_tables(pool: &sqlx::PgPool, table: &str) {
     .expect("drop the test's tables");
 }
 
+/// Drops every table ballast-outbox made for `table`.
+pub async fn drop_outbox_tables(pool: &sqlx::PgPool, table: &str) {
+    let suffixes = [
+        "",
+        "_keys",
+        "_leases",
+        "_relays",
+        "_held",
+        "_dead",
+        "_published",
+        "_decisions",
+        "_meta",
+        "_version",
+    ];
+    let list: Vec<String> = suffixes.iter().map(|s| format!("{table}{s}")).collect();
+    sqlx::query(&format!("DROP TABLE IF EXISTS {}", list.join(", ")))
+        .execute(pool)
+        .await
+        .expect("drop the test's outbox tables");
+}
+
 /// Waits for the saga to end, at most `limit`.
 pub async fn ended(
     handle: &ballast_saga::ExecutorHandle,
