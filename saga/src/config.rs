@@ -18,6 +18,7 @@ pub struct Config {
     pub(crate) claim_batch: u32,
     pub(crate) compensation_attempts: u32,
     pub(crate) compensation_backoff: Backoff,
+    pub(crate) group_commit: u32,
 }
 
 impl Default for Config {
@@ -31,6 +32,7 @@ impl Default for Config {
             claim_batch: 100,
             compensation_attempts: 10,
             compensation_backoff: Backoff::default(),
+            group_commit: 256,
         }
     }
 }
@@ -39,7 +41,8 @@ impl Config {
     /// Starts from the defaults: tables `ballast_saga_sagas` and
     /// `ballast_saga_log`, a fresh owner name, 30 s leases renewed and
     /// claimed every 10 s (100 sagas a claim), 10 attempts per compensation
-    /// with ballast-retry's default backoff.
+    /// with ballast-retry's default backoff, up to 256 log entries committed
+    /// together.
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder(Config::default())
     }
@@ -117,6 +120,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// The most log entries (of as many sagas) committed in one
+    /// transaction: the entries ready together are grouped up to this
+    /// many. 1 commits each entry alone. Default 256.
+    pub fn group_commit(mut self, max: u32) -> Self {
+        self.0.group_commit = max;
+        self
+    }
+
     /// Checks the settings.
     pub fn build(self) -> Result<Config, ConfigError> {
         let c = self.0;
@@ -144,6 +155,13 @@ impl ConfigBuilder {
             return Err(ConfigError::new(
                 EXECUTOR,
                 "claim_batch",
+                "must be at least 1",
+            ));
+        }
+        if c.group_commit == 0 {
+            return Err(ConfigError::new(
+                EXECUTOR,
+                "group_commit",
                 "must be at least 1",
             ));
         }

@@ -86,6 +86,8 @@ pub enum Error {
     Fenced(SagaId),
     /// No saga has this id.
     NotFound(SagaId),
+    /// The executor is stopping: its log writer no longer takes appends.
+    Stopped,
 }
 
 impl fmt::Display for Error {
@@ -102,6 +104,7 @@ impl fmt::Display for Error {
                 "saga {id} is owned by another executor now; nothing was written"
             ),
             Error::NotFound(id) => write!(f, "no saga {id}"),
+            Error::Stopped => write!(f, "the saga executor is stopping"),
         }
     }
 }

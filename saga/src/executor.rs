@@ -111,8 +111,16 @@ impl ExecutorBuilder {
             }
         }
         let store = self.database.open(&self.config, self.outbox).await?;
+        let (committer, writer) = crate::committer::Committer::start(
+            store.clone(),
+            self.config.owner.clone(),
+            self.config.lease,
+            self.config.group_commit as usize,
+        );
         let inner = Arc::new(Inner {
             store,
+            committer,
+            writer: Mutex::new(Some(writer)),
             config: self.config,
             definitions,
             runners: Mutex::new(HashMap::new()),
@@ -131,6 +139,9 @@ impl ExecutorBuilder {
 /// What the executor's tasks share.
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
+    /// The log writer saga tasks append through (group commit).
+    pub committer: crate::committer::Committer,
+    writer: Mutex<Option<JoinHandle<()>>>,
     pub config: Config,
     pub definitions: HashMap<(String, u32), Arc<Erased>>,
     /// The task running each saga this executor holds, with its epoch.
@@ -194,6 +205,10 @@ impl Inner {
                 t.abort();
             }
         }
+        // Every saga task is done: no append is waiting.
+        if let Some(w) = self.writer.lock().take() {
+            w.abort();
+        }
     }
 
     /// Aborts every task, leaving the leases to expire (as a crash would).
@@ -204,6 +219,9 @@ impl Inner {
         }
         for (_, (_, task)) in self.runners.lock().drain() {
             task.abort();
+        }
+        if let Some(w) = self.writer.lock().take() {
+            w.abort();
         }
     }
 

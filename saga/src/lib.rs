@@ -117,6 +117,24 @@
 //! version is not registered in the executor that claims it is paused with
 //! that reason, not failed.
 //!
+//! # Group commit and idempotent appends
+//!
+//! Saga tasks do not write the log themselves: one writer task per
+//! executor takes every append that is ready (up to
+//! [`ConfigBuilder::group_commit`], 256 by default) and commits them in one
+//! transaction, one fsync for all, answering each saga only after the
+//! commit, so an entry is still durable before the saga's next action.
+//! Each entry runs under a savepoint of its own: one saga's fenced, gated
+//! or failing write is rolled back alone, the others commit. Locks are
+//! taken in one order, saga rows by id then the outbox's key counters in
+//! key order, so two executors' groups cannot deadlock. A group that
+//! fails as a whole is appended again entry by entry.
+//!
+//! Every entry carries its number in the saga's log (unique per saga).
+//! An append retried after a commit whose answer was lost (the
+//! connection dropped after `COMMIT` was sent) finds its entry already
+//! there and takes it as written, without enqueueing its messages again.
+//!
 //! # Operators
 //!
 //! A stuck or paused saga waits for a person. An [`Operator`] (from
@@ -180,6 +198,7 @@
 
 #[cfg(feature = "axum")]
 pub mod admin;
+mod committer;
 mod config;
 #[cfg(feature = "crash-hooks")]
 pub mod crash;

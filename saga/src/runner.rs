@@ -88,6 +88,13 @@ struct Runner<'a> {
     /// Why the last append was refused (a message the outbox would not
     /// take): nothing was written.
     refused: Option<String>,
+    /// The number the next log entry gets.
+    next_n: i64,
+}
+
+/// The number after the log's last entry.
+fn next_n(log: &[LogEntry]) -> i64 {
+    log.last().map_or(1, |e| e.n + 1)
 }
 
 /// Runs the saga under `lease` until it ends or this executor loses it.
@@ -114,6 +121,7 @@ pub(crate) async fn run(inner: &Inner, lease: Lease) {
         );
         tracing::warn!(saga = %id, %reason, "saga paused");
         let entry = Append {
+            n: next_n(&loaded.log),
             status: Some(Status::Paused),
             error: Some(reason),
             ..Append::new(Kind::Paused)
@@ -125,6 +133,7 @@ pub(crate) async fn run(inner: &Inner, lease: Lease) {
         Ok(r) => r,
         Err(reason) => {
             let entry = Append {
+                n: next_n(&loaded.log),
                 status: Some(Status::Paused),
                 error: Some(reason),
                 ..Append::new(Kind::Paused)
@@ -144,6 +153,7 @@ pub(crate) async fn run(inner: &Inner, lease: Lease) {
         deadline_ms: loaded.deadline_ms,
         errors: HashMap::new(),
         refused: None,
+        next_n: next_n(&loaded.log),
     };
     if runner.drive().await.is_err() {
         tracing::debug!(saga = %id, "saga runner stopped");
@@ -190,19 +200,15 @@ fn records(def: &Erased, log: &[LogEntry]) -> Result<Vec<Record>, String> {
 /// Appends, waiting out database failures (the saga pauses while the
 /// database is away, and goes on when it returns). Fenced: stop.
 async fn append_retrying(inner: &Inner, lease: Lease, entry: Append) -> Result<Appended, Stop> {
-    let c = &inner.config;
     let mut wait = Duration::from_millis(50);
     loop {
-        match inner
-            .store
-            .append(lease, &c.owner, c.lease, entry.clone())
-            .await
-        {
+        match inner.committer.append(lease, entry.clone()).await {
             Ok(a) => return Ok(a),
             Err(Error::Fenced(_)) => {
                 tracing::info!(saga = %lease.id, epoch = lease.epoch, "saga taken over; stopping");
                 return Err(Stop);
             }
+            Err(Error::Stopped) => return Err(Stop),
             Err(e) => {
                 tracing::warn!(saga = %lease.id, error = %e, "saga log append failed; trying again");
                 tokio::time::sleep(wait).await;
@@ -242,6 +248,7 @@ impl Runner<'_> {
     /// into the position. `Ok(false)`: a gated entry was refused because a
     /// cancel was requested.
     async fn write(&mut self, record: Record, mut entry: Append) -> Result<bool, Stop> {
+        entry.n = self.next_n;
         entry.kind = record.kind;
         entry.step = record.step.map(|i| self.name(i));
         entry.state = record.state.clone();
@@ -262,6 +269,7 @@ impl Runner<'_> {
             }
             Appended::Written { cancel_requested } => self.cancel |= cancel_requested,
         }
+        self.next_n += 1;
         self.pos.apply(&record);
         tracing::debug!(saga = %self.id(), kind = kind.as_str(), step = ?step, "saga log");
         #[cfg(feature = "crash-hooks")]

@@ -76,6 +76,11 @@ pub(crate) struct Lease {
 /// One entry to append, with what it changes on the saga's row.
 #[derive(Debug, Clone)]
 pub(crate) struct Append {
+    /// Its number in the saga's log: the runner counts them, and an
+    /// append retried after an ambiguous commit finds it already there.
+    /// 0 takes the next free number, without that check (the stores'
+    /// own tests).
+    pub n: i64,
     pub kind: Kind,
     pub step: Option<String>,
     pub state: Option<Value>,
@@ -94,6 +99,7 @@ pub(crate) struct Append {
 impl Append {
     pub fn new(kind: Kind) -> Append {
         Append {
+            n: 0,
             kind,
             step: None,
             state: None,
@@ -117,6 +123,31 @@ pub(crate) enum Appended {
     InvalidMessage(String),
 }
 
+/// What one entry's statements did, inside a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Wrote {
+    /// The entry is written (on commit).
+    New { cancel_requested: bool },
+    /// The entry was already there: an earlier try committed it.
+    Already { cancel_requested: bool },
+    /// Gated and a cancel was requested: nothing written.
+    Cancelled,
+    /// The outbox refused a message: nothing may be committed.
+    Invalid(String),
+}
+
+impl From<Wrote> for Appended {
+    fn from(w: Wrote) -> Appended {
+        match w {
+            Wrote::New { cancel_requested } | Wrote::Already { cancel_requested } => {
+                Appended::Written { cancel_requested }
+            }
+            Wrote::Cancelled => Appended::Cancelled,
+            Wrote::Invalid(why) => Appended::InvalidMessage(why),
+        }
+    }
+}
+
 /// A saga's row and log.
 #[derive(Debug, Clone)]
 pub(crate) struct Loaded {
@@ -135,8 +166,11 @@ pub(crate) trait Store: Send + Sync + 'static {
         owner: &str,
         ttl: Duration,
     ) -> BoxFuture<'_, Result<Lease, Error>>;
-    /// Appends one entry if `owner` still holds the saga at `lease.epoch`
-    /// ([`Error::Fenced`] and nothing written if not), renewing the lease.
+    /// Appends entry `entry.n` if `owner` still holds the saga at
+    /// `lease.epoch` ([`Error::Fenced`] and nothing written if not),
+    /// renewing the lease. Idempotent: an entry already there (same
+    /// number, kind and epoch) is answered as written, and its messages
+    /// are not enqueued again.
     fn append(
         &self,
         lease: Lease,
@@ -144,6 +178,15 @@ pub(crate) trait Store: Send + Sync + 'static {
         ttl: Duration,
         entry: Append,
     ) -> BoxFuture<'_, Result<Appended, Error>>;
+    /// Appends entries of several sagas `owner` holds in one transaction,
+    /// each fenced and answered on its own; `None` if the group failed as
+    /// a whole (then each is to be appended alone).
+    fn append_batch<'a>(
+        &'a self,
+        owner: &'a str,
+        ttl: Duration,
+        batch: &'a [(Lease, Append)],
+    ) -> BoxFuture<'a, Option<Vec<Result<Appended, Error>>>>;
     /// Extends the leases of every active saga `owner` holds.
     fn renew(&self, owner: &str, ttl: Duration) -> BoxFuture<'_, Result<u64, Error>>;
     /// Takes up to `limit` active sagas that are unowned or whose lease

@@ -7,14 +7,14 @@
 //! and log times are Unix milliseconds like SQLite's.
 
 use super::{
-    Append, Appended, Lease, Loaded, Names, NewSaga, Store, applies_to, decided_reason,
+    Append, Appended, Lease, Loaded, Names, NewSaga, Store, Wrote, applies_to, decided_reason,
     decided_status, entry, ms, now_ms, refused, refused_decision, status,
 };
 use crate::operator::Decision;
 use crate::saga::{Kind, SagaId, SagaInfo, Status};
 use crate::{CancelError, Config, DecisionError, Error};
 use futures::future::BoxFuture;
-use sqlx::{Pool, Postgres, Row as _};
+use sqlx::{Pool, Postgres, Row as _, Transaction};
 use std::time::Duration;
 
 /// The PostgreSQL store.
@@ -123,16 +123,22 @@ impl PgStore {
         })
     }
 
-    async fn append_(
+    /// One entry's statements inside `tx`: the fencing update (which
+    /// locks the saga's row), the gate, then, unless entry `e.n` is
+    /// already in the log (a retry of an append whose commit was
+    /// ambiguous), the row's changes, the messages (`with_messages`) and
+    /// the entry. `Err(Fenced)`: nothing was changed.
+    async fn write_entry(
         &self,
+        tx: &mut Transaction<'_, Postgres>,
         lease: Lease,
         owner: &str,
         ttl: Duration,
-        e: Append,
-    ) -> Result<Appended, Error> {
+        e: &Append,
+        with_messages: bool,
+    ) -> Result<Wrote, Error> {
         let n = &self.names;
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
         let fenced: Option<(bool, bool)> = sqlx::query_as(&format!(
             "UPDATE {} SET lease_expires_at = now() + $4 * interval '1 millisecond', updated_at = now()
              WHERE id = $1 AND owner = $2 AND epoch = $3
@@ -143,14 +149,33 @@ impl PgStore {
         .bind(owner)
         .bind(lease.epoch)
         .bind(ms(ttl))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let Some((cancel_requested, _)) = fenced else {
             return Err(Error::Fenced(lease.id));
         };
+        let there: Option<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT kind, epoch FROM {} WHERE saga_id = $1 AND n = $2 AND $2 > 0",
+            n.log
+        ))
+        .bind(lease.id.0)
+        .bind(e.n)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some((kind, epoch)) = there {
+            // Our own entry, committed by an attempt whose answer was lost.
+            if kind == e.kind.as_str() && epoch == lease.epoch {
+                return Ok(Wrote::Already { cancel_requested });
+            }
+            return Err(Error::Schema(format!(
+                "saga {} entry {} is {kind} at epoch {epoch}, not the {} being appended",
+                lease.id,
+                e.n,
+                e.kind.as_str()
+            )));
+        }
         if e.gate && cancel_requested {
-            tx.commit().await?;
-            return Ok(Appended::Cancelled);
+            return Ok(Wrote::Cancelled);
         }
         let state = e.state.as_ref().map(|s| s.to_string());
         sqlx::query(&format!(
@@ -165,42 +190,117 @@ impl PgStore {
         .bind(&state)
         .bind(&e.error)
         .bind(e.pivot)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         // After the saga's row (locked above): the outbox's key counters,
         // in key order.
-        if !e.messages.is_empty() {
-            let Some(outbox) = &self.outbox else {
-                return Ok(Appended::InvalidMessage(
-                    "the step sent messages, but the executor has no outbox".into(),
-                ));
-            };
-            match outbox.enqueue_all(&mut tx, &e.messages).await {
-                Ok(()) => {}
-                Err(ballast_outbox::EnqueueError::Invalid(why)) => {
-                    return Ok(Appended::InvalidMessage(format!(
-                        "the outbox refused a message the step sent: {why}"
-                    )));
-                }
-                Err(ballast_outbox::EnqueueError::Database(e)) => return Err(e.into()),
-            }
+        if with_messages
+            && !e.messages.is_empty()
+            && let Some(why) = self.enqueue(tx, &e.messages).await?
+        {
+            return Ok(Wrote::Invalid(why));
         }
         sqlx::query(&format!(
             "INSERT INTO {log} (saga_id, n, kind, step, state, error, epoch, at)
-             VALUES ($1, (SELECT coalesce(max(n), 0) + 1 FROM {log} WHERE saga_id = $1), $2, $3, $4::jsonb, $5, $6, $7)",
+             VALUES ($1, CASE WHEN $2 > 0 THEN $2
+                 ELSE (SELECT coalesce(max(n), 0) + 1 FROM {log} WHERE saga_id = $1) END,
+                 $3, $4, $5::jsonb, $6, $7, $8)",
             log = n.log
         ))
         .bind(lease.id.0)
+        .bind(e.n)
         .bind(e.kind.as_str())
         .bind(&e.step)
         .bind(&state)
         .bind(&e.error)
         .bind(lease.epoch)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
-        Ok(Appended::Written { cancel_requested })
+        Ok(Wrote::New { cancel_requested })
+    }
+
+    /// Enqueues `messages` in `tx`; `Some(reason)`: the outbox refused
+    /// one (or there is none) and wrote nothing.
+    async fn enqueue(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        messages: &[ballast_outbox::Message],
+    ) -> Result<Option<String>, Error> {
+        let Some(outbox) = &self.outbox else {
+            return Ok(Some(
+                "the step sent messages, but the executor has no outbox".into(),
+            ));
+        };
+        match outbox.enqueue_all(tx, messages).await {
+            Ok(()) => Ok(None),
+            Err(ballast_outbox::EnqueueError::Invalid(why)) => Ok(Some(format!(
+                "the outbox refused a message the step sent: {why}"
+            ))),
+            Err(ballast_outbox::EnqueueError::Database(e)) => Err(e.into()),
+        }
+    }
+
+    async fn append_(
+        &self,
+        lease: Lease,
+        owner: &str,
+        ttl: Duration,
+        e: Append,
+    ) -> Result<Appended, Error> {
+        let mut tx = self.pool.begin().await?;
+        let wrote = self
+            .write_entry(&mut tx, lease, owner, ttl, &e, true)
+            .await?;
+        if let Wrote::Invalid(_) = wrote {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(wrote.into())
+    }
+
+    /// Appends a group of entries of different sagas in one transaction:
+    /// saga rows in id order, each entry under a savepoint of its own (a
+    /// fenced or failing entry is rolled back alone and answered with its
+    /// error), then every written entry's messages in one enqueue (key
+    /// counters in key order). `None`: the group failed as a whole
+    /// (begin, the messages or the commit); nothing can be assumed
+    /// written, and each entry is to be appended alone (appends are
+    /// idempotent by their number).
+    async fn append_batch_(
+        &self,
+        owner: &str,
+        ttl: Duration,
+        batch: &[(Lease, Append)],
+    ) -> Option<Vec<Result<Appended, Error>>> {
+        let mut order: Vec<usize> = (0..batch.len()).collect();
+        order.sort_by_key(|&i| batch[i].0.id);
+        let mut tx = self.pool.begin().await.ok()?;
+        let mut results: Vec<Option<Result<Appended, Error>>> =
+            batch.iter().map(|_| None).collect();
+        let mut messages = Vec::new();
+        for i in order {
+            let (lease, e) = &batch[i];
+            let mut sp = sqlx::Acquire::begin(&mut tx).await.ok()?;
+            let out = self
+                .write_entry(&mut sp, *lease, owner, ttl, e, false)
+                .await;
+            match &out {
+                Ok(Wrote::New { .. }) => {
+                    sp.commit().await.ok()?;
+                    messages.extend(e.messages.iter().cloned());
+                }
+                Ok(_) => sp.commit().await.ok()?,
+                Err(_) => sp.rollback().await.ok()?,
+            }
+            results[i] = Some(out.map(Appended::from));
+        }
+        if !messages.is_empty() && !matches!(self.enqueue(&mut tx, &messages).await, Ok(None)) {
+            return None;
+        }
+        tx.commit().await.ok()?;
+        results.into_iter().collect()
     }
 
     async fn renew_(&self, owner: &str, ttl: Duration) -> Result<u64, Error> {
@@ -433,6 +533,15 @@ impl Store for PgStore {
     ) -> BoxFuture<'_, Result<Appended, Error>> {
         let owner = owner.to_owned();
         Box::pin(async move { self.append_(lease, &owner, ttl, entry).await })
+    }
+
+    fn append_batch<'a>(
+        &'a self,
+        owner: &'a str,
+        ttl: Duration,
+        batch: &'a [(Lease, Append)],
+    ) -> BoxFuture<'a, Option<Vec<Result<Appended, Error>>>> {
+        Box::pin(self.append_batch_(owner, ttl, batch))
     }
 
     fn renew(&self, owner: &str, ttl: Duration) -> BoxFuture<'_, Result<u64, Error>> {

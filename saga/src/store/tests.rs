@@ -249,6 +249,94 @@ async fn messages_exist_iff_their_entry_does(store: &dyn Store, count: impl Asyn
     assert_eq!(store.load(b.id).await.unwrap().unwrap().log.len(), 2);
 }
 
+/// Group commit: entries of many sagas in one transaction; the one whose
+/// lease was taken over is fenced and the one cancelled is gated, each
+/// alone, and the others commit.
+async fn a_group_commits_the_others_when_one_is_fenced(store: &dyn Store) {
+    let mut leases = Vec::new();
+    for _ in 0..12 {
+        leases.push(store.create(new_saga(), "a", TTL).await.unwrap());
+    }
+    let (taken, cancelled) = (leases[3], leases[7]);
+    store.release("a", Some(taken)).await.unwrap();
+    assert_eq!(store.claim("b", TTL, 10).await.unwrap().len(), 1);
+    store.cancel(cancelled.id).await.unwrap();
+    let batch: Vec<(Lease, Append)> = leases
+        .iter()
+        .map(|l| {
+            let e = Append {
+                n: 2,
+                gate: true,
+                messages: Vec::new(),
+                ..step_started("one")
+            };
+            (*l, e)
+        })
+        .collect();
+    let results = store
+        .append_batch("a", TTL, &batch)
+        .await
+        .expect("the group commits");
+    for (i, (lease, r)) in leases.iter().zip(results).enumerate() {
+        let log = store.load(lease.id).await.unwrap().unwrap().log;
+        match i {
+            3 => {
+                assert!(matches!(r, Err(Error::Fenced(_))), "{r:?}");
+                assert_eq!(log.len(), 1);
+            }
+            7 => {
+                assert_eq!(r.unwrap(), Appended::Cancelled);
+                assert_eq!(log.len(), 1);
+            }
+            _ => {
+                assert_eq!(
+                    r.unwrap(),
+                    Appended::Written {
+                        cancel_requested: false
+                    }
+                );
+                assert_eq!(log.iter().map(|e| e.n).collect::<Vec<_>>(), [1, 2]);
+            }
+        }
+    }
+}
+
+/// An append retried after an ambiguous commit (the entry did commit)
+/// finds its entry by number and writes nothing twice, its messages
+/// included; a different entry at a taken number is an error.
+async fn a_retried_append_writes_nothing_twice(store: &dyn Store, count: impl AsyncFn() -> u64) {
+    use ballast_outbox::Message;
+    let a = store.create(new_saga(), "a", TTL).await.unwrap();
+    let entry = Append {
+        n: 2,
+        messages: vec![Message::new("t", "k", "p")],
+        ..Append::new(Kind::StepSucceeded)
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            store.append(a, "a", TTL, entry.clone()).await.unwrap(),
+            Appended::Written {
+                cancel_requested: false
+            }
+        );
+    }
+    assert_eq!(store.load(a.id).await.unwrap().unwrap().log.len(), 2);
+    assert_eq!(count().await, 1, "the message is enqueued once");
+    let other = Append {
+        n: 2,
+        ..Append::new(Kind::StepFailed)
+    };
+    assert!(matches!(
+        store.append(a, "a", TTL, other).await,
+        Err(Error::Schema(_))
+    ));
+    let batch = [(a, entry.clone())];
+    let again = store.append_batch("a", TTL, &batch).await.unwrap();
+    assert!(matches!(again[0], Ok(Appended::Written { .. })));
+    assert_eq!(store.load(a.id).await.unwrap().unwrap().log.len(), 2);
+    assert_eq!(count().await, 1);
+}
+
 #[cfg(feature = "sqlite")]
 mod on_sqlite {
     use super::*;
@@ -312,6 +400,31 @@ mod on_sqlite {
             .unwrap()
             .with_outbox(outbox.clone());
         messages_exist_iff_their_entry_does(&store, async || {
+            outbox.backlog().await.unwrap().messages
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_group_commit_with_one_fenced_saga_commits_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        a_group_commits_the_others_when_one_is_fenced(&store(&dir).await).await;
+    }
+
+    #[tokio::test]
+    async fn a_retried_append_finds_its_entry_and_writes_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::sqlite::connect(&dir.path().join("saga.db"))
+            .await
+            .unwrap();
+        let outbox = ballast_outbox::Outbox::new(pool.clone(), Default::default())
+            .await
+            .unwrap();
+        let store = sqlite::SqliteStore::open(pool, &Config::default())
+            .await
+            .unwrap()
+            .with_outbox(outbox.clone());
+        a_retried_append_writes_nothing_twice(&store, async || {
             outbox.backlog().await.unwrap().messages
         })
         .await;
@@ -458,6 +571,65 @@ mod on_postgres {
         let list: Vec<String> = suffixes.iter().map(|s| format!("{ob}{s}")).collect();
         sqlx::query(&format!("DROP TABLE {}", list.join(", ")))
             .execute(&pool)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_group_commit_with_one_fenced_saga_commits_the_others() {
+        with_store("pg group commit", async |s| {
+            a_group_commits_the_others_when_one_is_fenced(s).await
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_retried_append_finds_its_entry_and_writes_nothing_twice() {
+        let Some(url) = url("pg idempotent append") else {
+            return;
+        };
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await
+            .unwrap();
+        let ob: String = format!("sob_{}", uuid::Uuid::now_v7().simple())
+            .chars()
+            .take(30)
+            .collect();
+        let config = ballast_outbox::Config::builder()
+            .table(ob.clone())
+            .build()
+            .unwrap();
+        let outbox = ballast_outbox::Outbox::new(pool.clone(), config)
+            .await
+            .unwrap();
+        with_store_and("pg idempotent append", Some(outbox.clone()), async |s| {
+            a_retried_append_writes_nothing_twice(s, async || {
+                outbox.backlog().await.unwrap().messages
+            })
+            .await
+        })
+        .await;
+        drop_outbox(&pool, &ob).await;
+    }
+
+    async fn drop_outbox(pool: &sqlx::PgPool, ob: &str) {
+        let suffixes = [
+            "",
+            "_keys",
+            "_leases",
+            "_relays",
+            "_held",
+            "_dead",
+            "_published",
+            "_decisions",
+            "_meta",
+            "_version",
+        ];
+        let list: Vec<String> = suffixes.iter().map(|s| format!("{ob}{s}")).collect();
+        sqlx::query(&format!("DROP TABLE {}", list.join(", ")))
+            .execute(pool)
             .await
             .unwrap();
     }
