@@ -125,6 +125,7 @@ impl ExecutorBuilder {
             definitions,
             runners: Mutex::new(HashMap::new()),
             ticker: Mutex::new(None),
+            wake: Arc::new(tokio::sync::Notify::new()),
             stopped: AtomicBool::new(false),
             stop: tokio::sync::watch::channel(false).0,
             #[cfg(feature = "crash-hooks")]
@@ -147,6 +148,9 @@ pub(crate) struct Inner {
     /// The task running each saga this executor holds, with its epoch.
     runners: Mutex<HashMap<SagaId, (i64, JoinHandle<()>)>>,
     ticker: Mutex<Option<JoinHandle<()>>>,
+    /// Wakes the ticker to claim at once (an operator's decision in this
+    /// process set a saga going again).
+    wake: Arc<tokio::sync::Notify>,
     stopped: AtomicBool,
     /// Set by a clean shutdown: tasks stop at their next wait (a backoff,
     /// a running action, the tick), never inside a database write.
@@ -258,6 +262,9 @@ async fn tick(inner: Arc<Inner>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(c.tick) => {}
+            // A permit stored while claiming is not lost: the next wait
+            // takes it at once.
+            _ = inner.wake.notified() => {}
             _ = inner.stopping() => return,
         }
     }
@@ -400,11 +407,11 @@ impl ExecutorHandle {
     }
 
     /// An [`Operator`](crate::Operator) over this executor's store, to
-    /// list sagas and decide about stuck and paused ones. A saga a
-    /// decision sets going again is taken by the next claim of any
-    /// executor on the store (this one's included), within a tick.
+    /// list sagas and decide about stuck and paused ones. A saga one of
+    /// its decisions sets going again is claimed by this executor at once
+    /// (executors in other processes would find it at their next tick).
     pub fn operator(&self) -> crate::Operator {
-        crate::Operator::over(self.inner.store.clone())
+        crate::Operator::over(self.inner.store.clone(), self.inner.wake.clone())
     }
 
     /// Stops the executor as a crash would: every task aborted, no lease

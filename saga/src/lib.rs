@@ -153,7 +153,10 @@
 //! saga's epoch and clears its owner (so any task that still held the
 //! saga is fenced), and appends an `operator_decision` entry naming the
 //! operator and the decision. A saga set going again is taken by the next
-//! claim of any executor, at a newer epoch still. With feature `axum`,
+//! claim of any executor, at a newer epoch still: at once by the executor
+//! whose [`ExecutorHandle::operator`] decided (the decision wakes its
+//! claim), at their next tick by executors in other processes (and after
+//! a decision through [`Operator::open`]). With feature `axum`,
 //! `admin::router` offers the same as JSON routes.
 //!
 //! ```

@@ -9,7 +9,9 @@
 //! stuck or paused saga has no live task (executors only drive running and
 //! compensating sagas), and the bumped epoch fences any task that still
 //! held it; a decision that makes the saga active again leaves it for the
-//! next claim of any executor, which takes it at a newer epoch still. Two
+//! next claim of any executor, which takes it at a newer epoch still: at
+//! once by the executor whose [`Operator`] made the decision (it is woken),
+//! at their next tick by executors in other processes. Two
 //! operators deciding at once: the second finds the status changed and is
 //! refused ([`DecisionError::WrongStatus`]).
 
@@ -95,6 +97,9 @@ impl fmt::Display for Decision {
 #[derive(Clone)]
 pub struct Operator {
     store: Arc<dyn Store>,
+    /// The executor in this process to wake when a decision sets a saga
+    /// going again (one from [`ExecutorHandle::operator`](crate::ExecutorHandle::operator)).
+    wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl fmt::Debug for Operator {
@@ -110,11 +115,15 @@ impl Operator {
     pub async fn open(database: impl Into<Database>, config: &Config) -> Result<Operator, Error> {
         Ok(Operator {
             store: database.into().open(config, None).await?,
+            wake: None,
         })
     }
 
-    pub(crate) fn over(store: Arc<dyn Store>) -> Operator {
-        Operator { store }
+    pub(crate) fn over(store: Arc<dyn Store>, wake: Arc<tokio::sync::Notify>) -> Operator {
+        Operator {
+            store,
+            wake: Some(wake),
+        }
     }
 
     /// Up to `limit` sagas in `status`, oldest first.
@@ -152,6 +161,12 @@ impl Operator {
         }
         self.store.decide(id, decision, operator).await?;
         tracing::info!(saga = %id, decision = decision.as_str(), operator, "saga: operator decision");
+        // A saga set going again is claimed by this process's executor at
+        // once; executors in other processes find it at their next tick.
+        if let (Decision::RetryCompensation | Decision::Resume, Some(wake)) = (decision, &self.wake)
+        {
+            wake.notify_one();
+        }
         Ok(())
     }
 

@@ -243,3 +243,32 @@ on_postgres!(
     on_postgres_a_decision_on_a_saga_in_the_wrong_status_is_refused,
     wrong_status_is_refused_and_writes_nothing
 );
+
+/// An operator's decision through the executor's own handle wakes it: a
+/// resumed saga runs at once, though the executor's claim tick is an hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_saga_is_claimed_at_once_by_the_deciding_executor_not_at_the_next_tick() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::default();
+    let hour = Duration::from_secs(3600);
+    let config = ballast_saga::Config::builder()
+        .lease(hour * 4)
+        .tick(hour)
+        .build()
+        .unwrap();
+    let h = Executor::builder(sqlite(&dir).await)
+        .config(config)
+        .register(trip(&svc, 1))
+        .start()
+        .await
+        .unwrap();
+    // The confirmation refuses once, after the pivot: the saga pauses.
+    svc.on("confirm", [Answer::Refuse]);
+    let id = h.start_saga("trip", 1, &Trip::default()).await.unwrap();
+    assert_eq!(ended(&h, id, LIMIT).await.status, Status::Paused);
+    h.operator().resume(id, "alice").await.unwrap();
+    let info = ended(&h, id, LIMIT).await;
+    assert_eq!(info.status, Status::Completed);
+    assert_eq!(svc.applied(&format!("{id}/confirm")), 1);
+    h.shutdown().await.unwrap();
+}
