@@ -117,6 +117,14 @@
 //! version is not registered in the executor that claims it is paused with
 //! that reason, not failed.
 //!
+//! The database going away (a restart, a network cut, connections
+//! terminated) stops nothing for good: a saga task whose append fails
+//! waits with backoff (50 ms doubling to 2 s) and writes the same entry
+//! again, idempotently, before its next action; renewals and claims are
+//! tried again every tick. A lease that expired meanwhile is claimed
+//! again (by this executor or another) at a newer epoch, and the saga
+//! resumes from its log.
+//!
 //! # Group commit and idempotent appends
 //!
 //! Saga tasks do not write the log themselves: one writer task per
