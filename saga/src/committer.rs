@@ -8,7 +8,10 @@
 //! fenced, gated or failing entry is rolled back alone and answered with
 //! its own outcome, and the others commit. Saga rows are locked in id
 //! order, then the outbox's key counters in key order, so two groups (of
-//! two executors) cannot deadlock. If the group fails as a whole (the
+//! two executors) cannot deadlock; on PostgreSQL the executor's lease
+//! renewal and release lock its rows in id order too, so they cannot
+//! deadlock with its groups either (every other write locks one saga row,
+//! and claims skip locked rows). If the group fails as a whole (the
 //! connection, a message the outbox refuses, the commit), each entry is
 //! appended again alone: appends are idempotent by their number, so an
 //! entry whose group did commit after all is not written twice.

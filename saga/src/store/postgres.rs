@@ -304,10 +304,15 @@ impl PgStore {
     }
 
     async fn renew_(&self, owner: &str, ttl: Duration) -> Result<u64, Error> {
+        // Rows locked in id order, as a group commit locks them: the two
+        // cannot deadlock.
         let r = sqlx::query(&format!(
-            "UPDATE {} SET lease_expires_at = now() + $2 * interval '1 millisecond'
-             WHERE owner = $1 AND status IN ('running', 'compensating')",
-            self.names.sagas
+            "UPDATE {sagas} SET lease_expires_at = now() + $2 * interval '1 millisecond'
+             WHERE id IN (
+                 SELECT id FROM {sagas}
+                 WHERE owner = $1 AND status IN ('running', 'compensating')
+                 ORDER BY id FOR UPDATE)",
+            sagas = self.names.sagas
         ))
         .bind(owner)
         .bind(ms(ttl))
@@ -346,10 +351,14 @@ impl PgStore {
     }
 
     async fn release_(&self, owner: &str, only: Option<Lease>) -> Result<(), Error> {
+        // In id order, like renewals and group commits.
         sqlx::query(&format!(
-            "UPDATE {} SET owner = NULL
-             WHERE owner = $1 AND ($2::uuid IS NULL OR (id = $2 AND epoch = $3))",
-            self.names.sagas
+            "UPDATE {sagas} SET owner = NULL
+             WHERE id IN (
+                 SELECT id FROM {sagas}
+                 WHERE owner = $1 AND ($2::uuid IS NULL OR (id = $2 AND epoch = $3))
+                 ORDER BY id FOR UPDATE)",
+            sagas = self.names.sagas
         ))
         .bind(owner)
         .bind(only.map(|l| l.id.0))
