@@ -298,10 +298,13 @@ pub fn child_entry() {
         .expect("a runtime");
     rt.block_on(async move {
         let _executors = match &spec.role {
+            #[cfg(feature = "crash-hooks")]
             Role::Crash {
                 scenario,
                 executors,
             } => crash_child(&spec, *scenario, *executors).await,
+            #[cfg(not(feature = "crash-hooks"))]
+            Role::Crash { .. } => panic!("a crash child needs feature crash-hooks"),
             Role::Worker {
                 owner,
                 sagas,
@@ -315,6 +318,7 @@ pub fn child_entry() {
     std::process::exit(0);
 }
 
+#[cfg(feature = "crash-hooks")]
 /// The crash hook of executor `i`: at its `i`-th boundary it tells the
 /// parent and blocks its task's thread for good (the runtime goes on with
 /// the other executors on other threads), so the parent's SIGKILL lands
@@ -336,6 +340,7 @@ fn stop_at(i: usize) -> impl Fn(&ballast_saga::crash::Boundary) -> bool + Send +
     }
 }
 
+#[cfg(feature = "crash-hooks")]
 async fn crash_child(spec: &Spec, scenario: Scenario, executors: usize) -> Vec<ExecutorHandle> {
     let pool = spec.db.pool(8).await;
     let fx = Effects::open(&pool, &spec.effects_table());
