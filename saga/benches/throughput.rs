@@ -200,6 +200,19 @@ impl Target {
         Ok(())
     }
 
+    /// Mean ms from `started` to `completed` in the log.
+    async fn latency_ms(&self) -> Result<f64, BoxError> {
+        let log = format!("{}_log", self.table);
+        let sql = format!(
+            "SELECT CAST(coalesce(avg(c.at - s.at), 0) AS DOUBLE PRECISION) FROM {log} s JOIN {log} c
+             ON c.saga_id = s.saga_id AND s.kind = 'started' AND c.kind = 'completed'"
+        );
+        Ok(match &self.pool {
+            Pool::Pg(p) => sqlx::query_scalar(&sql).fetch_one(p).await?,
+            Pool::Sqlite(p) => sqlx::query_scalar(&sql).fetch_one(p).await?,
+        })
+    }
+
     /// Which of `ids` are completed.
     async fn completed(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, BoxError> {
         let sagas = format!("{}_sagas", self.table);
@@ -304,12 +317,16 @@ impl Window {
 struct Sample {
     completed: u64,
     rate: f64,
+    /// The executor's: mean ms from a saga's `started` entry to its
+    /// `completed` entry, as the log's clock says.
+    latency_ms: f64,
 }
 
 fn sample(completed: u64, window: Duration) -> Sample {
     Sample {
         completed,
         rate: completed as f64 / window.as_secs_f64(),
+        latency_ms: 0.0,
     }
 }
 
@@ -352,7 +369,9 @@ async fn executor(t: &Target, n: usize, s: &Settings) -> Result<(Sample, u64), B
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     h.shutdown().await?;
-    Ok((window.sample(), polls))
+    let mut sample = window.sample();
+    sample.latency_ms = t.latency_ms().await?;
+    Ok((sample, polls))
 }
 
 /// The same rows in the same transactions, by `n` bare writers; with
@@ -634,24 +653,29 @@ async fn run() -> Result<(), BoxError> {
     println!(
         "ceiling: the same rows by bare sqlx inserts, 8 transactions a saga (1 create + 2 per step + 1 completed), as many writers as sagas in flight"
     );
+    println!(
+        "ms a saga: the executor's, from its started entry to its completed entry (the log's clock; median of rounds)"
+    );
     let mut dbs: Vec<(&str, Option<String>)> = vec![("sqlite", None)];
     match &s.pg {
         Some(url) => dbs.push(("postgres", Some(url.clone()))),
         None => println!("postgres: skipped (BALLAST_PG_URL not set)"),
     }
     println!(
-        "\n{:<9} {:>9}  {:<22} {:<22} {:>8}  {:<22} {:>8}",
+        "\n{:<9} {:>9}  {:<22} {:<22} {:>8}  {:<22} {:>8}  {:>10}",
         "db",
         "in flight",
         "executor",
         "ceiling (bare inserts)",
         "ratio",
         "bare + executor's SQL",
-        "ratio"
+        "ratio",
+        "ms a saga"
     );
     for (name, url) in &dbs {
         for &n in &s.in_flight {
             let (mut ex, mut ceil, mut sql) = (Vec::new(), Vec::new(), Vec::new());
+            let mut latency = Vec::new();
             let mut ratios = Vec::new();
             let mut ratios_sql = Vec::new();
             for _ in 0..s.rounds {
@@ -665,6 +689,7 @@ async fn run() -> Result<(), BoxError> {
                 let q = bare(&t, n, &s, true).await?;
                 t.drop_tables().await?;
                 ex.push(e.rate);
+                latency.push(e.latency_ms);
                 ceil.push(c.rate);
                 sql.push(q.rate);
                 ratios.push(e.rate / c.rate.max(1.0));
@@ -673,15 +698,17 @@ async fn run() -> Result<(), BoxError> {
             }
             let (r, _, _) = spread(&ratios);
             let (rq, _, _) = spread(&ratios_sql);
+            let (l, _, _) = spread(&latency);
             println!(
-                "{:<9} {:>9}  {:<22} {:<22} {:>7.0}%  {:<22} {:>7.0}%",
+                "{:<9} {:>9}  {:<22} {:<22} {:>7.0}%  {:<22} {:>7.0}%  {:>10.1}",
                 name,
                 n,
                 cell(&ex),
                 cell(&ceil),
                 r * 100.0,
                 cell(&sql),
-                rq * 100.0
+                rq * 100.0,
+                l
             );
         }
     }
