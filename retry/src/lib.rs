@@ -283,8 +283,6 @@ mod registry;
 mod service;
 mod static_policy;
 mod sync;
-mod tally;
-mod thread_cell;
 mod transient;
 
 pub use backoff::{Backoff, BackoffBuilder, DEFAULT_CAP, Delays, Jitter};

@@ -25,7 +25,6 @@ pub(crate) mod core;
 pub use config::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS};
 
 use self::core::BudgetCore;
-use crate::thread_cell::{self, Cell, CellSource, Memo};
 use ballast_core::{Clock, Nanos, TokioClock};
 use std::fmt;
 use std::sync::Arc;
@@ -68,8 +67,6 @@ pub struct RetryBudget {
 }
 
 struct Inner {
-    /// Picks this budget's counter among a thread's (see `thread_cell`).
-    id: u64,
     core: BudgetCore,
     clock: TokioClock,
     config: BudgetConfig,
@@ -80,7 +77,6 @@ impl RetryBudget {
     pub fn new(config: BudgetConfig) -> Self {
         Self {
             inner: Some(Arc::new(Inner {
-                id: thread_cell::next_id(),
                 core: config.core(),
                 clock: TokioClock::new(),
                 config,
@@ -154,27 +150,15 @@ impl RetryBudget {
     /// Records one original request (not a retry); nothing for a
     /// [`without_deposits`](Self::without_deposits) view.
     ///
-    /// Each thread deposits into a counter of its own, with a plain load
-    /// and store (no locked instruction, no cache line shared with
-    /// another thread); the budget sums the counters whenever it counts,
-    /// so its balance and totals are exact as soon as a deposit returns.
+    /// One atomic add on a counter striped by thread (threads on
+    /// different cores rarely write one cache line); the clock is read
+    /// once every few dozen deposits.
     #[inline]
     pub fn deposit(&self) {
-        self.deposit_in(None);
-    }
-
-    /// [`deposit`](Self::deposit), finding the thread's counter through
-    /// `memo` if the caller keeps one for this budget (see
-    /// `thread_cell::add_one`).
-    #[inline(always)]
-    pub(crate) fn deposit_in(&self, memo: Option<&mut Memo>) {
         if let Some(inner) = &self.inner
             && self.deposits
         {
-            match thread_cell::add_one(inner, memo) {
-                Some(before) => inner.core.deposited(&inner.clock, before),
-                None => inner.deposit_striped(),
-            }
+            inner.core.deposit(&inner.clock);
         }
     }
 
@@ -236,30 +220,6 @@ impl RetryBudget {
             Some(inner) => inner.core.balance(now).available,
             None => u64::MAX,
         }
-    }
-}
-
-impl Inner {
-    /// A deposit while the thread's locals are being destroyed: into the
-    /// striped counters (out of line: a thread's last moments only).
-    #[cold]
-    #[inline(never)]
-    fn deposit_striped(&self) {
-        self.core.deposit(&self.clock);
-    }
-}
-
-impl CellSource for Inner {
-    fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn take_cell(&self) -> (usize, Arc<Cell>) {
-        self.core.take_cell()
-    }
-
-    fn return_cell(&self, index: usize) {
-        self.core.return_cell(index);
     }
 }
 

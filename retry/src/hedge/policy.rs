@@ -5,7 +5,6 @@ use super::latency::LatencyCore;
 use super::layer::HedgeLayer;
 use super::metrics::{HedgeMetrics, HedgeStats};
 use crate::budget::RetryBudget;
-use crate::thread_cell::Memo;
 use ballast_core::{TokioClock, nanos};
 use std::fmt;
 use std::sync::Arc;
@@ -27,15 +26,13 @@ pub(crate) struct HedgeShared {
 }
 
 impl HedgeShared {
-    /// Counts an original request, for the metrics and the budget; a
-    /// service value passes the `memo` it keeps for the budget (see
-    /// `thread_cell::add_one`), the plain helper `None`.
+    /// Counts an original request, for the metrics and the budget.
     #[inline(always)]
-    pub(crate) fn begin(&self, memo: Option<&mut Memo>) {
+    pub(crate) fn begin(&self) {
         if !self.calls_in_budget {
             self.stats.call();
         }
-        self.budget.deposit_in(memo);
+        self.budget.deposit();
     }
 
     /// True when answered calls are measured (for a percentile delay).
