@@ -86,11 +86,13 @@ fn bulkhead() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> +
     use ballast_bulkhead::{Bulkhead, Config};
     let config = Config::builder().max_concurrent_calls(LIMIT).build();
     let bulkhead = Bulkhead::new(config.expect("a valid config"));
-    ServiceBuilder::new().layer(bulkhead.layer()).service(bare())
+    ServiceBuilder::new()
+        .layer(bulkhead.layer())
+        .service(bare())
 }
 
-fn concurrency_limit() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send
-{
+fn concurrency_limit()
+-> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
     ServiceBuilder::new()
         .concurrency_limit(LIMIT as usize)
         .service(bare())
@@ -267,7 +269,9 @@ fn rate_limit_checks(c: &mut Criterion) {
     let mut group = c.benchmark_group("ratelimit_keyed");
     configure_short(&mut group);
     let ballast = ballast_ratelimit::KeyedRateLimiter::<u64>::new(ballast_config());
-    let gov = Arc::new(governor::RateLimiter::<u64, _, _, _>::keyed(governor_quota()));
+    let gov = Arc::new(governor::RateLimiter::<u64, _, _, _>::keyed(
+        governor_quota(),
+    ));
     for key in 0..KEYS {
         assert!(ballast.check(&key).is_ok() && gov.check_key(&key).is_ok());
     }
@@ -306,7 +310,9 @@ fn services(c: &mut Criterion) {
         run_modes(g, r, "ballast", bulkhead);
         run_modes(g, r, "tower_concurrency_limit", concurrency_limit);
     });
-    row("adaptive", &|g| run_modes(g, r, "ballast_vegas", adaptive_vegas));
+    row("adaptive", &|g| {
+        run_modes(g, r, "ballast_vegas", adaptive_vegas)
+    });
     row("retry", &|g| {
         run_modes(g, r, "ballast_policy", retry_policy);
         run_modes(g, r, "ballast_static", retry_static);
