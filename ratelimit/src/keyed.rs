@@ -159,7 +159,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     }
 
     /// The clock this limiter reads.
-    pub fn clock(&self) -> ballast_core::TokioClock {
+    pub fn clock(&self) -> ballast_core::HotClock {
         self.core.clock
     }
 

@@ -5,7 +5,7 @@ use crate::config::{Config, Mode};
 use crate::metrics::{Counters, Metrics};
 use crate::state::Rule;
 use crate::sync::AtomicU64;
-use ballast_core::{Nanos, Rejected, TokioClock, nanos};
+use ballast_core::{Clock, HotClock, Nanos, Rejected, nanos};
 use ballast_deadline::Deadline;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -52,36 +52,25 @@ pub(crate) struct Core {
     pub(crate) config: Config,
     /// The algorithm and its limit, for every state word of this limiter.
     pub(crate) rule: Rule,
-    pub(crate) clock: TokioClock,
-    /// `clock`'s origin as a std instant, for [`now`](Self::now).
-    origin: std::time::Instant,
+    pub(crate) clock: HotClock,
     pub(crate) counters: Counters,
 }
 
 impl Core {
     pub(crate) fn new(config: Config) -> Arc<Self> {
-        let clock = TokioClock::new();
+        let clock = HotClock::new();
         Arc::new(Self {
             rule: Rule::new(&config.limit),
             config,
             clock,
-            origin: clock.origin().into_std(),
             counters: Counters::default(),
         })
     }
 
-    /// Tokio's clock in ns since the origin: what `clock.now()` reads, in
-    /// fewer steps (no `Duration` to `u128` round trip, no out-of-line
-    /// `elapsed`); every check reads it, so it is worth the copy.
+    /// The limiter's clock, in ns since its origin.
     #[inline]
     pub(crate) fn now(&self) -> Nanos {
-        let d = tokio::time::Instant::now()
-            .into_std()
-            .saturating_duration_since(self.origin);
-        // A u64 of seconds times 1e9 overflows after 584 years: saturate.
-        d.as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(d.subsec_nanos()))
+        self.clock.now()
     }
 
     /// The longest this request may wait at `now`: the mode's maximum,
@@ -185,7 +174,9 @@ impl Core {
     }
 }
 
-/// A rate limiter: one limit shared by every clone, reading tokio's clock.
+/// A rate limiter: one limit shared by every clone, reading a
+/// [`HotClock`](ballast_core::HotClock) (tokio's clock when built while
+/// tokio's clock is paused).
 ///
 /// The handle for the plain async helper ([`until_ready`](Self::until_ready),
 /// [`check`](Self::check)), for the tower [`layer`](Self::layer), and for
@@ -253,7 +244,7 @@ impl RateLimiter {
     }
 
     /// The clock this limiter reads (its origin is when it was built).
-    pub fn clock(&self) -> TokioClock {
+    pub fn clock(&self) -> HotClock {
         self.core.clock
     }
 

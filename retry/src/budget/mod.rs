@@ -25,7 +25,7 @@ pub(crate) mod core;
 pub use config::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS};
 
 use self::core::BudgetCore;
-use ballast_core::{Clock, Nanos, TokioClock};
+use ballast_core::{Clock, HotClock, Nanos};
 use std::fmt;
 use std::sync::Arc;
 
@@ -38,8 +38,9 @@ use std::sync::Arc;
 /// must be chosen explicitly.
 ///
 /// Deposits are lock-free and read the clock only once every few dozen
-/// calls; withdrawals (one per retry) take a short lock. Time is tokio's
-/// clock, so tests with a paused clock control the window; the `*_at`
+/// calls; withdrawals (one per retry) take a short lock. Time is a
+/// [`HotClock`](ballast_core::HotClock) (tokio's clock when the budget is
+/// made while tokio's clock is paused, so such tests control the window); the `*_at`
 /// methods take the time instead, in nanoseconds on [`now`](Self::now)'s
 /// scale.
 ///
@@ -68,7 +69,7 @@ pub struct RetryBudget {
 
 struct Inner {
     core: BudgetCore,
-    clock: TokioClock,
+    clock: HotClock,
     config: BudgetConfig,
 }
 
@@ -78,7 +79,7 @@ impl RetryBudget {
         Self {
             inner: Some(Arc::new(Inner {
                 core: config.core(),
-                clock: TokioClock::new(),
+                clock: HotClock::new(),
                 config,
             })),
             deposits: true,
@@ -142,7 +143,8 @@ impl RetryBudget {
         self.inner.as_ref().map(|i| &i.config)
     }
 
-    /// The budget's clock: nanoseconds since it was made, on tokio's clock.
+    /// The budget's clock: nanoseconds since it was made, on its
+    /// [`HotClock`](ballast_core::HotClock).
     pub fn now(&self) -> Nanos {
         self.inner.as_ref().map_or(0, |i| i.clock.now())
     }

@@ -5,7 +5,7 @@ use super::latency::LatencyCore;
 use super::layer::HedgeLayer;
 use super::metrics::{HedgeMetrics, HedgeStats};
 use crate::budget::RetryBudget;
-use ballast_core::{TokioClock, nanos};
+use ballast_core::{HotClock, nanos};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ pub(crate) struct HedgeShared {
     pub(crate) stats: HedgeStats,
     /// Measured latencies, for a percentile delay only.
     latency: Option<LatencyCore>,
-    clock: TokioClock,
+    clock: HotClock,
     /// The budget is the policy's own and counts deposits: its total is
     /// the call count, so a call need not count itself twice.
     calls_in_budget: bool,
@@ -175,7 +175,7 @@ impl HedgePolicy {
                 budget,
                 stats: HedgeStats::default(),
                 latency,
-                clock: TokioClock::new(),
+                clock: HotClock::new(),
                 calls_in_budget: own,
             }),
         }
