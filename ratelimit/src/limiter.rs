@@ -58,11 +58,10 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(config: Config) -> Arc<Self> {
-        let clock = HotClock::new();
         Arc::new(Self {
             rule: Rule::new(&config.limit),
             config,
-            clock,
+            clock: HotClock::new(),
             counters: Counters::default(),
         })
     }
@@ -183,17 +182,27 @@ impl Core {
 /// [`metrics`](Self::metrics). Clones share the limit.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
+    /// One allocation for the limit and its state word, so a clone is one
+    /// reference-count increment.
+    pub(crate) shared: Arc<Direct>,
+}
+
+/// What every clone of a [`RateLimiter`] shares.
+#[derive(Debug)]
+pub(crate) struct Direct {
     pub(crate) core: Arc<Core>,
     /// The limit's state word (see [`Rule`]).
-    pub(crate) state: Arc<AtomicU64>,
+    pub(crate) state: AtomicU64,
 }
 
 impl RateLimiter {
     /// A limiter with a full limit available now.
     pub fn new(config: Config) -> Self {
         let core = Core::new(config);
-        let state = Arc::new(core.rule.fresh());
-        Self { core, state }
+        let state = core.rule.fresh();
+        Self {
+            shared: Arc::new(Direct { core, state }),
+        }
     }
 
     /// Takes one cell now or refuses, whatever the mode (shadow mode
@@ -207,8 +216,8 @@ impl RateLimiter {
     /// than the limit holds are refused with a "never" rejection.
     #[inline]
     pub fn check_n(&self, n: u32) -> Result<(), Rejected> {
-        let now = self.core.now();
-        match self.core.decide(&self.state, n, now, 0) {
+        let now = self.shared.core.now();
+        match self.shared.core.decide(&self.shared.state, n, now, 0) {
             Decision::Go => Ok(()),
             Decision::Reject(r) => Err(r),
             // A zero budget never waits.
@@ -225,27 +234,27 @@ impl RateLimiter {
     /// the future) does not give the reserved cell back in this version:
     /// the limiter stays as if the request had gone through.
     pub async fn until_ready(&self) -> Result<(), Rejected> {
-        self.core.acquire(&self.state, 1).await
+        self.shared.core.acquire(&self.shared.state, 1).await
     }
 
     /// [`until_ready`](Self::until_ready) for `n` cells at once.
     pub async fn until_n_ready(&self, n: u32) -> Result<(), Rejected> {
-        self.core.acquire(&self.state, n).await
+        self.shared.core.acquire(&self.shared.state, n).await
     }
 
     /// The counters so far.
     pub fn metrics(&self) -> Metrics {
-        self.core.counters.snapshot()
+        self.shared.core.counters.snapshot()
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        &self.core.config
+        &self.shared.core.config
     }
 
     /// The clock this limiter reads (its origin is when it was built).
     pub fn clock(&self) -> HotClock {
-        self.core.clock
+        self.shared.core.clock
     }
 
     /// A tower layer applying this limiter; every service it wraps shares it.
