@@ -54,7 +54,9 @@ fn ballast() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + 
             .build()
             .expect("valid config"),
     );
-    ServiceBuilder::new().layer(bulkhead.layer()).service(bare())
+    ServiceBuilder::new()
+        .layer(bulkhead.layer())
+        .service(bare())
 }
 
 fn tower_limit() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
