@@ -75,6 +75,122 @@ pub fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
         .measurement_time(Duration::from_secs(3));
 }
 
+/// How a benchmark row calls its service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One service value, made ready and called again and again.
+    Reused,
+    /// A fresh clone per call, `svc.clone().oneshot(req)`, as axum's
+    /// router, tonic's server and most hyper servers call a stack.
+    Cloned,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Reused => "reused",
+            Mode::Cloned => "clone",
+        }
+    }
+}
+
+/// `iters` calls through a fresh clone of `svc` each (`oneshot`), as a
+/// server calls its stack per request.
+pub async fn cloned_calls<S>(svc: &mut S, iters: u64)
+where
+    S: Service<u64, Response = u64, Error: Debug> + Clone,
+{
+    for i in 0..iters {
+        black_box(
+            svc.clone()
+                .oneshot(black_box(i))
+                .await
+                .expect("always succeeds"),
+        );
+    }
+}
+
+async fn calls_in<S>(mode: Mode, svc: &mut S, iters: u64)
+where
+    S: Service<u64, Response = u64, Error: Debug> + Clone,
+{
+    match mode {
+        Mode::Reused => calls(svc, iters).await,
+        Mode::Cloned => cloned_calls(svc, iters).await,
+    }
+}
+
+/// Benchmarks `make`'s service as `impl_name` in both modes ([`Mode`]),
+/// with one task (`1_task`) and two (`2_tasks`): four rows named
+/// `<mode>/<tasks>/<impl_name>`.
+pub fn run_modes<S>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    runtimes: &Runtimes,
+    impl_name: &str,
+    make: fn() -> S,
+) where
+    S: Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send + 'static,
+{
+    for mode in [Mode::Reused, Mode::Cloned] {
+        let mut svc = make();
+        let id = BenchmarkId::new(format!("{}/1_task", mode.name()), impl_name);
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                runtimes.one.block_on(async {
+                    let start = Instant::now();
+                    calls_in(mode, &mut svc, iters).await;
+                    start.elapsed()
+                })
+            })
+        });
+        let svc = make();
+        let id = BenchmarkId::new(format!("{}/2_tasks", mode.name()), impl_name);
+        group.bench_function(id, |b| {
+            b.iter_custom(|iters| two_tasks(&runtimes.two, &svc, iters, mode))
+        });
+    }
+}
+
+/// The wall time of two tasks on two workers, each calling its own clone
+/// of `svc` `iters` times in `mode`, from the first start to the last end.
+fn two_tasks<S>(runtime: &Runtime, svc: &S, iters: u64, mode: Mode) -> Duration
+where
+    S: Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send + 'static,
+{
+    runtime.block_on(async {
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..2)
+            .map(|_| {
+                let mut svc = svc.clone();
+                let arrived = arrived.clone();
+                tokio::spawn(async move {
+                    start_line(&arrived, 2);
+                    let start = Instant::now();
+                    calls_in(mode, &mut svc, iters).await;
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        let mut spans = Vec::new();
+        for task in tasks {
+            spans.push(task.await.expect("no panic"));
+        }
+        let start = spans.iter().map(|&(start, _)| start).min();
+        let end = spans.iter().map(|&(_, end)| end).max();
+        end.expect("two spans") - start.expect("two spans")
+    })
+}
+
+/// The short settings of the family-wide hot-path run (`benches/`):
+/// 20 samples, 0.5 s of warm-up, 1.5 s of measurement per row, so a full
+/// run takes minutes.
+pub fn configure_short(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1500));
+}
+
 /// `iters` calls on `svc`, one after another, as a caller makes them.
 pub async fn calls<S>(svc: &mut S, iters: u64)
 where

@@ -11,9 +11,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::time::{Instant, Sleep};
 
-/// Something that reaches the shared bulkhead: the service's per-value
-/// `Local` (so per-call reference counts stay off shared lines) or the
-/// handle's `Arc<Shared>`.
+/// Something that reaches the shared bulkhead: the service's `Local`
+/// (shared by its clones) or the handle's `Arc<Shared>`.
 pub(crate) trait Holder: Clone + Unpin {
     fn shared(&self) -> &Shared;
 }

@@ -13,12 +13,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What a service value's calls hold to give their permit back.
 ///
-/// Each service value has its own `Local`, and each call's permit holds an
-/// `Arc` of it, so the per-call reference count sits on a cache line one
-/// task uses, not on the bulkhead's shared `Arc` that every task's every
-/// call would write. Aligned to 128 bytes so two `Local`s (and the counts
-/// just before them) never share a line.
-#[repr(align(128))]
+/// Every clone of a service shares one `Local`, and each call's permit
+/// holds an `Arc` of it: a clone, and a call, is one reference-count
+/// increment, never an allocation.
 pub(crate) struct Local {
     bulkhead: Bulkhead,
 }
@@ -83,12 +80,15 @@ impl<S> FixedBulkhead<S> {
     }
 }
 
-// Written by hand: a clone shares the bulkhead but gets a `Local` of its
-// own (see `Local`), and it never shares a reservation (none is held by a
-// service value: permits live in futures).
+// A clone shares the `Local` (one reference-count increment); it never
+// shares a reservation (none is held by a service value: permits live in
+// futures).
 impl<S: Clone> Clone for FixedBulkhead<S> {
     fn clone(&self) -> Self {
-        Self::new(self.inner.clone(), self.local.bulkhead.clone())
+        Self {
+            inner: self.inner.clone(),
+            local: self.local.clone(),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use crate::layer::CircuitBreakerLayer;
 use crate::metrics::Metrics;
 use crate::permit::{Guard, Holder, Permit};
 use crate::state::State;
-use ballast_core::{Clock, Rejected, TokioClock};
+use ballast_core::{Clock, HotClock, Rejected};
 use std::fmt;
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) core: Core,
-    pub(crate) clock: TokioClock,
+    pub(crate) clock: HotClock,
 }
 
 impl Holder for Arc<Shared> {
@@ -41,8 +41,9 @@ impl Holder for Arc<Shared> {
 /// [`disable`](Self::disable), [`metrics_only`](Self::metrics_only), and
 /// [`on_state_change`](Self::on_state_change) for listeners.
 ///
-/// Time is tokio's clock (`tokio::time::Instant`), so tests with a paused
-/// clock control the breaker exactly.
+/// Time is a [`HotClock`](ballast_core::HotClock): the time-stamp
+/// counter, or tokio's clock when the breaker is built while tokio's clock
+/// is paused, so tests with a paused clock control the breaker exactly.
 #[derive(Clone)]
 pub struct Breaker {
     pub(crate) shared: Arc<Shared>,
@@ -76,7 +77,7 @@ impl Breaker {
         let automatic = config.automatic_half_open;
         let shared = Arc::new(Shared {
             core: Core::new(config),
-            clock: TokioClock::new(),
+            clock: HotClock::new(),
         });
         let breaker = Breaker { shared };
         if automatic {

@@ -11,7 +11,8 @@
 //!   time as an argument, and the layer that reads tokio's clock;
 //!   [`saturating_add`], the one way the family turns a configured
 //!   duration into an instant (a `Duration::MAX` setting means "forever",
-//!   never a panic).
+//!   never a panic); [`HotClock`], the time-stamp-counter clock policies
+//!   read on their hot paths (tokio's clock while it is paused).
 //! - [`sync`]: the loom-switchable mutex and cache padding the policy
 //!   cores share.
 //! - [`duration`]: human-readable durations ("30s", "1m30s", "250ms") for
@@ -31,6 +32,7 @@
 #![warn(missing_docs)]
 
 mod call_error;
+mod clock;
 mod config_error;
 pub mod duration;
 mod rejected;
@@ -38,6 +40,7 @@ pub mod sync;
 mod time;
 
 pub use call_error::CallError;
+pub use clock::HotClock;
 pub use config_error::ConfigError;
 pub use rejected::{Reason, Rejected, RetryAfter};
 pub use time::{Clock, FAR_FUTURE, ManualClock, Nanos, TokioClock, nanos, saturating_add};

@@ -27,15 +27,21 @@ use std::sync::Arc;
 /// # Ok(()) }
 /// ```
 pub struct KeyedRateLimiter<K> {
+    /// One allocation for the limit and the keys' states, so a clone is
+    /// one reference-count increment.
+    pub(crate) shared: Arc<Keyed<K>>,
+}
+
+/// What every clone of a [`KeyedRateLimiter`] shares.
+pub(crate) struct Keyed<K> {
     pub(crate) core: Arc<Core>,
-    pub(crate) shards: Arc<Shards<K>>,
+    pub(crate) shards: Shards<K>,
 }
 
 impl<K> Clone for KeyedRateLimiter<K> {
     fn clone(&self) -> Self {
         Self {
-            core: self.core.clone(),
-            shards: self.shards.clone(),
+            shared: self.shared.clone(),
         }
     }
 }
@@ -43,8 +49,8 @@ impl<K> Clone for KeyedRateLimiter<K> {
 impl<K> fmt::Debug for KeyedRateLimiter<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedRateLimiter")
-            .field("config", &self.core.config)
-            .field("shards", &self.shards.shard_count())
+            .field("config", &self.shared.core.config)
+            .field("shards", &self.shared.shards.shard_count())
             .finish_non_exhaustive()
     }
 }
@@ -64,8 +70,10 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// at least 1).
     pub fn with_shards(config: Config, shards: usize) -> Self {
         Self {
-            core: Core::new(config),
-            shards: Arc::new(Shards::new(shards)),
+            shared: Arc::new(Keyed {
+                core: Core::new(config),
+                shards: Shards::new(shards),
+            }),
         }
     }
 
@@ -73,7 +81,9 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// maybe sweeping the shard) if the key is new.
     #[inline]
     pub(crate) fn with_state<R>(&self, key: &K, now: Nanos, f: impl FnOnce(&AtomicU64) -> R) -> R {
-        self.shards.with_state(key, now, &self.core.rule, f)
+        self.shared
+            .shards
+            .with_state(key, now, &self.shared.core.rule, f)
     }
 
     /// Takes one cell of `key`'s limit now or refuses (shadow mode still
@@ -84,7 +94,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
 
     /// Takes `n` cells of `key`'s limit now, or none.
     pub fn check_n(&self, key: &K, n: u32) -> Result<(), Rejected> {
-        let now = self.core.now();
+        let now = self.shared.core.now();
         self.check_n_at(key, n, now)
     }
 
@@ -92,7 +102,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// [`clock`](Self::clock)'s origin), for tests and benches.
     pub fn check_n_at(&self, key: &K, n: u32, now: Nanos) -> Result<(), Rejected> {
         use crate::limiter::Decision;
-        match self.with_state(key, now, |s| self.core.decide(s, n, now, 0)) {
+        match self.with_state(key, now, |s| self.shared.core.decide(s, n, now, 0)) {
             Decision::Reject(r) => Err(r),
             _ => Ok(()),
         }
@@ -107,7 +117,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// [`until_ready`](Self::until_ready) for `n` cells at once.
     pub async fn until_n_ready(&self, key: &K, n: u32) -> Result<(), Rejected> {
         use crate::limiter::Decision;
-        let core = &self.core;
+        let core = &self.shared.core;
         let mut now = core.now();
         let mut budget = core.budget(now);
         loop {
@@ -135,12 +145,14 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     /// once it has been idle for a whole window), so memory follows the
     /// active keys without this; call it to give memory back at once.
     pub fn evict_idle(&self) -> usize {
-        self.shards.evict_idle(&self.core.rule, self.core.now())
+        self.shared
+            .shards
+            .evict_idle(&self.shared.core.rule, self.shared.core.now())
     }
 
     /// How many keys hold state now.
     pub fn len(&self) -> usize {
-        self.shards.len()
+        self.shared.shards.len()
     }
 
     /// True when no key holds state.
@@ -150,17 +162,17 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
 
     /// The counters so far, over all keys.
     pub fn metrics(&self) -> Metrics {
-        self.core.counters.snapshot()
+        self.shared.core.counters.snapshot()
     }
 
     /// The configuration every key's limit follows.
     pub fn config(&self) -> &Config {
-        &self.core.config
+        &self.shared.core.config
     }
 
     /// The clock this limiter reads.
-    pub fn clock(&self) -> ballast_core::TokioClock {
-        self.core.clock
+    pub fn clock(&self) -> ballast_core::HotClock {
+        self.shared.core.clock
     }
 
     /// A tower layer limiting each request by the key `key_fn` picks from it.

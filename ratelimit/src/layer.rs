@@ -55,19 +55,19 @@ impl sealed::Sealed for RateLimiter {}
 impl<Req> Policy<Req> for RateLimiter {
     #[inline]
     fn decide(&self, _req: &Req, waited: Nanos) -> Decision {
-        let now = self.core.now();
-        let budget = self.core.budget(now).saturating_sub(waited);
-        self.core.decide(&self.state, 1, now, budget)
+        let now = self.shared.core.now();
+        let budget = self.shared.core.budget(now).saturating_sub(waited);
+        self.shared.core.decide(&self.shared.state, 1, now, budget)
     }
 
     fn decide_usage(&self, _req: &Req, waited: Nanos, usage: bool) -> (Decision, Option<Usage>) {
-        let now = self.core.now();
-        let budget = self.core.budget(now).saturating_sub(waited);
-        decide_usage(&self.core, &self.state, now, budget, usage)
+        let now = self.shared.core.now();
+        let budget = self.shared.core.budget(now).saturating_sub(waited);
+        decide_usage(&self.shared.core, &self.shared.state, now, budget, usage)
     }
 
     fn config(&self) -> &Config {
-        &self.core.config
+        &self.shared.core.config
     }
 }
 
@@ -104,7 +104,7 @@ where
     #[inline]
     fn decide(&self, req: &Req, waited: Nanos) -> Decision {
         let key = (self.key_fn)(req);
-        let core = &self.limiter.core;
+        let core = &self.limiter.shared.core;
         let now = core.now();
         let budget = core.budget(now).saturating_sub(waited);
         self.limiter
@@ -113,7 +113,7 @@ where
 
     fn decide_usage(&self, req: &Req, waited: Nanos, usage: bool) -> (Decision, Option<Usage>) {
         let key = (self.key_fn)(req);
-        let core = &self.limiter.core;
+        let core = &self.limiter.shared.core;
         let now = core.now();
         let budget = core.budget(now).saturating_sub(waited);
         self.limiter
@@ -121,7 +121,7 @@ where
     }
 
     fn config(&self) -> &Config {
-        &self.limiter.core.config
+        &self.limiter.shared.core.config
     }
 }
 

@@ -5,7 +5,7 @@ use crate::config::{Config, Mode};
 use crate::metrics::{Counters, Metrics};
 use crate::state::Rule;
 use crate::sync::AtomicU64;
-use ballast_core::{Nanos, Rejected, TokioClock, nanos};
+use ballast_core::{Clock, HotClock, Nanos, Rejected, nanos};
 use ballast_deadline::Deadline;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -52,36 +52,24 @@ pub(crate) struct Core {
     pub(crate) config: Config,
     /// The algorithm and its limit, for every state word of this limiter.
     pub(crate) rule: Rule,
-    pub(crate) clock: TokioClock,
-    /// `clock`'s origin as a std instant, for [`now`](Self::now).
-    origin: std::time::Instant,
+    pub(crate) clock: HotClock,
     pub(crate) counters: Counters,
 }
 
 impl Core {
     pub(crate) fn new(config: Config) -> Arc<Self> {
-        let clock = TokioClock::new();
         Arc::new(Self {
             rule: Rule::new(&config.limit),
             config,
-            clock,
-            origin: clock.origin().into_std(),
+            clock: HotClock::new(),
             counters: Counters::default(),
         })
     }
 
-    /// Tokio's clock in ns since the origin: what `clock.now()` reads, in
-    /// fewer steps (no `Duration` to `u128` round trip, no out-of-line
-    /// `elapsed`); every check reads it, so it is worth the copy.
+    /// The limiter's clock, in ns since its origin.
     #[inline]
     pub(crate) fn now(&self) -> Nanos {
-        let d = tokio::time::Instant::now()
-            .into_std()
-            .saturating_duration_since(self.origin);
-        // A u64 of seconds times 1e9 overflows after 584 years: saturate.
-        d.as_secs()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(u64::from(d.subsec_nanos()))
+        self.clock.now()
     }
 
     /// The longest this request may wait at `now`: the mode's maximum,
@@ -185,24 +173,36 @@ impl Core {
     }
 }
 
-/// A rate limiter: one limit shared by every clone, reading tokio's clock.
+/// A rate limiter: one limit shared by every clone, reading a
+/// [`HotClock`](ballast_core::HotClock) (tokio's clock when built while
+/// tokio's clock is paused).
 ///
 /// The handle for the plain async helper ([`until_ready`](Self::until_ready),
 /// [`check`](Self::check)), for the tower [`layer`](Self::layer), and for
 /// [`metrics`](Self::metrics). Clones share the limit.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
+    /// One allocation for the limit and its state word, so a clone is one
+    /// reference-count increment.
+    pub(crate) shared: Arc<Direct>,
+}
+
+/// What every clone of a [`RateLimiter`] shares.
+#[derive(Debug)]
+pub(crate) struct Direct {
     pub(crate) core: Arc<Core>,
     /// The limit's state word (see [`Rule`]).
-    pub(crate) state: Arc<AtomicU64>,
+    pub(crate) state: AtomicU64,
 }
 
 impl RateLimiter {
     /// A limiter with a full limit available now.
     pub fn new(config: Config) -> Self {
         let core = Core::new(config);
-        let state = Arc::new(core.rule.fresh());
-        Self { core, state }
+        let state = core.rule.fresh();
+        Self {
+            shared: Arc::new(Direct { core, state }),
+        }
     }
 
     /// Takes one cell now or refuses, whatever the mode (shadow mode
@@ -216,8 +216,8 @@ impl RateLimiter {
     /// than the limit holds are refused with a "never" rejection.
     #[inline]
     pub fn check_n(&self, n: u32) -> Result<(), Rejected> {
-        let now = self.core.now();
-        match self.core.decide(&self.state, n, now, 0) {
+        let now = self.shared.core.now();
+        match self.shared.core.decide(&self.shared.state, n, now, 0) {
             Decision::Go => Ok(()),
             Decision::Reject(r) => Err(r),
             // A zero budget never waits.
@@ -234,27 +234,27 @@ impl RateLimiter {
     /// the future) does not give the reserved cell back in this version:
     /// the limiter stays as if the request had gone through.
     pub async fn until_ready(&self) -> Result<(), Rejected> {
-        self.core.acquire(&self.state, 1).await
+        self.shared.core.acquire(&self.shared.state, 1).await
     }
 
     /// [`until_ready`](Self::until_ready) for `n` cells at once.
     pub async fn until_n_ready(&self, n: u32) -> Result<(), Rejected> {
-        self.core.acquire(&self.state, n).await
+        self.shared.core.acquire(&self.shared.state, n).await
     }
 
     /// The counters so far.
     pub fn metrics(&self) -> Metrics {
-        self.core.counters.snapshot()
+        self.shared.core.counters.snapshot()
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        &self.core.config
+        &self.shared.core.config
     }
 
     /// The clock this limiter reads (its origin is when it was built).
-    pub fn clock(&self) -> TokioClock {
-        self.core.clock
+    pub fn clock(&self) -> HotClock {
+        self.shared.core.clock
     }
 
     /// A tower layer applying this limiter; every service it wraps shares it.

@@ -8,6 +8,7 @@
 
 use crate::config::Limit;
 use crate::gcra::Gcra;
+use crate::metrics::Striped;
 use crate::quota::Quota;
 use crate::shards::Shards;
 use crate::state::Rule;
@@ -169,5 +170,28 @@ fn eviction_racing_a_check_never_admits_twice() {
             !shards.with_state(&7, 0, &r, |s| r.reserve_n(s, 1, 0, 0).is_ok()),
             "the cell taken stays taken"
         );
+    });
+}
+
+#[test]
+fn admitted_counts_from_two_threads_are_each_counted_once() {
+    loom::model(|| {
+        // The striped counter every admitted check bumps: each thread
+        // writes its own stripe with a load and a store (no locked
+        // instruction); a reader sums the stripes while both count.
+        let counter = Arc::new(Striped::default());
+        counter.bump();
+        let other = {
+            let counter = counter.clone();
+            thread::spawn(move || {
+                counter.bump();
+                counter.bump();
+            })
+        };
+        counter.bump();
+        let seen = counter.sum();
+        assert!((2..=4).contains(&seen), "a sum of {seen} mid-race");
+        other.join().unwrap();
+        assert_eq!(counter.sum(), 4, "a bump was lost or doubled");
     });
 }

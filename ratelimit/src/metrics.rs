@@ -1,8 +1,8 @@
 //! [`Metrics`]: what a limiter has decided so far.
 
-use crate::sync::CachePadded;
+use crate::sync::{AtomicU64, CachePadded, Ordering};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 
 /// A snapshot of a limiter's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -99,7 +99,7 @@ impl Drop for Stripe {
     }
 }
 
-std::thread_local! {
+crate::sync::thread_local! {
     static STRIPE: Stripe = Stripe::take();
 }
 

@@ -8,6 +8,13 @@ pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(ballast_loom))]
 pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Thread locals: loom's under `cfg(ballast_loom)`, so each model thread
+/// has its own (the striped counters' one-writer-per-stripe rule).
+#[cfg(ballast_loom)]
+pub(crate) use loom::thread_local;
+#[cfg(not(ballast_loom))]
+pub(crate) use std::thread_local;
+
 /// Keeps a hot atomic on a cache line of its own, so a write to one counter
 /// does not invalidate the line another core is reading (false sharing).
 /// 128 bytes: adjacent-line prefetchers pull lines in pairs.

@@ -64,7 +64,7 @@ where
     E: 'static,
 {
     let shared = &*policy.shared;
-    shared.begin(None);
+    shared.begin();
     let mut tracker = Tracker::start(shared, Deadline::current());
     if tracker.expired(shared) {
         return Err(CallError::Rejected(deadline_exceeded()));

@@ -1,12 +1,11 @@
-//! Loom models of the retry budget's concurrent core and the call
-//! counters ([`Tally`](crate::tally::Tally)).
+//! Loom models of the retry budget's concurrent core, through the code
+//! that ships: `deposit` is the deposit every call makes.
 //!
 //! Run with `RUSTFLAGS="--cfg ballast_loom" LOOM_MAX_PREEMPTIONS=2 cargo
 //! test --release -p ballast-retry --lib -- loom_models`. Each model is
 //! two threads over one `BudgetCore`, asserting inside the model that
 //! withdrawals never exceed what the deposits they saw allow, and the
-//! final balance after the joins (or, for the counters, that a count
-//! is never lost, doubled or seen going backwards).
+//! final balance after the joins.
 
 use crate::budget::core::BudgetCore;
 use loom::sync::Arc;
@@ -169,22 +168,20 @@ fn deposits_in_two_stripes_are_all_counted_and_never_overspent() {
 }
 
 #[test]
-fn cell_deposits_racing_a_withdrawal_are_all_counted_and_never_overspent() {
+fn call_deposits_racing_a_withdrawal_are_all_counted_and_never_overspent() {
     loom::model(|| {
-        // No reserve: five deposits, in two service clones' cells (plain
-        // load and store, no read-modify-write), pay for one retry; a
-        // withdrawal collects the cells while they are written.
+        // No reserve: five deposits by two threads through the deposit
+        // every call makes (each reads the clock now and then) pay for one
+        // retry; a withdrawal races them.
         let c = core(0);
         let depositors: Vec<_> = [3, 2]
             .into_iter()
             .map(|n| {
                 let c = c.clone();
                 thread::spawn(move || {
-                    let (index, cell) = c.take_cell();
                     for _ in 0..n {
-                        c.deposit_cell(&0u64, &cell);
+                        c.deposit(&0u64);
                     }
-                    index
                 })
             })
             .collect();
@@ -193,7 +190,7 @@ fn cell_deposits_racing_a_withdrawal_are_all_counted_and_never_overspent() {
             d.join().unwrap();
         }
         let b = c.balance(0);
-        assert_eq!(b.deposits, 5, "a cell's deposit was lost");
+        assert_eq!(b.deposits, 5, "a deposit was lost");
         assert_eq!(b.withdrawals, u64::from(granted));
         assert_eq!(b.available, 1 - u64::from(granted));
         assert_eq!(c.total_deposits(), 5);
@@ -201,51 +198,18 @@ fn cell_deposits_racing_a_withdrawal_are_all_counted_and_never_overspent() {
 }
 
 #[test]
-fn a_clone_dropped_while_the_total_is_read_keeps_its_deposits() {
+fn a_window_roll_racing_a_call_deposit_never_grows_the_budget() {
     loom::model(|| {
-        // One clone deposits twice and is dropped (its cell goes back);
-        // another is made meanwhile (it may take that cell over) and
-        // deposits once; a metrics snapshot reads the total meanwhile.
+        // A call deposits (its clock reads 1 s) while another thread rolls
+        // the window to 1 s and withdraws; the first deposit into a bucket
+        // looks at the clock, so the depositor may roll too.
         let c = core(0);
-        let clones: Vec<_> = [2, 1]
-            .into_iter()
-            .map(|n| {
-                let c = c.clone();
-                thread::spawn(move || {
-                    let (index, cell) = c.take_cell();
-                    for _ in 0..n {
-                        c.deposit_cell(&0u64, &cell);
-                    }
-                    c.return_cell(index);
-                })
-            })
-            .collect();
-        let seen = c.total_deposits();
-        assert!(seen <= 3, "counted {seen} of 3 deposits");
-        for t in clones {
-            t.join().unwrap();
-        }
-        let after = c.total_deposits();
-        assert!(after >= seen, "the total went backwards");
-        assert_eq!(after, 3, "a dropped clone's deposits were lost or doubled");
-        assert_eq!(c.balance(0).deposits, 3);
-    });
-}
-
-#[test]
-fn a_window_roll_racing_a_cell_deposit_never_grows_the_budget() {
-    loom::model(|| {
-        // Four deposits in a clone's cell at 0 s; the clone deposits once
-        // more while another thread rolls the window to 1 s and
-        // withdraws.
-        let c = core(0);
-        let (_, cell) = c.take_cell();
         for _ in 0..4 {
-            c.deposit_cell(&0u64, &cell);
+            c.deposit_at(0);
         }
         let depositor = {
             let c = c.clone();
-            thread::spawn(move || c.deposit_cell(&0u64, &cell))
+            thread::spawn(move || c.deposit(&SEC))
         };
         let withdrawer = {
             let c = c.clone();
@@ -254,51 +218,10 @@ fn a_window_roll_racing_a_cell_deposit_never_grows_the_budget() {
         depositor.join().unwrap();
         let granted = withdrawer.join().unwrap();
         // Second 1 holds at most the racing deposit: nothing granted.
-        // (Second 0 is still in the two-second window, so the window
-        // holds all five; second 1's own share is what stays at zero.)
         assert!(!granted);
         let b = c.balance(SEC);
         assert_eq!(b.deposits, 5, "a deposit was lost or doubled");
         assert_eq!(b.available, 0, "second 1 spent second 0's deposits");
         assert_eq!(c.total_deposits(), 5);
-    });
-}
-
-#[test]
-fn a_call_counter_given_back_while_a_snapshot_sums_keeps_its_count() {
-    use crate::tally::Tally;
-    use crate::thread_cell::{Cell, CellSource};
-    // What `thread_cell::add_one` does with a thread's counter.
-    fn add(cell: &Cell) {
-        let n = cell.load(Ordering::Relaxed);
-        cell.store(n + 1, Ordering::Relaxed);
-    }
-    loom::model(|| {
-        // Two threads count calls in counters of their own (plain load and
-        // store); one exits (gives its counter back) and a third takes it
-        // over, while a metrics snapshot sums the counters.
-        let tally = std::sync::Arc::new(Tally::default());
-        let (_, kept) = tally.take_cell();
-        let others = {
-            let tally = tally.clone();
-            thread::spawn(move || {
-                let (index, exiting) = tally.take_cell();
-                add(&exiting);
-                add(&exiting);
-                tally.return_cell(index);
-                let (_, next) = tally.take_cell();
-                add(&next);
-            })
-        };
-        add(&kept);
-        let seen = tally.sum();
-        assert!((1..=4).contains(&seen), "snapshot saw {seen} of 4 calls");
-        others.join().unwrap();
-        let after = tally.sum();
-        assert!(after >= seen, "the count went backwards");
-        assert_eq!(
-            after, 4,
-            "a given-back counter's calls were lost or doubled"
-        );
     });
 }

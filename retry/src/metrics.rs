@@ -1,8 +1,5 @@
 //! A point-in-time view of a policy's counts, for dashboards and tests.
 
-use crate::tally::Tally;
-use crate::thread_cell::Memo;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What a [`Policy`](crate::Policy) has done since it was made.
@@ -30,11 +27,8 @@ pub struct Metrics {
 /// The counters behind [`Metrics`].
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
-    /// Calls counted while a thread's locals are being destroyed (an
-    /// atomic add); see `call_cells` for the rest.
+    /// Calls, when the budget does not count them (see `Shared::begin`).
     calls: AtomicU64,
-    /// Calls, each thread counting in a counter of its own.
-    call_cells: Arc<Tally>,
     retries: AtomicU64,
     budget_denied: AtomicU64,
     gave_up: AtomicU64,
@@ -43,13 +37,10 @@ pub(crate) struct Stats {
 
 // Relaxed throughout: each counter is a standalone statistic.
 impl Stats {
-    /// Counts a call, through `memo` if the caller keeps one for these
-    /// stats (see `thread_cell::add_one`).
+    /// Counts a call: one atomic add.
     #[inline(always)]
-    pub(crate) fn call(&self, memo: Option<&mut Memo>) {
-        if !self.call_cells.add(memo) {
-            self.calls.fetch_add(1, Ordering::Relaxed);
-        }
+    pub(crate) fn call(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn retry(&self) {
@@ -69,10 +60,7 @@ impl Stats {
     }
 
     pub(crate) fn snapshot(&self) -> Metrics {
-        let calls = self
-            .calls
-            .load(Ordering::Relaxed)
-            .wrapping_add(self.call_cells.sum());
+        let calls = self.calls.load(Ordering::Relaxed);
         let retries = self.retries.load(Ordering::Relaxed);
         let expired = self.expired.load(Ordering::Relaxed);
         Metrics {

@@ -5,7 +5,6 @@ use crate::budget::RetryBudget;
 use crate::config::Config;
 use crate::layer::RetryLayer;
 use crate::metrics::{Metrics, Stats};
-use crate::thread_cell::Memo;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +20,7 @@ pub struct Shared<C> {
     pub(crate) stats: Stats,
     /// The budget is the policy's own and counts deposits: its total is
     /// the call count, and a call need not count itself twice (each count
-    /// is a thread-local lookup and a store on the hot path).
+    /// is an atomic add on the hot path).
     calls_in_budget: bool,
     /// Calls that have retried so far: picks each one's jitter seed.
     retried_calls: AtomicU64,
@@ -31,19 +30,13 @@ pub struct Shared<C> {
 }
 
 impl<C> Shared<C> {
-    /// Counts an original request, for the metrics and the budget; a
-    /// service value passes the `memos` it keeps for this policy (see
-    /// `thread_cell::add_one`), the plain helper `None`.
+    /// Counts an original request, for the metrics and the budget.
     #[inline(always)]
-    pub(crate) fn begin(&self, memos: Option<&mut Memos>) {
-        let (calls, budget) = match memos {
-            Some(m) => (Some(&mut m.calls), Some(&mut m.budget)),
-            None => (None, None),
-        };
+    pub(crate) fn begin(&self) {
         if !self.calls_in_budget {
-            self.stats.call(calls);
+            self.stats.call();
         }
-        self.budget.deposit_in(budget);
+        self.budget.deposit();
     }
 
     pub(crate) fn metrics(&self) -> Metrics {
@@ -67,15 +60,6 @@ impl<C> Shared<C> {
             None => backoff.delays(),
         }
     }
-}
-
-/// The counters a service value's calls count in on the thread it last
-/// ran on, remembered (see `thread_cell::Memo`): a service keeps one, for
-/// its policy only.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Memos {
-    budget: Memo,
-    calls: Memo,
 }
 
 /// A retry policy: which results to retry (a

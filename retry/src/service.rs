@@ -4,7 +4,7 @@ use crate::classify::{Classifier, CloneRequest, CloneRequests};
 use crate::future::ResponseFuture;
 use crate::holder::{Holder, StaticLocal};
 use crate::plan::Tracker;
-use crate::policy::{Memos, Policy};
+use crate::policy::Policy;
 use crate::static_policy::StaticPolicy;
 use ballast_deadline::{DeadlineSource, TaskLocal};
 use std::fmt;
@@ -19,14 +19,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// What a service's in-flight calls hold: the policy and the request
 /// cloner.
 ///
-/// Each service value has its own `Local`, and each call's future holds an
-/// `Arc` of it, so that `Arc`'s reference count sits on a cache line used
-/// by one task rather than one that every task's every call writes.
-/// Aligned to 128 bytes so two `Local`s never share a cache line.
+/// Every clone of a service shares one `Local`, and each call's future
+/// holds an `Arc` of it: a clone, and a call, is one reference-count
+/// increment, never an allocation.
 ///
 /// Public in a private module: it names the default holder in public
 /// types' parameters, but no one outside the crate can name it.
-#[repr(align(128))]
 pub struct Local<C, K> {
     pub(crate) policy: Policy<C>,
     pub(crate) cloner: K,
@@ -54,8 +52,6 @@ pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal, H = Arc<Local<C, K>>>
     inner: S,
     local: H,
     source: Src,
-    /// The counters this value's calls count in (budget deposits, calls).
-    memos: Memos,
     _classifier: PhantomData<fn() -> (C, K)>,
 }
 
@@ -84,7 +80,6 @@ impl<S, C, K, Src, H> Retry<S, C, K, Src, H> {
             inner,
             local,
             source,
-            memos: Memos::default(),
             _classifier: PhantomData,
         }
     }
@@ -105,16 +100,12 @@ impl<S, C, K, Src, H> Retry<S, C, K, Src, H> {
     }
 }
 
-// Written by hand: a clone shares the policy but gets a `Local` of its own
-// (see `Local`).
-impl<S: Clone, C, K: Clone, Src: Clone> Clone for Retry<S, C, K, Src> {
+// Written by hand: a derive would ask for `C: Clone`. A clone shares the
+// holder: one reference-count increment for a `Policy`, a copy of a
+// reference for a `StaticPolicy`.
+impl<S: Clone, C, K, Src: Clone, H: Clone> Clone for Retry<S, C, K, Src, H> {
     fn clone(&self) -> Self {
-        Self::with_parts(
-            self.inner.clone(),
-            self.local.policy.clone(),
-            self.local.cloner.clone(),
-            self.source.clone(),
-        )
+        Self::with_holder(self.inner.clone(), self.local.clone(), self.source.clone())
     }
 }
 
@@ -124,13 +115,6 @@ impl<S, C, K, Src> Retry<S, C, K, Src, StaticLocal<C, K>> {
         StaticPolicy {
             shared: self.local.shared,
         }
-    }
-}
-
-// A clone of a static one copies its reference.
-impl<S: Clone, C, K: Clone, Src: Clone> Clone for Retry<S, C, K, Src, StaticLocal<C, K>> {
-    fn clone(&self) -> Self {
-        Self::with_holder(self.inner.clone(), self.local.clone(), self.source.clone())
     }
 }
 
@@ -167,7 +151,7 @@ where
         // waits for the stores ahead of it to drain.
         let local = self.local.clone();
         let shared = local.shared();
-        shared.begin(Some(&mut self.memos));
+        shared.begin();
         // The task's current deadline binds whatever the source says.
         let deadline = self.source.binding(&req);
         // No check that the deadline has not passed already: it would cost

@@ -7,7 +7,7 @@ use super::layer::AdaptiveLayer;
 use super::limiter::{Admit, Change, Limiter};
 use super::permit::{AdaptivePermit, Held, Holder};
 use crate::sync::{AtomicU64, CachePadded, Ordering};
-use ballast_core::{CallError, Reason, Rejected, TokioClock};
+use ballast_core::{CallError, HotClock, Reason, Rejected};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ pub(crate) struct Shared {
     pub(crate) limiter: Limiter,
     pub(crate) config: AdaptiveConfig,
     algorithm: &'static str,
-    pub(crate) clock: TokioClock,
+    pub(crate) clock: HotClock,
     /// Calls refused so far; on a line of its own, off the admission word.
     rejected: CachePadded<AtomicU64>,
     /// Calls admitted in shadow mode that enforcing would have refused.
@@ -162,7 +162,7 @@ impl AdaptiveLimiter {
                 limiter,
                 config,
                 algorithm: name,
-                clock: TokioClock::new(),
+                clock: HotClock::new(),
                 rejected: CachePadded(AtomicU64::new(0)),
                 would_have_rejected: CachePadded(AtomicU64::new(0)),
                 changes: AtomicU64::new(0),
@@ -190,7 +190,8 @@ impl AdaptiveLimiter {
 
     /// Runs `f()`'s future holding a permit; an `Err` counts as a drop (the
     /// dependency could not take the call), an `Ok` as a success, and the
-    /// round trip is measured on tokio's clock. `f` is not called if the
+    /// round trip is measured on the limiter's
+    /// [`HotClock`](ballast_core::HotClock). `f` is not called if the
     /// limiter refuses. Dropped before it finishes, the call gives its
     /// permit back and records nothing.
     ///

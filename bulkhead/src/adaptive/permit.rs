@@ -3,14 +3,12 @@
 
 use super::handle::Shared;
 use super::limiter::Timing;
-use ballast_core::Nanos;
+use ballast_core::{Clock, Nanos};
 use std::fmt;
 use std::sync::Arc;
-use tokio::time::Instant;
 
-/// Something that reaches the shared limiter: the service's per-value
-/// `Local` (so per-call reference counts stay off shared lines) or the
-/// handle's `Arc<Shared>`.
+/// Something that reaches the shared limiter: the service's `Local`
+/// (shared by its clones) or the handle's `Arc<Shared>`.
 pub(crate) trait Holder: Clone + Unpin {
     fn shared(&self) -> &Shared;
 }
@@ -33,9 +31,8 @@ impl Holder for &Shared {
 /// and how many were in flight. Gives the slot back when dropped.
 pub(crate) struct Held<H: Holder> {
     holder: H,
-    /// Read from tokio's clock as is: the round trip is one subtraction
-    /// at the end, and a call left out never converts it.
-    start: Instant,
+    /// On the limiter's clock (a [`HotClock`](ballast_core::HotClock)).
+    start: Nanos,
     generation: u64,
     in_flight: u32,
 }
@@ -44,10 +41,11 @@ impl<H: Holder> Held<H> {
     /// Starts timing an admitted call: the first of its two clock reads.
     #[inline]
     pub(crate) fn new(holder: H, in_flight: u32) -> Self {
-        let generation = holder.shared().limiter.generation();
+        let shared = holder.shared();
+        let (generation, start) = (shared.limiter.generation(), shared.clock.now());
         Self {
             holder,
-            start: Instant::now(),
+            start,
             generation,
             in_flight,
         }
@@ -60,7 +58,7 @@ impl<H: Holder> Held<H> {
         let shared = self.holder.shared();
         let timing = Stopwatch {
             start: self.start,
-            origin: shared.clock.origin(),
+            clock: &shared.clock,
         };
         // The slot is given back by `drop`, right after the sample is in.
         let change = shared
@@ -72,35 +70,28 @@ impl<H: Holder> Held<H> {
     }
 }
 
-/// A call's round trip on tokio's clock.
-struct Stopwatch {
-    start: Instant,
-    /// The limiter's time zero.
-    origin: Instant,
+/// A call's round trip on the limiter's clock.
+struct Stopwatch<'a, C> {
+    start: Nanos,
+    clock: &'a C,
 }
 
-impl Timing for Stopwatch {
-    type End = Instant;
+impl<C: Clock> Timing for Stopwatch<'_, C> {
+    type End = Nanos;
 
     #[inline]
-    fn end(&self) -> Instant {
-        Instant::now()
+    fn end(&self) -> Nanos {
+        self.clock.now()
     }
 
     #[inline]
-    fn rtt(&self, end: &Instant) -> Nanos {
-        nanos(end.saturating_duration_since(self.start))
+    fn rtt(&self, end: &Nanos) -> Nanos {
+        end.saturating_sub(self.start)
     }
 
-    fn now(&self, end: &Instant) -> Nanos {
-        nanos(end.saturating_duration_since(self.origin))
+    fn now(&self, end: &Nanos) -> Nanos {
+        *end
     }
-}
-
-/// Whole nanoseconds, saturating (after 584 years).
-#[inline]
-fn nanos(d: std::time::Duration) -> Nanos {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl<H: Holder> Drop for Held<H> {

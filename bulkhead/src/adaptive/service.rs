@@ -11,12 +11,9 @@ use tower_service::Service;
 
 /// What a service value's calls hold to give their permit back.
 ///
-/// Each service value has its own `Local`, and each call's future holds an
-/// `Arc` of it, so the per-call reference count sits on a cache line one
-/// task uses, not on the limiter's shared `Arc` that every task's every
-/// call would write. Aligned to 128 bytes so two `Local`s (and the counts
-/// just before them) never share a line.
-#[repr(align(128))]
+/// Every clone of a service shares one `Local`, and each call's future
+/// holds an `Arc` of it: a clone, and a call, is one reference-count
+/// increment, never an allocation.
 pub(crate) struct Local {
     limiter: AdaptiveLimiter,
 }
@@ -74,11 +71,13 @@ impl<S> Adaptive<S> {
     }
 }
 
-// Written by hand: a clone shares the limiter but gets a `Local` of its
-// own (see `Local`).
+// A clone shares the `Local`: one reference-count increment.
 impl<S: Clone> Clone for Adaptive<S> {
     fn clone(&self) -> Self {
-        Self::new(self.inner.clone(), self.local.limiter.clone())
+        Self {
+            inner: self.inner.clone(),
+            local: self.local.clone(),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::events::StateChange;
 use crate::metrics::Metrics;
 use crate::sync::{AtomicU64, CachePadded, Ordering};
-use ballast_core::{Clock, Nanos, TokioClock, nanos};
+use ballast_core::{Clock, HotClock, Nanos, nanos};
 use parking_lot::{Mutex, RwLock};
 use std::borrow::Borrow;
 use std::collections::hash_map::RandomState;
@@ -80,7 +80,7 @@ struct Inner<K> {
     settings: KeyedSettings,
     idle: Nanos,
     granularity: Nanos,
-    clock: TokioClock,
+    clock: HotClock,
     /// Listeners for every key; each breaker dispatches to the current list.
     listeners: Listeners<K>,
     counters: Counters,
@@ -233,7 +233,7 @@ where
                 settings,
                 idle,
                 granularity,
-                clock: TokioClock::new(),
+                clock: HotClock::new(),
                 listeners: Listeners::default(),
                 counters: Counters::default(),
             }),

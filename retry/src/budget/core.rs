@@ -10,37 +10,13 @@
 //! are simply the sum of all buckets.
 //!
 //! A bucket's deposits are counted in [`STRIPES`] counters, each on cache
-//! lines of its own: a thread adds to one stripe only, so threads on
-//! different cores never write one line, and whoever reads a bucket's
-//! deposits (under the mutex) sums its stripes. Most deposits go to a
-//! thread's cell instead (below), which collects move into stripe 0.
+//! lines of its own: a thread adds to one stripe only (picked once per
+//! thread, never per service value), so threads on different cores rarely
+//! write one line, and whoever reads a bucket's deposits (under the mutex)
+//! sums its stripes.
 //!
-//! - **Cell deposit** (every original request, no locked instruction):
-//!   each thread holds a [`Cell`] of its own (see `thread_cell`), a
-//!   counter that it alone writes, so a deposit is a Relaxed load and a
-//!   Relaxed store of one more, on a cache line no other thread writes:
-//!   no read-modify-write, no lock prefix. Every [`CLOCK_EVERY`]-th
-//!   deposit into a cell (the first included) asks the clock whether a
-//!   new period has begun, as below. Cells are not dated: whoever holds
-//!   the mutex first **collects** them (sums every cell and adds what was
-//!   deposited since the last collect to the current period's bucket),
-//!   and every roll, withdrawal, balance and total collects before
-//!   anything else. A deposit is thus dated at the first collect after
-//!   it, which comes before the first roll past its period: it lands in
-//!   its own period or an earlier one (it leaves the window early), which
-//!   can only make the budget smaller. The one exception is a store not
-//!   yet visible to the collector (weak memory; on x86 a few nanoseconds
-//!   of store buffer): it is counted at the next collect, possibly a
-//!   period late. Cells are handed out and taken back under the mutex and
-//!   never freed while the core lives: a thread that exits puts its cell
-//!   on a free list, with its count in it, and the next thread to deposit
-//!   takes it over (the mutex orders the last owner's writes before the
-//!   next owner's), so the sum over all cells only grows and the total of
-//!   deposits stays exact. The cost: a thread's first deposit into a
-//!   budget, and its exit, take the mutex once each.
-//! - **Striped deposit** (a deposit while the thread's locals are being
-//!   destroyed, and `deposit_at`; lock-free): load `slot`
-//!   (Acquire), `fetch_add` one on the bucket's counter in the caller's
+//! - **Deposit** (every original request; lock-free): load `slot`
+//!   (Acquire), `fetch_add` one on the bucket's counter in the thread's
 //!   stripe (Relaxed). Only every [`CLOCK_EVERY`]-th deposit into a
 //!   stripe's bucket (the first included) asks the clock whether a new
 //!   period has begun; the others never read it. A deposit can thus be
@@ -74,9 +50,7 @@
 //! the argument above holds for each.
 
 use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
-use crate::thread_cell::Cell;
 use ballast_core::{Clock, Nanos};
-use std::sync::Arc;
 
 /// How many deposits into one bucket pass between two looks at the clock.
 pub(crate) const CLOCK_EVERY: u64 = 64;
@@ -127,19 +101,8 @@ pub(crate) struct BudgetCore {
     stride: usize,
     /// Withdrawals per bucket. Written only under the mutex.
     withdrawals: Box<[AtomicU64]>,
-    /// Serialises rolls, withdrawals and collects; holds the cells.
-    slow: Mutex<Cells>,
-}
-
-/// Every [`Cell`] handed out, behind the mutex.
-#[derive(Debug, Default)]
-pub(crate) struct Cells {
-    /// Live and free cells alike; never shrinks, so the sum only grows.
-    all: Vec<Arc<Cell>>,
-    /// Indices in `all` of the cells no depositor holds.
-    free: Vec<usize>,
-    /// The sum of every cell at the last collect.
-    observed: u64,
+    /// Serialises rolls and withdrawals.
+    slow: Mutex<()>,
 }
 
 /// What the window holds at one moment.
@@ -165,7 +128,7 @@ impl BudgetCore {
                 .collect(),
             stride: buckets.max(1) as usize + 2 * PAD,
             withdrawals: (0..buckets.max(1)).map(|_| AtomicU64::new(0)).collect(),
-            slow: Mutex::new(Cells::default()),
+            slow: Mutex::new(()),
         }
     }
 
@@ -215,78 +178,12 @@ impl BudgetCore {
         }
     }
 
-    /// A cell for a new depositor (a thread): a free one, with
-    /// the deposits of its earlier holders in it, or a new one. Give it
-    /// back with [`return_cell`](Self::return_cell).
-    pub(crate) fn take_cell(&self) -> (usize, Arc<Cell>) {
-        let mut slow = self.slow.lock();
-        if let Some(index) = slow.free.pop() {
-            return (index, slow.all[index].clone());
-        }
-        let cell = Arc::new(CachePadded(AtomicU64::new(0)));
-        slow.all.push(cell.clone());
-        (slow.all.len() - 1, cell)
-    }
-
-    /// Puts cell `index` back on the free list; its deposits stay in it
-    /// and keep being counted. Its holder must not write it afterwards.
-    pub(crate) fn return_cell(&self, index: usize) {
-        self.slow.lock().free.push(index);
-    }
-
-    /// What follows a deposit into a cell that held `before`: a look at
-    /// `clock` now and then (see the module notes).
-    #[inline]
-    pub(crate) fn deposited(&self, clock: &impl Clock, before: u64) {
-        if before % CLOCK_EVERY == 0 {
-            self.look_at(clock);
-        }
-    }
-
     /// The look at the clock one deposit in [`CLOCK_EVERY`] makes: out of
     /// line, so the deposits that skip it stay a few instructions.
     #[cold]
     #[inline(never)]
     fn look_at(&self, clock: &impl Clock) {
         self.roll_to(clock.now());
-    }
-
-    /// Counts one original request in `cell`, which the caller alone
-    /// writes (see the module notes), asking `clock` for the time only
-    /// now and then: what `thread_cell::add_one` and
-    /// [`deposited`](Self::deposited) do, for the models and tests.
-    #[cfg(test)]
-    pub(crate) fn deposit_cell(&self, clock: &impl Clock, cell: &Cell) {
-        // Relaxed load and store, not a `fetch_add`: the caller is the
-        // cell's only writer (the mutex orders a handed-over cell's last
-        // holder's writes before ours), so no write can come between the
-        // two. Relaxed: a count; collectors read it under the mutex, and
-        // coherence keeps their reads from ever going backwards.
-        let before = cell.load(Ordering::Relaxed);
-        cell.store(before.wrapping_add(1), Ordering::Relaxed);
-        if before % CLOCK_EVERY == 0 {
-            self.roll_to(clock.now());
-        }
-    }
-
-    /// With the mutex held: adds what the cells gained since the last
-    /// collect to the current period's bucket.
-    fn collect_locked(&self, slow: &mut Cells) {
-        let sum = slow.all.iter().fold(0u64, |sum, cell| {
-            // Relaxed: a count (see `deposit_cell`).
-            sum.wrapping_add(cell.load(Ordering::Relaxed))
-        });
-        let gained = sum.wrapping_sub(slow.observed);
-        if gained == 0 {
-            return;
-        }
-        slow.observed = sum;
-        // Relaxed: `slot` is written only under the mutex we hold; the
-        // counter is a count, as in `deposit`, that other
-        // stripes' depositors may add to concurrently.
-        let slot = self.slot.load(Ordering::Relaxed);
-        self.counter(0, slot as usize)
-            .fetch_add(gained, Ordering::Relaxed);
     }
 
     /// Counts one original request made at `now`, dated exactly.
@@ -307,8 +204,8 @@ impl BudgetCore {
     /// Takes one retry from the budget at `now` if it allows one, and
     /// says in which period it was counted (for [`refund`](Self::refund)).
     pub(crate) fn withdraw(&self, now: Nanos) -> Option<u64> {
-        let mut slow = self.slow.lock();
-        self.roll_locked(&mut slow, now / self.bucket_nanos);
+        let _slow = self.slow.lock();
+        self.roll_locked(now / self.bucket_nanos);
         let balance = self.balance_locked();
         if balance.available == 0 {
             return None;
@@ -344,8 +241,8 @@ impl BudgetCore {
 
     /// The window as seen at `now`.
     pub(crate) fn balance(&self, now: Nanos) -> Balance {
-        let mut slow = self.slow.lock();
-        self.roll_locked(&mut slow, now / self.bucket_nanos);
+        let _slow = self.slow.lock();
+        self.roll_locked(now / self.bucket_nanos);
         self.balance_locked()
     }
 
@@ -384,8 +281,7 @@ impl BudgetCore {
 
     /// Every deposit ever made.
     pub(crate) fn total_deposits(&self) -> u64 {
-        let mut slow = self.slow.lock();
-        self.collect_locked(&mut slow);
+        let _slow = self.slow.lock();
         // Relaxed: read under the mutex that orders its writes.
         let retired = self.retired.load(Ordering::Relaxed);
         retired.saturating_add(self.balance_locked().deposits)
@@ -397,16 +293,14 @@ impl BudgetCore {
         let period = now / self.bucket_nanos;
         // Relaxed: only a hint; `roll_locked` checks again under the mutex.
         if period > self.current.load(Ordering::Relaxed) {
-            let mut slow = self.slow.lock();
-            self.roll_locked(&mut slow, period);
+            let _slow = self.slow.lock();
+            self.roll_locked(period);
         }
     }
 
-    /// With the mutex held: collects the cells into the current period,
-    /// then zeroes the buckets of the periods after `current` up to
+    /// With the mutex held: zeroes the buckets of the periods after `current` up to
     /// `period` and publishes `period`.
-    fn roll_locked(&self, slow: &mut Cells, period: u64) {
-        self.collect_locked(slow);
+    fn roll_locked(&self, period: u64) {
         // Relaxed: we hold the mutex, and only its holder writes `current`.
         let current = self.current.load(Ordering::Relaxed);
         if period <= current {
@@ -525,31 +419,6 @@ mod tests {
         let before = c.balance(14 * SEC);
         c.refund(late);
         assert_eq!(c.balance(14 * SEC), before);
-    }
-
-    #[test]
-    fn a_returned_cell_keeps_its_deposits_and_its_next_holder_adds_to_them() {
-        let c = core();
-        let (first, cell) = c.take_cell();
-        let (_, other) = c.take_cell();
-        for _ in 0..3 {
-            c.deposit_cell(&0u64, &cell);
-        }
-        c.deposit_cell(&0u64, &other);
-        assert_eq!(c.total_deposits(), 4);
-        c.return_cell(first);
-        drop(cell);
-        assert_eq!(c.total_deposits(), 4, "a returned cell's deposits left");
-        let (again, cell) = c.take_cell();
-        assert_eq!(again, first, "a free cell is taken before a new one");
-        for _ in 0..2 {
-            c.deposit_cell(&0u64, &cell);
-        }
-        assert_eq!(c.total_deposits(), 6);
-        assert_eq!(c.balance(0).deposits, 6);
-        // Collected deposits stay in the period they were collected in.
-        let b = c.balance(10 * SEC);
-        assert_eq!((b.deposits, c.total_deposits()), (0, 6));
     }
 
     #[test]

@@ -25,8 +25,7 @@ pub(crate) mod core;
 pub use config::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS};
 
 use self::core::BudgetCore;
-use crate::thread_cell::{self, Cell, CellSource, Memo};
-use ballast_core::{Clock, Nanos, TokioClock};
+use ballast_core::{Clock, HotClock, Nanos};
 use std::fmt;
 use std::sync::Arc;
 
@@ -39,8 +38,9 @@ use std::sync::Arc;
 /// must be chosen explicitly.
 ///
 /// Deposits are lock-free and read the clock only once every few dozen
-/// calls; withdrawals (one per retry) take a short lock. Time is tokio's
-/// clock, so tests with a paused clock control the window; the `*_at`
+/// calls; withdrawals (one per retry) take a short lock. Time is a
+/// [`HotClock`](ballast_core::HotClock) (tokio's clock when the budget is
+/// made while tokio's clock is paused, so such tests control the window); the `*_at`
 /// methods take the time instead, in nanoseconds on [`now`](Self::now)'s
 /// scale.
 ///
@@ -68,10 +68,8 @@ pub struct RetryBudget {
 }
 
 struct Inner {
-    /// Picks this budget's counter among a thread's (see `thread_cell`).
-    id: u64,
     core: BudgetCore,
-    clock: TokioClock,
+    clock: HotClock,
     config: BudgetConfig,
 }
 
@@ -80,9 +78,8 @@ impl RetryBudget {
     pub fn new(config: BudgetConfig) -> Self {
         Self {
             inner: Some(Arc::new(Inner {
-                id: thread_cell::next_id(),
                 core: config.core(),
-                clock: TokioClock::new(),
+                clock: HotClock::new(),
                 config,
             })),
             deposits: true,
@@ -146,7 +143,8 @@ impl RetryBudget {
         self.inner.as_ref().map(|i| &i.config)
     }
 
-    /// The budget's clock: nanoseconds since it was made, on tokio's clock.
+    /// The budget's clock: nanoseconds since it was made, on its
+    /// [`HotClock`](ballast_core::HotClock).
     pub fn now(&self) -> Nanos {
         self.inner.as_ref().map_or(0, |i| i.clock.now())
     }
@@ -154,27 +152,15 @@ impl RetryBudget {
     /// Records one original request (not a retry); nothing for a
     /// [`without_deposits`](Self::without_deposits) view.
     ///
-    /// Each thread deposits into a counter of its own, with a plain load
-    /// and store (no locked instruction, no cache line shared with
-    /// another thread); the budget sums the counters whenever it counts,
-    /// so its balance and totals are exact as soon as a deposit returns.
+    /// One atomic add on a counter striped by thread (threads on
+    /// different cores rarely write one cache line); the clock is read
+    /// once every few dozen deposits.
     #[inline]
     pub fn deposit(&self) {
-        self.deposit_in(None);
-    }
-
-    /// [`deposit`](Self::deposit), finding the thread's counter through
-    /// `memo` if the caller keeps one for this budget (see
-    /// `thread_cell::add_one`).
-    #[inline(always)]
-    pub(crate) fn deposit_in(&self, memo: Option<&mut Memo>) {
         if let Some(inner) = &self.inner
             && self.deposits
         {
-            match thread_cell::add_one(inner, memo) {
-                Some(before) => inner.core.deposited(&inner.clock, before),
-                None => inner.deposit_striped(),
-            }
+            inner.core.deposit(&inner.clock);
         }
     }
 
@@ -236,30 +222,6 @@ impl RetryBudget {
             Some(inner) => inner.core.balance(now).available,
             None => u64::MAX,
         }
-    }
-}
-
-impl Inner {
-    /// A deposit while the thread's locals are being destroyed: into the
-    /// striped counters (out of line: a thread's last moments only).
-    #[cold]
-    #[inline(never)]
-    fn deposit_striped(&self) {
-        self.core.deposit(&self.clock);
-    }
-}
-
-impl CellSource for Inner {
-    fn id(&self) -> u64 {
-        self.id
-    }
-
-    fn take_cell(&self) -> (usize, Arc<Cell>) {
-        self.core.take_cell()
-    }
-
-    fn return_cell(&self, index: usize) {
-        self.core.return_cell(index);
     }
 }
 

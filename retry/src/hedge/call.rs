@@ -55,7 +55,7 @@ where
     E: 'static,
 {
     let shared = &*policy.shared;
-    shared.begin(None);
+    shared.begin();
     let first = op();
     Race::new(first, FnLaunch { shared, op }, Deadline::current()).await
 }

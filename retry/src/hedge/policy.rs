@@ -5,8 +5,7 @@ use super::latency::LatencyCore;
 use super::layer::HedgeLayer;
 use super::metrics::{HedgeMetrics, HedgeStats};
 use crate::budget::RetryBudget;
-use crate::thread_cell::Memo;
-use ballast_core::{TokioClock, nanos};
+use ballast_core::{HotClock, nanos};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,22 +19,20 @@ pub(crate) struct HedgeShared {
     pub(crate) stats: HedgeStats,
     /// Measured latencies, for a percentile delay only.
     latency: Option<LatencyCore>,
-    clock: TokioClock,
+    clock: HotClock,
     /// The budget is the policy's own and counts deposits: its total is
     /// the call count, so a call need not count itself twice.
     calls_in_budget: bool,
 }
 
 impl HedgeShared {
-    /// Counts an original request, for the metrics and the budget; a
-    /// service value passes the `memo` it keeps for the budget (see
-    /// `thread_cell::add_one`), the plain helper `None`.
+    /// Counts an original request, for the metrics and the budget.
     #[inline(always)]
-    pub(crate) fn begin(&self, memo: Option<&mut Memo>) {
+    pub(crate) fn begin(&self) {
         if !self.calls_in_budget {
             self.stats.call();
         }
-        self.budget.deposit_in(memo);
+        self.budget.deposit();
     }
 
     /// True when answered calls are measured (for a percentile delay).
@@ -96,9 +93,9 @@ impl HedgeShared {
 ///
 /// # Cost
 ///
-/// A call counts itself and deposits in the budget (a plain store to the
-/// thread's own counter in the budget, plus one atomic add for its own
-/// count when the budget is shared), copies its request and clones the
+/// A call counts itself and deposits in the budget (one atomic add on the
+/// budget's counter striped by thread, plus one for its own count when the
+/// budget is shared), copies its request and clones the
 /// inner service (to have a backup ready). Its
 /// first attempt is polled before anything else: a call answered on its
 /// first poll reads no clock, arms no timer and allocates nothing. A call
@@ -110,18 +107,12 @@ impl HedgeShared {
 /// the budget's withdrawal takes a short lock: both only when a backup is
 /// due.
 ///
-/// Measured (`benches/hedge_path.rs`, a service answering on its first
-/// poll, one task), before deposits became thread-local stores: 111
-/// instructions per call under callgrind, bench loop included, fixed or
-/// percentile delay alike, against 109 for the retry layer's success path
-/// (`success_path`); on the shared 2-core machine that was some 25 to
-/// 45 ns over the bare service, most of it the three atomic
-/// read-modify-writes (the budget deposit, now a plain store, and the
-/// `Arc` count of the service's shared state up and down). A call pending
-/// on its first poll (`yield_fixed` against `yield_bare`) costs about
-/// 1,300 instructions more, nearly all of them tokio's timer: registering
-/// the entry in the wheel, cancelling it, and the driver's work while it
-/// is armed.
+/// Measure it with `cargo bench -p ballast-benches --bench hedge_path`:
+/// a call answered on its first poll costs about what the retry layer's
+/// success path does (a count, a budget deposit, the `Arc` count of the
+/// service's shared state up and down); a call pending on its first poll
+/// adds tokio's timer (registering the entry, cancelling it, and the
+/// driver's work while it is armed).
 pub struct HedgePolicy {
     pub(crate) shared: Arc<HedgeShared>,
 }
@@ -178,7 +169,7 @@ impl HedgePolicy {
                 budget,
                 stats: HedgeStats::default(),
                 latency,
-                clock: TokioClock::new(),
+                clock: HotClock::new(),
                 calls_in_budget: own,
             }),
         }

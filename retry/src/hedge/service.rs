@@ -4,7 +4,6 @@ use super::future::{HedgeFuture, ServiceLaunch};
 use super::policy::HedgePolicy;
 use super::race::Race;
 use crate::classify::{CloneRequest, CloneRequests};
-use crate::thread_cell::Memo;
 use ballast_deadline::{DeadlineSource, TaskLocal};
 use std::fmt;
 use std::sync::Arc;
@@ -14,11 +13,9 @@ use tower_service::Service;
 /// What a service's in-flight calls hold: the policy and the request
 /// cloner.
 ///
-/// Each service value has its own `Local`, and each call's future holds an
-/// `Arc` of it, so that `Arc`'s reference count sits on a cache line used
-/// by one task rather than one every task's every call writes. Aligned to
-/// 128 bytes so two `Local`s never share a cache line.
-#[repr(align(128))]
+/// Every clone of a service shares one `Local`, and each call's future
+/// holds an `Arc` of it: a clone, and a call, is one reference-count
+/// increment, never an allocation.
 pub(crate) struct Local<K> {
     pub(crate) policy: HedgePolicy,
     pub(crate) cloner: K,
@@ -39,8 +36,6 @@ pub struct Hedge<S, K = CloneRequests, Src = TaskLocal> {
     inner: S,
     local: Arc<Local<K>>,
     source: Src,
-    /// The budget counter this value's calls deposit in.
-    memo: Memo,
 }
 
 impl<S> Hedge<S> {
@@ -57,7 +52,6 @@ impl<S, K, Src> Hedge<S, K, Src> {
             inner,
             local: Arc::new(Local { policy, cloner }),
             source,
-            memo: Memo::default(),
         }
     }
 
@@ -82,16 +76,15 @@ impl<S, K, Src> Hedge<S, K, Src> {
     }
 }
 
-// Written by hand: a clone shares the policy but gets a `Local` of its own
-// (see `Local`).
-impl<S: Clone, K: Clone, Src: Clone> Clone for Hedge<S, K, Src> {
+// Written by hand: a derive would ask for `K: Clone`. A clone shares the
+// `Local`: one reference-count increment.
+impl<S: Clone, K, Src: Clone> Clone for Hedge<S, K, Src> {
     fn clone(&self) -> Self {
-        Self::with_parts(
-            self.inner.clone(),
-            self.local.policy.clone(),
-            self.local.cloner.clone(),
-            self.source.clone(),
-        )
+        Self {
+            inner: self.inner.clone(),
+            local: self.local.clone(),
+            source: self.source.clone(),
+        }
     }
 }
 
@@ -123,7 +116,7 @@ where
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         let shared = &self.local.policy.shared;
-        shared.begin(Some(&mut self.memo));
+        shared.begin();
         // The task's current deadline binds whatever the source says.
         let deadline = self.source.binding(&req);
         let spare = self.local.cloner.clone_request(&req);

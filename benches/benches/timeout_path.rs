@@ -7,7 +7,7 @@
 //!   deadline (so the inner call still runs inside a deadline scope);
 //! - `tower`: `tower::timeout::TimeoutLayer` with 1 s.
 //!
-//! Run: `cargo bench -p ballast-deadline --bench timeout_path`.
+//! Run: `cargo bench -p ballast-benches --bench timeout_path`.
 //! Read ratios to `bare` and between the two timeouts, not absolute times.
 
 use ballast_bench::{Runtimes, configure, run_one_task};

@@ -21,7 +21,7 @@
 //! tower's own `hedge` module is not a row: it needs `hdrhistogram`,
 //! which the workspace does not carry.
 //!
-//! Run: `cargo bench -p ballast-retry --bench hedge_path`. Read the
+//! Run: `cargo bench -p ballast-benches --bench hedge_path`. Read the
 //! difference to `bare` (or `yield_bare`), not absolute times.
 
 use ballast_bench::{Runtimes, configure, run};

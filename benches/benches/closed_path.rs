@@ -21,7 +21,7 @@
 //!   and while another thread asks for a new key in a loop (keys from the
 //!   internet): the hot key's calls must not stall behind the flood.
 //!
-//! Run: `cargo bench -p ballast-circuit-breaker --bench closed_path`.
+//! Run: `cargo bench -p ballast-benches --bench closed_path`.
 //! Read ratios to `bare`, not absolute times. `2_tasks` needs a core per
 //! worker: if `2_tasks/bare` is about twice `1_task/bare`, something else
 //! had a core (a busy machine) and the `2_tasks` figures are void; rerun.

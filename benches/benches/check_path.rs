@@ -52,7 +52,7 @@
 //! (a `clock_gettime` and, with tokio's `test-util`, a mutex) is the same
 //! on both sides and dominates both in time.
 //!
-//! Run: `cargo bench -p ballast-ratelimit --bench check_path`. Read ratios.
+//! Run: `cargo bench -p ballast-benches --bench check_path`. Read ratios.
 
 use ballast_bench::{Runtimes, configure, run, run_one_task};
 use ballast_ratelimit::{Config, Gcra, KeyedRateLimiter, Quota, RateLimiter};

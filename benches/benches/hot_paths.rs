@@ -1,0 +1,335 @@
+//! Every hot path of the family as users call it, with its peers in the
+//! same run (issue 14's table).
+//!
+//! Each service row runs in both modes (`reused`: one value made ready and
+//! called again and again; `clone`: `svc.clone().oneshot(req)` per call, as
+//! axum, tonic and hyper servers call a stack), with one task on a
+//! current-thread runtime and two tasks on a two-worker runtime (time per
+//! call per task), on the real clock: this package builds tokio without
+//! `test-util`. The rate limiter's direct and keyed checks are plain
+//! methods: they run on one thread and on two, with the limiter reused or
+//! cloned per check.
+//!
+//! Run: `cargo bench -p ballast-benches --bench hot_paths` (minutes: 0.5 s
+//! of warm-up and 1.5 s of measurement a row). Read ratios between rows of
+//! one run, not absolute times; if `2_tasks/bare` is about twice
+//! `1_task/bare`, another process had a core and the `2_tasks` rows are
+//! void.
+
+use ballast_bench::{Runtimes, configure_short, run_modes, run_one_task};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
+use std::convert::Infallible;
+use std::fmt::Debug;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::Barrier;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tower::{Service, ServiceBuilder, service_fn};
+
+/// The bulkheads' limit: far above what two tasks hold at once.
+const LIMIT: u32 = 1024;
+/// The timeout rows' timeout: never reached.
+const TIMEOUT: Duration = Duration::from_secs(1);
+/// Keys the keyed rate limiters are walked over.
+const KEYS: u64 = 10_000;
+
+type Bare = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
+
+/// The service every row wraps: answers at once, never fails.
+fn bare() -> Bare {
+    service_fn(|x: u64| ready(Ok::<_, Infallible>(x)))
+}
+
+// ---- circuit breaker -------------------------------------------------------
+
+fn breaker() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    use ballast_circuit_breaker::{Breaker, Config};
+    let breaker = Breaker::new(Config::default());
+    ServiceBuilder::new().layer(breaker.layer()).service(bare())
+}
+
+fn recloser() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    Recloser {
+        inner: bare(),
+        breaker: recloser::AsyncRecloser::from(recloser::Recloser::default()),
+    }
+}
+
+/// recloser has no tower layer: the least wrapper that gives it one.
+#[derive(Clone)]
+struct Recloser<S> {
+    inner: S,
+    breaker: recloser::AsyncRecloser,
+}
+
+impl<S: Service<u64>> Service<u64> for Recloser<S> {
+    type Response = S::Response;
+    type Error = recloser::Error<S::Error>;
+    type Future = recloser::RecloserFuture<S::Future, recloser::AnyError>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(recloser::Error::Inner)
+    }
+
+    fn call(&mut self, req: u64) -> Self::Future {
+        self.breaker.call(self.inner.call(req))
+    }
+}
+
+// ---- bulkheads -------------------------------------------------------------
+
+fn bulkhead() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    use ballast_bulkhead::{Bulkhead, Config};
+    let config = Config::builder().max_concurrent_calls(LIMIT).build();
+    let bulkhead = Bulkhead::new(config.expect("a valid config"));
+    ServiceBuilder::new()
+        .layer(bulkhead.layer())
+        .service(bare())
+}
+
+fn concurrency_limit()
+-> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    ServiceBuilder::new()
+        .concurrency_limit(LIMIT as usize)
+        .service(bare())
+}
+
+fn adaptive_vegas() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send
+{
+    use ballast_bulkhead::adaptive::{AdaptiveConfig, AdaptiveLimiter, Vegas};
+    let config = AdaptiveConfig::builder()
+        .initial_limit(LIMIT)
+        .min_limit(LIMIT)
+        .max_limit(LIMIT)
+        .algorithm(Vegas::default())
+        .build();
+    let limiter = AdaptiveLimiter::new(config.expect("a valid config"));
+    ServiceBuilder::new().layer(limiter.layer()).service(bare())
+}
+
+// ---- retry -----------------------------------------------------------------
+
+fn retry_policy() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    use ballast_retry::{Config, Policy, RetryErrors};
+    let policy = Policy::new(Config::default(), RetryErrors);
+    ServiceBuilder::new().layer(policy.layer()).service(bare())
+}
+
+fn retry_static() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    use ballast_retry::{Config, RetryErrors, StaticPolicy};
+    // One policy for the whole run, however often the row is set up.
+    let policy = StaticPolicy::named("hot_paths", Config::default(), RetryErrors)
+        .expect("one config under this name");
+    ServiceBuilder::new().layer(policy.layer()).service(bare())
+}
+
+fn tower_retry() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    ServiceBuilder::new()
+        .layer(tower::retry::RetryLayer::new(NeverRetry))
+        .service(bare())
+}
+
+fn resilience_retry() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send
+{
+    use tower_resilience::retry::RetryLayer;
+    let layer = RetryLayer::<u64, u64, Infallible>::builder().build();
+    ServiceBuilder::new().layer(layer).service(bare())
+}
+
+/// The least a `tower::retry::Policy` can be: copies the request, never
+/// retries.
+#[derive(Clone, Copy)]
+struct NeverRetry;
+
+impl<E> tower::retry::Policy<u64, u64, E> for NeverRetry {
+    type Future = Ready<()>;
+
+    fn retry(&mut self, _: &mut u64, _: &mut Result<u64, E>) -> Option<Self::Future> {
+        black_box(Some(ready(()))).filter(|_| false)
+    }
+
+    fn clone_request(&mut self, req: &u64) -> Option<u64> {
+        Some(*req)
+    }
+}
+
+// ---- timeout ---------------------------------------------------------------
+
+fn timeout() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    use ballast_deadline::{Config, TimeoutLayer};
+    let config = Config::with_timeout(TIMEOUT).expect("1 s is a valid timeout");
+    ServiceBuilder::new()
+        .layer(TimeoutLayer::new(config))
+        .service(bare())
+}
+
+fn tower_timeout() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    ServiceBuilder::new()
+        .layer(tower::timeout::TimeoutLayer::new(TIMEOUT))
+        .service(bare())
+}
+
+// ---- rate limit ------------------------------------------------------------
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).expect("not zero")
+}
+
+/// A rate no row reaches: every check is admitted.
+const RATE: u32 = 1_000_000_000;
+const BURST: u32 = 1 << 30;
+
+fn ballast_config() -> ballast_ratelimit::Config {
+    let quota = ballast_ratelimit::Quota::per_second(nz(RATE)).allow_burst(nz(BURST));
+    let config = ballast_ratelimit::Config::builder().quota(quota).build();
+    config.expect("a valid config")
+}
+
+fn governor_quota() -> governor::Quota {
+    governor::Quota::per_second(nz(RATE)).allow_burst(nz(BURST))
+}
+
+fn rate_limit_layer() -> ballast_ratelimit::RateLimit<Bare> {
+    let limiter = ballast_ratelimit::RateLimiter::new(ballast_config());
+    ServiceBuilder::new().layer(limiter.layer()).service(bare())
+}
+
+fn tower_rate_limit() -> tower::limit::RateLimit<Bare> {
+    ServiceBuilder::new()
+        .rate_limit(u64::MAX / 4, Duration::from_secs(1))
+        .service(bare())
+}
+
+/// `check` run `iters` times on one thread, or on each of two threads
+/// side by side (the time from the first start to the last end).
+fn threads(n: usize, iters: u64, check: impl Fn(u64) -> bool + Sync) -> Duration {
+    let barrier = Barrier::new(n);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n as u64)
+            .map(|t| {
+                let (barrier, check) = (&barrier, &check);
+                s.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    let first = t * KEYS / 2;
+                    for i in first..first + iters {
+                        assert!(black_box(check(black_box(i))), "every check is admitted");
+                    }
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("no panic"))
+            .collect()
+    });
+    let start = spans.iter().map(|&(s, _)| s).min().expect("a span");
+    let end = spans.iter().map(|&(_, e)| e).max().expect("a span");
+    end - start
+}
+
+fn bench_checks(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    reused: impl Fn(u64) -> bool + Sync,
+    cloned: impl Fn(u64) -> bool + Sync,
+) {
+    for (tasks, n) in [("1_task", 1), ("2_tasks", 2)] {
+        let id = BenchmarkId::new(format!("reused/{tasks}"), name);
+        group.bench_function(id, |b| b.iter_custom(|iters| threads(n, iters, &reused)));
+        let id = BenchmarkId::new(format!("clone/{tasks}"), name);
+        group.bench_function(id, |b| b.iter_custom(|iters| threads(n, iters, &cloned)));
+    }
+}
+
+fn rate_limit_checks(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ratelimit_direct");
+    configure_short(&mut group);
+    let ballast = ballast_ratelimit::RateLimiter::new(ballast_config());
+    bench_checks(
+        &mut group,
+        "ballast",
+        |_| ballast.check().is_ok(),
+        |_| ballast.clone().check().is_ok(),
+    );
+    let gov = Arc::new(governor::RateLimiter::direct(governor_quota()));
+    bench_checks(
+        &mut group,
+        "governor",
+        |_| gov.check().is_ok(),
+        |_| Arc::clone(&gov).check().is_ok(),
+    );
+    group.finish();
+
+    let mut group = c.benchmark_group("ratelimit_keyed");
+    configure_short(&mut group);
+    let ballast = ballast_ratelimit::KeyedRateLimiter::<u64>::new(ballast_config());
+    let gov = Arc::new(governor::RateLimiter::<u64, _, _, _>::keyed(
+        governor_quota(),
+    ));
+    for key in 0..KEYS {
+        assert!(ballast.check(&key).is_ok() && gov.check_key(&key).is_ok());
+    }
+    bench_checks(
+        &mut group,
+        "ballast",
+        |i| ballast.check(&(i % KEYS)).is_ok(),
+        |i| ballast.clone().check(&(i % KEYS)).is_ok(),
+    );
+    bench_checks(
+        &mut group,
+        "governor",
+        |i| gov.check_key(&(i % KEYS)).is_ok(),
+        |i| Arc::clone(&gov).check_key(&(i % KEYS)).is_ok(),
+    );
+    group.finish();
+}
+
+// ---- the services ----------------------------------------------------------
+
+fn services(c: &mut Criterion) {
+    let runtimes = Runtimes::new();
+    let mut row = |name: &str, rows: &dyn Fn(&mut BenchmarkGroup<'_, WallTime>)| {
+        let mut group = c.benchmark_group(name);
+        configure_short(&mut group);
+        rows(&mut group);
+        group.finish();
+    };
+    let r = &runtimes;
+    row("bare", &|g| run_modes(g, r, "bare", bare));
+    row("breaker", &|g| {
+        run_modes(g, r, "ballast", breaker);
+        run_modes(g, r, "recloser", recloser);
+    });
+    row("bulkhead", &|g| {
+        run_modes(g, r, "ballast", bulkhead);
+        run_modes(g, r, "tower_concurrency_limit", concurrency_limit);
+    });
+    row("adaptive", &|g| {
+        run_modes(g, r, "ballast_vegas", adaptive_vegas)
+    });
+    row("retry", &|g| {
+        run_modes(g, r, "ballast_policy", retry_policy);
+        run_modes(g, r, "ballast_static", retry_static);
+        run_modes(g, r, "tower", tower_retry);
+        run_modes(g, r, "tower_resilience", resilience_retry);
+    });
+    row("timeout", &|g| {
+        run_modes(g, r, "ballast", timeout);
+        run_modes(g, r, "tower", tower_timeout);
+    });
+    row("ratelimit_layer", &|g| {
+        // tower's RateLimit makes its timer when built: inside a runtime.
+        let _one = r.one.enter();
+        run_modes(g, r, "ballast", rate_limit_layer);
+        run_one_task(g, &r.one, "tower", tower_rate_limit);
+    });
+}
+
+criterion_group!(benches, services, rate_limit_checks);
+criterion_main!(benches);
