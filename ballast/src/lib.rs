@@ -54,13 +54,31 @@
 //! # Map
 //!
 //! - [`prelude`]: the names every stack uses, for a glob import.
+//! - [`ServiceBuilderExt`]: every ballast layer as a `with_` method of
+//!   tower's `ServiceBuilder`.
 //! - [`Rejected`], [`Reason`], [`RetryAfter`], [`BoxError`]: the family's
-//!   one refusal and one boxed error.
+//!   one refusal and one boxed error; [`Rejected::find`] finds a refusal
+//!   however deep another error wrapped it.
+//! - [`answer`] / [`Side`]: what a server answers for a refusal, as one
+//!   table for HTTP and gRPC; `http` (feature `http`):
+//!   `Rejected::to_http_response`; `grpc` (feature `tonic`):
+//!   `Rejected::to_grpc_status` and `grpc::status_error` for tonic's
+//!   layers; `axum` (feature `axum`): `HandleErrorLayer` handlers.
 #![warn(missing_docs)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
+mod builder;
 pub mod prelude;
 
-pub use ballast_core::{BoxError, CallError, ConfigError, Reason, Rejected, RetryAfter};
+pub use builder::ServiceBuilderExt;
+
+pub use ballast_core::answer;
+#[cfg(feature = "tonic")]
+pub use ballast_core::grpc;
+#[cfg(feature = "http")]
+pub use ballast_core::http;
+pub use ballast_core::{BoxError, CallError, ConfigError, Reason, Rejected, RetryAfter, Side};
 
 #[cfg(feature = "bulkhead")]
 pub use ballast_bulkhead as bulkhead;

@@ -1,9 +1,13 @@
 //! The names every ballast stack uses, for `use ballast::prelude::*`.
 //!
 //! Only names that mean one thing across the family: each crate's
-//! `Config` stays in its module (`ballast::retry::Config`).
+//! `Config` stays in its module (`ballast::retry::Config`). The
+//! [`ServiceBuilderExt`](crate::ServiceBuilderExt) methods come in
+//! unnamed (`as _`), so the glob clashes with no other crate's trait of
+//! that name (tower-http's).
 
-pub use ballast_core::{BoxError, Reason, Rejected, RetryAfter};
+pub use crate::ServiceBuilderExt as _;
+pub use ballast_core::{BoxError, Reason, Rejected, RetryAfter, Side};
 
 #[cfg(feature = "bulkhead")]
 pub use ballast_bulkhead::{

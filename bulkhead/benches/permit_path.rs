@@ -47,14 +47,16 @@ fn bare() -> impl Service<u64, Response = u64, Error = Infallible, Future: Send>
 }
 
 fn ballast() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
-    use ballast_bulkhead::{Bulkhead, Config, ServiceBuilderExt};
+    use ballast_bulkhead::{Bulkhead, Config};
     let bulkhead = Bulkhead::new(
         Config::builder()
             .max_concurrent_calls(LIMIT)
             .build()
             .expect("valid config"),
     );
-    ServiceBuilder::new().bulkhead(&bulkhead).service(bare())
+    ServiceBuilder::new()
+        .layer(bulkhead.layer())
+        .service(bare())
 }
 
 fn tower_limit() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
@@ -75,7 +77,6 @@ fn tower_resilience() -> impl Service<u64, Response = u64, Error: Debug, Future:
 
 fn ballast_partitioned()
 -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
-    use ballast_bulkhead::ServiceBuilderExt;
     use ballast_bulkhead::partitioned::{PartitionedBulkhead, PartitionedConfig};
     let bulkhead = PartitionedBulkhead::new(
         PartitionedConfig::builder()
@@ -86,13 +87,12 @@ fn ballast_partitioned()
     );
     let a = bulkhead.partition("a");
     ServiceBuilder::new()
-        .partitioned_bulkhead(&bulkhead, move |_: &u64| a)
+        .layer(bulkhead.layer(move |_: &u64| a))
         .service(bare())
 }
 
 fn ballast_load_shed()
 -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
-    use ballast_bulkhead::ServiceBuilderExt;
     use ballast_bulkhead::shed::{LoadShedder, Priority, ShedConfig};
     let shedder = LoadShedder::new(
         ShedConfig::builder()
@@ -101,7 +101,7 @@ fn ballast_load_shed()
             .expect("valid config"),
     );
     ServiceBuilder::new()
-        .shed_load(&shedder, |_: &u64| Priority::Normal)
+        .layer(shedder.layer(|_: &u64| Priority::Normal))
         .service(bare())
 }
 
