@@ -133,7 +133,7 @@ async fn serve() -> (SocketAddr, Arc<Notify>) {
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(handle_error))
                 .service(service_fn(|_: Request<Body>| async {
-                    Err::<Response, _>(std::io::Error::other("disk on fire"))
+                    Err::<Response, BoxError>(std::io::Error::other("disk on fire").into())
                 })),
         )
         .with_state(app);

@@ -5,8 +5,9 @@
 //! `RESOURCE_EXHAUSTED` (through `grpc::status_error` on its layer stack),
 //! and a refusal of its call to a dependency as `UNAVAILABLE` (through
 //! `Rejected::to_grpc_status` in the handler), each with
-//! `grpc-retry-pushback-ms`. Without the mapping, tonic answers the same
-//! refusal as `UNKNOWN`.
+//! `grpc-retry-pushback-ms`. Without the mapping, tonic's server resets
+//! the stream on the same refusal, and the caller sees `INTERNAL` ("h2
+//! protocol error") with no hint of a rate limit.
 //!
 //! Real sockets, so the real clock; every test is bounded by 5 s.
 #![cfg(feature = "tonic")]
@@ -211,12 +212,13 @@ async fn a_refused_call_to_a_dependency_is_unavailable_not_resource_exhausted() 
 }
 
 #[tokio::test]
-async fn without_the_mapping_tonic_answers_a_refusal_as_unknown() {
+async fn without_the_mapping_a_refusal_reaches_the_caller_as_a_reset_stream() {
     bounded(async {
         let addr = serve(false).await;
         call(addr, "alice").await.expect("the first call passes");
         let status = call(addr, "alice").await.unwrap_err();
-        assert_eq!(status.code(), Code::Unknown, "{status:?}");
+        assert_eq!(status.code(), Code::Internal, "{status:?}");
+        assert!(pushback_ms(&status).is_none());
     })
     .await;
 }

@@ -1,6 +1,7 @@
 //! A [`Rejected`] as a `tonic::Status` (feature `tonic`): code and
 //! `grpc-retry-pushback-ms` after the [table](crate::answer#the-table),
-//! so a refusal reaches a gRPC caller as what it is, not `UNKNOWN`.
+//! so a refusal reaches a gRPC caller as what it is, not as a reset
+//! stream or `UNKNOWN`.
 
 use crate::answer::{Side, Verdict};
 use crate::{BoxError, Rejected, RetryAfter};
@@ -62,9 +63,11 @@ impl Rejected {
 /// by its [`Status`](Rejected::to_grpc_status) for `side`; any other error
 /// unchanged.
 ///
-/// tonic answers an error that is (or holds) a `Status` with that status,
-/// and anything else as `UNKNOWN`; so map a tonic server's layer stack
-/// with `Side::Server`, or a client channel's with `Side::Client`:
+/// tonic answers an error that is (or holds) a `Status` with that status.
+/// Any other error from a server's layers resets the stream (the caller
+/// sees `INTERNAL`, "h2 protocol error"), and a client channel's becomes
+/// `UNKNOWN`. So map a tonic server's layer stack with `Side::Server`, or
+/// a client channel's with `Side::Client`:
 /// `ServiceBuilder::new().map_err(|e| grpc::status_error(e, Side::Server))`.
 pub fn status_error(err: BoxError, side: Side) -> BoxError {
     match Rejected::find(&err) {
