@@ -64,16 +64,35 @@
 //! - [`adaptive`]: adaptive concurrency: a limit that follows what the
 //!   dependency can take (Vegas, Gradient2, AIMD or your own
 //!   [`LimitAlgorithm`](adaptive::LimitAlgorithm)), measured from round
-//!   trips and drops; refusals are [`Reason::Overloaded`];
-//!   `.adaptive_concurrency(&limiter)` on [`ServiceBuilderExt`].
+//!   trips and drops; refusals are [`Reason::Overloaded`].
 //! - [`partitioned`]: a bulkhead whose limit is split between partitions
 //!   (tenants, priority classes), each guaranteed its share, idle shares
 //!   lent and returned as their owners need them.
-//! - [`ServiceBuilderExt`] adds `.bulkhead(&bulkhead)`,
-//!   `.partitioned_bulkhead(&bulkhead, key)` and
-//!   `.shed_load(&shedder, priority)` to tower's `ServiceBuilder`.
+//! - Each is stacked with `.layer(bulkhead.layer())` (`layer(key)`,
+//!   `layer(priority)`); the `ballast` facade's `ServiceBuilderExt` adds
+//!   `.with_bulkhead(&bulkhead)`, `.with_partitioned_bulkhead(&bulkhead,
+//!   key)`, `.with_load_shedder(&shedder, priority)` and
+//!   `.with_adaptive_limiter(&limiter)` to tower's `ServiceBuilder`.
 //! - Rejections are [`Rejected`], shared by every ballast crate; each one
 //!   is also a `tracing` debug event.
+//!
+//! # Refusals
+//!
+//! Every refusal is a [`Rejected`] (boxed into [`BoxError`] by the
+//! layers); none is permanent:
+//!
+//! | [`Reason`] | layer | when | `RetryAfter` |
+//! |---|---|---|---|
+//! | `BulkheadFull` | fixed, partitioned | no permit free (for a partition: its share and what it may borrow are taken), and the call may not wait | `Unknown` |
+//! | `QueueFull` | fixed | no permit free and the wait queue is full | `Unknown` |
+//! | `QueueTimeout` | fixed | it waited `max_wait` in the queue without a permit | `Unknown` |
+//! | `DeadlineExceeded` | fixed | its deadline passed while it waited in the queue, or it would before `max_wait` | `Unknown` |
+//! | `Overloaded` | shed | the calls in flight reached its priority's share of the limit | `Unknown` |
+//! | `Overloaded` | adaptive | the adaptive limit is reached | `After`: about one round trip, once one is measured; `Unknown` before |
+//!
+//! A server answers each of them as the table in `ballast_core::answer`
+//! says (feature `http` or `tonic` of ballast-core, or of the `ballast`
+//! facade).
 //!
 //! # Shadow mode
 //!
@@ -108,7 +127,6 @@
 #![warn(missing_docs)]
 
 pub mod adaptive;
-mod builder;
 mod bulkhead;
 mod config;
 #[cfg(feature = "serde")]
@@ -126,7 +144,6 @@ pub mod shed;
 mod sync;
 
 pub use ballast_core::{ConfigError, Reason, Rejected};
-pub use builder::ServiceBuilderExt;
 pub use bulkhead::{Bulkhead, Snapshot};
 pub use config::{Config, ConfigBuilder};
 pub use future::ResponseFuture;

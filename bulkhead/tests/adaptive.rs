@@ -4,7 +4,7 @@
 use ballast_bulkhead::adaptive::{
     AdaptiveConfig, AdaptiveLimiter, LimitAlgorithm, Sample, Update, Vegas,
 };
-use ballast_bulkhead::{BoxError, Reason, Rejected, ServiceBuilderExt};
+use ballast_bulkhead::{BoxError, Reason, Rejected};
 use ballast_core::CallError;
 use futures::FutureExt;
 use std::sync::{Arc, Mutex};
@@ -197,7 +197,7 @@ async fn clones_and_services_share_one_limit() {
         .service(svc.clone());
     // A second stack, built with the ServiceBuilder extension.
     let mut b = tower::ServiceBuilder::new()
-        .adaptive_concurrency(&limiter)
+        .layer(limiter.layer())
         .service(svc);
     let (_tx, rx) = oneshot::channel();
     let running = a.ready().await.unwrap().call(rx);

@@ -8,7 +8,6 @@
 //! counts as a drop. It is compared with measured round trips, never added
 //! to an instant.
 
-use ballast_bulkhead::ServiceBuilderExt;
 use ballast_bulkhead::adaptive::{AdaptiveConfig, AdaptiveLimiter, Aimd};
 use std::time::Duration;
 use tokio::time::sleep;
@@ -46,7 +45,7 @@ async fn drive(limiter: &AdaptiveLimiter, rounds: u32) -> u32 {
         }
     }
     let svc = ServiceBuilder::new()
-        .adaptive_concurrency(limiter)
+        .layer(limiter.layer())
         .service(service_fn(|()| async {
             sleep(RTT).await;
             Ok::<_, std::io::Error>(())

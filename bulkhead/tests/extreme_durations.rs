@@ -11,7 +11,7 @@
 
 use ballast_bulkhead::partitioned::{PartitionedBulkhead, PartitionedConfig};
 use ballast_bulkhead::shed::{LoadShedder, Priority, ShedConfig};
-use ballast_bulkhead::{BoxError, Bulkhead, Config, Reason, Rejected, ServiceBuilderExt};
+use ballast_bulkhead::{BoxError, Bulkhead, Config, Reason, Rejected};
 use ballast_deadline::Deadline;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -56,7 +56,7 @@ async fn drive_fixed(config: Config) {
     for deadline in deadlines() {
         assert_eq!(under(deadline, b.call(|| async { 1 })).await, Ok(1));
         let mut svc = ServiceBuilder::new()
-            .bulkhead(&b)
+            .layer(b.layer())
             .service(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
         let answer = under(deadline, async { svc.ready().await?.call(2).await }).await;
         assert_eq!(answer.unwrap(), 2);
@@ -148,7 +148,7 @@ async fn partitioned_bulkhead_under_extreme_deadlines_never_panics() {
     for deadline in deadlines() {
         assert_eq!(under(deadline, b.call(a, || async { 1 })).await.unwrap(), 1);
         let mut svc = ServiceBuilder::new()
-            .partitioned_bulkhead(&b, move |_: &u32| a)
+            .layer(b.layer(move |_: &u32| a))
             .service(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
         let answer = under(deadline, async { svc.ready().await?.call(2).await }).await;
         assert_eq!(answer.unwrap(), 2);
@@ -169,7 +169,7 @@ async fn load_shedder_under_extreme_deadlines_never_panics() {
         let answer = under(deadline, s.call(Priority::Critical, || async { 1 })).await;
         assert_eq!(answer, Ok(1));
         let mut svc = ServiceBuilder::new()
-            .shed_load(&s, |_: &u32| Priority::Critical)
+            .layer(s.layer(|_: &u32| Priority::Critical))
             .service(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
         let answer = under(deadline, async { svc.ready().await?.call(2).await }).await;
         assert_eq!(answer.unwrap(), 2);

@@ -2,7 +2,7 @@
 //! and returned, the limit never exceeded, slots given back on drop.
 
 use ballast_bulkhead::partitioned::{PartitionId, PartitionedBulkhead, PartitionedConfig};
-use ballast_bulkhead::{BoxError, Reason, Rejected, ServiceBuilderExt};
+use ballast_bulkhead::{BoxError, Reason, Rejected};
 use futures::FutureExt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -56,7 +56,7 @@ fn service(
         move |req: &Req| b.partition(&req.0)
     };
     ServiceBuilder::new()
-        .partitioned_bulkhead(b, key)
+        .layer(b.layer(key))
         .service(gated(probe))
 }
 

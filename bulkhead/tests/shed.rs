@@ -1,7 +1,7 @@
 //! Load shedding with priorities, on tokio's paused clock.
 
 use ballast_bulkhead::shed::{LoadShedder, Priority, ShedConfig};
-use ballast_bulkhead::{BoxError, Reason, Rejected, ServiceBuilderExt};
+use ballast_bulkhead::{BoxError, Reason, Rejected};
 use futures::FutureExt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ fn service(
     reached: Arc<AtomicUsize>,
 ) -> impl Service<Req, Response = Priority, Error = BoxError, Future: Send> + Clone + Send {
     ServiceBuilder::new()
-        .shed_load(shedder, |r: &Req| r.0)
+        .layer(shedder.layer(|r: &Req| r.0))
         .service(gated(reached))
 }
 

@@ -55,12 +55,31 @@
 //!   [`Metrics`], controls, [`StateChange`] listeners; the async helper
 //!   [`Breaker::call`]; [`Permit`]s for manual use.
 //! - [`CircuitBreakerLayer`] / [`CircuitBreaker`]: the tower layer and
-//!   service; a [`Classifier`] decides what counts as a failure;
-//!   [`ServiceBuilderExt`] adds `.circuit_breaker(&breaker)` to `ServiceBuilder`.
+//!   service; a [`Classifier`] decides what counts as a failure. Stack it
+//!   with `.layer(breaker.layer())`, or `.with_circuit_breaker(&breaker)`
+//!   from the `ballast` facade's `ServiceBuilderExt`.
 //! - [`keyed`]: one breaker per key (host, endpoint, tenant), with idle
 //!   keys evicted.
 //! - [`State`]: closed, open, half-open, recovering, and the operator
 //!   states disabled, forced-open and metrics-only.
+//!
+//! # Refusals
+//!
+//! A call the breaker refuses fails with [`Rejected`] (boxed into
+//! [`BoxError`] by the layer), never reaching the service:
+//!
+//! | [`Reason`] | when | [`RetryAfter`] |
+//! |---|---|---|
+//! | `CircuitOpen` | the circuit is open and its wait has not elapsed | `After`: until it goes half-open |
+//! | `CircuitHalfOpenBusy` | half-open, and every probe slot is taken | `Unknown` |
+//! | `CircuitRecovering` | recovering gradually, and this call fell outside the share now admitted | `After`: until the ramp ends |
+//! | `CircuitForcedOpen` | an operator forced the circuit open | `Unknown` |
+//!
+//! The keyed breaker refuses the same way, per key. A refusal from a layer
+//! below the breaker passes through and is not counted as a failure.
+//! A server answers each of them as the table in `ballast_core::answer`
+//! says (feature `http` or `tonic` of ballast-core, or of the `ballast`
+//! facade).
 //!
 //! # Config files (feature `serde`)
 //!
@@ -103,7 +122,6 @@
 
 mod backoff;
 mod breaker;
-mod builder;
 mod call;
 mod classify;
 mod config;
@@ -128,7 +146,6 @@ mod window;
 
 pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
 pub use breaker::Breaker;
-pub use builder::ServiceBuilderExt;
 pub use classify::{Classifier, ErrorsAreFailures, Outcome};
 pub use config::{
     Config, ConfigBuilder, GradualRecovery, MAX_COUNT_WINDOW, MAX_HALF_OPEN_PERMITS,

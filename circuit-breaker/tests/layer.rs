@@ -4,9 +4,7 @@
 
 mod common;
 
-use ballast_circuit_breaker::{
-    BoxError, Breaker, CircuitBreakerLayer, Reason, Rejected, ServiceBuilderExt, State,
-};
+use ballast_circuit_breaker::{BoxError, Breaker, CircuitBreakerLayer, Reason, Rejected, State};
 use common::{WAIT, builder, rejection};
 use futures::FutureExt;
 use std::future::Future;
@@ -78,7 +76,7 @@ async fn services_built_from_one_layer_share_its_breaker() {
 async fn service_builder_ext_puts_services_behind_the_shared_breaker() {
     let b = breaker(1);
     let mut svc = ServiceBuilder::new()
-        .circuit_breaker(&b)
+        .layer(b.layer())
         .service(service_fn(dependency));
     for _ in 0..4 {
         call(&mut svc, 0).await.unwrap_err();

@@ -4,6 +4,12 @@
 //!   a call (open circuit, full bulkhead, rate limit, passed
 //!   deadline). Stacks box errors into `tower::BoxError`; users downcast to
 //!   `Rejected` once, whatever layer refused, and read why and when to retry.
+//! - [`BoxError`]: the boxed error every ballast layer returns, the same
+//!   type as `tower::BoxError`; each crate re-exports this one.
+//! - [`answer`] / [`Side`]: what a server answers for a refusal, as one
+//!   table; with feature `http` a `Rejected` turns into an HTTP response
+//!   (status, `Retry-After`), with feature `tonic` into a `tonic::Status`
+//!   (code, `grpc-retry-pushback-ms`).
 //! - [`CallError`]: what every crate's plain async helper returns on
 //!   failure: refused by a policy, or the call's own error.
 //! - [`ConfigError`]: what a builder returns for an invalid setting.
@@ -31,16 +37,28 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod answer;
 mod call_error;
 mod clock;
 mod config_error;
 pub mod duration;
+#[cfg(feature = "tonic")]
+pub mod grpc;
+#[cfg(feature = "http")]
+pub mod http;
 mod rejected;
 pub mod sync;
 mod time;
 
+pub use answer::Side;
 pub use call_error::CallError;
 pub use clock::HotClock;
 pub use config_error::ConfigError;
 pub use rejected::{Reason, Rejected, RetryAfter};
+
 pub use time::{Clock, FAR_FUTURE, ManualClock, Nanos, TokioClock, nanos, saturating_add};
+
+/// The error of a stacked ballast service: a boxed [`Rejected`] or the
+/// inner service's own error. The same type as `tower::BoxError`, declared
+/// once for the family; every ballast crate re-exports it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -122,6 +122,50 @@ impl Rejected {
         }
     }
 
+    /// The ballast refusal in `err` or anywhere in its chain of
+    /// [`source`](std::error::Error::source)s, if there is one.
+    ///
+    /// A plain `downcast_ref::<Rejected>()` sees only the outer error; this
+    /// also finds a refusal that something wrapped on its way up: tower's
+    /// `Buffer` (whose error holds the inner one as its source), or an
+    /// error type of your own that returns it from `source()`.
+    ///
+    /// ```
+    /// use ballast_core::{BoxError, Reason, Rejected};
+    ///
+    /// #[derive(Debug)]
+    /// struct Upstream(Rejected);
+    /// impl std::fmt::Display for Upstream {
+    ///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    ///         f.write_str("inventory call failed")
+    ///     }
+    /// }
+    /// impl std::error::Error for Upstream {
+    ///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+    ///         Some(&self.0)
+    ///     }
+    /// }
+    ///
+    /// let err: BoxError = Box::new(Upstream(Rejected::retry_later(Reason::CircuitOpen)));
+    /// assert!(err.downcast_ref::<Rejected>().is_none());
+    /// assert_eq!(Rejected::find(&err).map(Rejected::reason), Some(Reason::CircuitOpen));
+    /// ```
+    pub fn find(err: &crate::BoxError) -> Option<&Rejected> {
+        Self::find_in(err.as_ref())
+    }
+
+    /// [`Rejected::find`] for any error, not only a boxed one.
+    pub fn find_in<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Rejected> {
+        let mut next = Some(err);
+        while let Some(e) = next {
+            if let Some(rejected) = e.downcast_ref::<Rejected>() {
+                return Some(rejected);
+            }
+            next = e.source();
+        }
+        None
+    }
+
     /// True when retrying the same request can never succeed.
     pub fn is_permanent(&self) -> bool {
         self.retry_after == RetryAfter::Never

@@ -75,6 +75,17 @@
 //! ballast refusal) from "the dependency failed". Its retry hint is
 //! "later, unknown when": retrying makes sense only under a new deadline.
 //!
+//! | [`Reason`] | layer | when | [`RetryAfter`] |
+//! |---|---|---|---|
+//! | `DeadlineExceeded` | [`Timeout`] | the request's deadline has passed before the call, or the earlier of it and the layer's timeout passes during the call | `Unknown` |
+//! | `DeadlineExceeded` | [`within()`] | the same, for plain async code | `Unknown` |
+//!
+//! A server answers it as the table in `ballast_core::answer` says: 504,
+//! or gRPC `DEADLINE_EXCEEDED`. The server-side `ReceiveDeadline`
+//! (feature `http`) fails nothing: it answers a request that arrived
+//! expired, or whose handler ran past the deadline, with that 504 or
+//! `DEADLINE_EXCEEDED` itself.
+//!
 //! # The contract other ballast crates keep
 //!
 //! Every ballast policy that waits or starts work reads the call's

@@ -9,8 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tower_service::Service;
 
-/// A boxed error, as tower stacks use.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use ballast_core::BoxError;
 
 /// A service whose calls must finish by the earlier of its own timeout and
 /// the request's deadline.

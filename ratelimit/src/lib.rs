@@ -52,15 +52,35 @@
 //! - [`KeyedRateLimiter`]: one limit per key in a sharded map; idle keys
 //!   are evicted, so memory follows the active keys.
 //! - [`RateLimitLayer`] / [`RateLimit`] / [`ResponseFuture`]: the tower
-//!   layer, `Clone` with shared state; keyed through [`KeyedBy`];
-//!   [`ServiceBuilderExt`] adds `.rate_limiter(&limiter)` and
-//!   `.keyed_rate_limiter(&limiter, key_fn)` to tower's `ServiceBuilder`.
+//!   layer, `Clone` with shared state; keyed through [`KeyedBy`]. Stack it
+//!   with `.layer(limiter.layer())`, or with the `ballast` facade's
+//!   `.with_rate_limiter(&limiter)` and `.with_keyed_rate_limiter(&limiter,
+//!   key_fn)`.
 //! - `http` (feature `http`): the server-side layer answering 429 with
 //!   `Retry-After` and the IETF `RateLimit` / `RateLimit-Policy` fields.
 //! - `redis` (feature `redis`): one limit shared by every instance of a
 //!   service, kept in Redis by a Lua script on the server's clock, with a
 //!   fallback (fail open, fail closed, or a local share) behind a timeout
 //!   and a circuit breaker while Redis is down.
+//!
+//! # Refusals
+//!
+//! Every refusal is a [`Rejected`] with [`Reason::RateLimited`] (boxed
+//! into [`BoxError`] by the layers):
+//!
+//! | when | [`RetryAfter`] |
+//! |---|---|
+//! | the request does not fit now (mode `Reject`), or would have to wait past `max_wait` or its deadline (mode `Wait`) | `After`: the exact wait until it would fit |
+//! | it asks for more cells than the limit can ever hold (`n` above the burst or the window's limit) | `Never` |
+//! | Redis-backed, fail-closed, while Redis cannot answer | `After`: the Redis breaker's wait when it is open; `Unknown` otherwise |
+//!
+//! The HTTP layer (feature `http`) does not fail: it answers 429 itself,
+//! with `Retry-After` and the `RateLimit` fields. A limiter in front of a
+//! server refuses the server's caller (429); one around a call to a
+//! dependency refuses this server's own call, which its caller must not
+//! see as a 429: the mapping in `ballast_core::answer` (feature `http` or
+//! `tonic` of ballast-core, or of the `ballast` facade) takes the side
+//! and answers 429 or 503 accordingly.
 //!
 //! # Config files
 //!
@@ -94,7 +114,6 @@
 //! - Shadow mode decides and records exactly as if enforcing, and admits.
 #![warn(missing_docs)]
 
-mod builder;
 mod config;
 #[cfg(feature = "serde")]
 mod config_serde;
@@ -118,7 +137,6 @@ mod sync;
 mod window;
 
 pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
-pub use builder::ServiceBuilderExt;
 pub use config::{Config, ConfigBuilder, Limit, Mode};
 pub use future::ResponseFuture;
 pub use gcra::Gcra;

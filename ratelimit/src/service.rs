@@ -6,9 +6,7 @@ use crate::limiter::{Decision, RateLimiter};
 use std::task::{Context, Poll};
 use tower_service::Service;
 
-/// The error type of a limited service: the inner service's error, or a
-/// boxed [`Rejected`](crate::Rejected) (find it with `downcast_ref`).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use ballast_core::BoxError;
 
 /// A service behind a rate limit; clones share the limit.
 ///

@@ -76,9 +76,9 @@
 //!   ([`StaticPolicy::named`], [`Policy::leak`]): a process-lifetime
 //!   policy whose calls skip the reference count.
 //! - [`RetryLayer`] / [`Retry`] / [`ResponseFuture`]: the tower layer;
-//!   [`ServiceBuilderExt`] / [`AsRetryLayer`]: `.ballast_retry(&policy)` and
-//!   `.ballast_hedge(&hedge_policy)` on tower's
-//!   `ServiceBuilder`.
+//!   [`AsRetryLayer`]: what the `ballast` facade's
+//!   `.with_retry_policy(&policy)` takes (`.with_hedge_policy(&hedge_policy)`
+//!   for hedging); with this crate alone, `.layer(policy.layer())`.
 //! - [`http`] (feature `http`): [`HttpClassifier`](http::HttpClassifier)
 //!   (429, 502, 503, 504, `Retry-After`) and
 //!   [`IdempotentRequests`](http::IdempotentRequests); [`grpc`]: status
@@ -136,6 +136,11 @@
 //! its own (the family has no such [`Reason`]). The only [`Rejected`] this
 //! crate makes itself is the helper's [`Reason::DeadlineExceeded`] for a
 //! deadline already past.
+//!
+//! | [`Reason`] | made by | when | [`RetryAfter`] |
+//! |---|---|---|---|
+//! | `DeadlineExceeded` | [`retry`] (the helper) | its call begins with its deadline already past | `Unknown` |
+//! | any | the layers below | passed through as it came, when every attempt was refused | as it came |
 //!
 //! # Hedging
 //!
@@ -268,7 +273,7 @@ mod transient;
 pub use backoff::{Backoff, BackoffBuilder, DEFAULT_CAP, Delays, Jitter};
 pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
 pub use budget::{BudgetConfig, BudgetConfigBuilder, MAX_BUCKETS, RetryBudget};
-pub use builder::{AsRetryLayer, ServiceBuilderExt};
+pub use builder::AsRetryLayer;
 pub use call::retry;
 pub use classify::{
     Action, AnyRequests, Classifier, CloneRequest, CloneRequests, Resendable, RetryErrors,

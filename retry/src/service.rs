@@ -13,8 +13,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_service::Service;
 
-/// A boxed error, as tower stacks use.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use ballast_core::BoxError;
 
 /// What a service's in-flight calls hold: the policy and the request
 /// cloner.

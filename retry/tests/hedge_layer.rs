@@ -343,11 +343,10 @@ async fn calls_are_send_futures_for_multi_threaded_runtimes() {
 
 #[tokio::test(start_paused = true)]
 async fn the_service_builder_method_hedges_under_the_shared_policy() {
-    use ballast_retry::ServiceBuilderExt;
     let policy = HedgePolicy::new(fixed(100 * MS).build().unwrap());
     let replica = Replica::default();
     let mut svc = tower::ServiceBuilder::new()
-        .ballast_hedge(&policy)
+        .layer(policy.layer())
         .service(replica.clone());
     let job = Job::new(SLOW, 10 * MS);
 

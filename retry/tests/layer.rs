@@ -217,11 +217,10 @@ async fn clones_of_the_service_share_the_counts() {
 
 #[tokio::test(start_paused = true)]
 async fn the_service_builder_method_retries_under_the_shared_policy() {
-    use ballast_retry::ServiceBuilderExt;
     let dep = Scripted::new(&[Err(ConnectionRefused), Ok(200)]);
     let policy = Policy::new(builder().build().unwrap(), RetryErrors);
     let mut svc = ServiceBuilder::new()
-        .ballast_retry(&policy)
+        .layer(policy.layer())
         .service(dep.clone());
     assert_eq!(svc.ready().await.unwrap().call("GET").await.unwrap(), 200);
     assert_eq!(dep.start_ms(), [0, 100]);

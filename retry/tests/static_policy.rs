@@ -112,19 +112,19 @@ async fn with_its_budget_spent_a_leaked_policy_returns_the_error_at_once() {
 
 #[tokio::test(start_paused = true)]
 async fn a_name_asked_for_again_is_the_same_policy_with_one_budget_and_one_count() {
-    use ballast_retry::{Config, ServiceBuilderExt, StaticPolicy};
+    use ballast_retry::{Config, StaticPolicy};
     let config = Config::default();
     let first = StaticPolicy::named("static_policy::same", config.clone(), RetryErrors).unwrap();
     let dep = Scripted::new(&[Ok(200), Ok(201)]);
     let mut a = ServiceBuilder::new()
-        .ballast_retry(&first)
+        .layer(first.layer())
         .service(dep.clone());
     a.ready().await.unwrap().call("GET").await.unwrap();
     // Another client built later (a reload, another connection) asks again.
     let again = StaticPolicy::named("static_policy::same", config, RetryErrors).unwrap();
     assert_eq!(again, first, "one policy, not a second leaked one");
     assert_eq!(again.name(), Some("static_policy::same"));
-    let mut b = ServiceBuilder::new().ballast_retry(&again).service(dep);
+    let mut b = ServiceBuilder::new().layer(again.layer()).service(dep);
     b.ready().await.unwrap().call("GET").await.unwrap();
     assert_eq!(first.metrics().calls, 2, "both clients count in one policy");
 }

@@ -5,7 +5,7 @@
 //!
 //! ```
 //! use ballast_bulkhead::partitioned::{PartitionedBulkhead, PartitionedConfig};
-//! use ballast_bulkhead::{Reason, Rejected, ServiceBuilderExt};
+//! use ballast_bulkhead::{Reason, Rejected};
 //! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -22,7 +22,7 @@
 //!     move |req: &(&'static str, u32)| b.partition(req.0)
 //! };
 //! let mut svc = ServiceBuilder::new()
-//!     .partitioned_bulkhead(&bulkhead, by_tenant)
+//!     .layer(bulkhead.layer(by_tenant))
 //!     .service(service_fn(|req: (&'static str, u32)| async move {
 //!         Ok::<_, std::io::Error>(req.1)
 //!     }));

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use ballast_bulkhead::shed::{LoadShedder, Priority, ShedConfig};
-//! use ballast_bulkhead::{Reason, Rejected, ServiceBuilderExt};
+//! use ballast_bulkhead::{Reason, Rejected};
 //! use std::time::Duration;
 //! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 //!
@@ -19,7 +19,7 @@
 //!     Ok::<_, std::io::Error>(())
 //! });
 //! let mut svc = ServiceBuilder::new()
-//!     .shed_load(&shedder, |req: &(Priority, u32)| req.0)
+//!     .layer(shedder.layer(|req: &(Priority, u32)| req.0))
 //!     .service(slow);
 //!
 //! let mut running = Vec::new();

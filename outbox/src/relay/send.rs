@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use ballast_core::BoxError;
 pub(crate) type Classify = fn(&Result<(), BoxError>) -> Action;
 
 /// Retry outages and refusals by the breaker (retry's refusal rule then
