@@ -217,10 +217,23 @@ async fn an_outage_does_not_dead_letter_and_everything_goes_out_when_the_broker_
     recorder
         .down
         .store(true, std::sync::atomic::Ordering::Relaxed);
+    // The broker's circuit opens during the outage (a few failed calls)
+    // and waits 300 ms before each probe. With the default wait (60 s) the
+    // run depended on timing: a publish that saw the broker down just as
+    // it came back reopened the circuit, and the last message waited a
+    // minute for the next probe.
+    let breaker = ballast_circuit_breaker::Config::builder()
+        .name("broker")
+        .sliding_window(ballast_circuit_breaker::SlidingWindow::count(10))
+        .minimum_calls(5)
+        .wait_in_open(Duration::from_millis(300))
+        .build()
+        .unwrap();
     let config = RelayConfig::builder()
         .max_attempts(1)
         .lease_ttl(Duration::from_secs(2))
         .poll_interval(Duration::from_millis(20))
+        .breaker(breaker)
         .build()
         .unwrap();
     let relay = Relay::start(&outbox, recorder.clone(), config);
@@ -237,6 +250,11 @@ async fn an_outage_does_not_dead_letter_and_everything_goes_out_when_the_broker_
     let stats = relay.stats();
     assert_eq!(stats.dead_lettered, 0, "{stats:?}");
     assert!(stats.not_sent > 0, "{stats:?}");
+    assert_ne!(
+        stats.breaker,
+        ballast_circuit_breaker::State::Closed,
+        "the outage opened the broker's circuit: {stats:?}"
+    );
     recorder
         .down
         .store(false, std::sync::atomic::Ordering::Relaxed);
