@@ -41,7 +41,14 @@ fn one_a_minute() -> ratelimit::Config {
 #[derive(Clone)]
 struct App {
     to_dependency: RateLimiter,
-    gate: Arc<Notify>,
+    gate: Arc<Gate>,
+}
+
+/// Holds `/busy` handlers: each says it entered, then waits to be let go.
+#[derive(Default)]
+struct Gate {
+    entered: Notify,
+    release: Notify,
 }
 
 /// The dependency call: through our client-side rate limit toward it.
@@ -55,7 +62,7 @@ async fn call_dependency(app: &App) -> Result<&'static str, BoxError> {
         .await
 }
 
-async fn serve() -> (SocketAddr, Arc<Notify>) {
+async fn serve() -> (SocketAddr, Arc<Gate>) {
     let per_client = KeyedRateLimiter::new(one_a_minute());
     let one_at_a_time = Bulkhead::new(
         bulkhead::Config::builder()
@@ -65,7 +72,7 @@ async fn serve() -> (SocketAddr, Arc<Notify>) {
     );
     let app = App {
         to_dependency: RateLimiter::new(one_a_minute()),
-        gate: Arc::new(Notify::new()),
+        gate: Arc::new(Gate::default()),
     };
     let gate = app.gate.clone();
     let proxy_limit = RateLimiter::new(one_a_minute());
@@ -87,7 +94,8 @@ async fn serve() -> (SocketAddr, Arc<Notify>) {
         .route(
             "/busy",
             get(|State(app): State<App>| async move {
-                app.gate.notified().await;
+                app.gate.entered.notify_one();
+                app.gate.release.notified().await;
                 "done"
             })
             .layer(
@@ -203,17 +211,12 @@ async fn a_rate_limit_per_client_is_a_429_with_retry_after() {
 async fn a_full_bulkhead_is_a_503() {
     let (addr, gate) = serve().await;
     let first = tokio::spawn(async move { get_path(addr, "/busy", "a").await });
-    // Wait until the first request holds the permit: a second is refused.
-    let mut refused = None;
-    for _ in 0..100 {
-        let a = get_path(addr, "/busy", "b").await;
-        if a.status != StatusCode::OK {
-            refused = Some(a);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let refused = refused.expect("refused while the permit is held");
+    // Once the first request holds the permit (its handler entered), a
+    // second is refused.
+    tokio::time::timeout(Duration::from_secs(5), gate.entered.notified())
+        .await
+        .expect("the first request entered its handler");
+    let refused = get_path(addr, "/busy", "b").await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         refused.body.starts_with("bulkhead full"),
@@ -225,7 +228,7 @@ async fn a_full_bulkhead_is_a_503() {
         None,
         "a full bulkhead cannot say when"
     );
-    gate.notify_one();
+    gate.release.notify_one();
     assert_eq!(first.await.expect("joined").status, StatusCode::OK);
 }
 
