@@ -1,8 +1,8 @@
 //! Group commit of log writes, end to end on SQLite and PostgreSQL
 //! (`BALLAST_PG_URL`): many sagas in flight at once, their entries
 //! committed together, all complete with each effect applied once. (The
-//! store tests check a group with one fenced saga in it.) An ignored test
-//! measures sagas per second with and without grouping.
+//! store tests check a group with one fenced saga in it.) Throughput is
+//! measured by the bench (`cargo bench -p ballast-saga --bench throughput`).
 
 mod support;
 
@@ -83,29 +83,4 @@ async fn on_postgres_two_hundred_sagas_at_once_complete_through_grouped_commits(
     let table = unique_table("saga_gc");
     run(pool.clone(), &table, 200, 256).await;
     drop_saga_tables(&pool, &table).await;
-}
-
-/// `cargo test -p ballast-saga --release --test group_commit -- --ignored
-/// --nocapture`: three-step sagas per second, 1,000 in flight, each
-/// entry committed alone against entries grouped, on both databases.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a check: run by hand"]
-async fn measure_sagas_per_second_with_and_without_group_commit() {
-    let n = 1000;
-    for round in 0..2 {
-        for group in [1u32, 256] {
-            let dir = tempfile::tempdir().unwrap();
-            let took = run(sqlite(&dir).await, "ballast_saga", n, group).await;
-            let rate = n as f64 / took.as_secs_f64();
-            println!("round {round} sqlite   group_commit={group:>3}: {rate:>7.0} sagas/s");
-            if let Ok(url) = std::env::var("BALLAST_PG_URL") {
-                let pool = postgres(&url, 16).await;
-                let table = unique_table("saga_gcm");
-                let took = run(pool.clone(), &table, n, group).await;
-                let rate = n as f64 / took.as_secs_f64();
-                println!("round {round} postgres group_commit={group:>3}: {rate:>7.0} sagas/s");
-                drop_saga_tables(&pool, &table).await;
-            }
-        }
-    }
 }
