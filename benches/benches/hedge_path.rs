@@ -2,7 +2,7 @@
 //! common path, where no backup is ever sent.
 //!
 //! One trivial service, bare and behind hedging, every call answered
-//! before the delay, with `1_task` and `2_tasks` as in `success_path` (per
+//! before the delay, with `1_task` and `2_tasks` as in `hot_paths` (per
 //! call per task; equal figures mean perfect scaling).
 //!
 //! The rows:

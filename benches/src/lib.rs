@@ -11,9 +11,9 @@
 //! an application does when `cargo bench -p ballast-benches` selects only
 //! it.
 //!
-//! - `success_path`: what ballast's retry costs a call that succeeds at
-//!   once, against `tower::retry` and tower-resilience's retry (see the
-//!   file's notes).
+//! - `hot_paths`: every pattern's hot path in both shapes users call it
+//!   (one value reused; a clone per call), one and two tasks, beside its
+//!   peers; retry's rows are what it costs a call that succeeds at once.
 //!
 //! There is no library here; this file only documents the package.
 #![warn(missing_docs)]
