@@ -5,7 +5,7 @@
 
 mod support;
 
-use ballast_saga::{Executor, ExecutorHandle, Status};
+use ballast_saga::{Executor, ExecutorHandle, OnUnknown, Status};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
@@ -31,9 +31,17 @@ async fn stale_executor_writes_nothing(
     let svc = Service::default();
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
     svc.on("hotel", [Answer::Gate(gate.clone())]);
+    // A's hotel attempt must outlive B's whole run (a 5 s attempt timed
+    // out on a loaded CI machine before the gate opened, and the late
+    // action this test is about never came).
     let a: ExecutorHandle = Executor::builder(db_a)
         .config(slow_config(table))
-        .register(trip(&svc, 1))
+        .register(trip_timed(
+            &svc,
+            1,
+            OnUnknown::RunAgain,
+            Duration::from_secs(120),
+        ))
         .start()
         .await
         .unwrap();

@@ -167,10 +167,22 @@ pub fn trip(svc: &Service, version: u32) -> Definition<Trip> {
 
 /// [`trip`] with the hotel's unknown outcome handled by `hotel`.
 pub fn trip_with(svc: &Service, version: u32, hotel: OnUnknown) -> Definition<Trip> {
+    trip_timed(svc, version, hotel, Duration::from_secs(5))
+}
+
+/// [`trip_with`] with each step's attempt bounded by `timeout`: a test
+/// that holds an action on purpose for longer than a loaded machine may
+/// take to do the rest gives it a long one.
+pub fn trip_timed(
+    svc: &Service,
+    version: u32,
+    hotel: OnUnknown,
+    timeout: Duration,
+) -> Definition<Trip> {
     let step = |name: &'static str| {
         Step::new(name, action(svc, name))
             .retry(quick_retry(3))
-            .timeout(Duration::from_secs(5))
+            .timeout(timeout)
     };
     Definition::builder("trip", version)
         .step(step("flight").compensate(compensation(svc, "flight")))
