@@ -12,12 +12,15 @@ use support::*;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// Leases that the test expires by hand: renewed only every 10 s.
+/// Leases that the test expires by hand, renewed (and free sagas
+/// claimed) only once an hour: A's ticker must not take its own expired
+/// saga back before B does (with a 10 s tick it did on a loaded machine,
+/// aborting the late action this test waits for).
 fn slow_config(table: &str) -> ballast_saga::Config {
     ballast_saga::Config::builder()
         .table(table)
-        .lease(Duration::from_secs(60))
-        .tick(Duration::from_secs(10))
+        .lease(Duration::from_secs(4 * 3600))
+        .tick(Duration::from_secs(3600))
         .build()
         .unwrap()
 }
