@@ -26,7 +26,7 @@ pub const CALL_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// How far past its deadline a call may end before the check fails: a
 /// timer firing late on a loaded machine, and the unwinding after it.
-pub const DEADLINE_TOLERANCE: Duration = Duration::from_millis(100);
+pub const DEADLINE_TOLERANCE: Duration = Duration::from_millis(250);
 
 /// A dependency answered with a server error.
 #[derive(Debug)]
@@ -92,7 +92,7 @@ impl Client {
             AdaptiveConfig::builder()
                 .name(name)
                 .initial_limit(16)
-                .min_limit(2)
+                .min_limit(4)
                 .max_limit(64)
                 .algorithm(Gradient2::default())
                 .build()?,

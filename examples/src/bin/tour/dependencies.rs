@@ -219,6 +219,11 @@ async fn operation(
         *dep.declined.lock().unwrap().entry(key).or_default() += 1;
         return (StatusCode::PAYMENT_REQUIRED, "card declined".into());
     }
+    // An action arriving after its own compensation (it was late: the
+    // caller gave up on it and undid it) applies nothing: the undo wins.
+    if dep.applied(&format!("{key}/compensate")) {
+        return (StatusCode::OK, format!("{op} {key} already undone"));
+    }
     let first = dep.apply(&key);
     (StatusCode::OK, format!("{op} {key} applied: {first}"))
 }

@@ -69,43 +69,59 @@ pub async fn consumer(
     let consumed = Arc::new(Consumed::default());
     let (pool, counts) = (pool.clone(), consumed.clone());
     tokio::spawn(async move {
-        while let Some(envelope) = received.recv().await {
-            let id = envelope.id.to_string();
+        let mut batch = Vec::new();
+        // Whatever has arrived, up to 128 messages, in one transaction:
+        // one commit for many events.
+        while received.recv_many(&mut batch, 128).await > 0 {
             // A failed transaction (the database busy) is tried again:
-            // the relay already counts this message as delivered.
+            // the relay already counts these messages as delivered.
             loop {
-                let Ok(mut tx) = pool.begin().await else {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                };
-                let (topic, saga, row) = (envelope.topic.clone(), envelope.key.clone(), id.clone());
-                let outcome = inbox
-                    .process(&mut tx, &id, |tx| async move {
-                        sqlx::query(&format!(
-                            "INSERT INTO {HANDLED_TABLE} (id, topic, saga) VALUES ($1, $2, $3)"
-                        ))
-                        .bind(row)
-                        .bind(topic)
-                        .bind(saga)
-                        .execute(&mut **tx)
-                        .await
-                    })
-                    .await;
-                let Ok(outcome) = outcome else {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
-                };
-                if tx.commit().await.is_err() {
-                    continue;
+                match handle(&pool, &inbox, &batch).await {
+                    Ok((done, duplicates)) => {
+                        // Relaxed: statistics.
+                        counts.handled.fetch_add(done, Ordering::Relaxed);
+                        counts.duplicates.fetch_add(duplicates, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                 }
-                // Relaxed: statistics.
-                match outcome {
-                    Processed::Done(_) => counts.handled.fetch_add(1, Ordering::Relaxed),
-                    Processed::Duplicate => counts.duplicates.fetch_add(1, Ordering::Relaxed),
-                };
-                break;
             }
+            batch.clear();
         }
     });
     Ok(consumed)
+}
+
+/// Handles `batch` in one transaction, each message through the inbox;
+/// returns (handled, duplicates) once committed.
+async fn handle(
+    pool: &SqlitePool,
+    inbox: &Inbox<sqlx::Sqlite>,
+    batch: &[ballast_outbox::Envelope],
+) -> Result<(u64, u64), Box<dyn std::error::Error + Send + Sync>> {
+    let mut tx = pool.begin().await?;
+    let (mut done, mut duplicates) = (0, 0);
+    for envelope in batch {
+        let id = envelope.id.to_string();
+        let (topic, saga, row) = (envelope.topic.clone(), envelope.key.clone(), id.clone());
+        let outcome = inbox
+            .process(&mut tx, &id, |tx| async move {
+                sqlx::query(&format!(
+                    "INSERT INTO {HANDLED_TABLE} (id, topic, saga) VALUES ($1, $2, $3)"
+                ))
+                .bind(row)
+                .bind(topic)
+                .bind(saga)
+                .execute(&mut **tx)
+                .await
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        match outcome {
+            Processed::Done(_) => done += 1,
+            Processed::Duplicate => duplicates += 1,
+        }
+    }
+    tx.commit().await?;
+    Ok((done, duplicates))
 }

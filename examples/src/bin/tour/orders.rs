@@ -3,7 +3,7 @@
 //! each compensation sends an event through the outbox, in the transaction
 //! that logs its success.
 
-use crate::clients::{Client, Clients, Outcome};
+use crate::clients::{CALL_TIMEOUT, Client, Clients, Outcome};
 use ballast_outbox::{Message, Outbox};
 use ballast_saga::{Definition, Executor, ExecutorHandle, Step, StepContext, StepError};
 use serde::{Deserialize, Serialize};
@@ -86,8 +86,12 @@ pub fn definition(clients: &Clients) -> Definition<Order> {
                     })
                 }
             })
-            .retry(attempts(3, Duration::from_millis(200)))
-            .timeout(timeout)
+            .retry(attempts(4, Duration::from_millis(200)))
+            // Below the call's deadline: a reservation whose answer is
+            // late ends as a step timeout, an unknown outcome the saga
+            // compensates (release, by key) if it gives up, rather than as
+            // a failure it would take as "nothing reserved".
+            .timeout(CALL_TIMEOUT - Duration::from_millis(200))
             .compensate(move |c: StepContext<Order>| {
                 let inv = inv2.clone();
                 async move {
