@@ -98,14 +98,18 @@ fn plain(s: &Sample, phase: &str) -> String {
 fn table(s: &Sample, total: f64, phase: &str) -> Vec<String> {
     let width = 30usize;
     let done = ((s.t / total).min(1.0) * width as f64) as usize;
+    let planned = if s.t > total {
+        format!("{total:.0} s + drain")
+    } else {
+        format!("{total:.0} s")
+    };
     let [ok, r429, r503, other] = s.answers;
     let mut lines = vec![
         format!(
-            "[{}{}] {:5.1}/{:.0} s  {phase}",
+            "[{}{}] {:5.1} s of {planned}  {phase}",
             "#".repeat(done),
             ".".repeat(width - done),
             s.t,
-            total
         ),
         format!(
             "storefront {:4.0} req/s  p50 {:5.1} p95 {:5.1} p99 {:5.1} ms  202:{ok} 429:{r429} 503:{r503} other:{other} shed:{}",

@@ -8,7 +8,7 @@ use hyper_util::client::legacy::Client as Http;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
@@ -34,8 +34,6 @@ pub struct Load {
     pub surge: Arc<AtomicBool>,
     /// Set to stop sending.
     pub stop: Arc<AtomicBool>,
-    /// Requests in flight.
-    pub in_flight: Arc<AtomicU32>,
 }
 
 /// The steady clients; "greedy" sends three times its share.
@@ -55,7 +53,6 @@ impl Load {
             per_client,
             surge: Arc::default(),
             stop: Arc::default(),
-            in_flight: Arc::default(),
         }
     }
 
@@ -70,12 +67,11 @@ impl Load {
             .collect();
         senders.push(("batch", 4 * self.per_client, true));
         for (name, rate, batch) in senders {
-            let (http, seen, stop, surge, in_flight) = (
+            let (http, seen, stop, surge) = (
                 http.clone(),
                 self.seen.clone(),
                 self.stop.clone(),
                 self.surge.clone(),
-                self.in_flight.clone(),
             );
             tasks.spawn(async move {
                 let mut tick =
@@ -88,12 +84,8 @@ impl Load {
                     if batch && !surge.load(Ordering::Relaxed) {
                         continue;
                     }
-                    let (http, seen, in_flight) = (http.clone(), seen.clone(), in_flight.clone());
-                    sent.spawn(async move {
-                        in_flight.fetch_add(1, Ordering::Relaxed);
-                        order(&http, addr, name, batch, &seen).await;
-                        in_flight.fetch_sub(1, Ordering::Relaxed);
-                    });
+                    let (http, seen) = (http.clone(), seen.clone());
+                    sent.spawn(async move { order(&http, addr, name, batch, &seen).await });
                     while sent.try_join_next().is_some() {}
                 }
                 while sent.join_next().await.is_some() {}

@@ -113,6 +113,7 @@ async fn run(quick: bool, html_path: &std::path::Path) -> Result<bool, BoxError>
 
     let load = world.load.start(world.storefront);
     scenario::run(&world, &phases, &display, since).await?;
+    // Relaxed: a stop switch; the joins below wait for the senders.
     world.load.stop.store(true, Ordering::Relaxed);
     load.join_all().await;
     world.enter(phases.len(), since);
@@ -121,6 +122,7 @@ async fn run(quick: bool, html_path: &std::path::Path) -> Result<bool, BoxError>
             .into(),
     );
     let drained = drain(&world, if quick { 30 } else { 60 }).await;
+    // Relaxed: a stop switch; the sampler is awaited below.
     sampling.store(false, Ordering::Relaxed);
     let _ = sampler.await;
     display.finish();
@@ -158,6 +160,7 @@ async fn drain(world: &World, secs: u64) -> bool {
             .fetch_one(&world.pool)
             .await
             .ok();
+        // Relaxed: a counter that only grows, compared again next time.
         let handled = world.consumed.handled.load(Ordering::Relaxed) as i64;
         if let (Some(s), Some(0), Some((p,))) = (sagas, backlog, published) {
             if s[2] == 0 && handled >= p {

@@ -205,6 +205,7 @@ pub async fn build(
         d.payments.effects(),
         d.payments.declined(),
         d.shipping.effects(),
+        // Relaxed: a statistic.
         d.all()
             .map(|x| format!("{} {}", x.name, x.received.load(Ordering::Relaxed)))
             .join(", "),
@@ -244,6 +245,8 @@ pub async fn build(
     )
     .await?;
     let backlog = world.outbox.backlog().await?;
+    // Relaxed: the consumer's counters; every task writing them has
+    // finished its work before the drain ended.
     let duplicates = world.consumed.duplicates.load(Ordering::Relaxed);
     facts.push(format!(
         "events: {sent} sent by saga steps (one per logged step success or compensation), {published} published, {inbox} in the inbox, {handled} handlings of {handled_ids} ids; {duplicates} duplicate deliveries absorbed by the inbox; backlog {}, dead letters {}",
@@ -263,6 +266,7 @@ pub async fn build(
     });
 
     // 4. Deadlines.
+    // Relaxed: statistics of calls that have all ended.
     let mut calls = 0;
     let mut worst = 0;
     let mut over = 0;

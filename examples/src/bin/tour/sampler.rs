@@ -115,6 +115,7 @@ pub async fn sample(world: &World, since: Instant, last: Option<&Sample>) -> Sam
     let keep = |f: fn(&Sample) -> u64| last.map(f).unwrap_or(0);
     Sample {
         t,
+        // Relaxed: a label and statistics, read once per tick.
         phase: world.phase.load(Ordering::Relaxed),
         rps,
         p50: quantile_ms(&lat, 0.5),

@@ -71,6 +71,7 @@ pub async fn run(
         match phase.name {
             "payments slow" => {
                 d.payments.set_delay(250, 600);
+                // Relaxed: a switch the senders read once per tick.
                 world.load.surge.store(true, Ordering::Relaxed);
             }
             "inventory down" => {
