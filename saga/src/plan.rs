@@ -164,6 +164,11 @@ pub(crate) struct Position {
     pub open: Vec<bool>,
     /// How the last attempt of the step failed, if it did.
     pub failed: Vec<Option<Failure>>,
+    /// An earlier attempt of the step may have taken effect: it timed
+    /// out, or had no outcome when the next one started. A later attempt
+    /// failing transiently says nothing about it (the key is the same); one
+    /// refused for good does.
+    pub unknown_before: Vec<bool>,
     pub succeeded: Vec<bool>,
     /// A step whose unknown outcome is compensated too.
     pub also: Option<usize>,
@@ -185,6 +190,7 @@ impl Position {
             attempts: vec![0; n],
             open: vec![false; n],
             failed: vec![None; n],
+            unknown_before: vec![false; n],
             succeeded: vec![false; n],
             also: None,
             compensated: vec![false; n],
@@ -239,6 +245,9 @@ impl Position {
             },
             Kind::StepStarted => {
                 if let Some(i) = r.step {
+                    if self.maybe_done(i) {
+                        self.unknown_before[i] = true;
+                    }
                     self.attempts[i] += 1;
                     self.open[i] = true;
                     self.failed[i] = None;
@@ -263,6 +272,11 @@ impl Position {
                 if let Some(i) = r.step {
                     self.open[i] = false;
                     self.failed[i] = r.failure;
+                    // A refusal for good answers for the key: the service
+                    // would have answered an applied key with its result.
+                    if r.failure == Some(Failure::Step(StepErrorKind::Compensate)) {
+                        self.unknown_before[i] = false;
+                    }
                 }
             }
             Kind::Compensating => {
@@ -299,10 +313,11 @@ impl Position {
         }
     }
 
-    /// Whether step `i`'s last attempt may have taken effect without the
-    /// log saying so: no outcome, or it timed out.
+    /// Whether an attempt of step `i` may have taken effect without the
+    /// log saying so: the last has no outcome or timed out, or an earlier
+    /// one did.
     fn maybe_done(&self, i: usize) -> bool {
-        self.open[i] || self.failed[i] == Some(Failure::Unknown)
+        self.open[i] || self.failed[i] == Some(Failure::Unknown) || self.unknown_before[i]
     }
 }
 
@@ -447,12 +462,13 @@ fn verdict(shape: &Shape, p: &Position, i: usize) -> Next {
             also: alone.then_some(i),
             why: Why::OutcomeUnknown { step: i },
         },
-        Some(f) => {
+        Some(_) => {
             if forward_only || p.attempts[i] < step.max_attempts {
                 run
             } else {
-                // An attempt that timed out may have taken effect.
-                let also = (alone && f == Failure::Unknown && step.compensable).then_some(i);
+                // An attempt that timed out (this one or an earlier one)
+                // may have taken effect.
+                let also = (alone && p.maybe_done(i) && step.compensable).then_some(i);
                 Next::Compensate {
                     also,
                     why: Why::StepFailed {
@@ -616,6 +632,59 @@ mod tests {
             decide_now(&shape(), &log),
             Next::Compensate {
                 also: None,
+                why: Why::StepFailed {
+                    step: 1,
+                    attempts: 3
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn an_earlier_timed_out_attempt_is_compensated_when_the_last_fails_plainly() {
+        let mut log = vec![started()];
+        log.extend(ok(0, 1));
+        let attempt = |f: Failure| {
+            [
+                Record::new(Kind::StepStarted).step(1),
+                Record::new(Kind::StepFailed).step(1).failure(f),
+            ]
+        };
+        // The first attempt timed out (it may have reserved), the next two
+        // were refused before reaching the service.
+        log.extend(attempt(Failure::Unknown));
+        log.extend(attempt(Failure::Step(StepErrorKind::Transient)));
+        log.extend(attempt(Failure::Step(StepErrorKind::Transient)));
+        assert_eq!(
+            decide_now(&shape(), &log),
+            Next::Compensate {
+                also: Some(1),
+                why: Why::StepFailed {
+                    step: 1,
+                    attempts: 3
+                }
+            }
+        );
+    }
+
+    #[test]
+    fn an_attempt_cut_off_by_a_crash_is_compensated_when_later_ones_fail_plainly() {
+        let mut log = vec![started()];
+        log.extend(ok(0, 1));
+        // The executor died during the first attempt (no outcome logged).
+        log.push(Record::new(Kind::StepStarted).step(1));
+        for _ in 0..2 {
+            log.extend([
+                Record::new(Kind::StepStarted).step(1),
+                Record::new(Kind::StepFailed)
+                    .step(1)
+                    .failure(Failure::Step(StepErrorKind::Transient)),
+            ]);
+        }
+        assert_eq!(
+            decide_now(&shape(), &log),
+            Next::Compensate {
+                also: Some(1),
                 why: Why::StepFailed {
                     step: 1,
                     attempts: 3

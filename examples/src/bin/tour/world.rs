@@ -1,0 +1,131 @@
+//! Everything the tour runs, started in one place: the dependencies, the
+//! clients, the saga log and the outbox in SQLite, the executor, the
+//! relay and its consumer, the storefront and the load.
+
+use crate::clients::Clients;
+use crate::dependencies::{self, Dependencies};
+use crate::events::{self, Consumed};
+use crate::load::Load;
+use crate::orders;
+use crate::storefront::{self, Guards, Shop};
+use ballast::prelude::BoxError;
+use ballast_outbox::{ChannelPublisher, Outbox, RelayHandle};
+use ballast_saga::ExecutorHandle;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+/// The running tour.
+pub struct World {
+    pub deps: Dependencies,
+    pub clients: Arc<Clients>,
+    pub pool: sqlx::SqlitePool,
+    pub outbox: Outbox<sqlx::Sqlite>,
+    publisher: ChannelPublisher,
+    /// The executor now (`None` while it is down), shared with the
+    /// storefront.
+    pub executor: Arc<RwLock<Option<ExecutorHandle>>>,
+    /// How many executors and relays were started (their names' numbers).
+    pub generation: AtomicUsize,
+    relay: Mutex<Option<RelayHandle>>,
+    pub consumed: Arc<Consumed>,
+    pub storefront: SocketAddr,
+    pub guards: Guards,
+    pub load: Load,
+    /// The scenario's phase now (an index).
+    pub phase: AtomicUsize,
+    /// When each phase began, and the drain, in seconds since the load
+    /// started.
+    pub phase_starts: Mutex<Vec<f64>>,
+}
+
+impl World {
+    /// Starts everything but the load, keeping the database at `db`.
+    pub async fn start(db: &std::path::Path, per_client: u32) -> Result<World, BoxError> {
+        let (deps, addrs) = dependencies::start().await?;
+        let clients = Arc::new(Clients::new(addrs)?);
+        let pool = ballast_outbox::sqlite::connect(db).await?;
+        let outbox = events::outbox(&pool).await?;
+        let (publisher, received) = ChannelPublisher::new(1024);
+        let consumed = events::consumer(&pool, received)
+            .await
+            .map_err(|e| e.to_string())?;
+        let executor = orders::executor(&pool, &outbox, &clients, "executor-1").await?;
+        let relay = events::relay(&outbox, &publisher, "relay-1");
+        let executor = Arc::new(RwLock::new(Some(executor)));
+        let (storefront, guards) = storefront::start(Shop {
+            executor: executor.clone(),
+            clients: clients.clone(),
+        })
+        .await?;
+        Ok(World {
+            deps,
+            clients,
+            pool,
+            outbox,
+            publisher,
+            executor,
+            generation: AtomicUsize::new(1),
+            relay: Mutex::new(Some(relay)),
+            consumed,
+            storefront,
+            guards,
+            load: Load::new(per_client),
+            phase: AtomicUsize::new(0),
+            phase_starts: Mutex::default(),
+        })
+    }
+
+    /// Moves to phase `i` (the drain after the last), `since` the load
+    /// started.
+    pub fn enter(&self, i: usize, since: Instant) {
+        // Relaxed: read by the sampler, for labels only.
+        self.phase.store(i, Ordering::Relaxed);
+        self.phase_starts
+            .lock()
+            .unwrap()
+            .push(since.elapsed().as_secs_f64());
+    }
+
+    /// Aborts the executor and the relay, as a crash would: their tasks
+    /// stop where they are and their leases are left to expire.
+    pub fn crash(&self) {
+        if let Some(h) = self.executor.write().unwrap().take() {
+            h.abort();
+        }
+        if let Some(r) = self.relay.lock().unwrap().take() {
+            r.abort();
+        }
+    }
+
+    /// Starts a new executor and a new relay under new names; they take
+    /// the sagas and partitions over once the old leases expire.
+    pub async fn restart(&self) -> Result<usize, BoxError> {
+        // Relaxed: only the scenario restarts, one at a time.
+        let n = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let h = orders::executor(
+            &self.pool,
+            &self.outbox,
+            &self.clients,
+            &format!("executor-{n}"),
+        )
+        .await?;
+        *self.executor.write().unwrap() = Some(h);
+        let r = events::relay(&self.outbox, &self.publisher, &format!("relay-{n}"));
+        *self.relay.lock().unwrap() = Some(r);
+        Ok(n)
+    }
+
+    /// Stops the executor and the relay cleanly (after the drain).
+    pub async fn shutdown(&self) {
+        let h = self.executor.write().unwrap().take();
+        if let Some(h) = h {
+            let _ = h.shutdown().await;
+        }
+        let r = self.relay.lock().unwrap().take();
+        if let Some(r) = r {
+            r.shutdown().await;
+        }
+    }
+}
