@@ -54,6 +54,8 @@
 //!
 //! # Map
 //!
+//! - `guide` (with the five default features): the order to stack the
+//!   layers, client side and server side, and why.
 //! - [`prelude`]: the names every stack uses, for a glob import.
 //! - [`ServiceBuilderExt`]: every ballast layer as a `with_` method of
 //!   tower's `ServiceBuilder`.
@@ -70,6 +72,14 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod builder;
+#[cfg(all(
+    feature = "circuit-breaker",
+    feature = "bulkhead",
+    feature = "retry",
+    feature = "deadline",
+    feature = "ratelimit"
+))]
+pub mod guide;
 pub mod prelude;
 
 pub use builder::ServiceBuilderExt;
