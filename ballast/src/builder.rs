@@ -18,10 +18,10 @@ use ballast_circuit_breaker::{
 };
 #[cfg(all(feature = "deadline", feature = "http"))]
 use ballast_deadline::propagate::{ReceiveConfig, SendConfig};
+#[cfg(all(feature = "deadline", feature = "http"))]
+use ballast_deadline::{ClientDeadlineLayer, ReceiveDeadlineLayer, SendDeadlineLayer};
 #[cfg(feature = "deadline")]
 use ballast_deadline::{Config as DeadlineConfig, TimeoutLayer};
-#[cfg(all(feature = "deadline", feature = "http"))]
-use ballast_deadline::{ReceiveDeadlineLayer, SendDeadlineLayer};
 #[cfg(feature = "redis")]
 use ballast_ratelimit::redis::{RedisRateLimitLayer, RedisRateLimiter};
 #[cfg(feature = "ratelimit")]
@@ -185,6 +185,20 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
         self,
         config: ReceiveConfig,
     ) -> ServiceBuilder<Stack<ReceiveDeadlineLayer, L>>;
+
+    /// The client side of a deadline in one layer: bounds each call by
+    /// `config`'s timeout or the caller's deadline, whichever is earlier,
+    /// sends what is left to the callee in the request's headers (as
+    /// [`with_sent_deadline`](Self::with_sent_deadline) with the default
+    /// `SendConfig`) and stops waiting when it passes (as
+    /// [`with_deadline`](Self::with_deadline)). For `http::Request`s and,
+    /// with feature `reqwest`, `reqwest::Request`s. Other send settings:
+    /// `.layer(ClientDeadlineLayer::new(config).send_config(send))`.
+    #[cfg(all(feature = "deadline", feature = "http"))]
+    fn with_client_deadline(
+        self,
+        config: DeadlineConfig,
+    ) -> ServiceBuilder<Stack<ClientDeadlineLayer, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -294,5 +308,13 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         config: ReceiveConfig,
     ) -> ServiceBuilder<Stack<ReceiveDeadlineLayer, L>> {
         self.layer(ReceiveDeadlineLayer::new(config))
+    }
+
+    #[cfg(all(feature = "deadline", feature = "http"))]
+    fn with_client_deadline(
+        self,
+        config: DeadlineConfig,
+    ) -> ServiceBuilder<Stack<ClientDeadlineLayer, L>> {
+        self.layer(ClientDeadlineLayer::new(config))
     }
 }

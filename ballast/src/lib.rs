@@ -44,7 +44,8 @@
 //! |---|---|
 //! | `circuit-breaker`, `bulkhead`, `retry`, `deadline`, `ratelimit` | the five tower layers (default: they need only tokio and tower) |
 //! | `saga`, `outbox` | the durable half (off by default: sqlx and a database driver) |
-//! | `http` | a [`Rejected`] as the response a server should send; deadlines over HTTP, retry's HTTP classifiers, the 429 layer |
+//! | `http` | a [`Rejected`] as the response a server should send; deadlines over HTTP, the HTTP classifiers of retry and the breaker, the 429 layer |
+//! | `reqwest` | `http`, and reqwest as the client: deadlines sent on a `reqwest::Request`, retry's cloner and the HTTP classifiers of retry and the breaker over reqwest's types |
 //! | `tonic` | a [`Rejected`] as a `tonic::Status` |
 //! | `axum` | a ready-made error handler for axum's `HandleErrorLayer` |
 //! | `serde` | configs read from files |
@@ -53,6 +54,8 @@
 //!
 //! # Map
 //!
+//! - `guide` (with the five default features): the order to stack the
+//!   layers, client side and server side, and why.
 //! - [`prelude`]: the names every stack uses, for a glob import.
 //! - [`ServiceBuilderExt`]: every ballast layer as a `with_` method of
 //!   tower's `ServiceBuilder`.
@@ -69,6 +72,14 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod builder;
+#[cfg(all(
+    feature = "circuit-breaker",
+    feature = "bulkhead",
+    feature = "retry",
+    feature = "deadline",
+    feature = "ratelimit"
+))]
+pub mod guide;
 pub mod prelude;
 
 pub use builder::ServiceBuilderExt;

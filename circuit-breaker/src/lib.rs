@@ -58,6 +58,9 @@
 //!   service; a [`Classifier`] decides what counts as a failure. Stack it
 //!   with `.layer(breaker.layer())`, or `.with_circuit_breaker(&breaker)`
 //!   from the `ballast` facade's `ServiceBuilderExt`.
+//! - [`http`] (feature `http`): [`HttpClassifier`](http::HttpClassifier),
+//!   counting 5xx and 429 responses and failed exchanges as failures, for
+//!   `http::Response` and (feature `reqwest`) `reqwest::Response`.
 //! - [`keyed`]: one breaker per key (host, endpoint, tenant), with idle
 //!   keys evicted.
 //! - [`State`]: closed, open, half-open, recovering, and the operator
@@ -132,6 +135,8 @@ mod error;
 mod events;
 mod future;
 mod half_open;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod keyed;
 mod layer;
 #[cfg(all(test, ballast_loom))]

@@ -61,7 +61,9 @@
 //!   more time than its caller has.
 //! - [`propagate`] (feature `http`): the deadline across hops.
 //!   `SendDeadlineLayer` writes the remaining budget into outgoing
-//!   `http::Request`s; `ReceiveDeadlineLayer` reads it on the server,
+//!   `http::Request`s (and `reqwest::Request`s, feature `reqwest`);
+//!   `ClientDeadlineLayer` sends it and stops waiting at it, in one layer;
+//!   `ReceiveDeadlineLayer` reads it on the server,
 //!   refuses expired or malformed requests, cancels the handler at the
 //!   deadline, and records each hop's budget in a `deadline.hop` span.
 //!
@@ -137,7 +139,10 @@ pub use deadline::{Deadline, IntoDeadline, Scoped};
 pub use future::ResponseFuture;
 pub use layer::TimeoutLayer;
 #[cfg(feature = "http")]
-pub use propagate::{ReceiveDeadline, ReceiveDeadlineLayer, SendDeadline, SendDeadlineLayer};
+pub use propagate::{
+    ClientDeadline, ClientDeadlineLayer, ReceiveDeadline, ReceiveDeadlineLayer, SendDeadline,
+    SendDeadlineLayer,
+};
 pub use service::{BoxError, Timeout};
 pub use source::{DeadlineSource, FromRequest, FromRequestOrTaskLocal, TaskLocal};
 pub use within::within;

@@ -81,7 +81,8 @@
 //!   for hedging); with this crate alone, `.layer(policy.layer())`.
 //! - [`http`] (feature `http`): [`HttpClassifier`](http::HttpClassifier)
 //!   (429, 502, 503, 504, `Retry-After`) and
-//!   [`IdempotentRequests`](http::IdempotentRequests); [`grpc`]: status
+//!   [`IdempotentRequests`](http::IdempotentRequests), both for
+//!   `reqwest` too with feature `reqwest`; [`grpc`]: status
 //!   codes and classifiers after gRPC's retry design;
 //!   [`TransientError`] / [`ConnectionErrors`]: which errors they retry.
 //! - [`HedgePolicy`] / [`HedgeConfig`] / [`HedgeDelay`]: hedging, with

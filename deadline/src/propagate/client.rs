@@ -110,6 +110,54 @@ impl<S> SendDeadline<S> {
             (a, b) => a.or(b),
         }
     }
+
+    /// Writes what is left of `deadline`, less the margin, into `headers`
+    /// (never more than a budget already written there, nor than `bound`,
+    /// a timeout the request carries of its own). `false` when nothing is
+    /// left: the request must be refused, not sent. Shared by every request
+    /// type the layer serves (`http::Request`, and `reqwest::Request` with
+    /// feature `reqwest`).
+    pub(super) fn write_budget(
+        &self,
+        headers: &mut HeaderMap,
+        deadline: Deadline,
+        bound: Option<Duration>,
+    ) -> bool {
+        let remaining = deadline.remaining_at(Instant::now());
+        let mut budget = remaining.saturating_sub(self.config.margin);
+        // A timeout already written on the request (tonic's
+        // `Request::set_timeout` writes `grpc-timeout`) is the caller's
+        // own, tighter bound when it is shorter: keep the earlier of the two.
+        if let Some(written) = self.written_budget(headers) {
+            budget = budget.min(written);
+        }
+        if let Some(bound) = bound {
+            budget = budget.min(bound);
+        }
+        tracing::Span::current().record(BUDGET_PASSED_ON_US, micros(budget));
+        if budget.is_zero() {
+            tracing::debug!(
+                remaining_us = micros(remaining),
+                margin_us = micros(self.config.margin),
+                "no budget left to pass on; request refused before it was sent"
+            );
+            return false;
+        }
+        if self.config.grpc {
+            let value = encode_grpc_timeout(budget);
+            // Digits and a unit letter: always a valid header value.
+            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.insert(GRPC_TIMEOUT, v);
+            }
+        }
+        if let Some(name) = &self.config.millis {
+            let value = encode_timeout_millis(budget);
+            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.insert(name.clone(), v);
+            }
+        }
+        true
+    }
 }
 
 impl<S, B> Service<Request<B>> for SendDeadline<S>
@@ -131,38 +179,10 @@ where
             (Some(d), None) | (None, Some(d)) => d,
             (None, None) => return ResponseFuture::unbounded(self.inner.call(req)),
         };
-        let remaining = deadline.remaining_at(Instant::now());
-        let mut budget = remaining.saturating_sub(self.config.margin);
-        // A timeout already written on the request (tonic's
-        // `Request::set_timeout` writes `grpc-timeout`) is the caller's
-        // own, tighter bound when it is shorter: keep the earlier of the two.
-        if let Some(written) = self.written_budget(req.headers()) {
-            budget = budget.min(written);
-        }
-        tracing::Span::current().record(BUDGET_PASSED_ON_US, micros(budget));
-        if budget.is_zero() {
-            tracing::debug!(
-                remaining_us = micros(remaining),
-                margin_us = micros(self.config.margin),
-                "no budget left to pass on; request refused before it was sent"
-            );
+        if !self.write_budget(req.headers_mut(), deadline, None) {
             return ResponseFuture::refused();
         }
         req.set_deadline(deadline);
-        let headers = req.headers_mut();
-        if self.config.grpc {
-            let value = encode_grpc_timeout(budget);
-            // Digits and a unit letter: always a valid header value.
-            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-                headers.insert(GRPC_TIMEOUT, v);
-            }
-        }
-        if let Some(name) = &self.config.millis {
-            let value = encode_timeout_millis(budget);
-            if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
-                headers.insert(name.clone(), v);
-            }
-        }
         ResponseFuture::unbounded(self.inner.call(req))
     }
 }

@@ -8,6 +8,9 @@
 //!                              handler ─ SendDeadline
 //! ```
 //!
+//! - [`ClientDeadlineLayer`] (clients): sends the deadline and stops
+//!   waiting at it, in one layer (a [`SendDeadlineLayer`] under a
+//!   [`TimeoutLayer`](crate::TimeoutLayer)).
 //! - [`SendDeadlineLayer`] (clients): writes what remains of the request's
 //!   deadline (the earlier of the one it carries and the task's
 //!   [`Deadline::current`](crate::Deadline::current)), less a network
@@ -29,8 +32,13 @@
 //! service). tonic's requests are `http::Request`s in its tower stack, so
 //! the layers go in as they are: `Server::builder().layer(ReceiveDeadlineLayer::default())`,
 //! and a `ServiceBuilder` around a `Channel` (tests/tonic.rs shows both).
-//! Stack a [`Timeout`](crate::Timeout) with the client layer to also stop
-//! waiting locally.
+//! [`SendDeadlineLayer`] only sends: stack a [`Timeout`](crate::Timeout)
+//! above it to also stop waiting locally, or use [`ClientDeadlineLayer`],
+//! which is both in one layer.
+//!
+//! With feature `reqwest`, [`SendDeadline`] (and so [`ClientDeadlineLayer`])
+//! also serves `reqwest::Request`, reqwest's `Client` being a tower service
+//! of it: the task's deadline goes out in its headers.
 //!
 //! tonic also enforces `grpc-timeout` on its own, outside these layers: its
 //! server and its channel each run a timer on the header and answer
@@ -88,13 +96,17 @@
 //! current when it is called, so in a handler it lands in the hop's span.
 
 mod client;
+mod client_deadline;
 mod config;
 mod future;
 mod refusal;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 mod server;
 mod span;
 
 pub use client::{SendDeadline, SendDeadlineLayer};
+pub use client_deadline::{ClientDeadline, ClientDeadlineLayer};
 pub use config::{
     DEFAULT_MARGIN, ReceiveConfig, ReceiveConfigBuilder, SendConfig, SendConfigBuilder,
 };

@@ -5,7 +5,7 @@ use super::date::parse_retry_after;
 use super::status_set::StatusSet;
 use crate::classify::{Action, Classifier};
 use crate::transient::{NoErrors, TransientError};
-use http::{Response, StatusCode, header::RETRY_AFTER};
+use http::{HeaderMap, Response, StatusCode, header::RETRY_AFTER};
 use std::time::Duration;
 
 /// The statuses retried by default: 429 Too Many Requests, 502 Bad
@@ -153,30 +153,49 @@ impl<P, W> HttpClassifier<P, W> {
     }
 }
 
+impl<P, W: WallClock> HttpClassifier<P, W> {
+    /// What to do with a response of `status` and `headers`, whatever the
+    /// client's response type (`http::Response`, `reqwest::Response`).
+    #[inline]
+    pub(super) fn classify_response(&self, status: StatusCode, headers: &HeaderMap) -> Action {
+        if !self.statuses.contains(status) {
+            return Action::Return;
+        }
+        if self.max_retry_after.is_zero() {
+            return Action::Retry;
+        }
+        let wait = headers
+            .get(RETRY_AFTER)
+            .and_then(|v| parse_retry_after(v.as_bytes(), self.clock.now()));
+        match wait {
+            Some(wait) if !wait.is_zero() => Action::RetryAfter(wait.min(self.max_retry_after)),
+            _ => Action::Retry,
+        }
+    }
+
+    /// What to do with a failed exchange.
+    #[inline]
+    pub(super) fn classify_error<E>(&self, error: &E) -> Action
+    where
+        P: TransientError<E>,
+    {
+        if self.errors.is_transient(error) {
+            Action::Retry
+        } else {
+            Action::Return
+        }
+    }
+}
+
 impl<B, E, P, W> Classifier<Response<B>, E> for HttpClassifier<P, W>
 where
     P: TransientError<E>,
     W: WallClock,
 {
     fn classify(&self, result: &Result<Response<B>, E>) -> Action {
-        let response = match result {
-            Ok(response) => response,
-            Err(e) if self.errors.is_transient(e) => return Action::Retry,
-            Err(_) => return Action::Return,
-        };
-        if !self.statuses.contains(response.status()) {
-            return Action::Return;
-        }
-        if self.max_retry_after.is_zero() {
-            return Action::Retry;
-        }
-        let wait = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| parse_retry_after(v.as_bytes(), self.clock.now()));
-        match wait {
-            Some(wait) if !wait.is_zero() => Action::RetryAfter(wait.min(self.max_retry_after)),
-            _ => Action::Retry,
+        match result {
+            Ok(response) => self.classify_response(response.status(), response.headers()),
+            Err(e) => self.classify_error(e),
         }
     }
 }

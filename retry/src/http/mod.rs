@@ -10,6 +10,12 @@
 //!   methods be retried (and requests with an [`IDEMPOTENCY_KEY`], and
 //!   gRPC calls), and allows more on request. The layers' default cloner
 //!   keeps the same rule, so a `POST` is never sent twice unless asked.
+//! - With feature `reqwest`: the classifier reads `reqwest::Response`
+//!   too; `ReqwestErrors` retries reqwest's connect errors and timeouts;
+//!   the default cloner and [`IdempotentRequests`] copy a
+//!   `reqwest::Request` with `try_clone` under the same rule (a request
+//!   whose body is a stream cannot be copied, so it is sent once and its
+//!   first outcome returned); `AnyReqwestRequests` copies any method.
 //! - [`parse_retry_after`] / [`parse_http_date`]: the parsers, for
 //!   classifiers of one's own; [`WallClock`]: the date they count from.
 //!
@@ -62,9 +68,13 @@ mod classifier;
 mod clock;
 mod date;
 mod requests;
+#[cfg(feature = "reqwest")]
+mod reqwest_client;
 mod status_set;
 
 pub use classifier::{DEFAULT_MAX_RETRY_AFTER, DEFAULT_STATUSES, HttpClassifier};
 pub use clock::{SystemClock, WallClock};
 pub use date::{parse_http_date, parse_retry_after};
 pub use requests::{IDEMPOTENCY_KEY, IdempotentRequests};
+#[cfg(feature = "reqwest")]
+pub use reqwest_client::{AnyReqwestRequests, ReqwestErrors};

@@ -14,7 +14,12 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 /// without a `+proto` or `;` suffix): always a `POST`, retried or not as
 /// the gRPC rules say ([`grpc`](crate::grpc)), not as HTTP methods.
 fn is_grpc<B>(req: &Request<B>) -> bool {
-    let Some(value) = req.headers().get(CONTENT_TYPE) else {
+    is_grpc_headers(req.headers())
+}
+
+/// [`is_grpc`] over the headers alone, for any request type.
+pub(super) fn is_grpc_headers(headers: &http::HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
         return false;
     };
     let value = value.as_bytes();
@@ -25,7 +30,7 @@ fn is_grpc<B>(req: &Request<B>) -> bool {
 }
 
 /// The methods RFC 9110 §9.2.2 defines as idempotent.
-fn is_idempotent(method: &Method) -> bool {
+pub(super) fn is_idempotent(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
