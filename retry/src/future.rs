@@ -1,10 +1,8 @@
 //! [`ResponseFuture`]: a call's attempts and the waits between them.
 
 use crate::classify::{Action, Classifier, CloneRequest};
-use crate::holder::Holder;
 use crate::plan::{Next, Tracker};
 use crate::policy::Shared;
-use crate::rare::Rare;
 use crate::refusal;
 use crate::service::{BoxError, Local};
 use ballast_core::saturating_add;
@@ -34,8 +32,7 @@ pin_project! {
     /// future is dropped) or the backoff (its timer is dropped); no retry
     /// follows.
     ///
-    /// `H` is what it holds of the policy (see [`Retry`](crate::Retry)).
-    pub struct ResponseFuture<F, S, Req, C, K, H = Arc<Local<C, K>>>
+    pub struct ResponseFuture<F, S, Req, C, K>
     where
         F: Future,
         F::Output: Answer,
@@ -43,7 +40,7 @@ pin_project! {
         // First, so it is dropped first: an `Arc`'s locked decrement
         // waits for the stores ahead of it to drain, and dropping the
         // other fields makes some.
-        local: H,
+        local: Arc<Local<C, K>>,
         #[pin]
         state: State<F>,
         // The service retries are made on (polled ready before each).
@@ -56,7 +53,7 @@ pin_project! {
         // retry, so only calls that retry pay for them, and the future of
         // a call that succeeds stays small and drops in a few
         // instructions.
-        retrying: Rare<Box<Retrying<<F::Output as Answer>::Ok>>>,
+        retrying: Option<Box<Retrying<<F::Output as Answer>::Ok>>>,
         _classifier: PhantomData<fn() -> (C, K)>,
     }
 }
@@ -79,13 +76,13 @@ pin_project! {
     }
 }
 
-impl<F: Future<Output: Answer>, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K, H> {
+impl<F: Future<Output: Answer>, S, Req, C, K> ResponseFuture<F, S, Req, C, K> {
     #[inline]
     pub(crate) fn new(
         future: F,
         service: S,
         spare: Option<Req>,
-        local: H,
+        local: Arc<Local<C, K>>,
         tracker: Tracker,
     ) -> Self {
         Self {
@@ -94,20 +91,19 @@ impl<F: Future<Output: Answer>, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K,
             spare,
             local,
             tracker,
-            retrying: Rare::none(),
+            retrying: None,
             _classifier: PhantomData,
         }
     }
 }
 
-impl<F, S, Req, C, K, H> Future for ResponseFuture<F, S, Req, C, K, H>
+impl<F, S, Req, C, K> Future for ResponseFuture<F, S, Req, C, K>
 where
     S: Service<Req, Future = F>,
     F: Future<Output = Result<S::Response, S::Error>>,
     S::Error: Into<BoxError>,
     C: Classifier<S::Response, S::Error>,
     K: CloneRequest<Req>,
-    H: Holder<C, K>,
 {
     type Output = Result<S::Response, BoxError>;
 
@@ -143,7 +139,7 @@ where
                         this.state.set(State::Readying { _readying: () });
                     } else {
                         let until = saturating_add(Instant::now(), delay);
-                        let retrying = this.retrying.0.get_or_insert_with(Box::default);
+                        let retrying = this.retrying.get_or_insert_with(Box::default);
                         match &mut retrying.sleep {
                             Some(sleep) => sleep.as_mut().reset(until),
                             None => retrying.sleep = Some(Box::pin(sleep_until(until))),
@@ -154,7 +150,6 @@ where
                 StateProj::Waiting { .. } => {
                     let sleep = this
                         .retrying
-                        .0
                         .as_mut()
                         .and_then(|r| r.sleep.as_mut())
                         .expect("a wait is planned only with its timer set");
@@ -167,7 +162,7 @@ where
                         .spare
                         .take()
                         .expect("a retry is planned only with a spare request");
-                    *this.spare = this.local.cloner().clone_request(&req);
+                    *this.spare = this.local.cloner.clone_request(&req);
                     this.tracker.attempt_starting(this.local.shared());
                     let future = this.service.call(req);
                     this.state.set(State::Called { future });
@@ -200,7 +195,7 @@ impl<T, E> Answer for Result<T, E> {
 fn settle<C, T, E: Into<BoxError>>(
     tracker: &mut Tracker,
     shared: &Shared<C>,
-    retrying: &mut Rare<Box<Retrying<T>>>,
+    retrying: &mut Option<Box<Retrying<T>>>,
     action: Action,
     result: Result<T, E>,
     can_clone: bool,
@@ -212,13 +207,13 @@ fn settle<C, T, E: Into<BoxError>>(
     };
     let refused = refusal.is_some();
     let Next::Retry(delay) = tracker.after(shared, action, refusal, can_clone) else {
-        let last_real = retrying.0.as_mut().and_then(|r| r.last_real.take());
+        let last_real = retrying.as_mut().and_then(|r| r.last_real.take());
         return Err(match last_real {
             Some(real) if refused => real,
             _ => result,
         });
     };
-    let retrying = retrying.0.get_or_insert_with(Box::default);
+    let retrying = retrying.get_or_insert_with(Box::default);
     if !refused {
         retrying.last_real = Some(result);
     }
@@ -244,7 +239,7 @@ impl<T> Default for Retrying<T> {
     }
 }
 
-impl<F: Future<Output: Answer>, S, Req, C, K, H> fmt::Debug for ResponseFuture<F, S, Req, C, K, H> {
+impl<F: Future<Output: Answer>, S, Req, C, K> fmt::Debug for ResponseFuture<F, S, Req, C, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("attempt", &self.tracker.attempt())
