@@ -3,6 +3,7 @@
 use crate::classify::{Action, Classifier, CloneRequest};
 use crate::plan::{Next, Tracker};
 use crate::policy::Shared;
+use crate::rare::Rare;
 use crate::refusal;
 use crate::service::{BoxError, Local};
 use ballast_core::saturating_add;
@@ -53,7 +54,7 @@ pin_project! {
         // retry, so only calls that retry pay for them, and the future of
         // a call that succeeds stays small and drops in a few
         // instructions.
-        retrying: Option<Box<Retrying<<F::Output as Answer>::Ok>>>,
+        retrying: Rare<Box<Retrying<<F::Output as Answer>::Ok>>>,
         _classifier: PhantomData<fn() -> (C, K)>,
     }
 }
@@ -91,7 +92,7 @@ impl<F: Future<Output: Answer>, S, Req, C, K> ResponseFuture<F, S, Req, C, K> {
             spare,
             local,
             tracker,
-            retrying: None,
+            retrying: Rare::none(),
             _classifier: PhantomData,
         }
     }
@@ -139,7 +140,7 @@ where
                         this.state.set(State::Readying { _readying: () });
                     } else {
                         let until = saturating_add(Instant::now(), delay);
-                        let retrying = this.retrying.get_or_insert_with(Box::default);
+                        let retrying = this.retrying.0.get_or_insert_with(Box::default);
                         match &mut retrying.sleep {
                             Some(sleep) => sleep.as_mut().reset(until),
                             None => retrying.sleep = Some(Box::pin(sleep_until(until))),
@@ -150,6 +151,7 @@ where
                 StateProj::Waiting { .. } => {
                     let sleep = this
                         .retrying
+                        .0
                         .as_mut()
                         .and_then(|r| r.sleep.as_mut())
                         .expect("a wait is planned only with its timer set");
@@ -195,7 +197,7 @@ impl<T, E> Answer for Result<T, E> {
 fn settle<C, T, E: Into<BoxError>>(
     tracker: &mut Tracker,
     shared: &Shared<C>,
-    retrying: &mut Option<Box<Retrying<T>>>,
+    retrying: &mut Rare<Box<Retrying<T>>>,
     action: Action,
     result: Result<T, E>,
     can_clone: bool,
@@ -207,13 +209,13 @@ fn settle<C, T, E: Into<BoxError>>(
     };
     let refused = refusal.is_some();
     let Next::Retry(delay) = tracker.after(shared, action, refusal, can_clone) else {
-        let last_real = retrying.as_mut().and_then(|r| r.last_real.take());
+        let last_real = retrying.0.as_mut().and_then(|r| r.last_real.take());
         return Err(match last_real {
             Some(real) if refused => real,
             _ => result,
         });
     };
-    let retrying = retrying.get_or_insert_with(Box::default);
+    let retrying = retrying.0.get_or_insert_with(Box::default);
     if !refused {
         retrying.last_real = Some(result);
     }

@@ -258,6 +258,7 @@ mod loom_models;
 mod metrics;
 mod plan;
 mod policy;
+mod rare;
 mod refusal;
 mod service;
 mod sync;

@@ -13,6 +13,7 @@ use crate::backoff::Delays;
 use crate::budget::Withdrawal;
 use crate::classify::Action;
 use crate::policy::Shared;
+use crate::rare::Rare;
 use ballast_core::{Rejected, RetryAfter, saturating_add};
 use ballast_deadline::Deadline;
 use std::time::Duration;
@@ -64,8 +65,10 @@ pub(crate) struct Tracker {
     /// When the call began, if anything is timed.
     started: Option<Instant>,
     /// Made at the first retry, so a call that succeeds draws no
-    /// randomness and has nothing more to drop than an empty `Option`.
-    retrying: Option<Box<Retrying>>,
+    /// randomness and carries nothing more to drop (the drop glue of
+    /// `Retrying`, where a held withdrawal gives its retry back, is out of
+    /// line).
+    retrying: Rare<Box<Retrying>>,
 }
 
 /// What a call that retries keeps between its attempts.
@@ -96,7 +99,7 @@ impl Tracker {
             attempt: 1,
             deadline,
             started,
-            retrying: None,
+            retrying: Rare::none(),
         }
     }
 
@@ -134,7 +137,7 @@ impl Tracker {
     /// Another attempt is starting now (after [`Next::Retry`]'s delay):
     /// the retry it spends is counted now.
     pub(crate) fn attempt_starting<C>(&mut self, shared: &Shared<C>) {
-        if let Some(retrying) = self.retrying.as_mut() {
+        if let Some(retrying) = self.retrying.0.as_mut() {
             if let Some(held) = retrying.held.take() {
                 held.spend();
             }
@@ -212,7 +215,7 @@ impl Tracker {
         if !can_clone {
             return Err(Stop::NotCloneable);
         }
-        let retrying = self.retrying.get_or_insert_with(|| {
+        let retrying = self.retrying.0.get_or_insert_with(|| {
             Box::new(Retrying {
                 delays: shared.delays(),
                 attempt_started: None,
@@ -245,7 +248,7 @@ impl Tracker {
             }
         }
         let held = shared.budget.withdraw().ok_or(Stop::Budget)?;
-        if let Some(retrying) = &mut self.retrying {
+        if let Some(retrying) = &mut self.retrying.0 {
             retrying.held = Some(held);
         }
         Ok(delay)

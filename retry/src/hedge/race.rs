@@ -18,6 +18,7 @@
 
 use super::policy::HedgeShared;
 use crate::budget::Withdrawal;
+use crate::rare::Rare;
 use crate::refusal::Outcome;
 use ballast_core::saturating_add;
 use ballast_deadline::Deadline;
@@ -69,7 +70,7 @@ pin_project! {
         timer: Option<Sleep>,
         // Backups and the budget held for the next one: made when the
         // first backup is due.
-        hedging: Option<Box<Hedging<F>>>,
+        hedging: Rare<Box<Hedging<F>>>,
         launcher: L,
         // When the first attempt was first seen pending (the clock is not
         // read for a call answered on its first poll).
@@ -104,8 +105,8 @@ impl<F> Default for Hedging<F> {
 
 impl<F> Hedging<F> {
     /// Backups in flight, in a race that may have none yet.
-    fn in_flight(hedging: &Option<Box<Self>>) -> usize {
-        hedging.as_ref().map_or(0, |h| h.backups.len())
+    fn in_flight(hedging: &Rare<Box<Self>>) -> usize {
+        hedging.0.as_ref().map_or(0, |h| h.backups.len())
     }
 }
 
@@ -116,7 +117,7 @@ impl<F, L> Race<F, L> {
         Self {
             first: Some(first),
             timer: None,
-            hedging: None,
+            hedging: Rare::none(),
             launcher,
             start: None,
             deadline,
@@ -165,7 +166,7 @@ where
                 }
             }
             let mut i = 0;
-            while let Some(h) = this.hedging.as_mut()
+            while let Some(h) = this.hedging.0.as_mut()
                 && i < h.backups.len()
             {
                 let Poll::Ready(out) = h.backups[i].as_mut().poll(cx) else {
@@ -220,7 +221,7 @@ fn finish_race<F, L: Launch>(this: &mut RaceProj<'_, F, L>, winner: usize) {
     this.first.set(None);
     // Drops the backups, and gives back the budget of one paid for and
     // not sent yet.
-    *this.hedging = None;
+    this.hedging.0 = None;
     this.timer.set(None);
     *this.phase = Phase::Done;
 }
@@ -232,7 +233,7 @@ fn finish_race<F, L: Launch>(this: &mut RaceProj<'_, F, L>, winner: usize) {
 fn refused<F, L: Launch>(this: &mut RaceProj<'_, F, L>) {
     tracing::debug!("hedge: an attempt was refused by a layer below; no more backups");
     this.timer.set(None);
-    if let Some(h) = this.hedging.as_mut() {
+    if let Some(h) = this.hedging.0.as_mut() {
         h.held = None;
     }
     *this.phase = Phase::Done;
@@ -268,7 +269,7 @@ fn schedule<F, L: Launch<Future = F>>(
                 };
                 ready!(timer.poll(cx));
                 if let Some(withdrawal) = shared.budget.withdraw() {
-                    this.hedging.get_or_insert_with(Box::default).held = Some(withdrawal);
+                    this.hedging.0.get_or_insert_with(Box::default).held = Some(withdrawal);
                     *this.phase = Phase::Launching;
                 } else {
                     shared.stats.budget_denied();
@@ -279,13 +280,13 @@ fn schedule<F, L: Launch<Future = F>>(
             Phase::Launching => match ready!(this.launcher.poll_launch(cx)) {
                 None => {
                     // Not sent: its budget goes back.
-                    if let Some(h) = this.hedging.as_mut() {
+                    if let Some(h) = this.hedging.0.as_mut() {
                         h.held = None;
                     }
                     *this.phase = Phase::Done;
                 }
                 Some(future) => {
-                    let h = this.hedging.get_or_insert_with(Box::default);
+                    let h = this.hedging.0.get_or_insert_with(Box::default);
                     if let Some(withdrawal) = h.held.take() {
                         withdrawal.spend();
                     }
