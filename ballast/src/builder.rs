@@ -155,7 +155,7 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
     ) -> ServiceBuilder<Stack<RedisRateLimitLayer<F>, L>>;
 
     /// Retries the calls of the services built next under `policy`, a
-    /// `Policy` or a `StaticPolicy`, drawing on its budget. For a request
+    /// `Policy`, drawing on its budget. For a request
     /// cloner or a deadline source of one's own, use
     /// `.layer(policy.layer().clone_requests_with(..))`.
     #[cfg(feature = "retry")]

@@ -80,6 +80,19 @@ impl<S: Service<u64>> Service<u64> for Recloser<S> {
     }
 }
 
+/// Keys the keyed breaker's rows walk over (the request is its own key).
+const BREAKER_KEYS: u64 = 100;
+
+fn keyed_breaker() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
+    use ballast_circuit_breaker::Config;
+    use ballast_circuit_breaker::keyed::{KeyedBreakers, KeyedSettings};
+    let breakers = KeyedBreakers::<u64>::new(Config::default(), KeyedSettings::default());
+    let key: fn(&u64) -> u64 = |req| req % BREAKER_KEYS;
+    ServiceBuilder::new()
+        .layer(breakers.layer(key))
+        .service(bare())
+}
+
 // ---- bulkheads -------------------------------------------------------------
 
 fn bulkhead() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
@@ -116,14 +129,6 @@ fn adaptive_vegas() -> impl Service<u64, Response = u64, Error: Debug, Future: S
 fn retry_policy() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
     use ballast_retry::{Config, Policy, RetryErrors};
     let policy = Policy::new(Config::default(), RetryErrors);
-    ServiceBuilder::new().layer(policy.layer()).service(bare())
-}
-
-fn retry_static() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
-    use ballast_retry::{Config, RetryErrors, StaticPolicy};
-    // One policy for the whole run, however often the row is set up.
-    let policy = StaticPolicy::named("hot_paths", Config::default(), RetryErrors)
-        .expect("one config under this name");
     ServiceBuilder::new().layer(policy.layer()).service(bare())
 }
 
@@ -306,6 +311,9 @@ fn services(c: &mut Criterion) {
         run_modes(g, r, "ballast", breaker);
         run_modes(g, r, "recloser", recloser);
     });
+    row("keyed_breaker", &|g| {
+        run_modes(g, r, "ballast_100_keys", keyed_breaker)
+    });
     row("bulkhead", &|g| {
         run_modes(g, r, "ballast", bulkhead);
         run_modes(g, r, "tower_concurrency_limit", concurrency_limit);
@@ -315,7 +323,6 @@ fn services(c: &mut Criterion) {
     });
     row("retry", &|g| {
         run_modes(g, r, "ballast_policy", retry_policy);
-        run_modes(g, r, "ballast_static", retry_static);
         run_modes(g, r, "tower", tower_retry);
         run_modes(g, r, "tower_resilience", resilience_retry);
     });

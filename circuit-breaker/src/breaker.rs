@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// The state behind every clone of a [`Breaker`] and every service built
 /// from it.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub struct Shared {
     pub(crate) core: Core,
     pub(crate) clock: HotClock,
 }

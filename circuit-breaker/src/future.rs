@@ -1,12 +1,13 @@
 //! [`ResponseFuture`]: holds the call's permit until it completes.
 
 use crate::classify::{Classifier, Outcome};
-use crate::permit::Guard;
+use crate::permit::{Guard, Holder};
 use crate::service::{BoxError, Local};
 use ballast_core::{Reason, Rejected};
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -17,19 +18,25 @@ pin_project! {
     /// It holds the call's permit: on completion the result is classified
     /// and recorded; dropped before completion, it records a cancellation
     /// and gives back a half-open probe slot.
-    pub struct ResponseFuture<F, C> {
+    ///
+    /// `H` is what it holds of the breaker and the classifier: the
+    /// service's shared `Local` for a [`CircuitBreaker`](crate::CircuitBreaker),
+    /// the key's breaker and a copy of the classifier for a
+    /// [`KeyedCircuitBreaker`](crate::keyed::KeyedCircuitBreaker).
+    pub struct ResponseFuture<F, C, H: Holder = Arc<Local<C>>> {
         #[pin]
-        kind: Kind<F, C>,
+        kind: Kind<F, H>,
+        _classifier: PhantomData<fn() -> C>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F, C> {
+    enum Kind<F, H: Holder> {
         Called {
             #[pin]
             future: F,
-            guard: Option<Guard<Arc<Local<C>>>>,
+            guard: Option<Guard<H>>,
         },
         Rejected {
             rejected: Option<Rejected>,
@@ -37,13 +44,30 @@ pin_project! {
     }
 }
 
-impl<F, C> ResponseFuture<F, C> {
-    pub(crate) fn called(future: F, guard: Guard<Arc<Local<C>>>) -> Self {
+/// What an admitted call's future holds: the way to its breaker (a
+/// [`Holder`]) and its classifier. Public in a private module: it bounds
+/// [`ResponseFuture`]'s `Future` impl, but no one outside the crate can
+/// name or implement it.
+pub trait CallHolder<C>: Holder {
+    /// The classifier the call's result goes through.
+    fn classifier(&self) -> &C;
+}
+
+impl<C> CallHolder<C> for Arc<Local<C>> {
+    #[inline]
+    fn classifier(&self) -> &C {
+        &self.classifier
+    }
+}
+
+impl<F, C, H: Holder> ResponseFuture<F, C, H> {
+    pub(crate) fn called(future: F, guard: Guard<H>) -> Self {
         Self {
             kind: Kind::Called {
                 future,
                 guard: Some(guard),
             },
+            _classifier: PhantomData,
         }
     }
 
@@ -52,15 +76,17 @@ impl<F, C> ResponseFuture<F, C> {
             kind: Kind::Rejected {
                 rejected: Some(rejected),
             },
+            _classifier: PhantomData,
         }
     }
 }
 
-impl<F, C, T, E> Future for ResponseFuture<F, C>
+impl<F, C, H, T, E> Future for ResponseFuture<F, C, H>
 where
     F: Future<Output = Result<T, E>>,
     E: Into<BoxError>,
     C: Classifier<T, E>,
+    H: CallHolder<C>,
 {
     type Output = Result<T, BoxError>;
 
@@ -80,7 +106,7 @@ where
                 let Some(guard) = guard else {
                     return Poll::Ready(result.map_err(Into::into));
                 };
-                let outcome = guard.holder().classifier.classify(&result);
+                let outcome = guard.holder().classifier().classify(&result);
                 let result = result.map_err(Into::into);
                 guard.finish(match &result {
                     Err(e) if outcome == Outcome::Failure && refused_below(e) => Outcome::Ignore,
@@ -110,17 +136,17 @@ fn refused_below(error: &BoxError) -> bool {
 
 /// Records a failure if dropped before `disarm`, which happens only when
 /// the inner future's `poll` unwinds.
-struct FailOnPanic<'a, C> {
-    guard: Option<&'a mut Option<Guard<Arc<Local<C>>>>>,
+struct FailOnPanic<'a, H: Holder> {
+    guard: Option<&'a mut Option<Guard<H>>>,
 }
 
-impl<'a, C> FailOnPanic<'a, C> {
-    fn disarm(mut self) -> &'a mut Option<Guard<Arc<Local<C>>>> {
+impl<'a, H: Holder> FailOnPanic<'a, H> {
+    fn disarm(mut self) -> &'a mut Option<Guard<H>> {
         self.guard.take().expect("armed until disarmed")
     }
 }
 
-impl<C> Drop for FailOnPanic<'_, C> {
+impl<H: Holder> Drop for FailOnPanic<'_, H> {
     #[inline]
     fn drop(&mut self) {
         if let Some(Some(guard)) = self.guard.as_mut().map(|g| g.as_mut()) {
@@ -129,7 +155,7 @@ impl<C> Drop for FailOnPanic<'_, C> {
     }
 }
 
-impl<F, C> fmt::Debug for ResponseFuture<F, C> {
+impl<F, C, H: Holder> fmt::Debug for ResponseFuture<F, C, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ResponseFuture")
     }

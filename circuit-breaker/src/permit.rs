@@ -19,7 +19,7 @@ use std::fmt;
 
 /// Something that leads to a breaker's shared state: an `Arc`, or a
 /// borrow for the async helper, whose future lives no longer than the breaker.
-pub(crate) trait Holder {
+pub trait Holder {
     fn shared(&self) -> &Shared;
 }
 

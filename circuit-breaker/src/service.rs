@@ -16,7 +16,7 @@ pub use ballast_core::BoxError;
 /// Every clone of a service shares one `Local`, and each call's future
 /// holds an `Arc` of it so it can record its outcome: a clone, and a call,
 /// is one reference-count increment, never an allocation.
-pub(crate) struct Local<C> {
+pub struct Local<C> {
     pub(crate) breaker: Breaker,
     pub(crate) classifier: C,
 }

@@ -6,16 +6,15 @@
 //! A key is hashed once, with SipHash-1-3 under a random seed (std's
 //! `RandomState`: keys often come from clients, and a fixed seed would let
 //! them aim at one bucket). The same 64-bit hash picks the shard (bits
-//! 32 and up) and is the shard map's key: the map hashes it with a
-//! pass-through hasher, so the key itself is never hashed twice. hashbrown
-//! takes a bucket from the hash's low bits and a tag from its top seven,
-//! which is why the shard is picked from the middle bits (all keys of a
-//! shard share those, and sharing low or top bits would crowd buckets or
-//! tags). An entry is the key and its state word, so a `u64` key costs 24
-//! bytes. A key whose 64-bit hash another key already holds goes to a
-//! small side map of its shard, looked at only when the main map does not
-//! hold the key and the side map is not empty: a collision costs a second
-//! lookup, never a wrong answer.
+//! 32 and up) and finds the key in the shard's `hashbrown::HashTable`, a
+//! map that takes the hash from its caller, so the key is never hashed
+//! twice on a check (only when a table grows or shrinks are its keys
+//! hashed again). hashbrown takes a bucket from the hash's low bits and a
+//! tag from its top seven, which is why the shard is picked from the
+//! middle bits (all keys of a shard share those, and sharing low or top
+//! bits would crowd buckets or tags). An entry is the key and its state
+//! word, so a `u64` key costs 16 bytes; keys with one hash are told apart
+//! by comparing the keys, as in any hash map.
 //!
 //! Each shard is a `parking_lot::RwLock` (loom's in the models). A check of a known key takes the
 //! read lock and runs the lock-free core on the key's state (many checks
@@ -40,42 +39,14 @@
 use crate::state::Rule;
 use crate::sync::{AtomicU64, CachePadded, RwLock};
 use ballast_core::Nanos;
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
+use hashbrown::HashTable;
+use std::hash::{BuildHasher, Hash, RandomState};
 
 const MIN_SWEEP: usize = 64;
 
-/// Hashes a `u64` that already is a hash to itself.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `u64` keys reach this hasher (`write_u64`); fold anything
-        // else rather than panic.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-}
-
 struct Shard<K> {
-    /// Each key's state word, under the key's hash: one entry is the key
-    /// and its word (24 bytes for a `u64` key).
-    map: HashMap<u64, (K, AtomicU64), BuildHasherDefault<PassThrough>>,
-    /// Keys whose hash another key in `map` already has (almost never):
-    /// a plain map of their own, looked at only when `map` does not hold
-    /// the key and this is not empty.
-    collisions: HashMap<K, AtomicU64>,
+    /// Each key and its state word, found by the key's hash.
+    table: HashTable<(K, AtomicU64)>,
     /// Sweep idle keys when an insert finds this many keys.
     sweep_at: usize,
 }
@@ -85,38 +56,32 @@ impl<K: Hash + Eq> Shard<K> {
     // compiler otherwise keeps it out of line.
     #[inline(always)]
     fn get(&self, hash: u64, key: &K) -> Option<&AtomicU64> {
-        match self.map.get(&hash) {
-            Some((k, state)) if k == key => Some(state),
-            _ if self.collisions.is_empty() => None,
-            _ => self.collisions.get(key),
-        }
+        self.table
+            .find(hash, |(k, _)| k == key)
+            .map(|(_, state)| state)
     }
 
-    fn insert(&mut self, hash: u64, key: K, state: AtomicU64) {
-        match self.map.entry(hash) {
-            Entry::Vacant(e) => {
-                e.insert((key, state));
-            }
-            Entry::Occupied(_) => {
-                self.collisions.insert(key, state);
-            }
-        }
+    /// Inserts a key the table does not hold; `hasher` hashes the keys
+    /// again if the table grows.
+    fn insert(&mut self, hash: u64, key: K, state: AtomicU64, hasher: &RandomState) {
+        self.table
+            .insert_unique(hash, (key, state), |(k, _)| hasher.hash_one(k));
     }
 
     fn len(&self) -> usize {
-        self.map.len() + self.collisions.len()
+        self.table.len()
     }
 
     /// Drops the keys `evict` picks; returns how many. The next sweep
-    /// comes at twice the keys left; a map left mostly empty shrinks.
-    fn sweep(&mut self, evict: impl Fn(&AtomicU64) -> bool) -> usize {
+    /// comes at twice the keys left; a table left mostly empty shrinks.
+    fn sweep(&mut self, evict: impl Fn(&AtomicU64) -> bool, hasher: &RandomState) -> usize {
         let before = self.len();
-        self.map.retain(|_, (_, state)| !evict(state));
-        self.collisions.retain(|_, state| !evict(state));
+        self.table.retain(|(_, state)| !evict(state));
         let keys = self.len();
         self.sweep_at = (keys * 2).max(MIN_SWEEP);
-        if self.map.capacity() > 4 * self.sweep_at {
-            self.map.shrink_to(self.sweep_at);
+        if self.table.capacity() > 4 * self.sweep_at {
+            self.table
+                .shrink_to(self.sweep_at, |(k, _)| hasher.hash_one(k));
         }
         before - keys
     }
@@ -145,8 +110,7 @@ impl<K: Hash + Eq + Clone> Shards<K> {
         let shards = (0..count)
             .map(|_| {
                 CachePadded(RwLock::new(Shard {
-                    map: HashMap::default(),
-                    collisions: HashMap::new(),
+                    table: HashTable::new(),
                     sweep_at: MIN_SWEEP,
                 }))
             })
@@ -180,9 +144,9 @@ impl<K: Hash + Eq + Clone> Shards<K> {
         let shard = &mut *write;
         if shard.get(hash, key).is_none() {
             if shard.len() >= shard.sweep_at {
-                shard.sweep(|s| rule.is_stale(s, now));
+                shard.sweep(|s| rule.is_stale(s, now), &self.hasher);
             }
-            shard.insert(hash, key.clone(), rule.fresh());
+            shard.insert(hash, key.clone(), rule.fresh(), &self.hasher);
         }
         f(shard
             .get(hash, key)
@@ -193,7 +157,7 @@ impl<K: Hash + Eq + Clone> Shards<K> {
     pub(crate) fn evict_idle(&self, rule: &Rule, now: Nanos) -> usize {
         self.shards
             .iter()
-            .map(|s| s.write().sweep(|s| rule.is_idle(s, now)))
+            .map(|s| s.write().sweep(|s| rule.is_idle(s, now), &self.hasher))
             .sum()
     }
 
@@ -207,6 +171,7 @@ impl<K: Hash + Eq + Clone> Shards<K> {
 mod tests {
     use super::*;
     use crate::quota::Quota;
+    use std::hash::Hasher;
     use std::num::NonZeroU32;
 
     fn rule() -> Rule {
@@ -240,7 +205,7 @@ mod tests {
         // Inserting more keys sweeps only stale ones: these are idle, not stale.
         let sweep = |now| {
             for shard in shards.shards.iter() {
-                shard.write().sweep(|s| l.is_stale(s, now));
+                shard.write().sweep(|s| l.is_stale(s, now), &shards.hasher);
             }
         };
         sweep(1_999_999_999);
@@ -259,23 +224,20 @@ mod tests {
         let shards = Shards::new(1);
         let l = rule();
         const SEC: Nanos = 1_000_000_000;
-        // Key 0 is in the main map (idle at 1s, stale at 2s), key 1 in the
-        // side map (busy until 2.5s).
+        // Keys 0 and 1 have one hash; key 0 is idle at 1s and stale at 2s,
+        // key 1 busy until 2.5s.
         shards.with_state(&Colliding(0), 0, &l, |s| l.reserve_n(s, 1, 0, 0).unwrap());
         shards.with_state(&Colliding(1), 3 * SEC / 2, &l, |s| {
             l.reserve_n(s, 1, 3 * SEC / 2, 0).unwrap()
         });
         let now = 21 * SEC / 10;
-        assert_eq!(shards.shards[0].write().sweep(|s| l.is_stale(s, now)), 1);
+        let stale = shards.shards[0]
+            .write()
+            .sweep(|s| l.is_stale(s, now), &shards.hasher);
+        assert_eq!(stale, 1);
         // Key 1 still finds its own state (a fresh one would admit).
         let admitted = shards.with_state(&Colliding(1), now, &l, |s| l.reserve_n(s, 1, now, 0));
         assert!(admitted.is_err());
         assert_eq!(shards.len(), 1);
-    }
-
-    #[test]
-    fn pass_through_hashes_a_hash_to_itself() {
-        let b = BuildHasherDefault::<PassThrough>::default();
-        assert_eq!(b.hash_one(0xdead_beef_u64), 0xdead_beef);
     }
 }

@@ -1,14 +1,11 @@
 //! [`AsRetryLayer`]: a retry policy that makes its own tower layer, for
 //! the facade's `ServiceBuilderExt::with_retry_policy` (crate `ballast`).
 
-use crate::classify::CloneRequests;
 use crate::layer::RetryLayer;
 use crate::policy::Policy;
-use crate::static_policy::StaticPolicy;
-use ballast_deadline::TaskLocal;
 
-/// A retry policy that makes its own tower layer: a [`Policy`] or a
-/// [`StaticPolicy`]. The `ballast` facade's `.with_retry_policy(&policy)`
+/// A retry policy that makes its own tower layer: a [`Policy`]. The
+/// `ballast` facade's `.with_retry_policy(&policy)`
 /// takes either through this trait; without the facade, write
 /// `.layer(policy.layer())`.
 pub trait AsRetryLayer {
@@ -21,14 +18,6 @@ pub trait AsRetryLayer {
 
 impl<C> AsRetryLayer for Policy<C> {
     type Layer = RetryLayer<C>;
-
-    fn retry_layer(&self) -> Self::Layer {
-        self.layer()
-    }
-}
-
-impl<C> AsRetryLayer for StaticPolicy<C> {
-    type Layer = RetryLayer<C, CloneRequests, TaskLocal, StaticPolicy<C>>;
 
     fn retry_layer(&self) -> Self::Layer {
         self.layer()

@@ -1,7 +1,6 @@
 //! [`ResponseFuture`]: a call's attempts and the waits between them.
 
 use crate::classify::{Action, Classifier, CloneRequest};
-use crate::holder::Holder;
 use crate::plan::{Next, Tracker};
 use crate::policy::Shared;
 use crate::rare::Rare;
@@ -34,8 +33,7 @@ pin_project! {
     /// future is dropped) or the backoff (its timer is dropped); no retry
     /// follows.
     ///
-    /// `H` is what it holds of the policy (see [`Retry`](crate::Retry)).
-    pub struct ResponseFuture<F, S, Req, C, K, H = Arc<Local<C, K>>>
+    pub struct ResponseFuture<F, S, Req, C, K>
     where
         F: Future,
         F::Output: Answer,
@@ -43,7 +41,7 @@ pin_project! {
         // First, so it is dropped first: an `Arc`'s locked decrement
         // waits for the stores ahead of it to drain, and dropping the
         // other fields makes some.
-        local: H,
+        local: Arc<Local<C, K>>,
         #[pin]
         state: State<F>,
         // The service retries are made on (polled ready before each).
@@ -79,13 +77,13 @@ pin_project! {
     }
 }
 
-impl<F: Future<Output: Answer>, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K, H> {
+impl<F: Future<Output: Answer>, S, Req, C, K> ResponseFuture<F, S, Req, C, K> {
     #[inline]
     pub(crate) fn new(
         future: F,
         service: S,
         spare: Option<Req>,
-        local: H,
+        local: Arc<Local<C, K>>,
         tracker: Tracker,
     ) -> Self {
         Self {
@@ -100,14 +98,13 @@ impl<F: Future<Output: Answer>, S, Req, C, K, H> ResponseFuture<F, S, Req, C, K,
     }
 }
 
-impl<F, S, Req, C, K, H> Future for ResponseFuture<F, S, Req, C, K, H>
+impl<F, S, Req, C, K> Future for ResponseFuture<F, S, Req, C, K>
 where
     S: Service<Req, Future = F>,
     F: Future<Output = Result<S::Response, S::Error>>,
     S::Error: Into<BoxError>,
     C: Classifier<S::Response, S::Error>,
     K: CloneRequest<Req>,
-    H: Holder<C, K>,
 {
     type Output = Result<S::Response, BoxError>;
 
@@ -167,7 +164,7 @@ where
                         .spare
                         .take()
                         .expect("a retry is planned only with a spare request");
-                    *this.spare = this.local.cloner().clone_request(&req);
+                    *this.spare = this.local.cloner.clone_request(&req);
                     this.tracker.attempt_starting(this.local.shared());
                     let future = this.service.call(req);
                     this.state.set(State::Called { future });
@@ -244,7 +241,7 @@ impl<T> Default for Retrying<T> {
     }
 }
 
-impl<F: Future<Output: Answer>, S, Req, C, K, H> fmt::Debug for ResponseFuture<F, S, Req, C, K, H> {
+impl<F: Future<Output: Answer>, S, Req, C, K> fmt::Debug for ResponseFuture<F, S, Req, C, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("attempt", &self.tracker.attempt())

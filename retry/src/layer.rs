@@ -1,10 +1,8 @@
 //! [`RetryLayer`]: wraps services in a [`Retry`].
 
 use crate::classify::CloneRequests;
-use crate::holder::StaticLocal;
 use crate::policy::Policy;
 use crate::service::Retry;
-use crate::static_policy::StaticPolicy;
 use ballast_deadline::TaskLocal;
 use std::fmt;
 use std::marker::PhantomData;
@@ -19,12 +17,8 @@ use tower_layer::Layer;
 /// [`clone_requests_with`](Self::clone_requests_with) says otherwise, and
 /// each request's deadline is the task's ([`TaskLocal`]) unless
 /// [`source`](Self::source) says otherwise.
-///
-/// `P` is how the layer holds the policy: a [`Policy`] (the default), or a
-/// [`StaticPolicy`] whose calls skip the `Arc` reference count
-/// ([`StaticPolicy::layer`]).
-pub struct RetryLayer<C, K = CloneRequests, Src = TaskLocal, P = Policy<C>> {
-    policy: P,
+pub struct RetryLayer<C, K = CloneRequests, Src = TaskLocal> {
+    policy: Policy<C>,
     cloner: K,
     source: Src,
     _classifier: PhantomData<fn() -> C>,
@@ -33,12 +27,6 @@ pub struct RetryLayer<C, K = CloneRequests, Src = TaskLocal, P = Policy<C>> {
 impl<C> RetryLayer<C> {
     /// A layer applying `policy`.
     pub fn new(policy: Policy<C>) -> Self {
-        Self::with_policy(policy)
-    }
-}
-
-impl<C, P> RetryLayer<C, CloneRequests, TaskLocal, P> {
-    pub(crate) fn with_policy(policy: P) -> Self {
         Self {
             policy,
             cloner: CloneRequests,
@@ -48,11 +36,11 @@ impl<C, P> RetryLayer<C, CloneRequests, TaskLocal, P> {
     }
 }
 
-impl<C, K, Src, P> RetryLayer<C, K, Src, P> {
+impl<C, K, Src> RetryLayer<C, K, Src> {
     /// Copies requests for retries with `cloner` (a
     /// [`CloneRequest`](crate::CloneRequest), such as a closure
     /// `Fn(&Req) -> Option<Req>` that says `None` for a streaming body).
-    pub fn clone_requests_with<K2>(self, cloner: K2) -> RetryLayer<C, K2, Src, P> {
+    pub fn clone_requests_with<K2>(self, cloner: K2) -> RetryLayer<C, K2, Src> {
         RetryLayer {
             policy: self.policy,
             cloner,
@@ -70,14 +58,14 @@ impl<C, K, Src, P> RetryLayer<C, K, Src, P> {
     /// more). The default cloner ([`CloneRequests`]) keeps the same rule
     /// for `http::Request`s; this names it. Feature `http`.
     #[cfg(feature = "http")]
-    pub fn idempotent_http(self) -> RetryLayer<C, crate::http::IdempotentRequests, Src, P> {
+    pub fn idempotent_http(self) -> RetryLayer<C, crate::http::IdempotentRequests, Src> {
         self.clone_requests_with(crate::http::IdempotentRequests::new())
     }
 
     /// Reads each request's deadline from `source` (see
     /// [`DeadlineSource`](ballast_deadline::DeadlineSource)); the task's
     /// current deadline binds as well.
-    pub fn source<Src2>(self, source: Src2) -> RetryLayer<C, K, Src2, P> {
+    pub fn source<Src2>(self, source: Src2) -> RetryLayer<C, K, Src2> {
         RetryLayer {
             policy: self.policy,
             cloner: self.cloner,
@@ -87,12 +75,12 @@ impl<C, K, Src, P> RetryLayer<C, K, Src, P> {
     }
 
     /// The policy the layer's services share.
-    pub fn policy(&self) -> &P {
+    pub fn policy(&self) -> &Policy<C> {
         &self.policy
     }
 }
 
-impl<C, K: Clone, Src: Clone, P: Clone> Clone for RetryLayer<C, K, Src, P> {
+impl<C, K: Clone, Src: Clone> Clone for RetryLayer<C, K, Src> {
     fn clone(&self) -> Self {
         Self {
             policy: self.policy.clone(),
@@ -103,7 +91,7 @@ impl<C, K: Clone, Src: Clone, P: Clone> Clone for RetryLayer<C, K, Src, P> {
     }
 }
 
-impl<C, K, Src, P: fmt::Debug> fmt::Debug for RetryLayer<C, K, Src, P> {
+impl<C, K, Src> fmt::Debug for RetryLayer<C, K, Src> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RetryLayer")
             .field("policy", &self.policy)
@@ -121,17 +109,5 @@ impl<S, C, K: Clone, Src: Clone> Layer<S> for RetryLayer<C, K, Src> {
             self.cloner.clone(),
             self.source.clone(),
         )
-    }
-}
-
-impl<S, C, K: Clone, Src: Clone> Layer<S> for RetryLayer<C, K, Src, StaticPolicy<C>> {
-    type Service = Retry<S, C, K, Src, StaticLocal<C, K>>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        let local = StaticLocal {
-            shared: self.policy.shared,
-            cloner: self.cloner.clone(),
-        };
-        Retry::with_holder(inner, local, self.source.clone())
     }
 }

@@ -72,9 +72,7 @@
 //!   [`AnyRequests`]: which requests can be sent again (by default, never
 //!   an HTTP request that is not idempotent).
 //! - [`Policy`]: the shared policy and its [`Metrics`]; [`retry`] (the
-//!   plain async helper, with [`CallError`]); [`StaticPolicy`]
-//!   ([`StaticPolicy::named`], [`Policy::leak`]): a process-lifetime
-//!   policy whose calls skip the reference count.
+//!   plain async helper, with [`CallError`]).
 //! - [`RetryLayer`] / [`Retry`] / [`ResponseFuture`]: the tower layer;
 //!   [`AsRetryLayer`]: what the `ballast` facade's
 //!   `.with_retry_policy(&policy)` takes (`.with_hedge_policy(&hedge_policy)`
@@ -231,10 +229,9 @@
 //! its request, emits its first attempt's TRACE event (one load of
 //! tracing's level when nothing listens), and reads the clock only if it
 //! has a deadline or the policy a total time limit. Its future holds the
-//! policy: a [`Policy`]'s calls an `Arc` (one reference-count increment
-//! and decrement per call, shared by every clone of the service), a
-//! [`StaticPolicy`]'s a plain `&'static`. A clone of the service, as a
-//! server makes per request, is one more increment. Randomness, timers
+//! policy by an `Arc` (one reference-count increment and decrement per
+//! call, shared by every clone of the service). A clone of the service,
+//! as a server makes per request, is one more increment. Randomness, timers
 //! and their allocations come only when a call retries.
 //!
 //! Measure it beside tower's `Retry` and tower-resilience with `cargo
@@ -254,7 +251,6 @@ mod error;
 mod future;
 pub mod grpc;
 mod hedge;
-mod holder;
 #[cfg(feature = "http")]
 pub mod http;
 mod layer;
@@ -265,9 +261,7 @@ mod plan;
 mod policy;
 mod rare;
 mod refusal;
-mod registry;
 mod service;
-mod static_policy;
 mod sync;
 mod transient;
 
@@ -290,5 +284,4 @@ pub use layer::RetryLayer;
 pub use metrics::Metrics;
 pub use policy::Policy;
 pub use service::{BoxError, Retry};
-pub use static_policy::StaticPolicy;
 pub use transient::{AllErrors, ConnectionErrors, NoErrors, TransientError, is_connection_error};

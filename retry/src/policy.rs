@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What every clone of a [`Policy`] and every service built from it share.
 ///
-/// Public in a private module, for the same reason as
-/// [`Holder`](crate::holder::Holder): no one outside the crate can name it.
+/// Public in a private module: it appears in public types' bounds, but no
+/// one outside the crate can name it.
 pub struct Shared<C> {
     pub(crate) config: Config,
     pub(crate) classifier: C,
@@ -24,9 +24,6 @@ pub struct Shared<C> {
     calls_in_budget: bool,
     /// Calls that have retried so far: picks each one's jitter seed.
     retried_calls: AtomicU64,
-    /// The name a [`StaticPolicy::named`](crate::StaticPolicy::named)
-    /// policy was made under.
-    pub(crate) name: Option<Box<str>>,
 }
 
 impl<C> Shared<C> {
@@ -78,21 +75,11 @@ impl<C> Policy<C> {
     /// A policy retrying what `classifier` calls transient, with a budget
     /// of its own as `config` says.
     pub fn new(config: Config, classifier: C) -> Self {
-        Self::with_own_budget(config, classifier, None)
-    }
-
-    /// [`new`](Self::new), for the policy named `name`.
-    pub(crate) fn new_named(config: Config, classifier: C, name: &str) -> Self {
-        Self::with_own_budget(config, classifier, Some(name.into()))
-    }
-
-    /// A policy with the budget its config asks for, named `name`.
-    fn with_own_budget(config: Config, classifier: C, name: Option<Box<str>>) -> Self {
         let (budget, own) = match config.budget {
             Some(b) => (RetryBudget::new(b), true),
             None => (RetryBudget::unlimited(), false),
         };
-        Self::build(config, classifier, budget, own, name)
+        Self::build(config, classifier, budget, own)
     }
 
     /// A policy drawing its retries from `budget`, which other policies
@@ -103,16 +90,10 @@ impl<C> Policy<C> {
     /// [`budget.without_deposits()`](RetryBudget::without_deposits) so each
     /// request is deposited once, by the outer layer.
     pub fn with_budget(config: Config, classifier: C, budget: RetryBudget) -> Self {
-        Self::build(config, classifier, budget, false, None)
+        Self::build(config, classifier, budget, false)
     }
 
-    fn build(
-        config: Config,
-        classifier: C,
-        budget: RetryBudget,
-        own: bool,
-        name: Option<Box<str>>,
-    ) -> Self {
+    fn build(config: Config, classifier: C, budget: RetryBudget, own: bool) -> Self {
         Self {
             shared: Arc::new(Shared {
                 config,
@@ -121,7 +102,6 @@ impl<C> Policy<C> {
                 stats: Stats::default(),
                 calls_in_budget: own,
                 retried_calls: AtomicU64::new(0),
-                name,
             }),
         }
     }
@@ -165,7 +145,6 @@ impl<C> fmt::Debug for Policy<C> {
 impl<C> fmt::Debug for Shared<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Policy")
-            .field("name", &self.name)
             .field("config", &self.config)
             .field("budget", &self.budget)
             .field("metrics", &self.metrics())

@@ -2,10 +2,8 @@
 
 use crate::classify::{Classifier, CloneRequest, CloneRequests};
 use crate::future::ResponseFuture;
-use crate::holder::{Holder, StaticLocal};
 use crate::plan::Tracker;
-use crate::policy::Policy;
-use crate::static_policy::StaticPolicy;
+use crate::policy::{Policy, Shared};
 use ballast_deadline::{DeadlineSource, TaskLocal};
 use std::fmt;
 use std::marker::PhantomData;
@@ -22,11 +20,19 @@ pub use ballast_core::BoxError;
 /// holds an `Arc` of it: a clone, and a call, is one reference-count
 /// increment, never an allocation.
 ///
-/// Public in a private module: it names the default holder in public
+/// Public in a private module: it names what the future holds in public
 /// types' parameters, but no one outside the crate can name it.
 pub struct Local<C, K> {
     pub(crate) policy: Policy<C>,
     pub(crate) cloner: K,
+}
+
+impl<C, K> Local<C, K> {
+    /// The policy's budget, counts and settings.
+    #[inline]
+    pub(crate) fn shared(&self) -> &Shared<C> {
+        &self.policy.shared
+    }
 }
 
 /// A service whose calls are retried under a [`Policy`].
@@ -42,14 +48,11 @@ pub struct Local<C, K> {
 /// deadline layer's job, ballast-deadline's `Timeout`, placed below this
 /// one) and hands back its outcome if no time is left to retry.
 ///
-/// Clones share the policy's budget and counts.
-///
-/// `H` is what its calls hold of the policy: an `Arc` for a [`Policy`]
-/// (the default), a plain reference for a
-/// [`StaticPolicy`].
-pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal, H = Arc<Local<C, K>>> {
+/// Clones share the policy's budget and counts: a clone, and a call, is
+/// one reference-count increment.
+pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal> {
     inner: S,
-    local: H,
+    local: Arc<Local<C, K>>,
     source: Src,
     _classifier: PhantomData<fn() -> (C, K)>,
 }
@@ -64,17 +67,15 @@ impl<S, C> Retry<S, C> {
 
 impl<S, C, K, Src> Retry<S, C, K, Src> {
     pub(crate) fn with_parts(inner: S, policy: Policy<C>, cloner: K, source: Src) -> Self {
-        Self::with_holder(inner, Arc::new(Local { policy, cloner }), source)
+        Self::with_local(inner, Arc::new(Local { policy, cloner }), source)
     }
 
     /// The policy this service applies.
     pub fn policy(&self) -> &Policy<C> {
         &self.local.policy
     }
-}
 
-impl<S, C, K, Src, H> Retry<S, C, K, Src, H> {
-    pub(crate) fn with_holder(inner: S, local: H, source: Src) -> Self {
+    fn with_local(inner: S, local: Arc<Local<C, K>>, source: Src) -> Self {
         Self {
             inner,
             local,
@@ -100,24 +101,14 @@ impl<S, C, K, Src, H> Retry<S, C, K, Src, H> {
 }
 
 // Written by hand: a derive would ask for `C: Clone`. A clone shares the
-// holder: one reference-count increment for a `Policy`, a copy of a
-// reference for a `StaticPolicy`.
-impl<S: Clone, C, K, Src: Clone, H: Clone> Clone for Retry<S, C, K, Src, H> {
+// `Local`: one reference-count increment.
+impl<S: Clone, C, K, Src: Clone> Clone for Retry<S, C, K, Src> {
     fn clone(&self) -> Self {
-        Self::with_holder(self.inner.clone(), self.local.clone(), self.source.clone())
+        Self::with_local(self.inner.clone(), self.local.clone(), self.source.clone())
     }
 }
 
-impl<S, C, K, Src> Retry<S, C, K, Src, StaticLocal<C, K>> {
-    /// The process-lifetime policy this service applies.
-    pub fn policy(&self) -> StaticPolicy<C> {
-        StaticPolicy {
-            shared: self.local.shared,
-        }
-    }
-}
-
-impl<S: fmt::Debug, C, K, Src, H: Holder<C, K>> fmt::Debug for Retry<S, C, K, Src, H> {
+impl<S: fmt::Debug, C, K, Src> fmt::Debug for Retry<S, C, K, Src> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("inner", &self.inner)
@@ -126,18 +117,17 @@ impl<S: fmt::Debug, C, K, Src, H: Holder<C, K>> fmt::Debug for Retry<S, C, K, Sr
     }
 }
 
-impl<S, C, K, Src, H, Req> Service<Req> for Retry<S, C, K, Src, H>
+impl<S, C, K, Src, Req> Service<Req> for Retry<S, C, K, Src>
 where
     S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     C: Classifier<S::Response, S::Error>,
     K: CloneRequest<Req>,
     Src: DeadlineSource<Req>,
-    H: Holder<C, K>,
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future, S, Req, C, K, H>;
+    type Future = ResponseFuture<S::Future, S, Req, C, K>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -159,7 +149,7 @@ where
         // one, refuses them without calling the service). If one gets
         // through, its outcome is returned without a retry.
         let tracker = Tracker::start(shared, deadline);
-        let spare = self.local.cloner().clone_request(&req);
+        let spare = self.local.cloner.clone_request(&req);
         let future = self.inner.call(req);
         ResponseFuture::new(future, self.inner.clone(), spare, local, tracker)
     }

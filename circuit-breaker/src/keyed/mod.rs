@@ -113,6 +113,11 @@
 //! - An admitted call holds the same permit guard and future as
 //!   [`CircuitBreaker`](crate::CircuitBreaker)'s: cancellation and panics
 //!   are recorded the same way, on the breaker the call was admitted by.
+//!   The future holds that key's breaker (the reference the lookup took)
+//!   and a copy of the classifier, so a call allocates nothing (a key
+//!   function that builds its key, such as `host.clone()` of a `String`,
+//!   allocates that key; return a cheap key, such as an id or an
+//!   `Arc<str>`, where calls are hot).
 
 mod layer;
 mod registry;

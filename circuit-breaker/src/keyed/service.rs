@@ -1,14 +1,14 @@
 //! [`KeyedCircuitBreaker`]: the tower service with a breaker per key.
 
 use super::registry::KeyedBreakers;
+use crate::breaker::{Breaker, Shared};
 use crate::classify::Classifier;
-use crate::future::ResponseFuture;
-use crate::permit::Guard;
-use crate::service::{BoxError, Local};
+use crate::future::{CallHolder, ResponseFuture};
+use crate::permit::{Guard, Holder};
+use crate::service::BoxError;
 use std::any::type_name;
 use std::fmt;
 use std::hash::Hash;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_service::Service;
 
@@ -93,7 +93,7 @@ where
 {
     type Response = S::Response;
     type Error = BoxError;
-    type Future = ResponseFuture<S::Future, C>;
+    type Future = ResponseFuture<S::Future, C, KeyedLocal<C>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // The permit is taken in `call`, once the request names its key: a
@@ -106,15 +106,39 @@ where
         let shared = &*breaker.shared;
         match shared.core.try_acquire(&shared.clock) {
             Ok(ticket) => {
-                // One allocation per admitted call: the future must hold
-                // this key's breaker and the classifier together.
-                let local = Arc::new(Local {
+                // No allocation: the future holds the key's breaker (the
+                // reference the lookup took) and its own copy of the
+                // classifier (zero-sized for the default).
+                let local = KeyedLocal {
                     breaker,
                     classifier: self.classifier.clone(),
-                });
+                };
                 ResponseFuture::called(self.inner.call(req), Guard::new(local, ticket))
             }
             Err(rejected) => ResponseFuture::rejected(rejected),
         }
+    }
+}
+
+/// What an admitted keyed call's future holds: its key's breaker and a
+/// copy of the classifier. Public in a private module: it names the
+/// holder in [`KeyedCircuitBreaker`]'s future type, but no one outside the
+/// crate can name it.
+pub struct KeyedLocal<C> {
+    breaker: Breaker,
+    classifier: C,
+}
+
+impl<C> Holder for KeyedLocal<C> {
+    #[inline]
+    fn shared(&self) -> &Shared {
+        &self.breaker.shared
+    }
+}
+
+impl<C> CallHolder<C> for KeyedLocal<C> {
+    #[inline]
+    fn classifier(&self) -> &C {
+        &self.classifier
     }
 }

@@ -73,12 +73,33 @@ fn next_stripe() -> usize {
     NEXT.fetch_add(1, StdOrdering::Relaxed) % STRIPES
 }
 
+/// No stripe picked yet (the thread's first deposit picks one).
+const UNPICKED: usize = usize::MAX;
+
+std::thread_local! {
+    /// This thread's stripe. Const-initialised, with no destructor: a
+    /// read is a plain thread-local load, with no lazy-init check out of
+    /// line.
+    static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(UNPICKED) };
+}
+
 /// The stripe of this thread, for deposits that name none.
+#[inline]
 fn thread_stripe() -> usize {
-    std::thread_local! {
-        static STRIPE: usize = next_stripe();
+    let stripe = STRIPE.with(|s| s.get());
+    if stripe != UNPICKED {
+        return stripe;
     }
-    STRIPE.with(|s| *s)
+    pick_stripe()
+}
+
+/// A thread's first deposit: picks its stripe.
+#[cold]
+#[inline(never)]
+fn pick_stripe() -> usize {
+    let stripe = next_stripe();
+    STRIPE.with(|s| s.set(stripe));
+    stripe
 }
 
 #[derive(Debug)]

@@ -1,0 +1,120 @@
+//! Calls one hot path `n` times and exits: for counting instructions per
+//! call under `valgrind --tool=callgrind`, which is exact and stable on a
+//! loaded machine where wall times are not. Run it twice with different
+//! `n` and divide the difference in instructions by the difference in
+//! calls, so setup cancels out:
+//!
+//! ```text
+//! cargo build --release -p ballast-benches --example count
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/count retry reused 100000
+//! ```
+//!
+//! Rows: `bare`, `retry`, `tower_retry`, `breaker`, `keyed_breaker`
+//! (service rows, mode `reused` or `clone`, one task), `keyed` and
+//! `governor_keyed` (keyed rate-limit checks over 10,000 keys; the mode
+//! is ignored).
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+
+type Bare = tower::util::ServiceFn<fn(u64) -> Ready<Result<u64, Infallible>>>;
+
+fn bare() -> Bare {
+    service_fn(|x: u64| ready(Ok::<_, Infallible>(x)))
+}
+
+async fn calls<S>(mut svc: S, clone: bool, n: u64)
+where
+    S: Service<u64, Response = u64, Error: std::fmt::Debug> + Clone,
+{
+    for i in 0..n {
+        let out = if clone {
+            svc.clone().oneshot(black_box(i)).await
+        } else {
+            svc.ready().await.expect("ready");
+            svc.call(black_box(i)).await
+        };
+        black_box(out.expect("always succeeds"));
+    }
+}
+
+#[derive(Clone, Copy)]
+struct NeverRetry;
+
+impl<E> tower::retry::Policy<u64, u64, E> for NeverRetry {
+    type Future = Ready<()>;
+    fn retry(&mut self, _: &mut u64, _: &mut Result<u64, E>) -> Option<Self::Future> {
+        black_box(Some(ready(()))).filter(|_| false)
+    }
+    fn clone_request(&mut self, req: &u64) -> Option<u64> {
+        Some(*req)
+    }
+}
+
+const KEYS: u64 = 10_000;
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).expect("not zero")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (row, mode) = (args[1].as_str(), args[2].as_str());
+    let n: u64 = args[3].parse().expect("a count");
+    let clone = mode == "clone";
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    match row {
+        "bare" => rt.block_on(calls(bare(), clone, n)),
+        "retry" => {
+            use ballast_retry::{Config, Policy, RetryErrors};
+            let policy = Policy::new(Config::default(), RetryErrors);
+            let svc = ServiceBuilder::new().layer(policy.layer()).service(bare());
+            rt.block_on(calls(svc, clone, n))
+        }
+        "tower_retry" => {
+            let svc = ServiceBuilder::new()
+                .layer(tower::retry::RetryLayer::new(NeverRetry))
+                .service(bare());
+            rt.block_on(calls(svc, clone, n))
+        }
+        "breaker" => {
+            let breaker = ballast_circuit_breaker::Breaker::new(Default::default());
+            let svc = ServiceBuilder::new().layer(breaker.layer()).service(bare());
+            rt.block_on(calls(svc, clone, n))
+        }
+        "keyed_breaker" => {
+            use ballast_circuit_breaker::keyed::{KeyedBreakers, KeyedSettings};
+            let breakers = KeyedBreakers::<u64>::new(Default::default(), KeyedSettings::default());
+            let key: fn(&u64) -> u64 = |req| req % 100;
+            let svc = ServiceBuilder::new()
+                .layer(breakers.layer(key))
+                .service(bare());
+            rt.block_on(calls(svc, clone, n))
+        }
+        "keyed" => {
+            let quota =
+                ballast_ratelimit::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1 << 30));
+            let config = ballast_ratelimit::Config::builder().quota(quota).build();
+            let limiter = ballast_ratelimit::KeyedRateLimiter::<u64>::new(config.expect("valid"));
+            for i in 0..n {
+                assert!(black_box(limiter.check(&(black_box(i) % KEYS)).is_ok()));
+            }
+        }
+        "governor_keyed" => {
+            let quota = governor::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1 << 30));
+            let gov = Arc::new(governor::RateLimiter::<u64, _, _, _>::keyed(quota));
+            for i in 0..n {
+                assert!(black_box(gov.check_key(&(black_box(i) % KEYS)).is_ok()));
+            }
+        }
+        other => panic!("no row {other}"),
+    }
+}
