@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     /// Shadow mode: calls that would have been refused, or made to wait.
     would_reject: AtomicU64,
     would_queue: AtomicU64,
+    #[cfg(feature = "metrics")]
+    pub(crate) export: crate::export::Export,
 }
 
 impl Shared {
@@ -32,6 +34,8 @@ impl Shared {
     pub(crate) fn reject(&self, rejected: Rejected) -> Rejected {
         // Relaxed: a statistic.
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.export.refused(&rejected);
         tracing::debug!(bulkhead = %self.config.name, reason = %rejected, "call rejected");
         rejected
     }
@@ -111,6 +115,8 @@ impl Bulkhead {
         Self {
             shared: Arc::new(Shared {
                 core: Core::new(config.max_concurrent_calls, config.max_queue_len()),
+                #[cfg(feature = "metrics")]
+                export: crate::export::Export::new(&config.name, config.max_concurrent_calls),
                 config,
                 rejected: CachePadded(AtomicU64::new(0)),
                 over: CachePadded(AtomicU64::new(0)),

@@ -75,7 +75,11 @@ impl From<&Config> for RawConfig {
 impl<'de> Deserialize<'de> for Config {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawConfig::deserialize(d)?;
-        Config::try_from(raw).map_err(serde::de::Error::custom)
+        Config::try_from(raw).map_err(|e| {
+            // The builder's fields are named as this config's keys.
+            let key = e.field();
+            ballast_core::config_file::invalid(e, key)
+        })
     }
 }
 

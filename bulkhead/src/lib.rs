@@ -132,6 +132,8 @@ mod config;
 #[cfg(feature = "serde")]
 mod config_serde;
 mod core;
+#[cfg(feature = "metrics")]
+mod export;
 mod future;
 mod guarded;
 mod layer;

@@ -28,6 +28,8 @@ pub(crate) struct Permit<H: Holder> {
 impl<H: Holder> Permit<H> {
     #[inline]
     fn held(holder: H) -> Self {
+        #[cfg(feature = "metrics")]
+        holder.shared().export.acquired();
         Self {
             holder,
             over: false,
@@ -39,6 +41,8 @@ impl<H: Holder> Drop for Permit<H> {
     #[inline]
     fn drop(&mut self) {
         let shared = self.holder.shared();
+        #[cfg(feature = "metrics")]
+        shared.export.released();
         if self.over {
             shared.release_over();
         } else {
@@ -76,6 +80,8 @@ fn admit_slow<H: Holder>(holder: &H) -> Admission<H> {
             return Admission::Now(Permit::held(holder.clone()));
         }
         shared.admit_over();
+        #[cfg(feature = "metrics")]
+        shared.export.acquired();
         return Admission::Now(Permit {
             holder: holder.clone(),
             over: true,

@@ -94,6 +94,8 @@ pub(crate) struct Core {
     slow_nanos: Option<Nanos>,
     minimum_calls: u64,
     permits: u64,
+    #[cfg(feature = "metrics")]
+    export: crate::export::Export,
     pub(crate) config: Config,
 }
 
@@ -116,6 +118,8 @@ impl Core {
             slow_nanos: config.slow_call_duration.map(nanos),
             minimum_calls: u64::from(config.minimum_calls),
             permits: u64::from(config.half_open_permits),
+            #[cfg(feature = "metrics")]
+            export: crate::export::Export::new(&config.name, Word::INITIAL.state()),
             config,
         }
     }
@@ -237,6 +241,8 @@ impl Core {
     fn reject(&self, r: Rejected) -> Rejected {
         // Relaxed: a statistic.
         self.rejected.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        self.export.refused(&r);
         tracing::debug!(breaker = %self.config.name, reason = %r, "call rejected");
         r
     }
@@ -245,6 +251,8 @@ impl Core {
     /// (the permit guards do).
     #[inline]
     pub(crate) fn finish(&self, ticket: Ticket, outcome: Outcome, clock: &impl Clock) {
+        #[cfg(feature = "metrics")]
+        self.export.call(outcome);
         if ticket.word.is_windowed() {
             self.finish_windowed(ticket, outcome, clock);
         } else {
@@ -408,6 +416,8 @@ impl Core {
         self.entered.store(now, Ordering::Relaxed);
         // Release: publishes the new state's data with the word.
         self.state.store(next.0, Ordering::Release);
+        #[cfg(feature = "metrics")]
+        self.export.entered(to);
         self.events.queue(StateChange {
             name: self.config.name.clone(),
             from: from.state(),

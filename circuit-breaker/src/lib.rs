@@ -84,6 +84,18 @@
 //! says (feature `http` or `tonic` of ballast-core, or of the `ballast`
 //! facade).
 //!
+//! # Metrics (feature `metrics`)
+//!
+//! Each breaker reports its calls (by outcome), its refusals (by reason),
+//! its state (one gauge per state, 1 for the current one) and its
+//! transitions through the [`metrics`](https://docs.rs/metrics) facade,
+//! under the family's names ([`ballast_core::metric_names`], with a
+//! `name` label: the breaker's configured name). The series are
+//! registered when the breaker is built, so install the recorder first.
+//! Without the feature nothing of it is compiled. Keyed breakers share
+//! one name, so their series add up (the state gauge shows the last
+//! transition of any key).
+//!
 //! # Config files (feature `serde`)
 //!
 //! [`Config`] implements `Deserialize` and `Serialize`. Every field is
@@ -133,6 +145,8 @@ mod config_serde;
 mod core;
 mod error;
 mod events;
+#[cfg(feature = "metrics")]
+mod export;
 mod future;
 mod half_open;
 #[cfg(feature = "http")]

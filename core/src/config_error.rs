@@ -13,6 +13,9 @@ pub struct ConfigError {
     component: &'static str,
     field: &'static str,
     problem: Cow<'static, str>,
+    /// Where the value sits in a config file (`retry.budget.percent`),
+    /// when it was read from one.
+    path: Option<Box<str>>,
 }
 
 impl ConfigError {
@@ -27,7 +30,24 @@ impl ConfigError {
             component,
             field,
             problem: problem.into(),
+            path: None,
         }
+    }
+
+    /// The same error, located at `path` in a config file: the keys from
+    /// the file's root to the bad value, joined by dots
+    /// (`retry.budget.percent`). Set by
+    /// [`config_file`](crate::config_file) (feature `serde`).
+    pub fn at_path(mut self, path: impl Into<Box<str>>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// Where the bad value sits in the config file it was read from, as
+    /// the keys from the file's root joined by dots; `None` for a config
+    /// built in code.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
     }
 
     /// Which policy's config was invalid ("circuit breaker", "bulkhead", ...).
@@ -48,11 +68,15 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid {} config: {} {}",
-            self.component, self.field, self.problem
-        )
+        write!(f, "invalid {} config", self.component)?;
+        if let Some(path) = &self.path {
+            write!(f, " at `{path}`")?;
+        }
+        if self.field.is_empty() {
+            write!(f, ": {}", self.problem)
+        } else {
+            write!(f, ": {} {}", self.field, self.problem)
+        }
     }
 }
 
@@ -74,5 +98,16 @@ mod tests {
             "invalid circuit breaker config: failure_rate_threshold must be in (0, 100], got 120"
         );
         assert_eq!(e.field(), "failure_rate_threshold");
+    }
+
+    #[test]
+    fn display_names_the_file_path_when_there_is_one() {
+        let e = ConfigError::new("retry budget", "percent", "must be in (0, 100], got 120")
+            .at_path("retry.budget.percent");
+        assert_eq!(
+            e.to_string(),
+            "invalid retry budget config at `retry.budget.percent`: percent must be in (0, 100], got 120"
+        );
+        assert_eq!(e.path(), Some("retry.budget.percent"));
     }
 }

@@ -21,6 +21,10 @@
 //!   read on their hot paths (tokio's clock while it is paused).
 //! - [`sync`]: the loom-switchable mutex and cache padding the policy
 //!   cores share.
+//! - `config_file` (feature `serde`): reading configs from files so a mistake names its
+//!   key path (`retry.budget.percent`).
+//! - [`metric_names`]: the names every pattern reports under through the
+//!   `metrics` facade, as one table.
 //! - [`duration`]: human-readable durations ("30s", "1m30s", "250ms") for
 //!   config files.
 //!
@@ -41,11 +45,14 @@ pub mod answer;
 mod call_error;
 mod clock;
 mod config_error;
+#[cfg(feature = "serde")]
+pub mod config_file;
 pub mod duration;
 #[cfg(feature = "tonic")]
 pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod metric_names;
 mod rejected;
 pub mod sync;
 mod time;

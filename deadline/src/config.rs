@@ -103,7 +103,11 @@ mod serde_impl {
             ConfigBuilder::default()
                 .timeout_opt(file.timeout)
                 .build()
-                .map_err(serde::de::Error::custom)
+                .map_err(|e| {
+                    // The builder's field is this config's key.
+                    let key = e.field();
+                    ballast_core::config_file::invalid(e, key)
+                })
         }
     }
 

@@ -4,7 +4,9 @@
 //! builder's default. The values go through [`ConfigBuilder::build`], so a
 //! file is checked exactly like code: an invalid value is a deserialization
 //! error carrying the [`ConfigError`] message, and an unknown field is an
-//! error too. Durations are written `"30s"`, `"1m30s"`, `"250ms"`, or as a
+//! error too. Read through
+//! [`ballast_core::config_file::from_deserializer`], the error names the
+//! bad value's key path in the file (`api.limit.cells`). Durations are written `"30s"`, `"1m30s"`, `"250ms"`, or as a
 //! number of seconds.
 
 use crate::config::{Config, ConfigBuilder, Limit, Mode};
@@ -124,7 +126,21 @@ impl From<&Config> for RawConfig {
 impl<'de> Deserialize<'de> for Config {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawConfig::deserialize(d)?;
-        Config::try_from(raw).map_err(serde::de::Error::custom)
+        let limit = raw.limit.as_ref().map(|l| match l {
+            RawLimit::Rate { cells: 0, .. } => "limit.cells",
+            RawLimit::Rate { .. } => "limit",
+            RawLimit::FixedWindow { .. } | RawLimit::SlidingWindow { .. } => "limit.limit",
+        });
+        Config::try_from(raw).map_err(|e| {
+            // The builder's field, as a key of this config in the file.
+            let key = match e.field() {
+                "rate" | "limit" => limit.unwrap_or("limit"),
+                "period" => "limit.per",
+                "window" => "limit.window",
+                field => field,
+            };
+            ballast_core::config_file::invalid(e, key)
+        })
     }
 }
 

@@ -13,7 +13,6 @@ use crate::budget::BudgetConfig;
 use crate::budget::config_serde::RawBudget;
 use crate::config::{Config, ConfigBuilder};
 use ballast_core::ConfigError;
-use serde::de;
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 
@@ -121,6 +120,15 @@ impl TryFrom<RawConfig> for Config {
 impl<'de> Deserialize<'de> for Config {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawConfig::deserialize(d)?;
-        Config::try_from(raw).map_err(de::Error::custom)
+        Config::try_from(raw).map_err(|e| {
+            // The builder's field, as a key of this config in the file:
+            // the backoff's and the budget's are nested under theirs.
+            let key = match e.component() {
+                "backoff" => format!("backoff.{}", e.field()),
+                "retry budget" => format!("budget.{}", e.field()),
+                _ => e.field().to_owned(),
+            };
+            ballast_core::config_file::invalid(e, &key)
+        })
     }
 }

@@ -123,7 +123,11 @@ impl TryFrom<RawConfig> for AdaptiveConfig {
 impl<'de> Deserialize<'de> for AdaptiveConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawConfig::deserialize(d)?;
-        AdaptiveConfig::try_from(raw).map_err(serde::de::Error::custom)
+        AdaptiveConfig::try_from(raw).map_err(|e| {
+            // The builder's fields are named as this config's keys.
+            let key = e.field();
+            ballast_core::config_file::invalid(e, key)
+        })
     }
 }
 

@@ -87,7 +87,11 @@ impl From<&PartitionedConfig> for RawPartitionedConfig {
 impl<'de> Deserialize<'de> for PartitionedConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawPartitionedConfig::deserialize(d)?;
-        PartitionedConfig::try_from(raw).map_err(serde::de::Error::custom)
+        PartitionedConfig::try_from(raw).map_err(|e| {
+            // The builder's fields are named as this config's keys.
+            let key = e.field();
+            ballast_core::config_file::invalid(e, key)
+        })
     }
 }
 

@@ -89,7 +89,11 @@ impl From<&ShedConfig> for RawShedConfig {
 impl<'de> Deserialize<'de> for ShedConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawShedConfig::deserialize(d)?;
-        ShedConfig::try_from(raw).map_err(serde::de::Error::custom)
+        ShedConfig::try_from(raw).map_err(|e| {
+            // The builder's fields are named as this config's keys.
+            let key = e.field();
+            ballast_core::config_file::invalid(e, key)
+        })
     }
 }
 

@@ -132,7 +132,7 @@ where
             }
             Decision::Reject(rejected) => {
                 let body = wait.body.body(&rejected);
-                let res = wait.fields.too_many_requests(body, &rejected, wait.usage);
+                let res = wait.fields.refusal(body, &rejected, wait.usage);
                 return Kind::Rejected {
                     response: Some(res),
                 };

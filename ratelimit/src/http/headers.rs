@@ -18,9 +18,9 @@
 use super::config::{HeaderStyle, HttpConfig};
 use crate::config::Limit;
 use crate::state::Usage;
-use ballast_core::{Nanos, Rejected};
+use ballast_core::{Nanos, Rejected, Side};
+use http::Response;
 use http::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
-use http::{Response, StatusCode};
 
 /// `RateLimit-Policy` (draft -08 and later): the quota policy.
 pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -98,15 +98,20 @@ impl Fields {
         }
     }
 
-    /// The 429 for `rejected`, with `Retry-After` and the fields.
-    pub(crate) fn too_many_requests<B>(
+    /// The response refusing a request for `rejected`, with `Retry-After`
+    /// and the fields. Its status is the family's
+    /// [table](ballast_core::answer) for a server-side refusal: 429 for
+    /// "not now", 400 for a request that can never pass
+    /// ([`RetryAfter::Never`](ballast_core::RetryAfter::Never)), which a
+    /// 429 would invite the client to retry.
+    pub(crate) fn refusal<B>(
         &self,
         body: B,
         rejected: &Rejected,
         usage: Option<Usage>,
     ) -> Response<B> {
         let mut res = Response::new(body);
-        *res.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        *res.status_mut() = rejected.http_status(Side::Server);
         let headers = res.headers_mut();
         if let Some(wait) = rejected.retry_after_hint() {
             let secs = ceil_secs(ballast_core::nanos(wait)).max(1);
@@ -191,11 +196,24 @@ mod tests {
         let f = fields(HeaderStyle::Ietf, per_minute(100));
         for (wait, secs) in [(1, "1"), (SEC, "1"), (SEC + 1, "2"), (59 * SEC + 5, "60")] {
             let r = Rejected::retry_after(Reason::RateLimited, Duration::from_nanos(wait));
-            let res = f.too_many_requests((), &r, None);
-            assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+            let res = f.refusal((), &r, None);
+            assert_eq!(res.status(), http::StatusCode::TOO_MANY_REQUESTS);
             assert_eq!(res.headers()[RETRY_AFTER], secs, "wait {wait}ns");
         }
-        let res = f.too_many_requests((), &Rejected::never(Reason::RateLimited), None);
+    }
+
+    #[test]
+    fn a_permanent_refusal_is_400_without_retry_after_as_the_table_says() {
+        let f = fields(HeaderStyle::Ietf, per_minute(100));
+        let usage = Usage {
+            remaining: 0,
+            reset: SEC,
+        };
+        let never = Rejected::never(Reason::RateLimited);
+        let res = f.refusal((), &never, Some(usage));
+        assert_eq!(res.status(), http::StatusCode::BAD_REQUEST);
+        assert_eq!(res.status(), never.http_status(ballast_core::Side::Server));
         assert!(!res.headers().contains_key(RETRY_AFTER));
+        assert_eq!(res.headers()[RATELIMIT], "\"default\";r=0;t=1");
     }
 }

@@ -16,6 +16,11 @@
 //!   per key ([`KeyedRateLimiter::http_layer`](crate::KeyedRateLimiter::http_layer))
 //!   picked by a [`key`] function: a client id header, a peer IP from a
 //!   connect-info extension, or any `Fn(&Request<B>) -> K`.
+//! - [`HttpRedisRateLimitLayer`] / [`HttpRedisRateLimit`] /
+//!   [`HttpRedisResponseFuture`] (feature `redis` too): the same answers
+//!   on one limit shared by a fleet of servers through Redis
+//!   (`RedisRateLimiter::http_layer`), with the fields read from the
+//!   shared limit on Redis's clock.
 //! - [`HttpConfig`] / [`HeaderStyle`]: which fields are written, and
 //!   whether admitted responses carry them too (the quota that remains).
 //! - [`RejectBody`] / [`DefaultBody`]: the 429's body, `Default` of the
@@ -39,6 +44,11 @@
 //! - `t`: seconds until the limit is whole again (a GCRA's theoretical
 //!   arrival time less now; a fixed window's end; when a sliding window
 //!   forgets the last counted request), rounded up.
+//! - Status: a refusal is answered as the family's
+//!   [table](ballast_core::answer) says for a server-side refusal: 429
+//!   when the request may pass later, 400 when it never can
+//!   ([`RetryAfter::Never`](crate::RetryAfter::Never): it asks for more
+//!   than the limit holds), which a 429 would invite a client to retry.
 //! - `Retry-After` (on 429s only): the exact wait until one request would
 //!   pass, in seconds rounded up, never 0.
 //!
@@ -83,6 +93,8 @@ mod future;
 mod headers;
 pub mod key;
 mod layer;
+#[cfg(feature = "redis")]
+mod redis;
 mod service;
 
 pub use body::{DefaultBody, RejectBody};
@@ -92,4 +104,6 @@ pub use headers::{
     RATELIMIT, RATELIMIT_LIMIT, RATELIMIT_POLICY, RATELIMIT_REMAINING, RATELIMIT_RESET,
 };
 pub use layer::HttpRateLimitLayer;
+#[cfg(feature = "redis")]
+pub use redis::{HttpRedisRateLimit, HttpRedisRateLimitLayer, HttpRedisResponseFuture};
 pub use service::HttpRateLimit;

@@ -83,7 +83,7 @@ where
             }
             Decision::Reject(rejected) => {
                 let body = self.body.body(&rejected);
-                let res = self.fields.too_many_requests(body, &rejected, usage);
+                let res = self.fields.refusal(body, &rejected, usage);
                 HttpResponseFuture::rejected(res)
             }
             decision => {

@@ -81,6 +81,18 @@ impl TryFrom<RawConfig> for RedisConfig {
 impl<'de> Deserialize<'de> for RedisConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawConfig::deserialize(d)?;
-        RedisConfig::try_from(raw).map_err(serde::de::Error::custom)
+        let rate = match &raw.rate {
+            Some(RawRate { cells: 0, .. }) => "rate.cells",
+            _ => "rate",
+        };
+        RedisConfig::try_from(raw).map_err(|e| {
+            // The builder's field, as a key of this config in the file.
+            let key = match e.field() {
+                "rate" => rate,
+                "period" => "rate.per",
+                field => field,
+            };
+            ballast_core::config_file::invalid(e, key)
+        })
     }
 }

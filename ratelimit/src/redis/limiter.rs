@@ -5,6 +5,7 @@ use super::config::RedisConfig;
 use super::fallback::{Cause, FallbackPath};
 use super::metrics::{Counters, RedisMetrics};
 use super::script::{GcraScript, Reply};
+use crate::state::Usage;
 use ballast_circuit_breaker::Breaker;
 use ballast_core::{Reason, Rejected};
 use std::fmt;
@@ -198,23 +199,35 @@ impl RedisRateLimiter {
     /// (a half-open probe slot is freed); a script already sent may still
     /// run on the server.
     pub async fn check_n(&self, key: &str, n: u32) -> Result<Admitted, Rejected> {
+        self.check_usage(key, n).await.0
+    }
+
+    /// Like [`check_n`](Self::check_n), with what the shared limit has
+    /// left after the check when Redis decided it, admitted or refused
+    /// (the HTTP layer's `RateLimit` fields).
+    pub(crate) async fn check_usage(
+        &self,
+        key: &str,
+        n: u32,
+    ) -> (Result<Admitted, Rejected>, Option<Usage>) {
         let inner = &*self.inner;
-        let decision = if n > inner.config.quota.burst.get() {
+        let (decision, usage) = if n > inner.config.quota.burst.get() {
             Counters::bump(&inner.counters.redis_decisions);
-            Err((Rejected::never(Reason::RateLimited), DecidedBy::Redis))
+            let never = Err((Rejected::never(Reason::RateLimited), DecidedBy::Redis));
+            (never, None)
         } else {
             self.decide(key, n).await
         };
-        self.finish(key, decision)
+        (self.finish(key, decision), usage)
     }
 
-    async fn decide(&self, key: &str, n: u32) -> Decision {
+    async fn decide(&self, key: &str, n: u32) -> (Decision, Option<Usage>) {
         let inner = &*self.inner;
         let permit = match inner.breaker.try_acquire() {
             Ok(permit) => permit,
             Err(open) => {
                 Counters::bump(&inner.counters.short_circuited);
-                return self.fall_back(key, n, Cause::BreakerOpen(open));
+                return (self.fall_back(key, n, Cause::BreakerOpen(open)), None);
             }
         };
         let redis_key = format!("{}{key}", inner.config.key_prefix);
@@ -232,17 +245,21 @@ impl RedisRateLimiter {
                 permit.success();
                 Counters::bump(&inner.counters.redis_decisions);
                 inner.fallback.redis_decided(&inner.config.name);
-                from_reply(reply)
+                let usage = Usage {
+                    remaining: reply.remaining,
+                    reset: ballast_core::nanos(reply.reset_after),
+                };
+                (from_reply(reply), Some(usage))
             }
             Ok(Err(error)) => {
                 permit.failure();
                 Counters::bump(&inner.counters.redis_errors);
-                self.fall_back(key, n, Cause::Error(error))
+                (self.fall_back(key, n, Cause::Error(error)), None)
             }
             Err(_elapsed) => {
                 permit.failure();
                 Counters::bump(&inner.counters.redis_timeouts);
-                self.fall_back(key, n, Cause::Timeout)
+                (self.fall_back(key, n, Cause::Timeout), None)
             }
         }
     }
@@ -316,6 +333,20 @@ impl RedisRateLimiter {
     /// A tower layer limiting each request by the key `key_fn` picks from it.
     pub fn layer<F>(&self, key_fn: F) -> super::RedisRateLimitLayer<F> {
         super::RedisRateLimitLayer::new(self.clone(), key_fn)
+    }
+
+    /// The server-side HTTP layer on this shared limit: a refused request
+    /// gets a 429 with `Retry-After` and the IETF rate-limit fields, as
+    /// with the local limiters (features `http` and `redis`; see
+    /// [`http`](crate::http)). `key_fn` picks each request's key (a client
+    /// id, an IP; the same string for every request shares one limit).
+    #[cfg(feature = "http")]
+    pub fn http_layer<F>(
+        &self,
+        key_fn: F,
+        config: crate::http::HttpConfig,
+    ) -> crate::http::HttpRedisRateLimitLayer<F> {
+        crate::http::HttpRedisRateLimitLayer::new(self.clone(), key_fn, config)
     }
 }
 

@@ -25,7 +25,6 @@ use super::config::{
 };
 use crate::budget::config_serde::RawBudget;
 use ballast_core::ConfigError;
-use serde::de;
 use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 
@@ -109,6 +108,14 @@ impl TryFrom<RawHedgeConfig> for HedgeConfig {
 impl<'de> Deserialize<'de> for HedgeConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawHedgeConfig::deserialize(d)?;
-        HedgeConfig::try_from(raw).map_err(de::Error::custom)
+        HedgeConfig::try_from(raw).map_err(|e| {
+            // The builder's field, as a key of this config in the file;
+            // the budget's are nested under its own.
+            let key = match e.component() {
+                "retry budget" => format!("budget.{}", e.field()),
+                _ => e.field().to_owned(),
+            };
+            ballast_core::config_file::invalid(e, &key)
+        })
     }
 }

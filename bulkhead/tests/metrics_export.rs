@@ -1,0 +1,121 @@
+//! With feature `metrics`, a fixed bulkhead reports its admitted calls,
+//! refusals, calls in flight and its limit through the `metrics` facade
+//! under the family's names, seen by a recording recorder through a real
+//! layered service.
+
+use ballast_bulkhead::{Bulkhead, Config, Rejected};
+use ballast_core::metric_names as names;
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+
+/// Keeps every registered counter and gauge by its name and sorted labels.
+#[derive(Default)]
+struct Recording {
+    series: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
+}
+
+fn id(name: &str, labels: &[(&str, &str)]) -> String {
+    let mut labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    labels.sort();
+    format!("{name}{{{}}}", labels.join(","))
+}
+
+impl Recording {
+    fn slot(&self, key: &Key) -> Arc<AtomicU64> {
+        let labels: Vec<(&str, &str)> = key.labels().map(|l| (l.key(), l.value())).collect();
+        let mut series = self.series.lock().unwrap();
+        series.entry(id(key.name(), &labels)).or_default().clone()
+    }
+
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let series = self.series.lock().unwrap();
+        let slot = series.get(&id(name, labels));
+        slot.unwrap_or_else(|| panic!("no series {}", id(name, labels)))
+            .load(Ordering::Relaxed)
+    }
+
+    fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        f64::from_bits(self.counter(name, labels))
+    }
+}
+
+impl Recorder for &'static Recording {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::from_arc(self.slot(key))
+    }
+
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(self.slot(key))
+    }
+
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::noop()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_layered_bulkhead_reports_calls_refusals_in_flight_and_limit() {
+    let recording: &'static Recording = Box::leak(Box::default());
+    let config = Config::builder()
+        .name("payments")
+        .max_concurrent_calls(1)
+        .build()
+        .unwrap();
+    let bulkhead = metrics::with_local_recorder(&recording, || Bulkhead::new(config));
+    let n = [("name", "payments")];
+    let with = |k: &'static str, v: &'static str| [("name", "payments"), (k, v)];
+    assert_eq!(recording.gauge(names::BULKHEAD_LIMIT, &n), 1.0);
+    assert_eq!(recording.gauge(names::BULKHEAD_IN_FLIGHT, &n), 0.0);
+
+    // The handler says when it runs, then waits for its gate.
+    let (entered_tx, mut entered) = mpsc::unbounded_channel::<()>();
+    let svc = ServiceBuilder::new()
+        .layer(bulkhead.layer())
+        .service(service_fn(move |gate: oneshot::Receiver<()>| {
+            let entered_tx = entered_tx.clone();
+            async move {
+                entered_tx.send(()).unwrap();
+                gate.await.ok();
+                Ok::<_, std::io::Error>(())
+            }
+        }));
+    let (open, gate) = oneshot::channel();
+    let first = tokio::spawn(svc.clone().oneshot(gate));
+    entered.recv().await.unwrap();
+    assert_eq!(recording.gauge(names::BULKHEAD_IN_FLIGHT, &n), 1.0);
+
+    // The permit is taken: the next call is refused as full.
+    let (_never, gate) = oneshot::channel();
+    let err = svc
+        .clone()
+        .ready()
+        .await
+        .unwrap()
+        .call(gate)
+        .await
+        .unwrap_err();
+    assert!(Rejected::find(&err).is_some(), "{err}");
+    let refusals = names::BULKHEAD_REFUSALS;
+    assert_eq!(
+        recording.counter(refusals, &with("reason", "bulkhead_full")),
+        1
+    );
+    assert_eq!(
+        recording.counter(refusals, &with("reason", "queue_full")),
+        0
+    );
+
+    open.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    assert_eq!(recording.gauge(names::BULKHEAD_IN_FLIGHT, &n), 0.0);
+    assert_eq!(recording.counter(names::BULKHEAD_CALLS, &n), 1);
+    assert_eq!(bulkhead.snapshot().rejected, 1);
+}

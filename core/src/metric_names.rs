@@ -1,0 +1,70 @@
+//! The names the family reports under through the
+//! [`metrics`](https://docs.rs/metrics) facade (feature `metrics` of each
+//! pattern crate), as one table, so a dashboard reads every pattern the
+//! same way.
+//!
+//! Every name is `ballast_<pattern>_<what>`; every series carries a `name`
+//! label, the configured name of the breaker, bulkhead or limiter; other
+//! labels say which kind of event. Counters end in `_total`. Install the
+//! recorder (a Prometheus or OpenTelemetry exporter) before building the
+//! policies: each one registers its series once, when it is built, and
+//! its hot path then only bumps a handle.
+//!
+//! | metric | kind | labels | what it counts |
+//! |---|---|---|---|
+//! | [`CIRCUIT_BREAKER_CALLS`] | counter | `name`, `outcome` = `success` / `failure` / `ignored` | admitted calls, by how they counted |
+//! | [`CIRCUIT_BREAKER_REFUSALS`] | counter | `name`, `reason` (see below) | calls the breaker refused |
+//! | [`CIRCUIT_BREAKER_STATE`] | gauge | `name`, `state` = `closed` / `open` / `half_open` / `recovering` / `disabled` / `forced_open` / `metrics_only` | 1 for the current state, 0 for the others |
+//! | [`CIRCUIT_BREAKER_TRANSITIONS`] | counter | `name`, `to` = a state as above | state changes, by the state entered |
+//! | [`BULKHEAD_CALLS`] | counter | `name` | calls admitted (given a permit, or run over the limit in shadow mode) |
+//! | [`BULKHEAD_REFUSALS`] | counter | `name`, `reason` (see below) | calls the bulkhead refused |
+//! | [`BULKHEAD_IN_FLIGHT`] | gauge | `name` | calls holding a permit now |
+//! | [`BULKHEAD_LIMIT`] | gauge | `name` | the most calls that may be in flight |
+//!
+//! `reason` is [`reason_label`] of the refusal's [`Reason`]: the variant
+//! in snake case (`circuit_open`, `bulkhead_full`, `queue_timeout`,
+//! `deadline_exceeded`, ...).
+//!
+//! Reported so far: the circuit breaker and the fixed bulkhead. The other
+//! patterns' series (the partitioned and adaptive bulkheads, retries and
+//! budget left, hedges, rate-limit decisions, deadline outcomes) are not
+//! reported yet; their names will follow the same scheme.
+
+use crate::Reason;
+
+/// The `reason` label of a refusal: its [`Reason`] in snake case.
+pub fn reason_label(reason: Reason) -> &'static str {
+    match reason {
+        Reason::CircuitOpen => "circuit_open",
+        Reason::CircuitHalfOpenBusy => "circuit_half_open_busy",
+        Reason::CircuitRecovering => "circuit_recovering",
+        Reason::CircuitForcedOpen => "circuit_forced_open",
+        Reason::BulkheadFull => "bulkhead_full",
+        Reason::QueueFull => "queue_full",
+        Reason::QueueTimeout => "queue_timeout",
+        Reason::Overloaded => "overloaded",
+        Reason::RateLimited => "rate_limited",
+        Reason::DeadlineExceeded => "deadline_exceeded",
+    }
+}
+
+/// Calls a bulkhead admitted (counter).
+pub const BULKHEAD_CALLS: &str = "ballast_bulkhead_calls_total";
+/// Calls a bulkhead refused, by reason (counter).
+pub const BULKHEAD_REFUSALS: &str = "ballast_bulkhead_refusals_total";
+/// Calls holding a bulkhead's permit now (gauge).
+pub const BULKHEAD_IN_FLIGHT: &str = "ballast_bulkhead_in_flight";
+/// The most calls a bulkhead lets in flight (gauge).
+pub const BULKHEAD_LIMIT: &str = "ballast_bulkhead_limit";
+
+/// Admitted calls of a circuit breaker, by outcome (counter).
+pub const CIRCUIT_BREAKER_CALLS: &str = "ballast_circuit_breaker_calls_total";
+/// Calls a circuit breaker refused, by reason (counter).
+pub const CIRCUIT_BREAKER_REFUSALS: &str = "ballast_circuit_breaker_refusals_total";
+/// A circuit breaker's state, one-hot by the `state` label (gauge).
+pub const CIRCUIT_BREAKER_STATE: &str = "ballast_circuit_breaker_state";
+/// A circuit breaker's state changes, by the state entered (counter).
+pub const CIRCUIT_BREAKER_TRANSITIONS: &str = "ballast_circuit_breaker_transitions_total";
+
+/// The label every series carries: the policy's configured name.
+pub const LABEL_NAME: &str = "name";
