@@ -20,15 +20,21 @@
 //! | [`BULKHEAD_REFUSALS`] | counter | `name`, `reason` (see below) | calls the bulkhead refused |
 //! | [`BULKHEAD_IN_FLIGHT`] | gauge | `name` | calls holding a permit now |
 //! | [`BULKHEAD_LIMIT`] | gauge | `name` | the most calls that may be in flight |
+//! | [`RETRY_CALLS`] | counter | `name`, `outcome` = `success` / `failure` / `gave_up` / `expired` | calls, by how they ended: the first result not retried was a success or a failure, or a retryable result was returned because no further attempt was allowed, or (the plain helper) the deadline had passed before the first attempt |
+//! | [`RETRY_RETRIES`] | counter | `name` | attempts beyond the first |
+//! | [`RETRY_GIVE_UPS`] | counter | `name`, `reason` = `attempts` / `not_cloneable` / `deadline` / `max_total_time` / `budget` / `refused` | calls that stopped with a retryable result, by why no further attempt was allowed |
+//! | [`RETRY_BUDGET_REFUSALS`] | counter | `name` | retries the budget refused |
+//! | [`RETRY_BUDGET_LEFT`] | gauge | `name` | retries the budget would still allow, read at each retry decision (a withdrawal or a refusal), not on every call |
+//! | [`RETRY_HEDGES`] | counter | `name` (the hedge policy's) | backup requests sent |
 //!
 //! `reason` is [`reason_label`] of the refusal's [`Reason`]: the variant
 //! in snake case (`circuit_open`, `bulkhead_full`, `queue_timeout`,
 //! `deadline_exceeded`, ...).
 //!
-//! Reported so far: the circuit breaker and the fixed bulkhead. The other
-//! patterns' series (the partitioned and adaptive bulkheads, retries and
-//! budget left, hedges, rate-limit decisions, deadline outcomes) are not
-//! reported yet; their names will follow the same scheme.
+//! Reported so far: the circuit breaker, the fixed bulkhead, retry and
+//! hedging. The other patterns' series (the partitioned and adaptive
+//! bulkheads, rate-limit decisions, deadline outcomes) are not reported
+//! yet; their names will follow the same scheme.
 
 use crate::Reason;
 
@@ -56,6 +62,19 @@ pub const BULKHEAD_REFUSALS: &str = "ballast_bulkhead_refusals_total";
 pub const BULKHEAD_IN_FLIGHT: &str = "ballast_bulkhead_in_flight";
 /// The most calls a bulkhead lets in flight (gauge).
 pub const BULKHEAD_LIMIT: &str = "ballast_bulkhead_limit";
+
+/// Calls through a retry policy, by outcome (counter).
+pub const RETRY_CALLS: &str = "ballast_retry_calls_total";
+/// Attempts beyond the first (counter).
+pub const RETRY_RETRIES: &str = "ballast_retry_retries_total";
+/// Calls that stopped with a retryable result, by reason (counter).
+pub const RETRY_GIVE_UPS: &str = "ballast_retry_give_ups_total";
+/// Retries the retry budget refused (counter).
+pub const RETRY_BUDGET_REFUSALS: &str = "ballast_retry_budget_refusals_total";
+/// Retries the budget would still allow, read at each retry decision (gauge).
+pub const RETRY_BUDGET_LEFT: &str = "ballast_retry_budget_left";
+/// Backup requests a hedge policy sent (counter).
+pub const RETRY_HEDGES: &str = "ballast_retry_hedges_total";
 
 /// Admitted calls of a circuit breaker, by outcome (counter).
 pub const CIRCUIT_BREAKER_CALLS: &str = "ballast_circuit_breaker_calls_total";

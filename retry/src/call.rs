@@ -75,6 +75,8 @@ where
         let result = op().await;
         let action = shared.classifier.classify(&result);
         if action == Action::Return && last_real.is_none() {
+            #[cfg(feature = "metrics")]
+            shared.export.returned(result.is_ok());
             return result.map_err(CallError::Inner);
         }
         let refusal = match &result {
@@ -86,12 +88,19 @@ where
         // "clone" the request.
         match tracker.after(shared, action, refusal, true) {
             // Stopping hands back the last real outcome.
-            Next::Return | Next::Stop(_) => {
+            next @ (Next::Return | Next::Stop(_)) => {
                 let real = if refused {
                     last_real.unwrap_or(result)
                 } else {
                     result
                 };
+                // A give-up was counted when the tracker stopped.
+                #[cfg(feature = "metrics")]
+                if next == Next::Return {
+                    shared.export.returned(real.is_ok());
+                }
+                #[cfg(not(feature = "metrics"))]
+                let _ = next;
                 return real.map_err(CallError::Inner);
             }
             Next::Retry(delay) => {

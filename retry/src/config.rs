@@ -28,6 +28,8 @@ const COMPONENT: &str = "retry";
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
+    /// What the policy is called in its metrics (`"retry"` unless set).
+    pub(crate) name: String,
     pub(crate) max_attempts: u32,
     pub(crate) backoff: Backoff,
     /// Stops retrying once this long has passed since the call began
@@ -46,6 +48,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            name: "retry".to_owned(),
             max_attempts: 3,
             backoff: Backoff::default(),
             max_total_time: None,
@@ -62,6 +65,11 @@ impl Config {
         ConfigBuilder {
             config: Self::default(),
         }
+    }
+
+    /// What the policy is called in its metrics (`"retry"` unless set).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Attempts per call, the first included.
@@ -103,6 +111,13 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// What the policy is called: the `name` label of its metrics
+    /// (feature `metrics`). `"retry"` unless set.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+
     /// Attempts per call, the first included: 1 never retries. At least 1.
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.config.max_attempts = n;

@@ -20,6 +20,7 @@ use std::time::Duration;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawConfig {
+    name: Option<String>,
     max_attempts: Option<u32>,
     backoff: Option<RawBackoff>,
     #[serde(with = "ballast_core::duration::option")]
@@ -93,6 +94,9 @@ impl TryFrom<RawConfig> for Config {
 
     fn try_from(raw: RawConfig) -> Result<Config, ConfigError> {
         let mut b: ConfigBuilder = Config::builder();
+        if let Some(v) = raw.name {
+            b = b.name(v);
+        }
         if let Some(v) = raw.max_attempts {
             b = b.max_attempts(v);
         }

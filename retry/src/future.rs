@@ -122,6 +122,8 @@ where
                     // preferred to it; and testing the result the
                     // classifier just tested costs nothing).
                     if action == Action::Return && result.is_ok() {
+                        #[cfg(feature = "metrics")]
+                        shared.export.returned(true);
                         return Poll::Ready(result.map_err(Into::into));
                     }
                     let can_clone = this.spare.is_some();
@@ -208,12 +210,19 @@ fn settle<C, T, E: Into<BoxError>>(
         Err(e) => refusal::in_error(&**e),
     };
     let refused = refusal.is_some();
-    let Next::Retry(delay) = tracker.after(shared, action, refusal, can_clone) else {
+    let next = tracker.after(shared, action, refusal, can_clone);
+    let Next::Retry(delay) = next else {
         let last_real = retrying.0.as_mut().and_then(|r| r.last_real.take());
-        return Err(match last_real {
+        let outcome = match last_real {
             Some(real) if refused => real,
             _ => result,
-        });
+        };
+        // A give-up was counted when the tracker stopped.
+        #[cfg(feature = "metrics")]
+        if next == Next::Return {
+            shared.export.returned(outcome.is_ok());
+        }
+        return Err(outcome);
     };
     let retrying = retrying.0.get_or_insert_with(Box::default);
     if !refused {

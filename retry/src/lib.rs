@@ -248,6 +248,8 @@ mod config;
 #[cfg(feature = "serde")]
 mod config_serde;
 mod error;
+#[cfg(feature = "metrics")]
+mod export;
 mod future;
 pub mod grpc;
 mod hedge;

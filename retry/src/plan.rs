@@ -123,6 +123,8 @@ impl Tracker {
     #[cold]
     fn count_expired<C>(&self, shared: &Shared<C>) {
         shared.stats.expired();
+        #[cfg(feature = "metrics")]
+        shared.export.expired();
         tracing::debug!(
             attempt = self.attempt,
             "retry: deadline already passed; no attempt made"
@@ -146,6 +148,8 @@ impl Tracker {
             }
         }
         shared.stats.retry();
+        #[cfg(feature = "metrics")]
+        shared.export.retry();
         tracing::debug!(attempt = self.attempt, "retry: attempt");
     }
 
@@ -177,6 +181,8 @@ impl Tracker {
         };
         match planned {
             Ok(delay) => {
+                #[cfg(feature = "metrics")]
+                shared.export.withdrew(&shared.budget);
                 self.attempt += 1;
                 tracing::debug!(
                     attempt = self.attempt,
@@ -190,6 +196,8 @@ impl Tracker {
                 if stop == Stop::Budget {
                     shared.stats.budget_denied();
                 }
+                #[cfg(feature = "metrics")]
+                shared.export.gave_up(stop, &shared.budget);
                 tracing::debug!(
                     attempt = self.attempt,
                     reason = stop.as_str(),

@@ -18,6 +18,9 @@ pub struct Shared<C> {
     pub(crate) classifier: C,
     pub(crate) budget: RetryBudget,
     pub(crate) stats: Stats,
+    /// The series reported through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) export: crate::export::Export,
     /// The budget is the policy's own and counts deposits: its total is
     /// the call count, and a call need not count itself twice (each count
     /// is an atomic add on the hot path).
@@ -96,6 +99,8 @@ impl<C> Policy<C> {
     fn build(config: Config, classifier: C, budget: RetryBudget, own: bool) -> Self {
         Self {
             shared: Arc::new(Shared {
+                #[cfg(feature = "metrics")]
+                export: crate::export::Export::new(&config.name, &budget),
                 config,
                 classifier,
                 budget,

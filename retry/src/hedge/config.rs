@@ -96,6 +96,8 @@ impl HedgeDelay {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct HedgeConfig {
+    /// What the policy is called in its metrics (`"hedge"` unless set).
+    pub(crate) name: String,
     pub(crate) delay: HedgeDelay,
     /// Backups per call at most; each waits the delay after the last.
     pub(crate) max_hedges: u32,
@@ -125,6 +127,7 @@ impl Default for HedgeConfig {
     /// second (see [`HedgeConfig`]).
     fn default() -> Self {
         Self {
+            name: "hedge".to_owned(),
             delay: HedgeDelay::percentile(95.0),
             max_hedges: 1,
             min_attempt_time: Duration::from_millis(10),
@@ -141,6 +144,11 @@ impl HedgeConfig {
         HedgeConfigBuilder {
             config: Self::default(),
         }
+    }
+
+    /// What the policy is called in its metrics (`"hedge"` unless set).
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// When backups are sent.
@@ -182,6 +190,13 @@ pub struct HedgeConfigBuilder {
 }
 
 impl HedgeConfigBuilder {
+    /// What the policy is called: the `name` label of its metrics
+    /// (feature `metrics`). `"hedge"` unless set.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+
     /// When backups are sent (see [`HedgeDelay`]).
     pub fn delay(mut self, delay: HedgeDelay) -> Self {
         self.config.delay = delay;

@@ -33,6 +33,7 @@ use std::time::Duration;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawHedgeConfig {
+    name: Option<String>,
     delay: Option<RawDelay>,
     max_hedges: Option<u32>,
     #[serde(with = "ballast_core::duration::option")]
@@ -81,6 +82,9 @@ impl TryFrom<RawHedgeConfig> for HedgeConfig {
 
     fn try_from(raw: RawHedgeConfig) -> Result<HedgeConfig, ConfigError> {
         let mut b = HedgeConfig::builder();
+        if let Some(v) = raw.name {
+            b = b.name(v);
+        }
         if let Some(v) = raw.delay {
             b = b.delay(v.into());
         }

@@ -17,6 +17,9 @@ pub(crate) struct HedgeShared {
     pub(crate) config: HedgeConfig,
     pub(crate) budget: RetryBudget,
     pub(crate) stats: HedgeStats,
+    /// The series reported through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) export: crate::export::HedgeExport,
     /// Measured latencies, for a percentile delay only.
     latency: Option<LatencyCore>,
     clock: HotClock,
@@ -165,6 +168,8 @@ impl HedgePolicy {
         };
         Self {
             shared: Arc::new(HedgeShared {
+                #[cfg(feature = "metrics")]
+                export: crate::export::HedgeExport::new(&config.name),
                 config,
                 budget,
                 stats: HedgeStats::default(),

@@ -294,6 +294,8 @@ fn schedule<F, L: Launch<Future = F>>(
                     *this.sent += 1;
                     let shared = this.launcher.shared();
                     shared.stats.hedge_sent();
+                    #[cfg(feature = "metrics")]
+                    shared.export.hedge_sent();
                     tracing::debug!(attempt, "hedge: backup sent");
                     if *this.sent < shared.config.max_hedges && this.launcher.can_hedge() {
                         let now = Instant::now();
