@@ -20,6 +20,8 @@
 //! | [`BULKHEAD_REFUSALS`] | counter | `name`, `reason` (see below) | calls the bulkhead refused |
 //! | [`BULKHEAD_IN_FLIGHT`] | gauge | `name` | calls holding a permit now |
 //! | [`BULKHEAD_LIMIT`] | gauge | `name` | the most calls that may be in flight |
+//! | [`RATELIMIT_CALLS`] | counter | `name` | requests a rate limiter admitted (at once or after a wait) |
+//! | [`RATELIMIT_REFUSALS`] | counter | `name`, `reason` (see below) | requests a rate limiter refused (in shadow mode: would have refused, and let through) |
 //! | [`RETRY_CALLS`] | counter | `name`, `outcome` = `success` / `failure` / `gave_up` / `expired` | calls, by how they ended: the first result not retried was a success or a failure, or a retryable result was returned because no further attempt was allowed, or (the plain helper) the deadline had passed before the first attempt |
 //! | [`RETRY_RETRIES`] | counter | `name` | attempts beyond the first |
 //! | [`RETRY_GIVE_UPS`] | counter | `name`, `reason` = `attempts` / `not_cloneable` / `deadline` / `max_total_time` / `budget` / `refused` | calls that stopped with a retryable result, by why no further attempt was allowed |
@@ -32,9 +34,10 @@
 //! `deadline_exceeded`, ...).
 //!
 //! Reported so far: the circuit breaker, the fixed bulkhead, retry and
-//! hedging. The other patterns' series (the partitioned and adaptive
-//! bulkheads, rate-limit decisions, deadline outcomes) are not reported
-//! yet; their names will follow the same scheme.
+//! hedging, the rate limiters (direct, keyed and Redis). The other
+//! patterns' series (the partitioned and adaptive bulkheads, deadline
+//! outcomes) are not reported yet; their names will follow the same
+//! scheme.
 
 use crate::Reason;
 
@@ -62,6 +65,11 @@ pub const BULKHEAD_REFUSALS: &str = "ballast_bulkhead_refusals_total";
 pub const BULKHEAD_IN_FLIGHT: &str = "ballast_bulkhead_in_flight";
 /// The most calls a bulkhead lets in flight (gauge).
 pub const BULKHEAD_LIMIT: &str = "ballast_bulkhead_limit";
+
+/// Requests a rate limiter admitted (counter).
+pub const RATELIMIT_CALLS: &str = "ballast_ratelimit_calls_total";
+/// Requests a rate limiter refused, by reason (counter).
+pub const RATELIMIT_REFUSALS: &str = "ballast_ratelimit_refusals_total";
 
 /// Calls through a retry policy, by outcome (counter).
 pub const RETRY_CALLS: &str = "ballast_retry_calls_total";

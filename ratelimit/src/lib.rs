@@ -117,6 +117,8 @@
 mod config;
 #[cfg(feature = "serde")]
 mod config_serde;
+#[cfg(feature = "metrics")]
+mod export;
 mod future;
 mod gcra;
 #[cfg(feature = "http")]

@@ -54,11 +54,16 @@ pub(crate) struct Core {
     pub(crate) rule: Rule,
     pub(crate) clock: HotClock,
     pub(crate) counters: Counters,
+    /// The series reported through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) export: crate::export::Export,
 }
 
 impl Core {
     pub(crate) fn new(config: Config) -> Arc<Self> {
         Arc::new(Self {
+            #[cfg(feature = "metrics")]
+            export: crate::export::Export::new(&config.name),
             rule: Rule::new(&config.limit),
             config,
             clock: HotClock::new(),
@@ -101,10 +106,14 @@ impl Core {
         match self.rule.reserve_n(state, n, now, budget) {
             Ok(0) => {
                 self.counters.admitted.bump();
+                #[cfg(feature = "metrics")]
+                self.export.admitted();
                 Decision::Go
             }
             Ok(wait) => {
                 self.counters.admitted.bump();
+                #[cfg(feature = "metrics")]
+                self.export.admitted();
                 if self.config.shadow {
                     return Decision::Go;
                 }
@@ -123,6 +132,8 @@ impl Core {
             }
         }
         Counters::bump(&self.counters.rejected);
+        #[cfg(feature = "metrics")]
+        self.export.refused(&rejected);
         if self.config.shadow {
             Counters::bump(&self.counters.shadowed);
             tracing::debug!(

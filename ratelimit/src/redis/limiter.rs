@@ -76,6 +76,9 @@ struct Inner {
     breaker: Breaker,
     fallback: FallbackPath,
     counters: Counters,
+    /// The series reported through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    export: crate::export::Export,
 }
 
 /// A GCRA rate limiter whose state lives in Redis, so every instance of a
@@ -178,6 +181,8 @@ impl RedisRateLimiter {
                 breaker: Breaker::new(config.breaker.clone()),
                 fallback: FallbackPath::new(&config),
                 counters: Counters::default(),
+                #[cfg(feature = "metrics")]
+                export: crate::export::Export::new(&config.name),
                 conn,
                 config,
             }),
@@ -278,10 +283,14 @@ impl RedisRateLimiter {
         match decision {
             Ok(admitted) => {
                 Counters::bump(&inner.counters.admitted);
+                #[cfg(feature = "metrics")]
+                inner.export.admitted();
                 Ok(admitted)
             }
             Err((rejected, by)) => {
                 Counters::bump(&inner.counters.rejected);
+                #[cfg(feature = "metrics")]
+                inner.export.refused(&rejected);
                 if inner.config.shadow {
                     Counters::bump(&inner.counters.shadowed);
                     tracing::debug!(
