@@ -20,6 +20,7 @@
 //! | [`BULKHEAD_REFUSALS`] | counter | `name`, `reason` (see below) | calls the bulkhead refused |
 //! | [`BULKHEAD_IN_FLIGHT`] | gauge | `name` | calls holding a permit now |
 //! | [`BULKHEAD_LIMIT`] | gauge | `name` | the most calls that may be in flight |
+//! | [`DEADLINE_CALLS`] | counter | `name`, `outcome` = `within` / `exceeded` / `refused` / `unbounded` | calls through a timeout layer: ended before their deadline (with any result), cancelled at it, refused before they started because it had passed, or had neither a timeout nor a deadline to enforce |
 //! | [`RATELIMIT_CALLS`] | counter | `name` | requests a rate limiter admitted (at once or after a wait) |
 //! | [`RATELIMIT_REFUSALS`] | counter | `name`, `reason` (see below) | requests a rate limiter refused (in shadow mode: would have refused, and let through) |
 //! | [`RETRY_CALLS`] | counter | `name`, `outcome` = `success` / `failure` / `gave_up` / `expired` | calls, by how they ended: the first result not retried was a success or a failure, or a retryable result was returned because no further attempt was allowed, or (the plain helper) the deadline had passed before the first attempt |
@@ -34,10 +35,10 @@
 //! `deadline_exceeded`, ...).
 //!
 //! Reported so far: the circuit breaker, the fixed bulkhead, retry and
-//! hedging, the rate limiters (direct, keyed and Redis). The other
-//! patterns' series (the partitioned and adaptive bulkheads, deadline
-//! outcomes) are not reported yet; their names will follow the same
-//! scheme.
+//! hedging, the rate limiters (direct, keyed and Redis), the deadline's
+//! timeout layer (also inside `ClientDeadlineLayer`). The other
+//! patterns' series (the partitioned and adaptive bulkheads) are not
+//! reported yet; their names will follow the same scheme.
 
 use crate::Reason;
 
@@ -65,6 +66,9 @@ pub const BULKHEAD_REFUSALS: &str = "ballast_bulkhead_refusals_total";
 pub const BULKHEAD_IN_FLIGHT: &str = "ballast_bulkhead_in_flight";
 /// The most calls a bulkhead lets in flight (gauge).
 pub const BULKHEAD_LIMIT: &str = "ballast_bulkhead_limit";
+
+/// Calls through a timeout layer, by outcome (counter).
+pub const DEADLINE_CALLS: &str = "ballast_deadline_calls_total";
 
 /// Requests a rate limiter admitted (counter).
 pub const RATELIMIT_CALLS: &str = "ballast_ratelimit_calls_total";

@@ -19,11 +19,26 @@ const COMPONENT: &str = "deadline";
 /// assert!(Config::builder().timeout(Duration::ZERO).build().is_err());
 /// # Ok::<(), ballast_deadline::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
     /// The longest a call may take, counted from the moment it is made;
     /// `None` leaves only the request's deadline.
     pub(crate) timeout: Option<Duration>,
+    /// What the layer is called in its metrics (`"timeout"` unless set).
+    pub(crate) name: &'static str,
+}
+
+/// The name of a layer not given one.
+const DEFAULT_NAME: &str = "timeout";
+
+impl Default for Config {
+    /// No timeout of its own, named `"timeout"`.
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            name: DEFAULT_NAME,
+        }
+    }
 }
 
 impl Config {
@@ -41,12 +56,18 @@ impl Config {
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
     }
+
+    /// What the layer is called in its metrics (`"timeout"` unless set).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
 }
 
 /// Builds a [`Config`]; [`build`](Self::build) checks the values.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigBuilder {
     timeout: Option<Duration>,
+    name: Option<&'static str>,
 }
 
 impl ConfigBuilder {
@@ -54,6 +75,14 @@ impl ConfigBuilder {
     /// less, if the request's deadline is earlier). Must be more than zero.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// What the layer is called: the `name` label of its metrics (feature
+    /// `metrics`); `"timeout"` unless set. A `&'static str`, so the
+    /// config stays `Copy`.
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
         self
     }
 
@@ -74,6 +103,7 @@ impl ConfigBuilder {
         }
         Ok(Config {
             timeout: self.timeout,
+            name: self.name.unwrap_or(DEFAULT_NAME),
         })
     }
 }

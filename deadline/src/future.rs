@@ -10,6 +10,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use tokio::time::{Instant, Sleep};
 
+/// What a bounded call reports its outcome to: the layer's series with
+/// feature `metrics`, nothing without.
+#[cfg(feature = "metrics")]
+pub(crate) type Tally = std::sync::Arc<crate::export::Export>;
+/// What a bounded call reports its outcome to: nothing without feature
+/// `metrics`.
+#[cfg(not(feature = "metrics"))]
+pub(crate) type Tally = ();
+
 /// The error of a call that ran out of time.
 pub(crate) fn deadline_exceeded() -> Rejected {
     Rejected::retry_later(Reason::DeadlineExceeded)
@@ -39,6 +48,7 @@ pin_project! {
             // When the call started, for the budget in the trace (read only
             // if it times out).
             start: Instant,
+            tally: Tally,
         },
         // No timeout and no deadline: nothing to enforce.
         Unbounded {
@@ -55,12 +65,13 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn bounded(future: Scoped<F>, start: Instant) -> Self {
+    pub(crate) fn bounded(future: Scoped<F>, start: Instant, tally: Tally) -> Self {
         Self {
             kind: Kind::Bounded {
                 future,
                 sleep: None,
                 start,
+                tally,
             },
         }
     }
@@ -92,9 +103,12 @@ where
                 future,
                 mut sleep,
                 start,
+                tally,
             } => {
                 let deadline = future.deadline();
                 if let Poll::Ready(result) = future.poll(cx) {
+                    #[cfg(feature = "metrics")]
+                    tally.within();
                     return Poll::Ready(result.map_err(Into::into));
                 }
                 if sleep.is_none() {
@@ -107,6 +121,10 @@ where
                     budget = ?deadline.instant().saturating_duration_since(*start),
                     "deadline passed; call cancelled"
                 );
+                #[cfg(feature = "metrics")]
+                tally.exceeded();
+                #[cfg(not(feature = "metrics"))]
+                let () = tally;
                 Poll::Ready(Err(Box::new(deadline_exceeded())))
             }
             KindProj::Unbounded { future } => future.poll(cx).map_err(Into::into),

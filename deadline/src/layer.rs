@@ -20,10 +20,27 @@ use tower_layer::Layer;
 /// # let _ = layer;
 /// # Ok::<(), ballast_deadline::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TimeoutLayer<Src = TaskLocal> {
     config: Config,
     source: Src,
+    /// The series reported through the `metrics` facade, registered when
+    /// the layer is built and shared by every service it wraps.
+    #[cfg(feature = "metrics")]
+    export: std::sync::Arc<crate::export::Export>,
+}
+
+impl<Src: Default> Default for TimeoutLayer<Src> {
+    /// The default [`Config`] and source.
+    fn default() -> Self {
+        let config = Config::default();
+        Self {
+            #[cfg(feature = "metrics")]
+            export: crate::export::Export::new(config.name),
+            config,
+            source: Src::default(),
+        }
+    }
 }
 
 impl TimeoutLayer {
@@ -31,6 +48,8 @@ impl TimeoutLayer {
     /// ([`TaskLocal`]).
     pub fn new(config: Config) -> Self {
         Self {
+            #[cfg(feature = "metrics")]
+            export: crate::export::Export::new(config.name),
             config,
             source: TaskLocal,
         }
@@ -44,6 +63,8 @@ impl<Src> TimeoutLayer<Src> {
         TimeoutLayer {
             config: self.config,
             source,
+            #[cfg(feature = "metrics")]
+            export: self.export,
         }
     }
 
@@ -57,6 +78,9 @@ impl<S, Src: Clone> Layer<S> for TimeoutLayer<Src> {
     type Service = Timeout<S, Src>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        #[cfg(feature = "metrics")]
+        return Timeout::with_export(inner, self.config, self.source.clone(), self.export.clone());
+        #[cfg(not(feature = "metrics"))]
         Timeout::with_source(inner, self.config, self.source.clone())
     }
 }

@@ -124,6 +124,8 @@ mod carrier;
 pub mod codec;
 mod config;
 mod deadline;
+#[cfg(feature = "metrics")]
+mod export;
 mod future;
 mod layer;
 #[cfg(feature = "http")]

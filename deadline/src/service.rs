@@ -35,6 +35,9 @@ pub struct Timeout<S, Src = TaskLocal> {
     inner: S,
     timeout: Option<Duration>,
     source: Src,
+    /// The series reported through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    export: std::sync::Arc<crate::export::Export>,
 }
 
 impl<S> Timeout<S> {
@@ -52,6 +55,24 @@ impl<S, Src> Timeout<S, Src> {
             inner,
             timeout: config.timeout,
             source,
+            #[cfg(feature = "metrics")]
+            export: crate::export::Export::new(config.name),
+        }
+    }
+
+    /// Wraps `inner` for a layer that registered its series already.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn with_export(
+        inner: S,
+        config: Config,
+        source: Src,
+        export: std::sync::Arc<crate::export::Export>,
+    ) -> Self {
+        Self {
+            inner,
+            timeout: config.timeout,
+            source,
+            export,
         }
     }
 
@@ -93,7 +114,11 @@ where
         let bound = self.source.binding(&req);
         let (now, deadline) = match (self.timeout, bound) {
             // Nothing to enforce, and no clock to read.
-            (None, None) => return ResponseFuture::unbounded(self.inner.call(req)),
+            (None, None) => {
+                #[cfg(feature = "metrics")]
+                self.export.unbounded();
+                return ResponseFuture::unbounded(self.inner.call(req));
+            }
             (None, Some(bound)) => (Instant::now(), bound),
             (Some(timeout), bound) => {
                 let now = Instant::now();
@@ -106,12 +131,18 @@ where
                 overdue = ?now.saturating_duration_since(deadline.instant()),
                 "deadline already passed; call refused before it started"
             );
+            #[cfg(feature = "metrics")]
+            self.export.refused();
             return ResponseFuture::refused();
         }
         // No later than the current deadline already: no need to read it
         // again. Current around `call` too, so layers below that plan in
         // `call` (retry, a queue's bound, a limiter's wait) see it.
         let future = deadline.in_scope_exact(|| self.inner.call(req));
-        ResponseFuture::bounded(deadline.scope_exact(future), now)
+        #[cfg(feature = "metrics")]
+        let tally = self.export.clone();
+        #[cfg(not(feature = "metrics"))]
+        let tally = ();
+        ResponseFuture::bounded(deadline.scope_exact(future), now, tally)
     }
 }
