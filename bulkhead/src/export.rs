@@ -3,26 +3,30 @@
 //!
 //! The series are registered once, when the bulkhead is built; a call
 //! then bumps handles only (no-ops if no recorder was installed then).
+//! The fixed bulkhead and the adaptive limiter report through it alike.
 //! Without the feature this file is not compiled.
 
 use ballast_core::metric_names::{self as names, reason_label};
 use ballast_core::{Reason, Rejected};
 use metrics::{Counter, Gauge, counter, gauge};
 
-/// The refusals a fixed bulkhead gives, in the order of the handles below.
-const REASONS: [Reason; 4] = [
+/// The refusals the bulkheads give (the fixed one the first four, the
+/// adaptive one `Overloaded`), in the order of the handles below.
+const REASONS: [Reason; 5] = [
     Reason::BulkheadFull,
     Reason::QueueFull,
     Reason::QueueTimeout,
     Reason::DeadlineExceeded,
+    Reason::Overloaded,
 ];
 
 /// One bulkhead's registered series.
 pub(crate) struct Export {
     calls: Counter,
-    refusals: [Counter; 4],
+    refusals: [Counter; 5],
     other_refusals: Counter,
     in_flight: Gauge,
+    limit: Gauge,
 }
 
 impl std::fmt::Debug for Export {
@@ -35,13 +39,20 @@ impl Export {
     /// Registers the series of the bulkhead called `name` with `limit`.
     pub(crate) fn new(name: &str, limit: u32) -> Self {
         let refusals = |reason: &'static str| counter!(names::BULKHEAD_REFUSALS, names::LABEL_NAME => name.to_owned(), "reason" => reason);
-        gauge!(names::BULKHEAD_LIMIT, names::LABEL_NAME => name.to_owned()).set(f64::from(limit));
-        Export {
+        let export = Export {
             calls: counter!(names::BULKHEAD_CALLS, names::LABEL_NAME => name.to_owned()),
             refusals: REASONS.map(|r| refusals(reason_label(r))),
             other_refusals: refusals("other"),
             in_flight: gauge!(names::BULKHEAD_IN_FLIGHT, names::LABEL_NAME => name.to_owned()),
-        }
+            limit: gauge!(names::BULKHEAD_LIMIT, names::LABEL_NAME => name.to_owned()),
+        };
+        export.set_limit(limit);
+        export
+    }
+
+    /// The limit is now `limit` (an adaptive limit moved).
+    pub(crate) fn set_limit(&self, limit: u32) {
+        self.limit.set(f64::from(limit));
     }
 
     /// A call was admitted and now holds a permit (or runs over the limit).

@@ -119,3 +119,55 @@ async fn a_layered_bulkhead_reports_calls_refusals_in_flight_and_limit() {
     assert_eq!(recording.counter(names::BULKHEAD_CALLS, &n), 1);
     assert_eq!(bulkhead.snapshot().rejected, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_layered_adaptive_limiter_reports_calls_refusals_in_flight_and_its_moving_limit() {
+    use ballast_bulkhead::adaptive::{AdaptiveConfig, AdaptiveLimiter};
+    let recording: &'static Recording = Box::leak(Box::default());
+    let config = AdaptiveConfig::builder()
+        .name("search")
+        .initial_limit(1)
+        .min_limit(1)
+        .build()
+        .unwrap();
+    let limiter = metrics::with_local_recorder(&recording, || AdaptiveLimiter::new(config));
+    let n = [("name", "search")];
+    let with = |k: &'static str, v: &'static str| [("name", "search"), (k, v)];
+    assert_eq!(recording.gauge(names::BULKHEAD_LIMIT, &n), 1.0);
+
+    let (entered_tx, mut entered) = mpsc::unbounded_channel::<()>();
+    let svc = ServiceBuilder::new()
+        .layer(limiter.layer())
+        .service(service_fn(move |gate: oneshot::Receiver<()>| {
+            let entered_tx = entered_tx.clone();
+            async move {
+                entered_tx.send(()).unwrap();
+                gate.await.ok();
+                Ok::<_, std::io::Error>(())
+            }
+        }));
+    let (open, gate) = oneshot::channel();
+    let first = tokio::spawn(svc.clone().oneshot(gate));
+    entered.recv().await.unwrap();
+    assert_eq!(recording.gauge(names::BULKHEAD_IN_FLIGHT, &n), 1.0);
+
+    // The limit is used up: the next call is refused as overloaded.
+    let (_never, gate) = oneshot::channel();
+    let err = svc.clone().oneshot(gate).await.unwrap_err();
+    assert!(Rejected::find(&err).is_some(), "{err}");
+    let refusals = names::BULKHEAD_REFUSALS;
+    assert_eq!(
+        recording.counter(refusals, &with("reason", "overloaded")),
+        1
+    );
+
+    open.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    assert_eq!(recording.gauge(names::BULKHEAD_IN_FLIGHT, &n), 0.0);
+    assert_eq!(recording.counter(names::BULKHEAD_CALLS, &n), 1);
+
+    // An operator moves the limit: the gauge follows.
+    limiter.set_limit(4);
+    assert_eq!(recording.gauge(names::BULKHEAD_LIMIT, &n), 4.0);
+    assert_eq!(limiter.snapshot().rejected, 1);
+}

@@ -19,7 +19,7 @@
 //! | [`BULKHEAD_CALLS`] | counter | `name` | calls admitted (given a permit, or run over the limit in shadow mode) |
 //! | [`BULKHEAD_REFUSALS`] | counter | `name`, `reason` (see below) | calls the bulkhead refused |
 //! | [`BULKHEAD_IN_FLIGHT`] | gauge | `name` | calls holding a permit now |
-//! | [`BULKHEAD_LIMIT`] | gauge | `name` | the most calls that may be in flight |
+//! | [`BULKHEAD_LIMIT`] | gauge | `name` | the most calls that may be in flight (an adaptive limiter's: set again at each change) |
 //! | [`DEADLINE_CALLS`] | counter | `name`, `outcome` = `within` / `exceeded` / `refused` / `unbounded` | calls through a timeout layer: ended before their deadline (with any result), cancelled at it, refused before they started because it had passed, or had neither a timeout nor a deadline to enforce |
 //! | [`RATELIMIT_CALLS`] | counter | `name` | requests a rate limiter admitted (at once or after a wait) |
 //! | [`RATELIMIT_REFUSALS`] | counter | `name`, `reason` (see below) | requests a rate limiter refused (in shadow mode: would have refused, and let through) |
@@ -34,10 +34,13 @@
 //! in snake case (`circuit_open`, `bulkhead_full`, `queue_timeout`,
 //! `deadline_exceeded`, ...).
 //!
-//! Reported so far: the circuit breaker, the fixed bulkhead, retry and
+//! The `BULKHEAD_*` series are reported by the fixed bulkhead and the
+//! adaptive limiter alike (the adaptive one refuses with `overloaded`).
+//!
+//! Reported so far: the circuit breaker, the fixed and adaptive bulkheads, retry and
 //! hedging, the rate limiters (direct, keyed and Redis), the deadline's
 //! timeout layer (also inside `ClientDeadlineLayer`). The other
-//! patterns' series (the partitioned and adaptive bulkheads) are not
+//! patterns' series (the partitioned bulkhead, the load shedder) are not
 //! reported yet; their names will follow the same scheme.
 
 use crate::Reason;

@@ -25,6 +25,9 @@ pub(crate) struct Shared {
     would_have_rejected: CachePadded<AtomicU64>,
     /// Limit changes so far.
     changes: AtomicU64,
+    /// The series reported through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) export: crate::export::Export,
 }
 
 impl Shared {
@@ -35,9 +38,15 @@ impl Shared {
     pub(crate) fn acquire<H: Holder>(holder: &H) -> Result<Held<H>, Rejected> {
         let shared = holder.shared();
         match shared.limiter.try_acquire() {
-            Admit::Yes { in_flight } => Ok(Held::new(holder.clone(), in_flight)),
+            Admit::Yes { in_flight } => {
+                #[cfg(feature = "metrics")]
+                shared.export.acquired();
+                Ok(Held::new(holder.clone(), in_flight))
+            }
             Admit::Over { in_flight } => {
                 shared.would_have_rejected_one();
+                #[cfg(feature = "metrics")]
+                shared.export.acquired();
                 Ok(Held::new(holder.clone(), in_flight))
             }
             Admit::No => Err(shared.reject()),
@@ -53,6 +62,8 @@ impl Shared {
             Some(rtt) => Rejected::retry_after(Reason::Overloaded, rtt),
             None => Rejected::retry_later(Reason::Overloaded),
         };
+        #[cfg(feature = "metrics")]
+        self.export.refused(&rejected);
         tracing::debug!(
             limiter = %self.config.name,
             algorithm = self.algorithm,
@@ -81,6 +92,8 @@ impl Shared {
         if let Some(c) = change {
             // Relaxed: a statistic.
             self.changes.fetch_add(1, Ordering::Relaxed);
+            #[cfg(feature = "metrics")]
+            self.export.set_limit(c.new);
             tracing::debug!(
                 limiter = %self.config.name,
                 algorithm = self.algorithm,
@@ -159,6 +172,8 @@ impl AdaptiveLimiter {
         );
         Self {
             shared: Arc::new(Shared {
+                #[cfg(feature = "metrics")]
+                export: crate::export::Export::new(&config.name, limiter.limit()),
                 limiter,
                 config,
                 algorithm: name,

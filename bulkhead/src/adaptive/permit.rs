@@ -98,6 +98,8 @@ impl<H: Holder> Drop for Held<H> {
     #[inline]
     fn drop(&mut self) {
         self.holder.shared().limiter.release();
+        #[cfg(feature = "metrics")]
+        self.holder.shared().export.released();
     }
 }
 
