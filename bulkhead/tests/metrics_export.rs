@@ -171,3 +171,50 @@ async fn a_layered_adaptive_limiter_reports_calls_refusals_in_flight_and_its_mov
     assert_eq!(recording.gauge(names::BULKHEAD_LIMIT, &n), 4.0);
     assert_eq!(limiter.snapshot().rejected, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_layered_load_shedder_reports_calls_refusals_in_flight_and_limit() {
+    use ballast_bulkhead::shed::{LoadShedder, Priority, ShedConfig};
+    let recording: &'static Recording = Box::leak(Box::default());
+    let config = ShedConfig::builder()
+        .name("handlers")
+        .max_in_flight(1)
+        .build()
+        .unwrap();
+    let shedder = metrics::with_local_recorder(&recording, || LoadShedder::new(config));
+    let n = [("name", "handlers")];
+    let with = |k: &'static str, v: &'static str| [("name", "handlers"), (k, v)];
+    assert_eq!(recording.gauge(names::BULKHEAD_LIMIT, &n), 1.0);
+
+    let (entered_tx, mut entered) = mpsc::unbounded_channel::<()>();
+    let svc = ServiceBuilder::new()
+        .layer(shedder.layer(|_: &oneshot::Receiver<()>| Priority::Critical))
+        .service(service_fn(move |gate: oneshot::Receiver<()>| {
+            let entered_tx = entered_tx.clone();
+            async move {
+                entered_tx.send(()).unwrap();
+                gate.await.ok();
+                Ok::<_, std::io::Error>(())
+            }
+        }));
+    let (open, gate) = oneshot::channel();
+    let first = tokio::spawn(svc.clone().oneshot(gate));
+    entered.recv().await.unwrap();
+    assert_eq!(recording.gauge(names::BULKHEAD_IN_FLIGHT, &n), 1.0);
+
+    // The only place is taken: the next call is shed.
+    let (_never, gate) = oneshot::channel();
+    let err = svc.clone().oneshot(gate).await.unwrap_err();
+    assert!(Rejected::find(&err).is_some(), "{err}");
+    let refusals = names::BULKHEAD_REFUSALS;
+    assert_eq!(
+        recording.counter(refusals, &with("reason", "overloaded")),
+        1
+    );
+
+    open.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    assert_eq!(recording.gauge(names::BULKHEAD_IN_FLIGHT, &n), 0.0);
+    assert_eq!(recording.counter(names::BULKHEAD_CALLS, &n), 1);
+    assert_eq!(shedder.snapshot().shed, 1);
+}

@@ -34,14 +34,17 @@
 //! in snake case (`circuit_open`, `bulkhead_full`, `queue_timeout`,
 //! `deadline_exceeded`, ...).
 //!
-//! The `BULKHEAD_*` series are reported by the fixed bulkhead and the
-//! adaptive limiter alike (the adaptive one refuses with `overloaded`).
+//! The `BULKHEAD_*` series are reported by the fixed bulkhead, the
+//! adaptive limiter and the load shedder alike (the latter two refuse
+//! with `overloaded`; a shedder's limit is its `max_in_flight`). Calls a
+//! bulkhead in shadow mode lets through over its limit count as calls,
+//! not refusals.
 //!
-//! Reported so far: the circuit breaker, the fixed and adaptive bulkheads, retry and
+//! Reported so far: the circuit breaker, the fixed and adaptive bulkheads and the load shedder, retry and
 //! hedging, the rate limiters (direct, keyed and Redis), the deadline's
 //! timeout layer (also inside `ClientDeadlineLayer`). The other
-//! patterns' series (the partitioned bulkhead, the load shedder) are not
-//! reported yet; their names will follow the same scheme.
+//! patterns' series (the partitioned bulkhead) are not reported yet;
+//! their names will follow the same scheme.
 
 use crate::Reason;
 

@@ -36,6 +36,9 @@ pub(crate) struct Shared {
     /// Shadow mode: calls admitted although they would have been shed.
     over: CachePadded<AtomicU64>,
     config: ShedConfig,
+    /// The series reported through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    export: crate::export::Export,
 }
 
 /// How an admitted call is counted.
@@ -122,6 +125,18 @@ impl ShedPermit {
     /// Admits a call of `priority` on `shared`, or sheds it.
     #[inline]
     pub(crate) fn admit(shared: &Arc<Shared>, priority: Priority) -> Result<Self, Rejected> {
+        #[cfg(feature = "metrics")]
+        let place = match shared.try_admit(priority) {
+            Ok(place) => {
+                shared.export.acquired();
+                place
+            }
+            Err(rejected) => {
+                shared.export.refused(&rejected);
+                return Err(rejected);
+            }
+        };
+        #[cfg(not(feature = "metrics"))]
         let place = shared.try_admit(priority)?;
         Ok(Self {
             shared: shared.clone(),
@@ -134,6 +149,8 @@ impl Drop for ShedPermit {
     #[inline]
     fn drop(&mut self) {
         self.shared.release(self.place);
+        #[cfg(feature = "metrics")]
+        self.shared.export.released();
     }
 }
 
@@ -206,6 +223,8 @@ impl LoadShedder {
                 ceilings,
                 shed: CachePadded(Default::default()),
                 over: CachePadded(AtomicU64::new(0)),
+                #[cfg(feature = "metrics")]
+                export: crate::export::Export::new(&config.name, config.max_in_flight),
                 config,
             }),
         }
