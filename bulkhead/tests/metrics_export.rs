@@ -218,3 +218,50 @@ async fn a_layered_load_shedder_reports_calls_refusals_in_flight_and_limit() {
     assert_eq!(recording.counter(names::BULKHEAD_CALLS, &n), 1);
     assert_eq!(shedder.snapshot().shed, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_layered_partitioned_bulkhead_reports_calls_refusals_in_flight_and_limit() {
+    use ballast_bulkhead::partitioned::{PartitionedBulkhead, PartitionedConfig};
+    let recording: &'static Recording = Box::leak(Box::default());
+    let config = PartitionedConfig::builder()
+        .name("tenants")
+        .max_concurrent_calls(1)
+        .build()
+        .unwrap();
+    let bulkhead = metrics::with_local_recorder(&recording, || PartitionedBulkhead::new(config));
+    let n = [("name", "tenants")];
+    let with = |k: &'static str, v: &'static str| [("name", "tenants"), (k, v)];
+    assert_eq!(recording.gauge(names::BULKHEAD_LIMIT, &n), 1.0);
+
+    let (entered_tx, mut entered) = mpsc::unbounded_channel::<()>();
+    // Every request in the default partition, which holds the whole limit.
+    let default = bulkhead.partition("any tenant");
+    let svc = ServiceBuilder::new()
+        .layer(bulkhead.layer(move |_: &oneshot::Receiver<()>| default))
+        .service(service_fn(move |gate: oneshot::Receiver<()>| {
+            let entered_tx = entered_tx.clone();
+            async move {
+                entered_tx.send(()).unwrap();
+                gate.await.ok();
+                Ok::<_, std::io::Error>(())
+            }
+        }));
+    let (open, gate) = oneshot::channel();
+    let first = tokio::spawn(svc.clone().oneshot(gate));
+    entered.recv().await.unwrap();
+    assert_eq!(recording.gauge(names::BULKHEAD_IN_FLIGHT, &n), 1.0);
+
+    let (_never, gate) = oneshot::channel();
+    let err = svc.clone().oneshot(gate).await.unwrap_err();
+    assert!(Rejected::find(&err).is_some(), "{err}");
+    let refusals = names::BULKHEAD_REFUSALS;
+    assert_eq!(
+        recording.counter(refusals, &with("reason", "bulkhead_full")),
+        1
+    );
+
+    open.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    assert_eq!(recording.gauge(names::BULKHEAD_IN_FLIGHT, &n), 0.0);
+    assert_eq!(recording.counter(names::BULKHEAD_CALLS, &n), 1);
+}

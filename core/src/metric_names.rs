@@ -34,17 +34,20 @@
 //! in snake case (`circuit_open`, `bulkhead_full`, `queue_timeout`,
 //! `deadline_exceeded`, ...).
 //!
-//! The `BULKHEAD_*` series are reported by the fixed bulkhead, the
-//! adaptive limiter and the load shedder alike (the latter two refuse
-//! with `overloaded`; a shedder's limit is its `max_in_flight`). Calls a
+//! The `BULKHEAD_*` series are reported by the fixed, partitioned and
+//! adaptive bulkheads and the load shedder alike (the adaptive limiter
+//! and the shedder refuse with `overloaded`; a shedder's limit is its
+//! `max_in_flight`; a partitioned bulkhead reports as a whole, not per
+//! partition). Calls a
 //! bulkhead in shadow mode lets through over its limit count as calls,
 //! not refusals.
 //!
-//! Reported so far: the circuit breaker, the fixed and adaptive bulkheads and the load shedder, retry and
-//! hedging, the rate limiters (direct, keyed and Redis), the deadline's
-//! timeout layer (also inside `ClientDeadlineLayer`). The other
-//! patterns' series (the partitioned bulkhead) are not reported yet;
-//! their names will follow the same scheme.
+//! Reported: the circuit breaker; the fixed, partitioned and adaptive
+//! bulkheads and the load shedder; retry and hedging; the rate limiters
+//! (direct and keyed, whatever their algorithm, and Redis); the
+//! deadline's timeout layer (also inside `ClientDeadlineLayer`). Not
+//! reported: the saga orchestrator and the outbox, and the deadline's
+//! propagation layers on their own.
 
 use crate::Reason;
 

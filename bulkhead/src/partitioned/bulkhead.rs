@@ -42,6 +42,10 @@ pub(crate) struct Shared {
     /// Shadow mode: calls admitted although no slot was free.
     pub(crate) over: CachePadded<AtomicU64>,
     pub(crate) config: PartitionedConfig,
+    /// The series reported through the `metrics` facade (the bulkhead as
+    /// a whole, not per partition).
+    #[cfg(feature = "metrics")]
+    pub(crate) export: crate::export::Export,
 }
 
 /// A partitioned bulkhead: at most `max_concurrent_calls` calls in flight,
@@ -157,6 +161,8 @@ impl PartitionedBulkhead {
                 names,
                 stats,
                 over: CachePadded(AtomicU64::new(0)),
+                #[cfg(feature = "metrics")]
+                export: crate::export::Export::new(&config.name, config.max_concurrent_calls),
                 config,
             }),
         }

@@ -38,6 +38,8 @@ impl PartitionPermit {
         };
         // Relaxed: a statistic.
         shared.stats[owner].running.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        shared.export.acquired();
         Ok(Self {
             shared: shared.clone(),
             owner,
@@ -52,6 +54,8 @@ impl Drop for PartitionPermit {
         let s = &self.shared;
         // Relaxed: a statistic.
         s.stats[self.owner].running.fetch_sub(1, Ordering::Relaxed);
+        #[cfg(feature = "metrics")]
+        s.export.released();
         match self.held {
             Held::Pool(pool) => s.core.release(pool),
             // Relaxed: a statistic; no slot changes hands.
@@ -81,6 +85,8 @@ impl Shared {
             return Ok(Held::Over);
         }
         let rejected = Rejected::retry_later(Reason::BulkheadFull);
+        #[cfg(feature = "metrics")]
+        self.export.refused(&rejected);
         tracing::debug!(
             bulkhead = %self.config.name,
             partition = %partition,
