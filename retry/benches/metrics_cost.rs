@@ -1,0 +1,85 @@
+//! What feature `metrics` costs per call: the retry helper's success path
+//! (a call answered at once, no deadline) with the feature on, built with
+//! no recorder installed (every handle a no-op: the cost of the feature
+//! itself) and built under a recorder whose handles are atomic counters
+//! (the cost of reporting: one counter bump per call). Built without the
+//! feature, the bench has one row, `success_path/feature_off`, the same
+//! path: run it both ways and compare the rows.
+//!
+//! `cargo bench -p ballast-retry --bench metrics_cost [--features metrics]`
+
+use ballast_retry::{Config, Policy, RetryErrors, retry};
+use criterion::{Criterion, criterion_group, criterion_main};
+#[cfg(feature = "metrics")]
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+#[cfg(feature = "metrics")]
+use std::sync::Arc;
+#[cfg(feature = "metrics")]
+use std::sync::atomic::AtomicU64;
+use std::task::{Context, Poll, Waker};
+
+/// A recorder whose every series is its own atomic counter.
+#[cfg(feature = "metrics")]
+struct Atomics;
+
+#[cfg(feature = "metrics")]
+impl Recorder for Atomics {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::from_arc(Arc::new(AtomicU64::new(0)))
+    }
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(Arc::new(AtomicU64::new(0)))
+    }
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::noop()
+    }
+}
+
+fn policy() -> Policy<RetryErrors> {
+    Policy::new(
+        Config::builder().name("bench").build().unwrap(),
+        RetryErrors,
+    )
+}
+
+/// One call of the helper, answered at once: polled once, ready.
+fn call(policy: &Policy<RetryErrors>) -> u32 {
+    let fut = pin!(retry(policy, || std::future::ready(
+        Ok::<_, std::io::Error>(1)
+    )));
+    match fut.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(Ok(n)) => n,
+        _ => unreachable!("answered on its first poll"),
+    }
+}
+
+fn success_path(c: &mut Criterion) {
+    let mut group = c.benchmark_group("success_path");
+    if std::env::var_os("BALLAST_BENCH_QUICK").is_some() {
+        group.warm_up_time(std::time::Duration::from_millis(300));
+        group.measurement_time(std::time::Duration::from_secs(1));
+    }
+    let quiet = policy();
+    let row = if cfg!(feature = "metrics") {
+        "feature_on_no_recorder"
+    } else {
+        "feature_off"
+    };
+    group.bench_function(row, |b| b.iter(|| call(black_box(&quiet))));
+    #[cfg(feature = "metrics")]
+    let recorded = metrics::with_local_recorder(&Atomics, policy);
+    #[cfg(feature = "metrics")]
+    group.bench_function("feature_on_atomic_recorder", |b| {
+        b.iter(|| call(black_box(&recorded)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, success_path);
+criterion_main!(benches);
