@@ -23,9 +23,10 @@
 //!     tokio::time::sleep(Duration::from_millis(50)).await;
 //!     Ok::<_, std::io::Error>(item * 10)
 //! });
+//! // One `with_` method per pattern (`ServiceBuilderExt`, in the prelude).
 //! let client = ServiceBuilder::new()
-//!     .layer(breaker.layer())
-//!     .layer(permits.layer())
+//!     .with_circuit_breaker(&breaker)
+//!     .with_bulkhead(&permits)
 //!     .service(stock);
 //!
 //! let mut first = client.clone();
