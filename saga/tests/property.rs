@@ -233,7 +233,12 @@ fn expect(case: &Case, crash: &Option<Boundary>) -> Expected {
         let compensate_rule = i < case.pivot && case.rules[i] == OnUnknown::Compensate;
         // An outcome left unknown (timed out, or cut by the crash) under
         // the rule "compensate": this step is compensated too.
-        let unknown = compensate_rule && (outcome == Outcome::Unknown || open_at(crash, name));
+        let cut = open_at(crash, name);
+        // Or cut by the crash, then run again under "run again" and out of
+        // attempts: the cut attempt may have applied (the later transient
+        // failures say nothing about it), so it is compensated too.
+        let unknown = (compensate_rule && (outcome == Outcome::Unknown || cut))
+            || (i < case.pivot && outcome == Outcome::Exhausted && cut);
         if unknown || !outcome.succeeds() {
             let mut undo: Vec<usize> = (0..i).rev().collect();
             let mut maybe = None;
