@@ -75,8 +75,10 @@
 //!   the deadline no longer applies, and a cancel is refused
 //!   ([`CancelError::PastPivot`]). A step that refuses after the pivot
 //!   pauses the saga for an operator.
-//! - **Unknown outcomes**: an attempt that timed out, or was running when
-//!   its executor died, may or may not have taken effect. The step's
+//! - **Unknown outcomes**: an attempt that timed out, was running when
+//!   its executor died, or said so itself ([`StepError::unknown`]: its
+//!   request went out and no answer came back in time) may or may not
+//!   have taken effect. The step's
 //!   [`OnUnknown`] rule decides: run again with the same idempotency key,
 //!   or compensate it too. A compensation must therefore cope with an
 //!   action that never applied (its key tells the service).

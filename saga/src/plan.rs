@@ -74,41 +74,13 @@ impl Shape {
     }
 }
 
-/// How a failed attempt ended, as logged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Failure {
-    /// The action said so.
-    Step(StepErrorKind),
-    /// It timed out: the outcome is unknown.
-    Unknown,
-}
-
-impl Failure {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Failure::Step(k) => k.as_str(),
-            Failure::Unknown => "unknown",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Failure> {
-        Some(match s {
-            "transient" => Failure::Step(StepErrorKind::Transient),
-            "compensate" => Failure::Step(StepErrorKind::Compensate),
-            "pause" => Failure::Step(StepErrorKind::Pause),
-            "unknown" => Failure::Unknown,
-            _ => return None,
-        })
-    }
-}
-
 /// A log entry as the plan reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Record {
     pub kind: Kind,
     pub step: Option<usize>,
     pub state: Option<Value>,
-    pub failure: Option<Failure>,
+    pub failure: Option<StepErrorKind>,
     /// What an operator decided (an `operator_decision` entry).
     pub decision: Option<Decision>,
 }
@@ -140,7 +112,7 @@ impl Record {
         self
     }
 
-    pub fn failure(mut self, f: Failure) -> Record {
+    pub fn failure(mut self, f: StepErrorKind) -> Record {
         self.failure = Some(f);
         self
     }
@@ -163,7 +135,7 @@ pub(crate) struct Position {
     /// The last attempt of the step has no outcome in the log.
     pub open: Vec<bool>,
     /// How the last attempt of the step failed, if it did.
-    pub failed: Vec<Option<Failure>>,
+    pub failed: Vec<Option<StepErrorKind>>,
     /// An earlier attempt of the step may have taken effect: it timed
     /// out, or had no outcome when the next one started. A later attempt
     /// failing transiently says nothing about it (the key is the same); one
@@ -232,10 +204,7 @@ impl Position {
                 Some(Decision::Resume) => {
                     self.ended = false;
                     for f in &mut self.failed {
-                        if let Some(Failure::Step(
-                            StepErrorKind::Pause | StepErrorKind::Compensate,
-                        )) = f
-                        {
+                        if let Some(StepErrorKind::Pause | StepErrorKind::Compensate) = f {
                             *f = None;
                         }
                     }
@@ -274,7 +243,7 @@ impl Position {
                     self.failed[i] = r.failure;
                     // A refusal for good answers for the key: the service
                     // would have answered an applied key with its result.
-                    if r.failure == Some(Failure::Step(StepErrorKind::Compensate)) {
+                    if r.failure == Some(StepErrorKind::Compensate) {
                         self.unknown_before[i] = false;
                     }
                 }
@@ -317,7 +286,7 @@ impl Position {
     /// log saying so: the last has no outcome or timed out, or an earlier
     /// one did.
     fn maybe_done(&self, i: usize) -> bool {
-        self.open[i] || self.failed[i] == Some(Failure::Unknown) || self.unknown_before[i]
+        self.open[i] || self.failed[i] == Some(StepErrorKind::Unknown) || self.unknown_before[i]
     }
 }
 
@@ -452,13 +421,13 @@ fn verdict(shape: &Shape, p: &Position, i: usize) -> Next {
         // A first attempt, or one again after an attempt left open by a
         // crash (run again: the same idempotency key).
         None => run,
-        Some(Failure::Step(StepErrorKind::Pause)) => Next::Pause { step: i },
-        Some(Failure::Step(StepErrorKind::Compensate)) if forward_only => Next::Pause { step: i },
-        Some(Failure::Step(StepErrorKind::Compensate)) => Next::Compensate {
+        Some(StepErrorKind::Pause) => Next::Pause { step: i },
+        Some(StepErrorKind::Compensate) if forward_only => Next::Pause { step: i },
+        Some(StepErrorKind::Compensate) => Next::Compensate {
             also: None,
             why: Why::StepRefused { step: i },
         },
-        Some(Failure::Unknown) if unknown_compensates => Next::Compensate {
+        Some(StepErrorKind::Unknown) if unknown_compensates => Next::Compensate {
             also: alone.then_some(i),
             why: Why::OutcomeUnknown { step: i },
         },
@@ -508,7 +477,7 @@ fn undo_next(shape: &Shape, p: &Position, running: &[usize]) -> Next {
     // its compensation copes with an action that never applied.
     let group_maybe = |i: usize| {
         shape.steps[i].group.is_some()
-            && (p.maybe_done(i) || p.failed[i] == Some(Failure::Step(StepErrorKind::Pause)))
+            && (p.maybe_done(i) || p.failed[i] == Some(StepErrorKind::Pause))
     };
     let target = (0..shape.steps.len()).rev().find(|&i| {
         shape.steps[i].compensable
@@ -614,7 +583,7 @@ mod tests {
                 Record::new(Kind::StepStarted).step(1),
                 Record::new(Kind::StepFailed)
                     .step(1)
-                    .failure(Failure::Step(StepErrorKind::Transient)),
+                    .failure(StepErrorKind::Transient),
             ]
         };
         log.extend(fail());
@@ -644,7 +613,7 @@ mod tests {
     fn an_earlier_timed_out_attempt_is_compensated_when_the_last_fails_plainly() {
         let mut log = vec![started()];
         log.extend(ok(0, 1));
-        let attempt = |f: Failure| {
+        let attempt = |f: StepErrorKind| {
             [
                 Record::new(Kind::StepStarted).step(1),
                 Record::new(Kind::StepFailed).step(1).failure(f),
@@ -652,9 +621,9 @@ mod tests {
         };
         // The first attempt timed out (it may have reserved), the next two
         // were refused before reaching the service.
-        log.extend(attempt(Failure::Unknown));
-        log.extend(attempt(Failure::Step(StepErrorKind::Transient)));
-        log.extend(attempt(Failure::Step(StepErrorKind::Transient)));
+        log.extend(attempt(StepErrorKind::Unknown));
+        log.extend(attempt(StepErrorKind::Transient));
+        log.extend(attempt(StepErrorKind::Transient));
         assert_eq!(
             decide_now(&shape(), &log),
             Next::Compensate {
@@ -678,7 +647,7 @@ mod tests {
                 Record::new(Kind::StepStarted).step(1),
                 Record::new(Kind::StepFailed)
                     .step(1)
-                    .failure(Failure::Step(StepErrorKind::Transient)),
+                    .failure(StepErrorKind::Transient),
             ]);
         }
         assert_eq!(
@@ -744,7 +713,7 @@ mod tests {
             log.push(
                 Record::new(Kind::StepFailed)
                     .step(3)
-                    .failure(Failure::Step(StepErrorKind::Transient)),
+                    .failure(StepErrorKind::Transient),
             );
         }
         assert_eq!(
@@ -767,7 +736,7 @@ mod tests {
         log.push(
             Record::new(Kind::StepFailed)
                 .step(3)
-                .failure(Failure::Step(StepErrorKind::Compensate)),
+                .failure(StepErrorKind::Compensate),
         );
         assert_eq!(decide_now(&shape(), &log), Next::Pause { step: 3 });
     }
@@ -845,7 +814,7 @@ mod tests {
         log.push(
             Record::new(Kind::StepFailed)
                 .step(1)
-                .failure(Failure::Unknown),
+                .failure(StepErrorKind::Unknown),
         );
         assert_eq!(
             decide(&shape(), &at(&log), &[], false, 5, Some(5)),
@@ -865,7 +834,7 @@ mod tests {
             log.push(
                 Record::new(Kind::StepFailed)
                     .step(1)
-                    .failure(Failure::Unknown),
+                    .failure(StepErrorKind::Unknown),
             );
         }
         assert_eq!(
@@ -912,7 +881,7 @@ mod tests {
         log.push(
             Record::new(Kind::StepFailed)
                 .step(3)
-                .failure(Failure::Step(StepErrorKind::Compensate)),
+                .failure(StepErrorKind::Compensate),
         );
         assert_eq!(decide_now(&shape(), &log), Next::Pause { step: 3 });
         log.push(Record::new(Kind::Paused));
@@ -997,7 +966,7 @@ mod tests {
         log.push(
             Record::new(Kind::StepFailed)
                 .step(2)
-                .failure(Failure::Step(StepErrorKind::Compensate)),
+                .failure(StepErrorKind::Compensate),
         );
         let p = Position::replay(&s, &log);
         assert_eq!(
@@ -1043,7 +1012,7 @@ mod tests {
         log.push(
             Record::new(Kind::StepFailed)
                 .step(2)
-                .failure(Failure::Step(StepErrorKind::Compensate)),
+                .failure(StepErrorKind::Compensate),
         );
         log.push(Record::new(Kind::Compensating));
         let p = Position::replay(&s, &log);
@@ -1063,14 +1032,14 @@ mod tests {
         log.push(
             Record::new(Kind::StepFailed)
                 .step(2)
-                .failure(Failure::Step(StepErrorKind::Compensate)),
+                .failure(StepErrorKind::Compensate),
         );
         log.push(Record::new(Kind::Compensating));
         log.push(Record::new(Kind::StepStarted).step(1));
         log.push(
             Record::new(Kind::StepFailed)
                 .step(1)
-                .failure(Failure::Step(StepErrorKind::Compensate)),
+                .failure(StepErrorKind::Compensate),
         );
         let p = Position::replay(&s, &log);
         assert_eq!(

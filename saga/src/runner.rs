@@ -12,9 +12,9 @@
 use crate::definition::{Call, Erased, ErasedFn};
 use crate::executor::Inner;
 use crate::operator::Decision;
-use crate::plan::{Failure, Next, Position, Record, Shape, Why, decide};
+use crate::plan::{Next, Position, Record, Shape, Why, decide};
 use crate::saga::{Kind, LogEntry, Status};
-use crate::step::{Outgoing, StepError};
+use crate::step::{Outgoing, StepError, StepErrorKind};
 use crate::store::{Append, Appended, Lease, now_ms};
 use crate::{Error, SagaId};
 use futures::FutureExt;
@@ -30,7 +30,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
-type Outcome = Result<Value, (Failure, String)>;
+type Outcome = Result<Value, (StepErrorKind, String)>;
 
 /// What a step in flight reports.
 enum Event {
@@ -64,7 +64,7 @@ impl Future for AbortOnDrop {
         Pin::new(&mut self.0).poll(cx).map(|r| {
             r.unwrap_or_else(|_| {
                 Err((
-                    Failure::Step(crate::StepErrorKind::Pause),
+                    StepErrorKind::Pause,
                     "the step's task ended without an outcome".into(),
                 ))
             })
@@ -179,7 +179,7 @@ fn records(def: &Erased, log: &[LogEntry]) -> Result<Vec<Record>, String> {
                     .error
                     .as_deref()
                     .and_then(|s| s.split_once(": "))
-                    .and_then(|(class, _)| Failure::parse(class)),
+                    .and_then(|(class, _)| StepErrorKind::parse(class)),
                 _ => None,
             };
             let decision = match e.kind {
@@ -362,13 +362,13 @@ impl Runner<'_> {
                 Next::Undo { step, attempt } => self.undo(step, attempt).await?,
                 Next::Pause { step } => {
                     let reason = match (self.pos.failed[step], self.errors.get(&step)) {
-                        (Some(Failure::Step(crate::StepErrorKind::Pause)), Some(message)) => {
+                        (Some(StepErrorKind::Pause), Some(message)) => {
                             format!(
                                 "step {:?} asked for an operator: {message}",
                                 self.name(step)
                             )
                         }
-                        (Some(Failure::Step(crate::StepErrorKind::Pause)), None) => {
+                        (Some(StepErrorKind::Pause), None) => {
                             format!("step {:?} asked for an operator", self.name(step))
                         }
                         _ => format!(
@@ -507,8 +507,9 @@ impl Runner<'_> {
         let def = self.def.clone();
         let s = &def.steps[step];
         let out = match (out, &s.group) {
-            (Ok(mine), Some((_, merge))) => merge(self.pos.state.clone(), mine)
-                .map_err(|e| (Failure::Step(crate::StepErrorKind::Pause), e)),
+            (Ok(mine), Some((_, merge))) => {
+                merge(self.pos.state.clone(), mine).map_err(|e| (StepErrorKind::Pause, e))
+            }
             (out, _) => out,
         };
         let out: Outcome = match out {
@@ -523,7 +524,7 @@ impl Runner<'_> {
                 }
                 // The outbox refused a message: nothing was written.
                 let why = self.refused.take().unwrap_or_default();
-                Err((Failure::Step(crate::StepErrorKind::Pause), why))
+                Err((StepErrorKind::Pause, why))
             }
             Err(e) => Err(e),
         };
@@ -579,7 +580,7 @@ impl Runner<'_> {
                     return Ok(());
                 }
                 let why = self.refused.take().unwrap_or_default();
-                Err((Failure::Step(crate::StepErrorKind::Transient), why))
+                Err((StepErrorKind::Transient, why))
             }
             Err(e) => Err(e),
         };
@@ -625,15 +626,12 @@ impl Runner<'_> {
         let scoped = ballast_deadline::Deadline::after(limit).scope(fut);
         let task = AbortOnDrop(tokio::spawn(async move {
             match tokio::time::timeout(limit, scoped).await {
-                Err(_) => Err((Failure::Unknown, format!("timed out after {limit:?}"))),
-                Ok(Err(_)) => Err((
-                    Failure::Step(crate::StepErrorKind::Pause),
-                    "the step panicked".into(),
-                )),
+                Err(_) => Err((StepErrorKind::Unknown, format!("timed out after {limit:?}"))),
+                Ok(Err(_)) => Err((StepErrorKind::Pause, "the step panicked".into())),
                 Ok(Ok(Ok(state))) => Ok(state),
                 Ok(Ok(Err(e))) => {
                     let e: StepError = e;
-                    Err((Failure::Step(e.kind()), e.message().to_owned()))
+                    Err((e.kind(), e.message().to_owned()))
                 }
             }
         }));

@@ -79,6 +79,10 @@ pub enum StepErrorKind {
     Compensate,
     /// Stop the saga for an operator.
     Pause,
+    /// The call may or may not have taken effect (the request was sent and
+    /// no answer came in time): the step's [`OnUnknown`] rule decides, as
+    /// for an attempt that timed out.
+    Unknown,
 }
 
 impl StepErrorKind {
@@ -87,7 +91,19 @@ impl StepErrorKind {
             StepErrorKind::Transient => "transient",
             StepErrorKind::Compensate => "compensate",
             StepErrorKind::Pause => "pause",
+            StepErrorKind::Unknown => "unknown",
         }
+    }
+
+    /// Reads back what [`as_str`](Self::as_str) wrote to the log.
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "transient" => StepErrorKind::Transient,
+            "compensate" => StepErrorKind::Compensate,
+            "pause" => StepErrorKind::Pause,
+            "unknown" => StepErrorKind::Unknown,
+            _ => return None,
+        })
     }
 }
 
@@ -99,7 +115,9 @@ pub struct StepError {
 }
 
 impl StepError {
-    /// A failure worth another try (a timeout, an unavailable service).
+    /// A failure worth another try that did not take effect (the service
+    /// was unavailable, refused before acting, or answered "try later").
+    /// When the call may have applied, say [`unknown`](Self::unknown).
     pub fn transient(message: impl fmt::Display) -> Self {
         Self::new(StepErrorKind::Transient, message)
     }
@@ -113,6 +131,18 @@ impl StepError {
     /// A failure only a person can resolve: the saga is paused.
     pub fn pause(message: impl fmt::Display) -> Self {
         Self::new(StepErrorKind::Pause, message)
+    }
+
+    /// The call may have taken effect: it was sent and no answer came in
+    /// time (a client-side deadline passed, a connection dropped after the
+    /// request was written). The step's [`OnUnknown`] rule decides, as for
+    /// an attempt the executor timed out: run again with the same
+    /// idempotency key, or compensate. Unlike [`transient`](Self::transient),
+    /// which says the call did not apply, a step that ends out of attempts
+    /// after an unknown one is compensated too. In a compensation it is
+    /// retried as any failure is.
+    pub fn unknown(message: impl fmt::Display) -> Self {
+        Self::new(StepErrorKind::Unknown, message)
     }
 
     fn new(kind: StepErrorKind, message: impl fmt::Display) -> Self {

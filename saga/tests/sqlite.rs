@@ -4,7 +4,8 @@
 mod support;
 
 use ballast_saga::{
-    CancelError, Definition, Executor, ExecutorHandle, Kind, StartError, Status, Step, StepContext,
+    CancelError, Definition, Executor, ExecutorHandle, Kind, OnUnknown, StartError, Status, Step,
+    StepContext,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -257,6 +258,84 @@ async fn a_timed_out_attempt_runs_again_with_the_same_idempotency_key() {
         .find(|e| e.kind == Kind::StepFailed)
         .unwrap();
     assert!(failed.error.unwrap().starts_with("unknown: timed out"));
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_step_reporting_an_unknown_outcome_runs_again_with_its_key_and_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::default();
+    svc.on("hotel", [Answer::Unknown]);
+    let h = executor(&dir, &svc).await;
+    let id = h.start_saga("trip", 1, &Trip::default()).await.unwrap();
+    assert_eq!(ended(&h, id, LIMIT).await.status, Status::Completed);
+    assert_eq!(svc.calls(&format!("{id}/hotel")), 2);
+    assert_eq!(svc.applied(&format!("{id}/hotel")), 1);
+    let failed = h
+        .history(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == Kind::StepFailed)
+        .unwrap();
+    assert!(
+        failed
+            .error
+            .unwrap()
+            .starts_with("unknown: hotel: no answer")
+    );
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_then_plain_failures_compensates_the_step_that_may_have_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::default();
+    // The first attempt applied and lost its answer; the next two say the
+    // service is unavailable, which says nothing about the first.
+    svc.on(
+        "hotel",
+        [Answer::Unknown, Answer::Transient, Answer::Transient],
+    );
+    let h = executor(&dir, &svc).await;
+    let id = h.start_saga("trip", 1, &Trip::default()).await.unwrap();
+    assert_eq!(ended(&h, id, LIMIT).await.status, Status::Compensated);
+    assert_eq!(svc.applied(&format!("{id}/hotel")), 1);
+    assert_eq!(svc.applied(&format!("{id}/hotel/compensate")), 1);
+    assert_eq!(svc.applied(&format!("{id}/flight/compensate")), 1);
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn plain_failures_alone_do_not_compensate_the_step_that_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::default();
+    svc.always("hotel", Answer::Transient);
+    let h = executor(&dir, &svc).await;
+    let id = h.start_saga("trip", 1, &Trip::default()).await.unwrap();
+    assert_eq!(ended(&h, id, LIMIT).await.status, Status::Compensated);
+    assert_eq!(svc.calls(&format!("{id}/hotel")), 3);
+    assert_eq!(svc.calls(&format!("{id}/hotel/compensate")), 0);
+    assert_eq!(svc.applied(&format!("{id}/flight/compensate")), 1);
+    h.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_ruled_compensate_compensates_at_once_without_another_try() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::default();
+    svc.on("hotel", [Answer::Unknown]);
+    let h = Executor::builder(sqlite(&dir).await)
+        .config(config("ballast_saga"))
+        .register(trip_with(&svc, 1, OnUnknown::Compensate))
+        .start()
+        .await
+        .unwrap();
+    let id = h.start_saga("trip", 1, &Trip::default()).await.unwrap();
+    assert_eq!(ended(&h, id, LIMIT).await.status, Status::Compensated);
+    assert_eq!(svc.calls(&format!("{id}/hotel")), 1);
+    assert_eq!(svc.applied(&format!("{id}/hotel/compensate")), 1);
+    assert_eq!(svc.applied(&format!("{id}/flight/compensate")), 1);
     h.shutdown().await.unwrap();
 }
 

@@ -24,6 +24,10 @@ pub enum Answer {
     Ok,
     Transient,
     Refuse,
+    /// Apply the effect, then lose the answer: the step reports an unknown
+    /// outcome (`StepError::unknown`), as a client whose deadline passed
+    /// after sending would.
+    Unknown,
     /// Wait this long before applying (to time out an attempt).
     Slow(Duration),
     /// Wait for the gate to open, then apply.
@@ -67,6 +71,10 @@ impl Service {
         };
         match answer {
             Answer::Ok => {}
+            Answer::Unknown => {
+                self.applied.lock().entry(key.into()).or_insert(1);
+                return Err(StepError::unknown(format!("{what}: no answer in time")));
+            }
             Answer::Transient => return Err(StepError::transient(format!("{what} unavailable"))),
             Answer::Refuse => return Err(StepError::compensate(format!("{what} refused"))),
             Answer::Slow(d) => tokio::time::sleep(d).await,
