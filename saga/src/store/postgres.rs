@@ -126,7 +126,7 @@ impl PgStore {
     /// One entry's statements inside `tx`: the fencing update (which
     /// locks the saga's row), the gate, then, unless entry `e.n` is
     /// already in the log (a retry of an append whose commit was
-    /// ambiguous), the row's changes, the messages (`with_messages`) and
+    /// ambiguous), the row's changes, the messages and
     /// the entry. `Err(Fenced)`: nothing was changed.
     async fn write_entry(
         &self,
@@ -135,7 +135,6 @@ impl PgStore {
         owner: &str,
         ttl: Duration,
         e: &Append,
-        with_messages: bool,
     ) -> Result<Wrote, Error> {
         let n = &self.names;
         let now = now_ms();
@@ -194,8 +193,7 @@ impl PgStore {
         .await?;
         // After the saga's row (locked above): the outbox's key counters,
         // in key order.
-        if with_messages
-            && !e.messages.is_empty()
+        if !e.messages.is_empty()
             && let Some(why) = self.enqueue(tx, &e.messages).await?
         {
             return Ok(Wrote::Invalid(why));
@@ -249,9 +247,7 @@ impl PgStore {
         e: Append,
     ) -> Result<Appended, Error> {
         let mut tx = self.pool.begin().await?;
-        let wrote = self
-            .write_entry(&mut tx, lease, owner, ttl, &e, true)
-            .await?;
+        let wrote = self.write_entry(&mut tx, lease, owner, ttl, &e).await?;
         if let Wrote::Invalid(_) = wrote {
             tx.rollback().await?;
         } else {
@@ -260,47 +256,129 @@ impl PgStore {
         Ok(wrote.into())
     }
 
-    /// Appends a group of entries of different sagas in one transaction:
-    /// saga rows in id order, each entry under a savepoint of its own (a
-    /// fenced or failing entry is rolled back alone and answered with its
-    /// error), then every written entry's messages in one enqueue (key
-    /// counters in key order). `None`: the group failed as a whole
-    /// (begin, the messages or the commit); nothing can be assumed
-    /// written, and each entry is to be appended alone (appends are
-    /// idempotent by their number).
+    /// Appends a group of entries of different sagas in one transaction
+    /// and one statement (a round trip per group, not five per entry: the
+    /// writer is one task on one connection, so round trips bound the
+    /// rate). The statement locks the fenced saga rows in id order, skips
+    /// each entry that is already in the log (an earlier try committed it)
+    /// or gated by a cancel, updates the rows and inserts the entries; it
+    /// answers each entry on its own: a fenced one changes nothing and the
+    /// others commit. Then every written entry's messages in one enqueue
+    /// (key counters in key order, after the saga rows). `None`: the group
+    /// failed as a whole (begin, the statement, the messages or the
+    /// commit); nothing can be assumed written, and each entry is to be
+    /// appended alone (appends are idempotent by their number).
     async fn append_batch_(
         &self,
         owner: &str,
         ttl: Duration,
         batch: &[(Lease, Append)],
     ) -> Option<Vec<Result<Appended, Error>>> {
-        let mut order: Vec<usize> = (0..batch.len()).collect();
-        order.sort_by_key(|&i| batch[i].0.id);
+        let n = &self.names;
+        let col = |f: &dyn Fn(&Lease, &Append) -> Option<String>| -> Vec<Option<String>> {
+            batch.iter().map(|(l, e)| f(l, e)).collect()
+        };
+        let ids: Vec<uuid::Uuid> = batch.iter().map(|(l, _)| l.id.0).collect();
+        let epochs: Vec<i64> = batch.iter().map(|(l, _)| l.epoch).collect();
+        let numbers: Vec<i64> = batch.iter().map(|(_, e)| e.n).collect();
+        let kinds = col(&|_, e| Some(e.kind.as_str().to_owned()));
+        let steps = col(&|_, e| e.step.clone());
+        let states = col(&|_, e| e.state.as_ref().map(|v| v.to_string()));
+        let errors = col(&|_, e| e.error.clone());
+        let statuses = col(&|_, e| e.status.map(|s| s.as_str().to_owned()));
+        let gates: Vec<bool> = batch.iter().map(|(_, e)| e.gate).collect();
+        let pivots: Vec<bool> = batch.iter().map(|(_, e)| e.pivot).collect();
         let mut tx = self.pool.begin().await.ok()?;
-        let mut results: Vec<Option<Result<Appended, Error>>> =
-            batch.iter().map(|_| None).collect();
+        // One row per entry, in the batch's order: whether its saga row
+        // was fenced in (`live`), the cancel flag, and the kind and epoch
+        // of an entry already at its number.
+        let rows = sqlx::query(&format!(
+            "WITH input AS (
+                 SELECT * FROM unnest($2::uuid[], $3::bigint[], $4::bigint[], $5::text[],
+                     $6::text[], $7::text[], $8::text[], $9::text[], $10::bool[], $11::bool[])
+                     WITH ORDINALITY
+                     AS t(id, epoch, n, kind, step, state, error, status, gate, pivot, i)),
+             locked AS (
+                 SELECT s.id, s.epoch, s.cancel_requested FROM {sagas} s
+                 WHERE s.owner = $1 AND (s.id, s.epoch) IN (SELECT id, epoch FROM input)
+                 ORDER BY s.id FOR UPDATE),
+             there AS (
+                 SELECT i.i, l.kind, l.epoch FROM {log} l JOIN input i
+                     ON l.saga_id = i.id AND l.n = i.n AND i.n > 0),
+             go AS (
+                 SELECT i.* FROM input i JOIN locked k ON k.id = i.id AND k.epoch = i.epoch
+                 WHERE NOT EXISTS (SELECT 1 FROM there t WHERE t.i = i.i)
+                   AND NOT (i.gate AND k.cancel_requested)),
+             changed AS (
+                 UPDATE {sagas} s SET
+                     lease_expires_at = now() + $12 * interval '1 millisecond',
+                     updated_at = now(),
+                     status = coalesce(g.status, s.status),
+                     state = coalesce(g.state::jsonb, s.state),
+                     reason = CASE WHEN g.status IS NULL THEN s.reason ELSE g.error END,
+                     past_pivot = s.past_pivot OR g.pivot
+                 FROM go g WHERE s.id = g.id AND s.owner = $1 AND s.epoch = g.epoch),
+             written AS (
+                 INSERT INTO {log} (saga_id, n, kind, step, state, error, epoch, at)
+                 SELECT g.id, CASE WHEN g.n > 0 THEN g.n
+                         ELSE (SELECT coalesce(max(n), 0) + 1 FROM {log} WHERE saga_id = g.id) END,
+                     g.kind, g.step, g.state::jsonb, g.error, g.epoch, $13
+                 FROM go g)
+             SELECT k.id IS NOT NULL, coalesce(k.cancel_requested, false), t.kind, t.epoch
+             FROM input i LEFT JOIN locked k ON k.id = i.id AND k.epoch = i.epoch
+                 LEFT JOIN there t ON t.i = i.i
+             ORDER BY i.i",
+            sagas = n.sagas,
+            log = n.log
+        ))
+        .bind(owner)
+        .bind(&ids)
+        .bind(&epochs)
+        .bind(&numbers)
+        .bind(&kinds)
+        .bind(&steps)
+        .bind(&states)
+        .bind(&errors)
+        .bind(&statuses)
+        .bind(&gates)
+        .bind(&pivots)
+        .bind(ms(ttl))
+        .bind(now_ms())
+        .fetch_all(&mut *tx)
+        .await
+        .ok()?;
+        if rows.len() != batch.len() {
+            return None;
+        }
         let mut messages = Vec::new();
-        for i in order {
-            let (lease, e) = &batch[i];
-            let mut sp = sqlx::Acquire::begin(&mut tx).await.ok()?;
-            let out = self
-                .write_entry(&mut sp, *lease, owner, ttl, e, false)
-                .await;
-            match &out {
-                Ok(Wrote::New { .. }) => {
-                    sp.commit().await.ok()?;
-                    messages.extend(e.messages.iter().cloned());
+        let mut results = Vec::with_capacity(batch.len());
+        for ((lease, e), row) in batch.iter().zip(&rows) {
+            let live: bool = row.get(0);
+            let cancel_requested: bool = row.get(1);
+            let there: Option<(String, i64)> = row.get::<Option<String>, _>(2).zip(row.get(3));
+            results.push(match there {
+                _ if !live => Err(Error::Fenced(lease.id)),
+                Some((kind, epoch)) if kind == e.kind.as_str() && epoch == lease.epoch => {
+                    Ok(Appended::Written { cancel_requested })
                 }
-                Ok(_) => sp.commit().await.ok()?,
-                Err(_) => sp.rollback().await.ok()?,
-            }
-            results[i] = Some(out.map(Appended::from));
+                Some((kind, epoch)) => Err(Error::Schema(format!(
+                    "saga {} entry {} is {kind} at epoch {epoch}, not the {} being appended",
+                    lease.id,
+                    e.n,
+                    e.kind.as_str()
+                ))),
+                None if e.gate && cancel_requested => Ok(Appended::Cancelled),
+                None => {
+                    messages.extend(e.messages.iter().cloned());
+                    Ok(Appended::Written { cancel_requested })
+                }
+            });
         }
         if !messages.is_empty() && !matches!(self.enqueue(&mut tx, &messages).await, Ok(None)) {
             return None;
         }
         tx.commit().await.ok()?;
-        results.into_iter().collect()
+        Some(results)
     }
 
     async fn renew_(&self, owner: &str, ttl: Duration) -> Result<u64, Error> {

@@ -253,6 +253,8 @@ async fn messages_exist_iff_their_entry_does(store: &dyn Store, count: impl Asyn
 /// lease was taken over is fenced and the one cancelled is gated, each
 /// alone, and the others commit.
 async fn a_group_commits_the_others_when_one_is_fenced(store: &dyn Store) {
+    // Leases that outlive a slow run: only the released one is claimable.
+    const TTL: Duration = Duration::from_secs(120);
     let mut leases = Vec::new();
     for _ in 0..12 {
         leases.push(store.create(new_saga(), "a", TTL).await.unwrap());
@@ -327,14 +329,23 @@ async fn a_retried_append_writes_nothing_twice(store: &dyn Store, count: impl As
         ..Append::new(Kind::StepFailed)
     };
     assert!(matches!(
-        store.append(a, "a", TTL, other).await,
+        store.append(a, "a", TTL, other.clone()).await,
         Err(Error::Schema(_))
     ));
-    let batch = [(a, entry.clone())];
+    let b = store.create(new_saga(), "a", TTL).await.unwrap();
+    let fresh = Append {
+        n: 2,
+        messages: vec![Message::new("t", "k", "q")],
+        ..Append::new(Kind::StepSucceeded)
+    };
+    let batch = [(a, entry.clone()), (a, other.clone()), (b, fresh)];
     let again = store.append_batch("a", TTL, &batch).await.unwrap();
     assert!(matches!(again[0], Ok(Appended::Written { .. })));
+    assert!(matches!(again[1], Err(Error::Schema(_))), "{:?}", again[1]);
+    assert!(matches!(again[2], Ok(Appended::Written { .. })));
     assert_eq!(store.load(a.id).await.unwrap().unwrap().log.len(), 2);
-    assert_eq!(count().await, 1);
+    assert_eq!(store.load(b.id).await.unwrap().unwrap().log.len(), 2);
+    assert_eq!(count().await, 2, "only the new entry's message is enqueued");
 }
 
 #[cfg(feature = "sqlite")]
