@@ -2,11 +2,13 @@
 //! on SQLite and on PostgreSQL with 1, 100 and 1,000 sagas in flight,
 //! beside the ceiling measured in the same run: the same log rows (same
 //! columns, same sizes) written by bare sqlx inserts with no ballast code,
-//! in the same number of transactions as the executor uses (one to create
-//! a saga with its `started` entry, one per later entry: 8 a saga). A third
-//! column runs the executor's own SQL (the fencing update, the row update,
-//! the insert numbering its entry) with no ballast code around it, to show
-//! how much of the gap is SQL and how much the executor. Rates are noise on
+//! committed the way the executor commits (a saga's create in its own
+//! transaction, its later rows through one writer that groups the rows
+//! ready together into one transaction and one statement). Two more
+//! columns write the rows one transaction a row (8 a saga), bare and with
+//! the executor's per-entry SQL (the fencing update, the row update, the
+//! insert numbering its entry) around each insert, to show what grouping
+//! buys and how much of the gap is SQL and how much the executor. Rates are noise on
 //! a shared machine: read the ratios (STYLE section 8).
 //!
 //! ```text
@@ -17,7 +19,7 @@
 //!
 //! Environment: `BALLAST_PG_URL` (PostgreSQL rows are skipped with a
 //! printed line if unset), `BALLAST_BENCH_QUICK=1` (one short round),
-//! `BENCH_IN_FLIGHT` ("1,100,1000"), `BENCH_ROUNDS` (3), `BENCH_SECS` (2,
+//! `BENCH_IN_FLIGHT` ("1,100,1000"), `BENCH_DB=postgres` (PostgreSQL only), `BENCH_ROUNDS` (3), `BENCH_SECS` (2,
 //! measured after 0.5 s of warm-up), `BENCH_POOL` (16 PostgreSQL
 //! connections, for the executor and the bare writers alike; SQLite uses
 //! the crate's opener, 8).
@@ -315,7 +317,6 @@ impl Window {
 /// One measured run: sagas completed in the window, per second.
 #[derive(Debug, Clone, Copy)]
 struct Sample {
-    completed: u64,
     rate: f64,
     /// The executor's: mean ms from a saga's `started` entry to its
     /// `completed` entry, as the log's clock says.
@@ -324,7 +325,6 @@ struct Sample {
 
 fn sample(completed: u64, window: Duration) -> Sample {
     Sample {
-        completed,
         rate: completed as f64 / window.as_secs_f64(),
         latency_ms: 0.0,
     }
@@ -376,16 +376,33 @@ async fn executor(t: &Target, n: usize, s: &Settings) -> Result<(Sample, u64), B
 
 /// The same rows in the same transactions, by `n` bare writers; with
 /// `updates`, the executor's own SQL for each entry.
-async fn bare(t: &Target, n: usize, s: &Settings, updates: bool) -> Result<Sample, BoxError> {
+/// How the bare writers commit.
+#[derive(Clone, Copy, PartialEq)]
+enum Bare {
+    /// One transaction a row (8 a saga).
+    PerRow,
+    /// One transaction a row, with the executor's SQL around the insert.
+    PerRowWithSql,
+    /// As the executor commits: a saga's create in a transaction of its
+    /// own, its later rows through one writer that inserts the rows ready
+    /// together in one transaction and one statement.
+    Grouped,
+}
+
+async fn bare(t: &Target, n: usize, s: &Settings, mode: Bare) -> Result<Sample, BoxError> {
     let window = Arc::new(Window::new(s, n));
+    let group = (mode == Bare::Grouped).then(|| group::writer(t.pool.clone(), t.table.clone()));
+    let updates = mode == Bare::PerRowWithSql;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..n {
         let (pool, table, window) = (t.pool.clone(), t.table.clone(), window.clone());
+        let group = group.clone();
         tasks.spawn(async move {
             while !window.over() {
-                match &pool {
-                    Pool::Pg(p) => pg::saga(p, &table, updates).await?,
-                    Pool::Sqlite(p) => lite::saga(p, &table, updates).await?,
+                match (&pool, &group) {
+                    (_, Some(g)) => group::saga(&pool, &table, g).await?,
+                    (Pool::Pg(p), None) => pg::saga(p, &table, updates).await?,
+                    (Pool::Sqlite(p), None) => lite::saga(p, &table, updates).await?,
                 }
                 window.completed(1);
             }
@@ -396,6 +413,120 @@ async fn bare(t: &Target, n: usize, s: &Settings, updates: bool) -> Result<Sampl
         r??;
     }
     Ok(window.sample())
+}
+
+/// The grouped ceiling: bare inserts committed in groups, as the
+/// executor's writer commits its log entries.
+mod group {
+    use super::*;
+    use tokio::sync::oneshot;
+
+    /// One later row of a saga, waiting for the writer.
+    pub struct Job {
+        id: Uuid,
+        n: i64,
+        entry: Entry,
+        done: oneshot::Sender<()>,
+    }
+
+    /// Starts the writer: it takes the rows ready together (up to 256, the
+    /// executor's default group) and writes them in one transaction.
+    pub fn writer(pool: Pool, t: String) -> mpsc::UnboundedSender<Job> {
+        let (jobs, mut rx) = mpsc::unbounded_channel::<Job>();
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                while group.len() < 256 {
+                    match rx.try_recv() {
+                        Ok(j) => group.push(j),
+                        Err(_) => break,
+                    }
+                }
+                let wrote = match &pool {
+                    Pool::Pg(p) => pg_rows(p, &t, &group).await,
+                    Pool::Sqlite(p) => lite_rows(p, &t, &group).await,
+                };
+                if let Err(e) = wrote {
+                    eprintln!("bench: a bare group failed: {e}");
+                    return;
+                }
+                for j in group {
+                    let _ = j.done.send(());
+                }
+            }
+        });
+        jobs
+    }
+
+    async fn pg_rows(p: &PgPool, t: &str, group: &[Job]) -> Result<(), sqlx::Error> {
+        let ids: Vec<Uuid> = group.iter().map(|j| j.id).collect();
+        let ns: Vec<i64> = group.iter().map(|j| j.n).collect();
+        let kinds: Vec<&str> = group.iter().map(|j| j.entry.kind).collect();
+        let steps: Vec<Option<&str>> = group.iter().map(|j| j.entry.step).collect();
+        let states: Vec<Option<String>> = group.iter().map(|j| j.entry.state.clone()).collect();
+        let mut tx = p.begin().await?;
+        sqlx::query(&format!(
+            "INSERT INTO {t}_log (saga_id, n, kind, step, state, error, epoch, at)
+             SELECT id, n, kind, step, state::jsonb, NULL, 1, $6
+             FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[])
+                 AS r(id, n, kind, step, state)"
+        ))
+        .bind(&ids)
+        .bind(&ns)
+        .bind(&kinds)
+        .bind(&steps)
+        .bind(&states)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    async fn lite_rows(p: &SqlitePool, t: &str, group: &[Job]) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
+        for j in group {
+            sqlx::query(&format!(
+                "INSERT INTO {t}_log (saga_id, n, kind, step, state, error, epoch, at)
+                 VALUES ($1, $2, $3, $4, $5, NULL, 1, $6)"
+            ))
+            .bind(j.id)
+            .bind(j.n)
+            .bind(j.entry.kind)
+            .bind(j.entry.step)
+            .bind(&j.entry.state)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// One saga: its create alone, then each later row through the writer,
+    /// the next sent once the last is durable.
+    pub async fn saga(
+        pool: &Pool,
+        t: &str,
+        w: &mpsc::UnboundedSender<Job>,
+    ) -> Result<(), sqlx::Error> {
+        let id = match pool {
+            Pool::Pg(p) => pg::create(p, t).await?,
+            Pool::Sqlite(p) => lite::create(p, t).await?,
+        };
+        for (i, entry) in entries().into_iter().enumerate() {
+            let (done, rx) = oneshot::channel();
+            let job = Job {
+                id,
+                n: i as i64 + 2,
+                entry,
+                done,
+            };
+            if w.send(job).is_err() || rx.await.is_err() {
+                return Err(sqlx::Error::PoolClosed);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One log entry of a saga, as the executor writes it.
@@ -445,7 +576,8 @@ const OWNER: &str = "executor-0191c2d4-7c1e-7000-8000-000000000000";
 mod pg {
     use super::*;
 
-    pub async fn saga(p: &PgPool, t: &str, updates: bool) -> Result<(), sqlx::Error> {
+    /// A saga's row and its started entry, in one transaction.
+    pub async fn create(p: &PgPool, t: &str) -> Result<Uuid, sqlx::Error> {
         let id = Uuid::now_v7();
         let s0 = state_after(0);
         let mut tx = p.begin().await?;
@@ -467,6 +599,11 @@ mod pg {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn saga(p: &PgPool, t: &str, updates: bool) -> Result<(), sqlx::Error> {
+        let id = create(p, t).await?;
         for (i, e) in entries().into_iter().enumerate() {
             let mut tx = p.begin().await?;
             if updates {
@@ -541,7 +678,8 @@ mod pg {
 mod lite {
     use super::*;
 
-    pub async fn saga(p: &SqlitePool, t: &str, updates: bool) -> Result<(), sqlx::Error> {
+    /// A saga's row and its started entry, in one transaction.
+    pub async fn create(p: &SqlitePool, t: &str) -> Result<Uuid, sqlx::Error> {
         let id = Uuid::now_v7();
         let s0 = state_after(0);
         let now = now_ms();
@@ -566,6 +704,11 @@ mod lite {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn saga(p: &SqlitePool, t: &str, updates: bool) -> Result<(), sqlx::Error> {
+        let id = create(p, t).await?;
         for (i, e) in entries().into_iter().enumerate() {
             let now = now_ms();
             let mut tx = p.begin_with("BEGIN IMMEDIATE").await?;
@@ -651,63 +794,70 @@ async fn run() -> Result<(), BoxError> {
         s.rounds, s.measure, s.warm
     );
     println!(
-        "ceiling: the same rows by bare sqlx inserts, 8 transactions a saga (1 create + 2 per step + 1 completed), as many writers as sagas in flight"
+        "ceiling: the same rows by bare sqlx inserts committed as the executor commits (a saga's create alone, its later rows grouped by one writer, one transaction and one statement a group), as many sagas in flight"
+    );
+    println!(
+        "per row: the same rows, one transaction a row (8 a saga), with and without the executor's SQL (fencing update, row update, numbered insert) around each insert"
     );
     println!(
         "ms a saga: the executor's, from its started entry to its completed entry (the log's clock; median of rounds)"
     );
     let mut dbs: Vec<(&str, Option<String>)> = vec![("sqlite", None)];
+    // BENCH_DB=postgres leaves SQLite out.
+    if std::env::var("BENCH_DB").is_ok_and(|v| v == "postgres") {
+        dbs.clear();
+    }
     match &s.pg {
         Some(url) => dbs.push(("postgres", Some(url.clone()))),
         None => println!("postgres: skipped (BALLAST_PG_URL not set)"),
     }
     println!(
-        "\n{:<9} {:>9}  {:<22} {:<22} {:>8}  {:<22} {:>8}  {:>10}",
+        "\n{:<9} {:>9}  {:<18} {:<18} {:>6}  {:<18} {:>6}  {:<18} {:>6}  {:>9}",
         "db",
         "in flight",
         "executor",
-        "ceiling (bare inserts)",
+        "ceiling (grouped)",
         "ratio",
-        "bare + executor's SQL",
+        "bare per row",
+        "ratio",
+        "per row + SQL",
         "ratio",
         "ms a saga"
     );
     for (name, url) in &dbs {
         for &n in &s.in_flight {
-            let (mut ex, mut ceil, mut sql) = (Vec::new(), Vec::new(), Vec::new());
-            let mut latency = Vec::new();
-            let mut ratios = Vec::new();
-            let mut ratios_sql = Vec::new();
+            let (mut ex, mut latency) = (Vec::new(), Vec::new());
+            // Per bare mode: its rates and the executor's ratio to each.
+            let modes = [Bare::Grouped, Bare::PerRow, Bare::PerRowWithSql];
+            let mut rates = vec![Vec::new(); modes.len()];
+            let mut ratios = vec![Vec::new(); modes.len()];
             for _ in 0..s.rounds {
                 let t = Target::new(url.as_deref(), s.pool).await?;
                 let (e, _) = executor(&t, n, &s).await?;
                 t.drop_tables().await?;
-                let t = Target::new(url.as_deref(), s.pool).await?;
-                let c = bare(&t, n, &s, false).await?;
-                t.drop_tables().await?;
-                let t = Target::new(url.as_deref(), s.pool).await?;
-                let q = bare(&t, n, &s, true).await?;
-                t.drop_tables().await?;
                 ex.push(e.rate);
                 latency.push(e.latency_ms);
-                ceil.push(c.rate);
-                sql.push(q.rate);
-                ratios.push(e.rate / c.rate.max(1.0));
-                ratios_sql.push(e.rate / q.rate.max(1.0));
-                let _ = (e.completed, c.completed, q.completed);
+                for (k, &mode) in modes.iter().enumerate() {
+                    let t = Target::new(url.as_deref(), s.pool).await?;
+                    let c = bare(&t, n, &s, mode).await?;
+                    t.drop_tables().await?;
+                    rates[k].push(c.rate);
+                    ratios[k].push(e.rate / c.rate.max(1.0));
+                }
             }
-            let (r, _, _) = spread(&ratios);
-            let (rq, _, _) = spread(&ratios_sql);
+            let ratio = |k: usize| spread(&ratios[k]).0 * 100.0;
             let (l, _, _) = spread(&latency);
             println!(
-                "{:<9} {:>9}  {:<22} {:<22} {:>7.0}%  {:<22} {:>7.0}%  {:>10.1}",
+                "{:<9} {:>9}  {:<18} {:<18} {:>5.0}%  {:<18} {:>5.0}%  {:<18} {:>5.0}%  {:>9.1}",
                 name,
                 n,
                 cell(&ex),
-                cell(&ceil),
-                r * 100.0,
-                cell(&sql),
-                rq * 100.0,
+                cell(&rates[0]),
+                ratio(0),
+                cell(&rates[1]),
+                ratio(1),
+                cell(&rates[2]),
+                ratio(2),
                 l
             );
         }
@@ -731,7 +881,7 @@ async fn profile(url: &str, s: &Settings) -> Result<(), BoxError> {
         .max_connections(1)
         .connect(url)
         .await?;
-    for what in ["executor", "bare inserts"] {
+    for what in ["executor", "bare grouped", "bare per row"] {
         let t = Target::new(Some(url), s.pool).await?;
         let Pool::Pg(p) = t.pool.clone() else {
             unreachable!()
@@ -741,7 +891,12 @@ async fn profile(url: &str, s: &Settings) -> Result<(), BoxError> {
             let (e, polls) = executor(&t, n, s).await?;
             (polls as i64, e.rate)
         } else {
-            (0, bare(&t, n, s, false).await?.rate)
+            let mode = if what == "bare grouped" {
+                Bare::Grouped
+            } else {
+                Bare::PerRow
+            };
+            (0, bare(&t, n, s, mode).await?.rate)
         };
         let sagas = format!("{}_sagas", t.table);
         let log = format!("{}_log", t.table);
@@ -773,7 +928,7 @@ async fn profile(url: &str, s: &Settings) -> Result<(), BoxError> {
         );
     }
     println!(
-        "  round trips per entry: executor 5 (BEGIN, fencing UPDATE .. RETURNING, row UPDATE, INSERT numbered by a subquery, COMMIT); bare 3 (BEGIN, INSERT, COMMIT)"
+        "  round trips: executor and bare grouped 3 a group of entries (BEGIN, one statement, COMMIT; the executor's statement fences, updates the saga rows and inserts); bare per row 3 a row"
     );
     Ok(())
 }
