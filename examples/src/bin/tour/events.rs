@@ -48,7 +48,12 @@ pub fn relay(store: &Store, broker: &Broker, id: &str) -> RelayHandle {
         .relay_id(id)
         // A successor takes a crashed relay's partitions within a second.
         .lease_ttl(Duration::from_secs(1))
-        .poll_interval(Duration::from_millis(50))
+        // SQLite polls its partitions; PostgreSQL wakes them on NOTIFY, so
+        // a poll there is only a fallback (and each one is a query).
+        .poll_interval(Duration::from_millis(match store {
+            Store::Sqlite { .. } => 50,
+            Store::Pg { .. } => 500,
+        }))
         // Keep what was published, for the report's checks.
         .retention(Retention::Keep(Duration::from_secs(24 * 3600)))
         .build()

@@ -37,7 +37,7 @@ impl Store {
     pub async fn postgres(url: &str, schema: &str) -> Result<Store, BoxError> {
         let search_path = format!("SET search_path TO {schema}");
         let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(32)
             .after_connect(move |conn, _| {
                 let sql = search_path.clone();
                 Box::pin(async move {
