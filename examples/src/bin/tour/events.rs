@@ -39,7 +39,7 @@ pub struct Consumed {
 #[derive(Clone)]
 pub enum Broker {
     Channel(ChannelPublisher),
-    JetStream(Nats),
+    JetStream(Box<Nats>),
 }
 
 /// Starts a relay named `id` publishing the outbox in `store` to `broker`.

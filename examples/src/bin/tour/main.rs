@@ -116,7 +116,7 @@ async fn run(
                 without_password(services.as_ref().map_or("", |s| &s.1)),
                 nats.stream
             );
-            (store, Broker::JetStream(nats), None, about)
+            (store, Broker::JetStream(Box::new(nats)), None, about)
         }
     };
     let store = Arc::new(store);
