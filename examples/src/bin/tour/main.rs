@@ -8,7 +8,9 @@
 //! rate and sheds load. Each order is a ballast-saga saga (reserve stock,
 //! charge payment as the pivot, book shipping) whose steps send events
 //! through the outbox; a relay publishes them to a consumer with an inbox.
-//! SQLite in a temporary directory holds it all.
+//! SQLite in a temporary directory holds it all, or, with `--pg` and
+//! `--nats`, a schema of the run's own in PostgreSQL, the events going
+//! through a stream of its own in NATS JetStream (both removed at the end).
 //!
 //! A load generator places orders while a script makes payments slow,
 //! takes inventory down, and crashes the saga executor and the relay
@@ -22,6 +24,7 @@
 //! cargo run -p ballast-examples --bin tour              # about a minute
 //! cargo run -p ballast-examples --bin tour -- --quick   # under 60 s, in CI
 //! cargo run -p ballast-examples --bin tour -- --html /tmp/tour.html
+//! cargo run -p ballast-examples --bin tour -- --pg postgres://postgres@127.0.0.1/test --nats nats://127.0.0.1:4222
 //! ```
 
 mod clients;
@@ -29,6 +32,7 @@ mod dependencies;
 mod display;
 mod events;
 mod html;
+mod jetstream;
 mod load;
 mod orders;
 mod plots;
@@ -36,15 +40,20 @@ mod report;
 mod sampler;
 mod scenario;
 mod stats;
+mod store;
 mod storefront;
 mod world;
 
 use ballast::prelude::BoxError;
+use ballast_outbox::ChannelPublisher;
 use display::Display;
+use events::Broker;
+use jetstream::Nats;
 use sampler::{Sample, TICK};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use store::Store;
 use world::World;
 
 #[tokio::main]
@@ -56,31 +65,114 @@ async fn main() -> Result<(), BoxError> {
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1).cloned())
     };
-    if flag("--pg").is_some() || flag("--nats").is_some() {
-        eprintln!(
-            "--pg and --nats are not supported by the tour yet: it runs on SQLite and an in-process broker"
-        );
-        std::process::exit(2);
-    }
+    let given = |name: &str| args.iter().any(|a| a == name);
+    let services = match (flag("--pg"), flag("--nats")) {
+        (Some(pg), Some(nats)) => Some((pg, nats)),
+        (None, None) if !given("--pg") && !given("--nats") => None,
+        _ => {
+            eprintln!(
+                "--pg URL and --nats URL go together: the tour runs on PostgreSQL and NATS JetStream, or on SQLite and an in-process channel with neither"
+            );
+            std::process::exit(2);
+        }
+    };
     let html_path = flag("--html")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("ballast-tour.html"));
-    let ok = run(quick, &html_path).await?;
+    let ok = run(quick, &html_path, services).await?;
     std::process::exit(if ok { 0 } else { 1 });
 }
 
-async fn run(quick: bool, html_path: &std::path::Path) -> Result<bool, BoxError> {
+/// Opens the store and the broker, runs the tour on them, and removes
+/// what the run made in PostgreSQL and NATS, whatever the outcome.
+async fn run(
+    quick: bool,
+    html_path: &std::path::Path,
+    services: Option<(String, String)>,
+) -> Result<bool, BoxError> {
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("tour.db");
+    let (store, broker, received, about) = match &services {
+        None => {
+            let db = dir.path().join("tour.db");
+            let (publisher, received) = ChannelPublisher::new(1024);
+            let store = Store::sqlite(&db).await?;
+            let about = format!("store: SQLite at {}", db.display());
+            (store, Broker::Channel(publisher), Some(received), about)
+        }
+        Some((pg, nats)) => {
+            // The run's own names: a random tail of a v7 uuid.
+            let suffix = uuid::Uuid::now_v7().simple().to_string()[20..].to_string();
+            let store = Store::postgres(pg, &format!("tour_{suffix}")).await?;
+            let nats = match Nats::start(nats, &suffix).await {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = store.drop_all().await;
+                    return Err(e);
+                }
+            };
+            let about = format!(
+                "store: PostgreSQL at {}, schema tour_{suffix}; events: NATS JetStream at {}, stream {}",
+                without_password(pg),
+                without_password(services.as_ref().map_or("", |s| &s.1)),
+                nats.stream
+            );
+            (store, Broker::JetStream(Box::new(nats)), None, about)
+        }
+    };
+    let store = Arc::new(store);
+    let ok = tour(
+        quick,
+        html_path,
+        store.clone(),
+        broker.clone(),
+        received,
+        &about,
+    )
+    .await;
+    if let Some(schema) = store.schema() {
+        match store.drop_all().await {
+            Ok(()) => println!("dropped schema {schema}"),
+            Err(e) => eprintln!("could not drop schema {schema}: {e}"),
+        }
+    }
+    if let Broker::JetStream(nats) = &broker {
+        match nats.delete().await {
+            Ok(()) => println!("deleted stream {}", nats.stream),
+            Err(e) => eprintln!("could not delete stream {}: {e}", nats.stream),
+        }
+    }
+    ok
+}
+
+/// `url` without the password, if it has one, to print.
+fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if url[s + 3..at].contains(':') => {
+            let user = &url[s + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The tour itself: the load, the scenario, the drain and the report.
+async fn tour(
+    quick: bool,
+    html_path: &std::path::Path,
+    store: Arc<Store>,
+    broker: Broker,
+    received: Option<ballast_outbox::publish::Receiver>,
+    about: &str,
+) -> Result<bool, BoxError> {
     let per_client = if quick { 5 } else { 6 };
-    let world = Arc::new(World::start(&db, per_client).await?);
+    let world = Arc::new(World::start(store, broker, received, per_client).await?);
     let phases = scenario::phases(quick);
     let total: f64 = phases.iter().map(|p| p.secs).sum();
     println!(
         "ballast tour: a storefront on {} calling inventory, payments and shipping over loopback HTTP",
         world.storefront
     );
-    println!("store: SQLite at {}", db.display());
+    println!("{about}");
     println!(
         "load: 5 clients at {per_client} orders/s each (one greedy, at 3x), a batch client in the surge; {total:.0} s of scenario, then a drain\n"
     );
@@ -154,15 +246,16 @@ async fn run(quick: bool, html_path: &std::path::Path) -> Result<bool, BoxError>
 async fn drain(world: &World, secs: u64) -> bool {
     let until = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < until {
-        let sagas = sampler::saga_counts(&world.pool).await.ok();
-        let backlog = world.outbox.backlog().await.ok().map(|b| b.messages);
-        let published: Option<(i64,)> = sqlx::query_as("SELECT count(*) FROM events_published")
-            .fetch_one(&world.pool)
+        let sagas = sampler::saga_counts(&world.store).await.ok();
+        let backlog = world.store.backlog().await.ok().map(|b| b.messages);
+        let published = world
+            .store
+            .count("SELECT count(*) FROM events_published")
             .await
             .ok();
         // Relaxed: a counter that only grows, compared again next time.
-        let handled = world.consumed.handled.load(Ordering::Relaxed) as i64;
-        if let (Some(s), Some(0), Some((p,))) = (sagas, backlog, published) {
+        let handled = world.consumed.handled.load(Ordering::Relaxed);
+        if let (Some(s), Some(0), Some(p)) = (sagas, backlog, published) {
             if s[2] == 0 && handled >= p {
                 return true;
             }

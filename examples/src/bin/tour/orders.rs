@@ -4,7 +4,8 @@
 //! that logs its success.
 
 use crate::clients::{CALL_TIMEOUT, Client, Clients, Outcome};
-use ballast_outbox::{Message, Outbox};
+use crate::store::Store;
+use ballast_outbox::Message;
 use ballast_saga::{Definition, Executor, ExecutorHandle, Step, StepContext, StepError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -138,16 +139,18 @@ pub fn definition(clients: &Clients) -> Definition<Order> {
         .expect("a valid order saga")
 }
 
-/// Starts an executor named `owner` over the log in `pool`, its steps
-/// sending through `outbox`.
+/// Starts an executor named `owner` over the log in `store`, its steps
+/// sending through the store's outbox.
 pub async fn executor(
-    pool: &sqlx::SqlitePool,
-    outbox: &Outbox<sqlx::Sqlite>,
+    store: &Store,
     clients: &Arc<Clients>,
     owner: &str,
 ) -> Result<ExecutorHandle, ballast_saga::Error> {
-    let config = ballast_saga::Config::builder()
-        .table("tour")
+    let mut config = ballast_saga::Config::builder().table("tour");
+    if let Some(schema) = store.schema() {
+        config = config.schema(schema);
+    }
+    let config = config
         .owner(owner)
         // Short leases, so a successor takes a crashed executor's sagas
         // over within a second.
@@ -157,9 +160,10 @@ pub async fn executor(
         .compensation_attempts(200)
         .compensation_backoff(ballast_retry::Backoff::constant(Duration::from_millis(100)).build()?)
         .build()?;
-    Executor::builder(pool.clone())
+    let (database, outbox) = store.saga_database();
+    Executor::builder(database)
         .config(config)
-        .outbox(outbox.clone())
+        .outbox(outbox)
         .register(definition(clients))
         .start()
         .await

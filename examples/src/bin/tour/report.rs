@@ -3,7 +3,7 @@
 //! consumer's inbox and its own table, and the dependencies' records.
 
 use crate::clients::DEADLINE_TOLERANCE;
-use crate::events::{HANDLED_TABLE, INBOX_TABLE, OUTBOX_TABLE};
+use crate::events::{Broker, HANDLED_TABLE, INBOX_TABLE, OUTBOX_TABLE};
 use crate::sampler::Sample;
 use crate::scenario::Phase;
 use crate::world::World;
@@ -75,11 +75,6 @@ impl Report {
     }
 }
 
-async fn count(pool: &sqlx::SqlitePool, sql: &str) -> Result<u64, sqlx::Error> {
-    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await?;
-    Ok(n as u64)
-}
-
 /// Builds the report once the drain is over. `start_ms` is when the load
 /// started (Unix milliseconds), `starts` when each phase began and the
 /// drain (seconds since then), `timeline` the samples taken.
@@ -90,17 +85,13 @@ pub async fn build(
     start_ms: i64,
     timeline: &[Sample],
 ) -> Result<Report, BoxError> {
-    let pool = &world.pool;
+    let store = &world.store;
     let d = &world.deps;
     let mut checks = Vec::new();
     let mut facts = Vec::new();
 
     // The sagas, as their table says, with when each started.
-    let rows: Vec<(Vec<u8>, String, i64)> = sqlx::query_as(
-        "SELECT s.id, s.status, l.at FROM tour_sagas s JOIN tour_log l ON l.saga_id = s.id AND l.n = 1",
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = store.sagas().await?;
     let sagas: HashMap<String, (String, i64)> = rows
         .into_iter()
         .map(|(id, status, at)| {
@@ -227,24 +218,24 @@ pub async fn build(
     });
 
     // 3. Every event handled exactly once.
-    let sent = count(
-        pool,
-        "SELECT count(*) FROM tour_log WHERE kind IN ('step_succeeded', 'compensated')",
-    )
-    .await?;
-    let published = count(
-        pool,
-        &format!("SELECT count(DISTINCT id) FROM {OUTBOX_TABLE}_published"),
-    )
-    .await?;
-    let inbox = count(pool, &format!("SELECT count(*) FROM {INBOX_TABLE}")).await?;
-    let handled = count(pool, &format!("SELECT count(*) FROM {HANDLED_TABLE}")).await?;
-    let handled_ids = count(
-        pool,
-        &format!("SELECT count(DISTINCT id) FROM {HANDLED_TABLE}"),
-    )
-    .await?;
-    let backlog = world.outbox.backlog().await?;
+    let sent = store
+        .count("SELECT count(*) FROM tour_log WHERE kind IN ('step_succeeded', 'compensated')")
+        .await?;
+    let published = store
+        .count(&format!(
+            "SELECT count(DISTINCT id) FROM {OUTBOX_TABLE}_published"
+        ))
+        .await?;
+    let inbox = store
+        .count(&format!("SELECT count(*) FROM {INBOX_TABLE}"))
+        .await?;
+    let handled = store
+        .count(&format!("SELECT count(*) FROM {HANDLED_TABLE}"))
+        .await?;
+    let handled_ids = store
+        .count(&format!("SELECT count(DISTINCT id) FROM {HANDLED_TABLE}"))
+        .await?;
+    let backlog = world.store.backlog().await?;
     // Relaxed: the consumer's counters; every task writing them has
     // finished its work before the drain ended.
     let duplicates = world.consumed.duplicates.load(Ordering::Relaxed);
@@ -252,11 +243,22 @@ pub async fn build(
         "events: {sent} sent by saga steps (one per logged step success or compensation), {published} published, {inbox} in the inbox, {handled} handlings of {handled_ids} ids; {duplicates} duplicate deliveries absorbed by the inbox; backlog {}, dead letters {}",
         backlog.messages, backlog.dead_letters
     ));
+    // On JetStream, the copies the stream's dedupe window dropped, before
+    // any reached the inbox; the stream must hold one message per event.
+    let (mut absorbed, mut stream_ok) = (format!("{duplicates} duplicates absorbed"), true);
+    if let Broker::JetStream(nats) = &world.broker {
+        let (dropped, stored) = nats.deduplicated().await?;
+        facts.push(format!(
+            "JetStream: stream {} stores {stored} messages; {dropped} copies published again were dropped by its dedupe window (same Nats-Msg-Id)",
+            nats.stream
+        ));
+        absorbed = format!("{duplicates} duplicates absorbed by the inbox, {dropped} by JetStream");
+        stream_ok = stored == sent;
+    }
     checks.push(Check {
-        what: format!(
-            "every event was handled exactly once ({handled} of {sent}; {duplicates} duplicates absorbed)"
-        ),
-        held: sent > 0
+        what: format!("every event was handled exactly once ({handled} of {sent}; {absorbed})"),
+        held: stream_ok
+            && sent > 0
             && published == sent
             && inbox == sent
             && handled == sent

@@ -3,6 +3,7 @@
 //! retries and budget, the sagas by status, the outbox backlog.
 
 use crate::stats::quantile_ms;
+use crate::store::Store;
 use crate::world::World;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -65,11 +66,8 @@ pub struct Sample {
 pub type Timeline = Arc<Mutex<Vec<Sample>>>;
 
 /// Counts the sagas by status: (completed, compensated, active, other).
-pub async fn saga_counts(pool: &sqlx::SqlitePool) -> Result<[u64; 4], sqlx::Error> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT status, count(*) FROM tour_sagas GROUP BY status")
-            .fetch_all(pool)
-            .await?;
+pub async fn saga_counts(store: &Store) -> Result<[u64; 4], sqlx::Error> {
+    let rows = store.saga_statuses().await?;
     let mut c = [0u64; 4];
     for (status, n) in rows {
         let i = match status.as_str() {
@@ -110,8 +108,8 @@ pub async fn sample(world: &World, since: Instant, last: Option<&Sample>) -> Sam
         _ => 0.0,
     };
     // A failed read (the database busy) keeps the last value.
-    let sagas = saga_counts(&world.pool).await.ok();
-    let backlog = world.outbox.backlog().await.ok().map(|b| b.messages);
+    let sagas = saga_counts(&world.store).await.ok();
+    let backlog = world.store.backlog().await.ok().map(|b| b.messages);
     let keep = |f: fn(&Sample) -> u64| last.map(f).unwrap_or(0);
     Sample {
         t,

@@ -1,15 +1,17 @@
 //! Everything the tour runs, started in one place: the dependencies, the
-//! clients, the saga log and the outbox in SQLite, the executor, the
-//! relay and its consumer, the storefront and the load.
+//! clients, the saga log and the outbox in the store (SQLite or
+//! PostgreSQL), the executor, the relay and its consumer (on the in-process
+//! channel or NATS JetStream), the storefront and the load.
 
 use crate::clients::Clients;
 use crate::dependencies::{self, Dependencies};
-use crate::events::{self, Consumed};
+use crate::events::{self, Broker, Consumed, Consumer};
 use crate::load::Load;
 use crate::orders;
+use crate::store::Store;
 use crate::storefront::{self, Guards, Shop};
 use ballast::prelude::BoxError;
-use ballast_outbox::{ChannelPublisher, Outbox, RelayHandle};
+use ballast_outbox::RelayHandle;
 use ballast_saga::ExecutorHandle;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,9 +22,8 @@ use std::time::Instant;
 pub struct World {
     pub deps: Dependencies,
     pub clients: Arc<Clients>,
-    pub pool: sqlx::SqlitePool,
-    pub outbox: Outbox<sqlx::Sqlite>,
-    publisher: ChannelPublisher,
+    pub store: Arc<Store>,
+    pub broker: Broker,
     /// The executor now (`None` while it is down), shared with the
     /// storefront.
     pub executor: Arc<RwLock<Option<ExecutorHandle>>>,
@@ -30,6 +31,7 @@ pub struct World {
     pub generation: AtomicUsize,
     relay: Mutex<Option<RelayHandle>>,
     pub consumed: Arc<Consumed>,
+    consumer: Mutex<Option<Consumer>>,
     pub storefront: SocketAddr,
     pub guards: Guards,
     pub load: Load,
@@ -41,18 +43,19 @@ pub struct World {
 }
 
 impl World {
-    /// Starts everything but the load, keeping the database at `db`.
-    pub async fn start(db: &std::path::Path, per_client: u32) -> Result<World, BoxError> {
+    /// Starts everything but the load on `store` and `broker`; `received`
+    /// is the channel's other end (with the channel broker).
+    pub async fn start(
+        store: Arc<Store>,
+        broker: Broker,
+        received: Option<ballast_outbox::publish::Receiver>,
+        per_client: u32,
+    ) -> Result<World, BoxError> {
         let (deps, addrs) = dependencies::start().await?;
         let clients = Arc::new(Clients::new(addrs)?);
-        let pool = ballast_outbox::sqlite::connect(db).await?;
-        let outbox = events::outbox(&pool).await?;
-        let (publisher, received) = ChannelPublisher::new(1024);
-        let consumed = events::consumer(&pool, received)
-            .await
-            .map_err(|e| e.to_string())?;
-        let executor = orders::executor(&pool, &outbox, &clients, "executor-1").await?;
-        let relay = events::relay(&outbox, &publisher, "relay-1");
+        let (consumed, consumer) = events::consumer(&store, &broker, received).await?;
+        let executor = orders::executor(&store, &clients, "executor-1").await?;
+        let relay = events::relay(&store, &broker, "relay-1");
         let executor = Arc::new(RwLock::new(Some(executor)));
         let (storefront, guards) = storefront::start(Shop {
             executor: executor.clone(),
@@ -62,13 +65,13 @@ impl World {
         Ok(World {
             deps,
             clients,
-            pool,
-            outbox,
-            publisher,
+            store,
+            broker,
             executor,
             generation: AtomicUsize::new(1),
             relay: Mutex::new(Some(relay)),
             consumed,
+            consumer: Mutex::new(Some(consumer)),
             storefront,
             guards,
             load: Load::new(per_client),
@@ -104,20 +107,15 @@ impl World {
     pub async fn restart(&self) -> Result<usize, BoxError> {
         // Relaxed: only the scenario restarts, one at a time.
         let n = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
-        let h = orders::executor(
-            &self.pool,
-            &self.outbox,
-            &self.clients,
-            &format!("executor-{n}"),
-        )
-        .await?;
+        let h = orders::executor(&self.store, &self.clients, &format!("executor-{n}")).await?;
         *self.executor.write().unwrap() = Some(h);
-        let r = events::relay(&self.outbox, &self.publisher, &format!("relay-{n}"));
+        let r = events::relay(&self.store, &self.broker, &format!("relay-{n}"));
         *self.relay.lock().unwrap() = Some(r);
         Ok(n)
     }
 
-    /// Stops the executor and the relay cleanly (after the drain).
+    /// Stops the executor, the relay and the consumer cleanly (after the
+    /// drain).
     pub async fn shutdown(&self) {
         let h = self.executor.write().unwrap().take();
         if let Some(h) = h {
@@ -126,6 +124,10 @@ impl World {
         let r = self.relay.lock().unwrap().take();
         if let Some(r) = r {
             r.shutdown().await;
+        }
+        let c = self.consumer.lock().unwrap().take();
+        if let Some(c) = c {
+            c.stop().await;
         }
     }
 }
