@@ -3,8 +3,9 @@
 //! each compensation sends an event through the outbox, in the transaction
 //! that logs its success.
 
-use crate::clients::{CALL_TIMEOUT, Client, Clients, Outcome};
+use crate::clients::{Client, Clients, Outcome};
 use crate::store::Store;
+use ballast::{BoxError, Reason, Rejected};
 use ballast_outbox::Message;
 use ballast_saga::{Definition, Executor, ExecutorHandle, Step, StepContext, StepError};
 use serde::{Deserialize, Serialize};
@@ -47,8 +48,16 @@ async fn call(
             "{} refused {op}: {status}",
             client.name
         ))),
+        // The request went out and its deadline passed: the dependency may
+        // have acted on it. The step's rule decides (run again with the
+        // key; compensate, by key, if the saga gives up).
+        Outcome::Failed(e) if deadline_passed(&e) => Err(StepError::unknown(e)),
         Outcome::Failed(e) => Err(StepError::transient(e)),
     }
+}
+
+fn deadline_passed(e: &BoxError) -> bool {
+    Rejected::find(e).is_some_and(|r| r.reason() == Reason::DeadlineExceeded)
 }
 
 fn attempts(n: u32, every: Duration) -> ballast_retry::Config {
@@ -88,11 +97,7 @@ pub fn definition(clients: &Clients) -> Definition<Order> {
                 }
             })
             .retry(attempts(4, Duration::from_millis(200)))
-            // Below the call's deadline: a reservation whose answer is
-            // late ends as a step timeout, an unknown outcome the saga
-            // compensates (release, by key) if it gives up, rather than as
-            // a failure it would take as "nothing reserved".
-            .timeout(CALL_TIMEOUT - Duration::from_millis(200))
+            .timeout(timeout)
             .compensate(move |c: StepContext<Order>| {
                 let inv = inv2.clone();
                 async move {
