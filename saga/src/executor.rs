@@ -4,10 +4,10 @@
 
 use crate::definition::Erased;
 use crate::runner;
-use crate::store::{Lease, NewSaga, Store, now_ms};
+use crate::store::{Lease, Loaded, NewSaga, Store, now_ms};
 use crate::{
-    CancelError, Config, Database, Definition, Error, LogEntry, SagaId, SagaInfo, StartError,
-    StepOutbox,
+    CancelError, Config, Database, Definition, Error, Kind, LogEntry, SagaId, SagaInfo, StartError,
+    Status, StepOutbox,
 };
 use futures::FutureExt;
 use parking_lot::Mutex;
@@ -161,8 +161,9 @@ pub(crate) struct Inner {
 
 impl Inner {
     /// Starts a task running the saga under `lease`, replacing a task of
-    /// an older epoch (which would be fenced anyway).
-    fn spawn(self: &Arc<Self>, lease: Lease) {
+    /// an older epoch (which would be fenced anyway). `fresh`: the saga as
+    /// this executor just created it, so the task need not read it back.
+    fn spawn(self: &Arc<Self>, lease: Lease, fresh: Option<Loaded>) {
         if self.stopped.load(Ordering::Acquire) {
             return;
         }
@@ -172,7 +173,7 @@ impl Inner {
         }
         let inner = self.clone();
         let task = tokio::spawn(async move {
-            let run = AssertUnwindSafe(runner::run(&inner, lease)).catch_unwind();
+            let run = AssertUnwindSafe(runner::run(&inner, lease, fresh)).catch_unwind();
             if run.await.is_err() {
                 // Not a step (those are caught in the runner): a bug here.
                 // Give the lease back rather than renew it with no task
@@ -255,7 +256,7 @@ async fn tick(inner: Arc<Inner>) {
             Ok(leases) => {
                 for lease in leases {
                     tracing::info!(saga = %lease.id, epoch = lease.epoch, "saga executor: claimed");
-                    inner.spawn(lease);
+                    inner.spawn(lease, None);
                 }
             }
             Err(e) => tracing::warn!(error = %e, "saga executor: claiming sagas failed"),
@@ -343,7 +344,7 @@ impl ExecutorHandle {
             id: SagaId::new(),
             name: name.to_owned(),
             version,
-            state,
+            state: state.clone(),
             deadline_ms,
         };
         let lease = self
@@ -352,7 +353,30 @@ impl ExecutorHandle {
             .create(saga, &c.owner, c.lease)
             .await
             .map_err(StartError::Store)?;
-        self.inner.spawn(lease);
+        // What the store just wrote: a running saga whose log holds its
+        // `started` entry (the log's own time is not read by the runner).
+        let fresh = Loaded {
+            info: SagaInfo {
+                id: lease.id,
+                name: name.to_owned(),
+                version,
+                status: Status::Running,
+                state: state.clone(),
+                reason: None,
+            },
+            deadline_ms,
+            cancel_requested: false,
+            log: vec![LogEntry {
+                n: 1,
+                kind: Kind::Started,
+                step: None,
+                state: Some(state),
+                error: None,
+                epoch: lease.epoch,
+                at_ms: now_ms(),
+            }],
+        };
+        self.inner.spawn(lease, Some(fresh));
         Ok(lease.id)
     }
 

@@ -15,7 +15,7 @@ use crate::operator::Decision;
 use crate::plan::{Next, Position, Record, Shape, Why, decide};
 use crate::saga::{Kind, LogEntry, Status};
 use crate::step::{Outgoing, StepError, StepErrorKind};
-use crate::store::{Append, Appended, Lease, now_ms};
+use crate::store::{Append, Appended, Lease, Loaded, now_ms};
 use crate::{Error, SagaId};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -97,18 +97,22 @@ fn next_n(log: &[LogEntry]) -> i64 {
     log.last().map_or(1, |e| e.n + 1)
 }
 
-/// Runs the saga under `lease` until it ends or this executor loses it.
-pub(crate) async fn run(inner: &Inner, lease: Lease) {
+/// Runs the saga under `lease` until it ends or this executor loses it;
+/// `fresh` is the saga as its creator wrote it (else it is read back).
+pub(crate) async fn run(inner: &Inner, lease: Lease, fresh: Option<Loaded>) {
     let id = lease.id;
-    let loaded = loop {
-        match inner.store.load(id).await {
-            Ok(Some(l)) => break l,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(saga = %id, error = %e, "saga: loading failed; trying again");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+    let loaded = match fresh {
+        Some(l) => l,
+        None => loop {
+            match inner.store.load(id).await {
+                Ok(Some(l)) => break l,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(saga = %id, error = %e, "saga: loading failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
             }
-        }
+        },
     };
     if !loaded.info.status.is_active() {
         return;
