@@ -268,10 +268,16 @@ impl PgStore {
     /// failed as a whole (begin, the statement, the messages or the
     /// commit); nothing can be assumed written, and each entry is to be
     /// appended alone (appends are idempotent by their number).
+    ///
+    /// Unlike an append alone, a group does not extend the leases (the
+    /// executor's tick renews them): `lease_expires_at` is indexed, so
+    /// setting it made every entry's row update a non-HOT one, with new
+    /// index entries; without it the executor's rate with 1,000 sagas in
+    /// flight rose by about 40% in the throughput bench.
     async fn append_batch_(
         &self,
         owner: &str,
-        ttl: Duration,
+        _ttl: Duration,
         batch: &[(Lease, Append)],
     ) -> Option<Vec<Result<Appended, Error>>> {
         let n = &self.names;
@@ -311,7 +317,6 @@ impl PgStore {
                    AND NOT (i.gate AND k.cancel_requested)),
              changed AS (
                  UPDATE {sagas} s SET
-                     lease_expires_at = now() + $12 * interval '1 millisecond',
                      updated_at = now(),
                      status = coalesce(g.status, s.status),
                      state = coalesce(g.state::jsonb, s.state),
@@ -322,7 +327,7 @@ impl PgStore {
                  INSERT INTO {log} (saga_id, n, kind, step, state, error, epoch, at)
                  SELECT g.id, CASE WHEN g.n > 0 THEN g.n
                          ELSE (SELECT coalesce(max(n), 0) + 1 FROM {log} WHERE saga_id = g.id) END,
-                     g.kind, g.step, g.state::jsonb, g.error, g.epoch, $13
+                     g.kind, g.step, g.state::jsonb, g.error, g.epoch, $12
                  FROM go g)
              SELECT k.id IS NOT NULL, coalesce(k.cancel_requested, false), t.kind, t.epoch
              FROM input i LEFT JOIN locked k ON k.id = i.id AND k.epoch = i.epoch
@@ -342,7 +347,6 @@ impl PgStore {
         .bind(&statuses)
         .bind(&gates)
         .bind(&pivots)
-        .bind(ms(ttl))
         .bind(now_ms())
         .fetch_all(&mut *tx)
         .await
