@@ -19,7 +19,7 @@
 //!
 //! Environment: `BALLAST_PG_URL` (PostgreSQL rows are skipped with a
 //! printed line if unset), `BALLAST_BENCH_QUICK=1` (one short round),
-//! `BENCH_IN_FLIGHT` ("1,100,1000"), `BENCH_DB=postgres` (PostgreSQL only), `BENCH_ROUNDS` (3), `BENCH_SECS` (2,
+//! `BENCH_IN_FLIGHT` ("1,100,1000"), `BENCH_DB` (`postgres` or `sqlite`: that one alone), `BENCH_ROUNDS` (3), `BENCH_SECS` (2,
 //! measured after 0.5 s of warm-up), `BENCH_POOL` (16 PostgreSQL
 //! connections, for the executor and the bare writers alike; SQLite uses
 //! the crate's opener, 8).
@@ -377,7 +377,7 @@ async fn executor(t: &Target, n: usize, s: &Settings) -> Result<(Sample, u64), B
 /// The same rows in the same transactions, by `n` bare writers; with
 /// `updates`, the executor's own SQL for each entry.
 /// How the bare writers commit.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Bare {
     /// One transaction a row (8 a saga).
     PerRow,
@@ -802,12 +802,14 @@ async fn run() -> Result<(), BoxError> {
     println!(
         "ms a saga: the executor's, from its started entry to its completed entry (the log's clock; median of rounds)"
     );
-    let mut dbs: Vec<(&str, Option<String>)> = vec![("sqlite", None)];
-    // BENCH_DB=postgres leaves SQLite out.
-    if std::env::var("BENCH_DB").is_ok_and(|v| v == "postgres") {
-        dbs.clear();
+    let mut dbs: Vec<(&str, Option<String>)> = Vec::new();
+    // BENCH_DB=postgres or sqlite runs that one alone.
+    let only = std::env::var("BENCH_DB").ok();
+    if only.as_deref() != Some("postgres") {
+        dbs.push(("sqlite", None));
     }
     match &s.pg {
+        _ if only.as_deref() == Some("sqlite") => {}
         Some(url) => dbs.push(("postgres", Some(url.clone()))),
         None => println!("postgres: skipped (BALLAST_PG_URL not set)"),
     }
@@ -833,13 +835,17 @@ async fn run() -> Result<(), BoxError> {
             let mut ratios = vec![Vec::new(); modes.len()];
             for _ in 0..s.rounds {
                 let t = Target::new(url.as_deref(), s.pool).await?;
-                let (e, _) = executor(&t, n, &s).await?;
+                let (e, _) = executor(&t, n, &s)
+                    .await
+                    .map_err(|e| format!("{name}, {n} in flight, executor: {e}"))?;
                 t.drop_tables().await?;
                 ex.push(e.rate);
                 latency.push(e.latency_ms);
                 for (k, &mode) in modes.iter().enumerate() {
                     let t = Target::new(url.as_deref(), s.pool).await?;
-                    let c = bare(&t, n, &s, mode).await?;
+                    let c = bare(&t, n, &s, mode)
+                        .await
+                        .map_err(|e| format!("{name}, {n} in flight, {mode:?}: {e}"))?;
                     t.drop_tables().await?;
                     rates[k].push(c.rate);
                     ratios[k].push(e.rate / c.rate.max(1.0));
