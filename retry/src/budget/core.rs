@@ -48,6 +48,7 @@
 
 use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
 use ballast_core::{Clock, Nanos};
+#[cfg(not(ballast_loom))]
 use std::sync::atomic::AtomicUsize;
 
 /// How many deposits into one stripe pass between two looks at the clock.
@@ -75,25 +76,39 @@ struct Stripes {
 }
 
 /// Owned stripes whose threads have ended.
+#[cfg(not(ballast_loom))]
 static FREE_STRIPES: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
 /// The next stripe never handed out (past [`OWNED`]: none left).
+#[cfg(not(ballast_loom))]
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+// Under loom, stripes are numbered afresh for each execution and never
+// handed on: the pool's std mutex, which orders a stripe's handover from
+// an ended thread to a new one, is invisible to loom (the unit test
+// `every_deposit_counts_with_more_threads_than_owned_stripes` covers the
+// handover on real threads).
+#[cfg(ballast_loom)]
+loom::lazy_static! {
+    static ref NEXT_STRIPE: loom::sync::atomic::AtomicUsize =
+        loom::sync::atomic::AtomicUsize::new(0);
+}
 
 /// This thread's stripe, given back when the thread ends.
 struct Stripe(usize);
 
 impl Stripe {
     fn take() -> Self {
+        #[cfg(not(ballast_loom))]
         let free = FREE_STRIPES.lock().map(|mut f| f.pop()).ok().flatten();
-        // Relaxed (std's: which stripe a thread owns is not modelled):
-        // hands out distinct numbers; the stripes themselves are ordered
-        // by the pool's mutex (see `Stripes`).
-        Stripe(
-            free.unwrap_or_else(|| NEXT_STRIPE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
-        )
+        #[cfg(ballast_loom)]
+        let free = None;
+        // Relaxed: hands out distinct numbers; the stripes themselves are
+        // ordered by the pool's mutex (see `Stripes`).
+        Stripe(free.unwrap_or_else(|| NEXT_STRIPE.fetch_add(1, Ordering::Relaxed)))
     }
 }
 
+#[cfg(not(ballast_loom))]
 impl Drop for Stripe {
     fn drop(&mut self) {
         if self.0 < OWNED
