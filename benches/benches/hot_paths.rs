@@ -274,17 +274,30 @@ fn rate_limit_checks(c: &mut Criterion) {
     let mut group = c.benchmark_group("ratelimit_keyed");
     configure_short(&mut group);
     let ballast = ballast_ratelimit::KeyedRateLimiter::<u64>::new(ballast_config());
+    // The same limiter hashing keys with SipHash, std's `RandomState`
+    // (the choice for keys from hostile clients).
+    let sip = ballast_ratelimit::KeyedRateLimiter::<u64, _>::with_hasher(
+        ballast_config(),
+        std::hash::RandomState::new(),
+    );
     let gov = Arc::new(governor::RateLimiter::<u64, _, _, _>::keyed(
         governor_quota(),
     ));
     for key in 0..KEYS {
         assert!(ballast.check(&key).is_ok() && gov.check_key(&key).is_ok());
+        assert!(sip.check(&key).is_ok());
     }
     bench_checks(
         &mut group,
         "ballast",
         |i| ballast.check(&(i % KEYS)).is_ok(),
         |i| ballast.clone().check(&(i % KEYS)).is_ok(),
+    );
+    bench_checks(
+        &mut group,
+        "ballast_siphash",
+        |i| sip.check(&(i % KEYS)).is_ok(),
+        |i| sip.clone().check(&(i % KEYS)).is_ok(),
     );
     bench_checks(
         &mut group,

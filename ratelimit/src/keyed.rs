@@ -8,11 +8,41 @@ use crate::metrics::Metrics;
 use crate::shards::Shards;
 use crate::sync::AtomicU64;
 use ballast_core::{Nanos, Rejected};
+use hashbrown::DefaultHashBuilder;
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 
 /// A rate limiter with one limit per key; clones share every key's state.
+///
+/// # Hashing keys
+///
+/// Each check hashes its key once, with `S`. The default,
+/// [`DefaultHashBuilder`](crate::DefaultHashBuilder) (hashbrown's: foldhash
+/// under a seed drawn at random per process), is fast: about a tenth of
+/// SipHash's instructions for a `u64` key, which makes it most of the
+/// difference between a check slower than governor's keyed limiter and
+/// one faster. Its trade: foldhash is not built to resist a client who
+/// sends keys chosen to collide (HashDoS). The random seed keeps a client
+/// from computing colliding keys offline, but foldhash makes no promise
+/// that they cannot be found by probing, and a refusal's timing tells a
+/// prober something. When keys come straight from untrusted clients and
+/// an attacker could gain from slowing one shard down, pick SipHash,
+/// std's [`RandomState`](std::hash::RandomState), at the cost of about a
+/// hundred instructions a check:
+///
+/// ```
+/// use ballast_ratelimit::{Config, KeyedRateLimiter};
+/// use std::hash::RandomState;
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), ballast_ratelimit::ConfigError> {
+/// let config = Config::builder().rate(1, Duration::from_secs(1)).build()?;
+/// let per_ip = KeyedRateLimiter::<String, _>::with_hasher(config, RandomState::new());
+/// assert!(per_ip.check(&"203.0.113.7".to_owned()).is_ok());
+/// # Ok(()) }
+/// ```
 ///
 /// ```
 /// use ballast_ratelimit::{Config, KeyedRateLimiter};
@@ -26,19 +56,19 @@ use std::sync::Arc;
 /// assert!(per_client.check(&"bob").is_ok(), "each key has its own limit");
 /// # Ok(()) }
 /// ```
-pub struct KeyedRateLimiter<K> {
+pub struct KeyedRateLimiter<K, S = DefaultHashBuilder> {
     /// One allocation for the limit and the keys' states, so a clone is
     /// one reference-count increment.
-    pub(crate) shared: Arc<Keyed<K>>,
+    pub(crate) shared: Arc<Keyed<K, S>>,
 }
 
 /// What every clone of a [`KeyedRateLimiter`] shares.
-pub(crate) struct Keyed<K> {
+pub(crate) struct Keyed<K, S> {
     pub(crate) core: Arc<Core>,
-    pub(crate) shards: Shards<K>,
+    pub(crate) shards: Shards<K, S>,
 }
 
-impl<K> Clone for KeyedRateLimiter<K> {
+impl<K, S> Clone for KeyedRateLimiter<K, S> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
@@ -46,7 +76,7 @@ impl<K> Clone for KeyedRateLimiter<K> {
     }
 }
 
-impl<K> fmt::Debug for KeyedRateLimiter<K> {
+impl<K, S> fmt::Debug for KeyedRateLimiter<K, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedRateLimiter")
             .field("config", &self.shared.core.config)
@@ -55,24 +85,40 @@ impl<K> fmt::Debug for KeyedRateLimiter<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
+impl<K: Hash + Eq + Clone> KeyedRateLimiter<K, DefaultHashBuilder> {
     /// A keyed limiter with a shard count fitted to the machine (sixteen
     /// per available core, a power of two: a shard's read lock is a
     /// compare-and-swap that fails when two readers arrive at once, so
     /// many small shards keep concurrent checks apart; an empty shard costs
     /// two cache lines).
     pub fn new(config: Config) -> Self {
-        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-        Self::with_shards(config, cores * 16)
+        Self::with_hasher(config, DefaultHashBuilder::default())
     }
 
     /// A keyed limiter with `shards` shards (rounded up to a power of two,
     /// at least 1).
     pub fn with_shards(config: Config, shards: usize) -> Self {
+        Self::with_shards_and_hasher(config, shards, DefaultHashBuilder::default())
+    }
+}
+
+impl<K: Hash + Eq + Clone, S: BuildHasher> KeyedRateLimiter<K, S> {
+    /// A keyed limiter hashing its keys with `hasher` (see [Hashing
+    /// keys](Self#hashing-keys)), with as many shards as
+    /// [`new`](KeyedRateLimiter::new) picks.
+    pub fn with_hasher(config: Config, hasher: S) -> Self {
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        Self::with_shards_and_hasher(config, cores * 16, hasher)
+    }
+
+    /// A keyed limiter with `shards` shards (as in
+    /// [`with_shards`](KeyedRateLimiter::with_shards)) hashing its keys
+    /// with `hasher`.
+    pub fn with_shards_and_hasher(config: Config, shards: usize, hasher: S) -> Self {
         Self {
             shared: Arc::new(Keyed {
                 core: Core::new(config),
-                shards: Shards::new(shards),
+                shards: Shards::new(shards, hasher),
             }),
         }
     }
@@ -176,7 +222,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     }
 
     /// A tower layer limiting each request by the key `key_fn` picks from it.
-    pub fn layer<F>(&self, key_fn: F) -> crate::RateLimitLayer<crate::KeyedBy<K, F>> {
+    pub fn layer<F>(&self, key_fn: F) -> crate::RateLimitLayer<crate::KeyedBy<K, F, S>> {
         crate::RateLimitLayer::keyed(self.clone(), key_fn)
     }
 
@@ -189,7 +235,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
         &self,
         key_fn: F,
         config: crate::http::HttpConfig,
-    ) -> crate::http::HttpRateLimitLayer<crate::KeyedBy<K, F>> {
+    ) -> crate::http::HttpRateLimitLayer<crate::KeyedBy<K, F, S>> {
         crate::http::HttpRateLimitLayer::keyed(self.clone(), key_fn, config)
     }
 }

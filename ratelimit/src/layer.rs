@@ -7,8 +7,9 @@ use crate::service::RateLimit;
 use crate::state::Usage;
 use crate::sync::AtomicU64;
 use ballast_core::Nanos;
+use hashbrown::DefaultHashBuilder;
 use std::fmt;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 use std::sync::Arc;
 use tower_layer::Layer;
 
@@ -72,12 +73,12 @@ impl<Req> Policy<Req> for RateLimiter {
 }
 
 /// A keyed limiter with the function that picks each request's key.
-pub struct KeyedBy<K, F> {
-    pub(crate) limiter: KeyedRateLimiter<K>,
+pub struct KeyedBy<K, F, S = DefaultHashBuilder> {
+    pub(crate) limiter: KeyedRateLimiter<K, S>,
     pub(crate) key_fn: F,
 }
 
-impl<K, F: Clone> Clone for KeyedBy<K, F> {
+impl<K, F: Clone, S> Clone for KeyedBy<K, F, S> {
     fn clone(&self) -> Self {
         Self {
             limiter: self.limiter.clone(),
@@ -86,7 +87,7 @@ impl<K, F: Clone> Clone for KeyedBy<K, F> {
     }
 }
 
-impl<K, F> fmt::Debug for KeyedBy<K, F> {
+impl<K, F, S> fmt::Debug for KeyedBy<K, F, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedBy")
             .field("limiter", &self.limiter)
@@ -94,12 +95,13 @@ impl<K, F> fmt::Debug for KeyedBy<K, F> {
     }
 }
 
-impl<K, F> sealed::Sealed for KeyedBy<K, F> {}
+impl<K, F, S> sealed::Sealed for KeyedBy<K, F, S> {}
 
-impl<K, F, Req> Policy<Req> for KeyedBy<K, F>
+impl<K, F, S, Req> Policy<Req> for KeyedBy<K, F, S>
 where
     K: Hash + Eq + Clone,
     F: Fn(&Req) -> K + Clone,
+    S: BuildHasher,
 {
     #[inline]
     fn decide(&self, req: &Req, waited: Nanos) -> Decision {
@@ -142,9 +144,9 @@ impl RateLimitLayer {
     }
 }
 
-impl<K, F> RateLimitLayer<KeyedBy<K, F>> {
+impl<K, F, S> RateLimitLayer<KeyedBy<K, F, S>> {
     /// A layer limiting each request by the key `key_fn` returns for it.
-    pub fn keyed(limiter: KeyedRateLimiter<K>, key_fn: F) -> Self {
+    pub fn keyed(limiter: KeyedRateLimiter<K, S>, key_fn: F) -> Self {
         Self {
             policy: KeyedBy { limiter, key_fn },
         }

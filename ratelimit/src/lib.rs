@@ -142,6 +142,11 @@ pub use ballast_core::{ConfigError, Reason, Rejected, RetryAfter};
 pub use config::{Config, ConfigBuilder, Limit, Mode};
 pub use future::ResponseFuture;
 pub use gcra::Gcra;
+/// The key hasher a [`KeyedRateLimiter`] uses unless told otherwise:
+/// hashbrown's default, foldhash under a seed drawn at random per process
+/// (see [Hashing keys](KeyedRateLimiter#hashing-keys) for the trade
+/// against SipHash).
+pub use hashbrown::DefaultHashBuilder;
 pub use keyed::KeyedRateLimiter;
 pub use layer::{KeyedBy, Policy, RateLimitLayer};
 pub use limiter::RateLimiter;

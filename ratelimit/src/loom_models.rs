@@ -123,7 +123,10 @@ fn two_checks_of_a_new_key_race_for_a_burst_of_one() {
     loom::model(|| {
         // One shard: the seeded hash must not pick a different lock in
         // each execution.
-        let shards = Arc::new(Shards::<u64>::new(1));
+        let shards = Arc::new(Shards::<u64, _>::new(
+            1,
+            hashbrown::DefaultHashBuilder::default(),
+        ));
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 let shards = shards.clone();
@@ -146,7 +149,10 @@ fn two_checks_of_a_new_key_race_for_a_burst_of_one() {
 #[test]
 fn eviction_racing_a_check_never_admits_twice() {
     loom::model(|| {
-        let shards = Arc::new(Shards::<u64>::new(1));
+        let shards = Arc::new(Shards::<u64, _>::new(
+            1,
+            hashbrown::DefaultHashBuilder::default(),
+        ));
         let r = rule(1);
         // The key exists and is idle: an eviction may drop it before or
         // after the check takes its cell, never in a way that gives the

@@ -3,9 +3,10 @@
 //!
 //! # Implementation notes
 //!
-//! A key is hashed once, with SipHash-1-3 under a random seed (std's
-//! `RandomState`: keys often come from clients, and a fixed seed would let
-//! them aim at one bucket). The same 64-bit hash picks the shard (bits
+//! A key is hashed once, by the limiter's `BuildHasher` (foldhash under a
+//! seed drawn at random per process by default; see
+//! [`KeyedRateLimiter`](crate::KeyedRateLimiter) for the choice). The same
+//! 64-bit hash picks the shard (bits
 //! 32 and up) and finds the key in the shard's `hashbrown::HashTable`, a
 //! map that takes the hash from its caller, so the key is never hashed
 //! twice on a check (only when a table grows or shrinks are its keys
@@ -40,7 +41,7 @@ use crate::state::Rule;
 use crate::sync::{AtomicU64, CachePadded, RwLock};
 use ballast_core::Nanos;
 use hashbrown::HashTable;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, Hash};
 
 const MIN_SWEEP: usize = 64;
 
@@ -63,7 +64,7 @@ impl<K: Hash + Eq> Shard<K> {
 
     /// Inserts a key the table does not hold; `hasher` hashes the keys
     /// again if the table grows.
-    fn insert(&mut self, hash: u64, key: K, state: AtomicU64, hasher: &RandomState) {
+    fn insert(&mut self, hash: u64, key: K, state: AtomicU64, hasher: &impl BuildHasher) {
         self.table
             .insert_unique(hash, (key, state), |(k, _)| hasher.hash_one(k));
     }
@@ -74,7 +75,7 @@ impl<K: Hash + Eq> Shard<K> {
 
     /// Drops the keys `evict` picks; returns how many. The next sweep
     /// comes at twice the keys left; a table left mostly empty shrinks.
-    fn sweep(&mut self, evict: impl Fn(&AtomicU64) -> bool, hasher: &RandomState) -> usize {
+    fn sweep(&mut self, evict: impl Fn(&AtomicU64) -> bool, hasher: &impl BuildHasher) -> usize {
         let before = self.len();
         self.table.retain(|(_, state)| !evict(state));
         let keys = self.len();
@@ -87,25 +88,26 @@ impl<K: Hash + Eq> Shard<K> {
     }
 }
 
-/// One limiter state per key, in shards.
-pub(crate) struct Shards<K> {
+/// One limiter state per key, in shards, found by hashes `S` builds.
+pub(crate) struct Shards<K, S> {
     /// Each on cache lines of its own: a read lock writes the lock word,
     /// and neighbouring shards' words must not share a line.
     shards: Box<[CachePadded<RwLock<Shard<K>>>]>,
-    hasher: RandomState,
+    hasher: S,
     /// `shards.len() - 1` (a power of two less one).
     mask: usize,
 }
 
-impl<K> Shards<K> {
+impl<K, S> Shards<K, S> {
     pub(crate) fn shard_count(&self) -> usize {
         self.shards.len()
     }
 }
 
-impl<K: Hash + Eq + Clone> Shards<K> {
-    /// `count` shards, rounded up to a power of two in `1..=65536`.
-    pub(crate) fn new(count: usize) -> Self {
+impl<K: Hash + Eq + Clone, S: BuildHasher> Shards<K, S> {
+    /// `count` shards, rounded up to a power of two in `1..=65536`, whose
+    /// keys `hasher` hashes.
+    pub(crate) fn new(count: usize, hasher: S) -> Self {
         let count = count.clamp(1, 1 << 16).next_power_of_two();
         let shards = (0..count)
             .map(|_| {
@@ -117,7 +119,7 @@ impl<K: Hash + Eq + Clone> Shards<K> {
             .collect();
         Self {
             shards,
-            hasher: RandomState::new(),
+            hasher,
             mask: count - 1,
         }
     }
@@ -192,7 +194,7 @@ mod tests {
 
     #[test]
     fn keys_with_one_hash_keep_separate_states() {
-        let shards = Shards::new(4);
+        let shards = Shards::new(4, hashbrown::DefaultHashBuilder::default());
         let l = rule();
         for k in 0..5 {
             assert!(shards.with_state(&Colliding(k), 0, &l, |s| l.reserve_n(s, 1, 0, 0).is_ok()));
@@ -221,7 +223,7 @@ mod tests {
 
     #[test]
     fn a_colliding_key_keeps_its_state_when_the_first_is_evicted() {
-        let shards = Shards::new(1);
+        let shards = Shards::new(1, hashbrown::DefaultHashBuilder::default());
         let l = rule();
         const SEC: Nanos = 1_000_000_000;
         // Keys 0 and 1 have one hash; key 0 is idle at 1s and stale at 2s,

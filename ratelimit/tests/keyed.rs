@@ -27,6 +27,28 @@ async fn each_key_has_its_own_limit() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_limiter_hashing_with_siphash_keeps_each_keys_limit_and_evicts() {
+    let config = Config::builder()
+        .rate(2, Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let l = KeyedRateLimiter::<u64, _>::with_shards_and_hasher(
+        config,
+        4,
+        std::hash::RandomState::new(),
+    );
+    for key in 0..1000 {
+        l.check(&key).unwrap();
+        l.check(&key).unwrap();
+        assert!(l.check(&key).is_err());
+    }
+    assert_eq!(l.len(), 1000);
+    advance(Duration::from_secs(1)).await;
+    assert_eq!(l.evict_idle(), 1000);
+    assert!(l.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
 async fn idle_keys_are_evicted_so_memory_follows_active_keys() {
     let l = keyed(10); // burst window 1s
     for round in 0..20u64 {

@@ -224,8 +224,9 @@
 //! # Cost
 //!
 //! A call that succeeds at once allocates nothing. It deposits in the
-//! budget (one atomic add on a counter striped by thread; the clock is
-//! read once every 64 deposits), reads the task's deadline once, copies
+//! budget (a plain load and store on the calling thread's own stripe of
+//! a count, no locked instruction; the clock is read once every 64
+//! deposits), reads the task's deadline once, copies
 //! its request, emits its first attempt's TRACE event (one load of
 //! tracing's level when nothing listens), and reads the clock only if it
 //! has a deadline or the policy a total time limit. Its future holds the

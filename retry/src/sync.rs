@@ -9,5 +9,13 @@ pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(ballast_loom))]
 pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The family's mutex, for withdrawals and window rolls (never a deposit into the current bucket), and cache padding.
+/// Thread locals: loom's under `cfg(ballast_loom)`, so each model thread
+/// owns its deposit stripe (the one-writer-per-stripe rule).
+#[cfg(ballast_loom)]
+pub(crate) use loom::thread_local;
+#[cfg(not(ballast_loom))]
+pub(crate) use std::thread_local;
+
+/// The family's mutex, for withdrawals and window rolls (never a
+/// deposit), and cache padding.
 pub(crate) use ballast_core::sync::{CachePadded, Mutex};

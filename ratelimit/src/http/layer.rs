@@ -46,10 +46,10 @@ impl HttpRateLimitLayer {
     }
 }
 
-impl<K, F> HttpRateLimitLayer<KeyedBy<K, F>> {
+impl<K, F, S> HttpRateLimitLayer<KeyedBy<K, F, S>> {
     /// A layer limiting each request by the key `key_fn` picks from it
     /// (see [`key`](super::key) for a header or a peer address).
-    pub fn keyed(limiter: KeyedRateLimiter<K>, key_fn: F, config: HttpConfig) -> Self {
+    pub fn keyed(limiter: KeyedRateLimiter<K, S>, key_fn: F, config: HttpConfig) -> Self {
         let fields = Arc::new(Fields::new(&config, &limiter.shared.core.config.limit));
         Self {
             policy: KeyedBy { limiter, key_fn },

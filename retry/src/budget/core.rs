@@ -3,41 +3,38 @@
 //!
 //! # Implementation notes
 //!
-//! `current` is the period (`now / bucket_nanos`) deposits go to, and
-//! `slot` its bucket (`current % len`, stored so deposits never divide);
-//! bucket `p % len` holds period `p`. The window is the `len` periods ending at
-//! `current`, and every bucket holds one of them, so the window's contents
-//! are simply the sum of all buckets.
+//! `current` is the period (`now / bucket_nanos`) deposits go to; bucket
+//! `p % len` holds period `p`, and the window is the `len` periods ending
+//! at `current`.
 //!
-//! A bucket's deposits are counted in [`STRIPES`] counters, each on cache
-//! lines of its own: a thread adds to one stripe only (picked once per
-//! thread, never per service value), so threads on different cores rarely
-//! write one line, and whoever reads a bucket's deposits (under the mutex)
-//! sums its stripes.
+//! Deposits are not counted per bucket: each is one more on a counter
+//! that only grows, the sum of [`Stripes`] (every deposit ever made). When
+//! the window rolls into a period, it notes that sum as the period's
+//! *mark*; a period's deposits are the next period's mark less its own,
+//! the current one's the live sum less its mark, and the window's the
+//! live sum less the mark of its oldest period.
 //!
-//! - **Deposit** (every original request; lock-free): load `slot`
-//!   (Acquire), `fetch_add` one on the bucket's counter in the thread's
-//!   stripe (Relaxed). Only every [`CLOCK_EVERY`]-th deposit into a
-//!   stripe's bucket (the first included) asks the clock whether a new
-//!   period has begun; the others never read it. A deposit can thus be
-//!   dated up to [`CLOCK_EVERY`] deposits per stripe early, so it leaves
-//!   the window early: that can only make the budget smaller, never
-//!   larger.
-//! - **Roll** (rare): under the mutex, empty the buckets of the periods
-//!   after `current` up to the new one (all of them if the clock jumped by
-//!   a whole window) with a `swap(0)` of each stripe whose value moves to
-//!   `retired`, then
-//!   publish the new `current` and `slot` (Release). `retired` plus the
-//!   buckets is thus every deposit ever made, exactly (the policy's call
-//!   count). A deposit
-//!   that loaded the old `current` while a roll ran lands in the old
-//!   period (it leaves the window early) or, if the jump reached its
-//!   bucket, is lost or counted in the new period: never counted twice.
-//! - **Withdraw** (every retry): under the mutex, roll to `now`, sum the
-//!   window and, if the withdrawal fits, count it in the current bucket.
-//!   The check and the count happen under one lock, and deposits only add
-//!   to the balance, so two withdrawals can never both take the last
-//!   retry the budget allows.
+//! - **Deposit** (every original request; lock-free, and with no locked
+//!   instruction for a thread that owns a stripe): one more on the
+//!   thread's stripe (see [`Stripes`]). Only every [`CLOCK_EVERY`]-th
+//!   deposit into a stripe (the first included) asks the clock whether a
+//!   new period has begun; the others never read it. A deposit made after
+//!   a period ended but before anyone rolled the window counts in the
+//!   ended period: so it can be dated up to [`CLOCK_EVERY`] deposits per
+//!   stripe early, and leave the window early, which can only make the
+//!   budget smaller, never larger.
+//! - **Roll** (rare): under the mutex, set the mark of each period after
+//!   `current` up to the new one (all `len` of them if the clock jumped by
+//!   a whole window) to the live sum, zero their withdrawals, and publish
+//!   the new `current`. A deposit racing the roll is in the sum it reads
+//!   (the old period) or not (the new one): never lost, never counted
+//!   twice. Each stripe only grows and each roll reads every stripe after
+//!   the last one did (the mutex orders them), so marks never decrease.
+//! - **Withdraw** (every retry): under the mutex, roll to `now`, compute
+//!   the window and, if the withdrawal fits, count it in the current
+//!   bucket. The check and the count happen under one lock, and deposits
+//!   only add to the balance, so two withdrawals can never both take the
+//!   last retry the budget allows.
 //!
 //! A retry is allowed when `withdrawals + 1 <= reserve + deposits *
 //! permille / 1000` within the window, and the same holds for the current
@@ -51,55 +48,108 @@
 
 use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
 use ballast_core::{Clock, Nanos};
+#[cfg(not(ballast_loom))]
+use std::sync::atomic::AtomicUsize;
 
-/// How many deposits into one bucket pass between two looks at the clock.
+/// How many deposits into one stripe pass between two looks at the clock.
 pub(crate) const CLOCK_EVERY: u64 = 64;
 
-/// How many copies of the deposit counters there are: each thread adds to
-/// one, so threads on different cores do not fight over one cache line.
-const STRIPES: usize = 4;
+/// Stripes of the deposit count that one thread each may own.
+const OWNED: usize = 16;
 
-/// Unused counters before and after each stripe's, so no two stripes share
-/// a cache line (128 bytes, as `CachePadded`).
-const PAD: usize = 16;
-
-/// A stripe for a new depositing thread, handed out round-robin.
-fn next_stripe() -> usize {
-    // std's, not loom's: which stripe a deposit goes to does not matter for
-    // correctness (every reader sums them all), so loom need not model it.
-    use std::sync::atomic::{AtomicUsize, Ordering as StdOrdering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    // Relaxed: only spreads depositors over the stripes.
-    NEXT.fetch_add(1, StdOrdering::Relaxed) % STRIPES
+/// The count of every deposit ever made, striped by thread. Each thread
+/// owns a stripe of its own (up to [`OWNED`] threads at once) and adds to
+/// it with a plain load and store, since no other thread writes it: no
+/// locked instruction, which on x86 is a full fence that waits for the
+/// call's earlier stores to drain. Threads beyond that share one stripe
+/// with atomic adds. A read sums the stripes; each only grows.
+///
+/// A stripe goes back to a pool when its thread ends; the next thread to
+/// take it goes on from its value (in every budget: stripe `i` of every
+/// budget belongs to the same thread), so nothing counted is lost. The
+/// pool's mutex orders the old owner's last store before the new owner's
+/// first load.
+#[derive(Debug, Default)]
+struct Stripes {
+    owned: [CachePadded<AtomicU64>; OWNED],
+    shared: CachePadded<AtomicU64>,
 }
 
-/// No stripe picked yet (the thread's first deposit picks one).
-const UNPICKED: usize = usize::MAX;
+/// Owned stripes whose threads have ended.
+#[cfg(not(ballast_loom))]
+static FREE_STRIPES: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
+/// The next stripe never handed out (past [`OWNED`]: none left).
+#[cfg(not(ballast_loom))]
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 
-std::thread_local! {
-    /// This thread's stripe. Const-initialised, with no destructor: a
-    /// read is a plain thread-local load, with no lazy-init check out of
-    /// line.
-    static STRIPE: std::cell::Cell<usize> = const { std::cell::Cell::new(UNPICKED) };
+// Under loom, stripes are numbered afresh for each execution and never
+// handed on: the pool's std mutex, which orders a stripe's handover from
+// an ended thread to a new one, is invisible to loom (the unit test
+// `every_deposit_counts_with_more_threads_than_owned_stripes` covers the
+// handover on real threads).
+#[cfg(ballast_loom)]
+loom::lazy_static! {
+    static ref NEXT_STRIPE: loom::sync::atomic::AtomicUsize =
+        loom::sync::atomic::AtomicUsize::new(0);
 }
 
-/// The stripe of this thread, for deposits that name none.
-#[inline]
-fn thread_stripe() -> usize {
-    let stripe = STRIPE.with(|s| s.get());
-    if stripe != UNPICKED {
-        return stripe;
+/// This thread's stripe, given back when the thread ends.
+struct Stripe(usize);
+
+impl Stripe {
+    fn take() -> Self {
+        #[cfg(not(ballast_loom))]
+        let free = FREE_STRIPES.lock().map(|mut f| f.pop()).ok().flatten();
+        #[cfg(ballast_loom)]
+        let free = None;
+        // Relaxed: hands out distinct numbers; the stripes themselves are
+        // ordered by the pool's mutex (see `Stripes`).
+        Stripe(free.unwrap_or_else(|| NEXT_STRIPE.fetch_add(1, Ordering::Relaxed)))
     }
-    pick_stripe()
 }
 
-/// A thread's first deposit: picks its stripe.
-#[cold]
-#[inline(never)]
-fn pick_stripe() -> usize {
-    let stripe = next_stripe();
-    STRIPE.with(|s| s.set(stripe));
-    stripe
+#[cfg(not(ballast_loom))]
+impl Drop for Stripe {
+    fn drop(&mut self) {
+        if self.0 < OWNED
+            && let Ok(mut free) = FREE_STRIPES.lock()
+        {
+            free.push(self.0);
+        }
+    }
+}
+
+crate::sync::thread_local! {
+    static STRIPE: Stripe = Stripe::take();
+}
+
+impl Stripes {
+    /// One more deposit; returns the count of the stripe it went to
+    /// before it.
+    #[inline]
+    fn add(&self) -> u64 {
+        match STRIPE.try_with(|s| s.0) {
+            Ok(mine) if mine < OWNED => {
+                let stripe = &self.owned[mine];
+                // Relaxed load and store, not a read-modify-write: only
+                // this thread writes its stripe (see `Stripes`); the
+                // mutex orders the withdrawals that read it.
+                let before = stripe.load(Ordering::Relaxed);
+                stripe.store(before + 1, Ordering::Relaxed);
+                before
+            }
+            // Relaxed: a count, as above.
+            _ => self.shared.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Every deposit so far.
+    fn sum(&self) -> u64 {
+        // Relaxed: a read racing deposits may miss the latest ones, which
+        // then count in a later period (see the module notes).
+        let owned = self.owned.iter().map(|c| c.load(Ordering::Relaxed));
+        owned.fold(self.shared.load(Ordering::Relaxed), u64::saturating_add)
+    }
 }
 
 #[derive(Debug)]
@@ -109,21 +159,19 @@ pub(crate) struct BudgetCore {
     permille: u64,
     /// Retries allowed in every window whatever the deposits.
     reserve: u64,
-    /// Written only under `slow`.
+    /// Written only under `ring`'s mutex; read without it only as a hint.
     current: AtomicU64,
-    /// `current % len`: the bucket deposits go to. Written only under `slow`.
-    slot: CachePadded<AtomicU64>,
-    /// Deposits that have left the window. Written only under `slow`.
-    retired: AtomicU64,
-    /// Deposits per stripe and bucket, one array:
-    /// `deposits[stripe * stride + PAD + bucket]`.
-    deposits: Box<[AtomicU64]>,
-    /// `buckets + 2 * PAD`: one stripe's share of `deposits`.
-    stride: usize,
-    /// Withdrawals per bucket. Written only under the mutex.
-    withdrawals: Box<[AtomicU64]>,
-    /// Serialises rolls and withdrawals.
-    slow: Mutex<()>,
+    deposits: Stripes,
+    /// The buckets; the mutex serialises rolls and withdrawals.
+    ring: Mutex<Ring>,
+}
+
+/// Per bucket, `len` of each.
+#[derive(Debug)]
+struct Ring {
+    /// The deposit count when the bucket's period began.
+    marks: Box<[u64]>,
+    withdrawals: Box<[u64]>,
 }
 
 /// What the window holds at one moment.
@@ -137,64 +185,25 @@ pub(crate) struct Balance {
 
 impl BudgetCore {
     pub(crate) fn new(bucket_nanos: u64, buckets: u32, permille: u64, reserve: u64) -> Self {
+        let len = buckets.max(1) as usize;
         Self {
             bucket_nanos: bucket_nanos.max(1),
             permille,
             reserve,
             current: AtomicU64::new(0),
-            slot: CachePadded(AtomicU64::new(0)),
-            retired: AtomicU64::new(0),
-            deposits: (0..STRIPES * (buckets.max(1) as usize + 2 * PAD))
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-            stride: buckets.max(1) as usize + 2 * PAD,
-            withdrawals: (0..buckets.max(1)).map(|_| AtomicU64::new(0)).collect(),
-            slow: Mutex::new(()),
+            deposits: Stripes::default(),
+            ring: Mutex::new(Ring {
+                marks: vec![0; len].into(),
+                withdrawals: vec![0; len].into(),
+            }),
         }
-    }
-
-    fn len(&self) -> u64 {
-        self.withdrawals.len() as u64
-    }
-
-    /// The bucket that holds `period`.
-    fn index(&self, period: u64) -> usize {
-        (period % self.len()) as usize
-    }
-
-    /// Stripe `stripe`'s deposit counter of bucket `index`.
-    #[inline]
-    fn counter(&self, stripe: usize, index: usize) -> &AtomicU64 {
-        &self.deposits[(stripe % STRIPES) * self.stride + PAD + index]
-    }
-
-    /// The deposits of bucket `index`, all stripes.
-    fn deposits_in(&self, index: usize) -> u64 {
-        (0..STRIPES).fold(0u64, |sum, stripe| {
-            // Relaxed: counts (see `deposit`).
-            sum.saturating_add(self.counter(stripe, index).load(Ordering::Relaxed))
-        })
     }
 
     /// Counts one original request, asking `clock` for the time only now
     /// and then (see the module notes).
     #[inline]
     pub(crate) fn deposit(&self, clock: &impl Clock) {
-        self.deposit_striped(clock, thread_stripe());
-    }
-
-    /// [`deposit`](Self::deposit) into `stripe` (from [`next_stripe`]),
-    /// which a depositor keeps so that no two of them share a counter.
-    #[inline]
-    pub(crate) fn deposit_striped(&self, clock: &impl Clock, stripe: usize) {
-        // Acquire: pairs with the Release in `roll_locked`, so this
-        // period's bucket was emptied before we add to it.
-        let slot = self.slot.load(Ordering::Acquire);
-        // Relaxed: a count; the mutex orders the withdrawals that read it.
-        let before = self
-            .counter(stripe, slot as usize)
-            .fetch_add(1, Ordering::Relaxed);
-        if before % CLOCK_EVERY == 0 {
+        if self.deposits.add() % CLOCK_EVERY == 0 {
             self.look_at(clock);
         }
     }
@@ -210,11 +219,7 @@ impl BudgetCore {
     /// Counts one original request made at `now`, dated exactly.
     pub(crate) fn deposit_at(&self, now: Nanos) {
         self.roll_to(now);
-        // Acquire: see `deposit`.
-        let slot = self.slot.load(Ordering::Acquire);
-        // Relaxed: see `deposit`.
-        self.counter(thread_stripe(), slot as usize)
-            .fetch_add(1, Ordering::Relaxed);
+        self.deposits.add();
     }
 
     /// Takes one retry from the budget at `now` if it allows one.
@@ -225,16 +230,13 @@ impl BudgetCore {
     /// Takes one retry from the budget at `now` if it allows one, and
     /// says in which period it was counted (for [`refund`](Self::refund)).
     pub(crate) fn withdraw(&self, now: Nanos) -> Option<u64> {
-        let _slow = self.slow.lock();
-        self.roll_locked(now / self.bucket_nanos);
-        let balance = self.balance_locked();
-        if balance.available == 0 {
+        let mut ring = self.ring.lock();
+        let period = self.roll_locked(&mut ring, now / self.bucket_nanos);
+        if self.balance_locked(&ring, period).available == 0 {
             return None;
         }
-        // Relaxed: under the mutex, the only writer and reader of
-        // withdrawals; `current` is ours to read (we are its only writer).
-        let period = self.current.load(Ordering::Relaxed);
-        self.withdrawals[self.index(period)].fetch_add(1, Ordering::Relaxed);
+        let i = index(&ring, period);
+        ring.withdrawals[i] += 1;
         Some(period)
     }
 
@@ -242,49 +244,42 @@ impl BudgetCore {
     /// was dropped during the backoff). Nothing to do once the period has
     /// left the window: its withdrawals no longer count.
     pub(crate) fn refund(&self, period: u64) {
-        let _slow = self.slow.lock();
-        // Relaxed: `current` and withdrawals are read and written only
-        // under the mutex we hold.
+        let mut ring = self.ring.lock();
+        // Relaxed: written only under the mutex we hold.
         let current = self.current.load(Ordering::Relaxed);
-        if period.saturating_add(self.len()) <= current {
+        if period.saturating_add(ring.withdrawals.len() as u64) <= current {
             return;
         }
         // `period <= current` (periods only move forward) and it is still
         // in the window, so its bucket holds it and the withdrawal counted
         // there is still in it.
-        let w = &self.withdrawals[self.index(period)];
-        // Relaxed: as above.
-        w.store(
-            w.load(Ordering::Relaxed).saturating_sub(1),
-            Ordering::Relaxed,
-        );
+        let i = index(&ring, period);
+        ring.withdrawals[i] = ring.withdrawals[i].saturating_sub(1);
     }
 
     /// The window as seen at `now`.
     pub(crate) fn balance(&self, now: Nanos) -> Balance {
-        let _slow = self.slow.lock();
-        self.roll_locked(now / self.bucket_nanos);
-        self.balance_locked()
+        let mut ring = self.ring.lock();
+        let period = self.roll_locked(&mut ring, now / self.bucket_nanos);
+        self.balance_locked(&ring, period)
     }
 
-    fn balance_locked(&self) -> Balance {
-        let (mut deposits, mut withdrawals) = (0u64, 0u64);
-        for (i, w) in self.withdrawals.iter().enumerate() {
-            deposits = deposits.saturating_add(self.deposits_in(i));
-            // Relaxed: written under the mutex we hold.
-            withdrawals = withdrawals.saturating_add(w.load(Ordering::Relaxed));
-        }
-        // Relaxed: `current` is written only under the mutex we hold.
-        let current = self.index(self.current.load(Ordering::Relaxed));
-        // Relaxed: as above.
-        let (bucket_deposits, bucket_withdrawals) = (
-            self.deposits_in(current),
-            self.withdrawals[current].load(Ordering::Relaxed),
-        );
+    /// The window ending at `current`, with the mutex held.
+    fn balance_locked(&self, ring: &Ring, current: u64) -> Balance {
+        let len = ring.marks.len() as u64;
+        let total = self.deposits.sum();
+        // Periods before 0 never held deposits: period 0's mark is 0.
+        let oldest = current.saturating_sub(len - 1);
+        let deposits = total.saturating_sub(ring.marks[index(ring, oldest)]);
+        let withdrawals = ring
+            .withdrawals
+            .iter()
+            .fold(0u64, |a, &w| a.saturating_add(w));
+        let now = index(ring, current);
         let in_window = self.allowed(deposits).saturating_sub(withdrawals);
         let in_bucket = self
-            .allowed(bucket_deposits)
-            .saturating_sub(bucket_withdrawals);
+            .allowed(total.saturating_sub(ring.marks[now]))
+            .saturating_sub(ring.withdrawals[now]);
         Balance {
             deposits,
             withdrawals,
@@ -302,10 +297,9 @@ impl BudgetCore {
 
     /// Every deposit ever made.
     pub(crate) fn total_deposits(&self) -> u64 {
-        let _slow = self.slow.lock();
-        // Relaxed: read under the mutex that orders its writes.
-        let retired = self.retired.load(Ordering::Relaxed);
-        retired.saturating_add(self.balance_locked().deposits)
+        // Under the mutex, so a read follows every earlier roll's.
+        let _ring = self.ring.lock();
+        self.deposits.sum()
     }
 
     /// Moves `current` to `now`'s period if it is behind.
@@ -314,42 +308,38 @@ impl BudgetCore {
         let period = now / self.bucket_nanos;
         // Relaxed: only a hint; `roll_locked` checks again under the mutex.
         if period > self.current.load(Ordering::Relaxed) {
-            let _slow = self.slow.lock();
-            self.roll_locked(period);
+            let mut ring = self.ring.lock();
+            self.roll_locked(&mut ring, period);
         }
     }
 
-    /// With the mutex held: zeroes the buckets of the periods after `current` up to
-    /// `period` and publishes `period`.
-    fn roll_locked(&self, period: u64) {
+    /// With the mutex held: begins the periods after `current` up to
+    /// `period` (their marks at the live count, no withdrawals) and
+    /// publishes `period`. Returns the current period, which is `period`
+    /// unless the window is already past it.
+    fn roll_locked(&self, ring: &mut Ring, period: u64) -> u64 {
         // Relaxed: we hold the mutex, and only its holder writes `current`.
         let current = self.current.load(Ordering::Relaxed);
         if period <= current {
-            return;
+            return current;
         }
-        let len = self.len();
+        let len = ring.marks.len() as u64;
         let first = (current + 1).max(period.saturating_sub(len - 1));
-        let mut retired = 0u64;
+        let total = self.deposits.sum();
         for p in first..=period {
-            let i = self.index(p);
-            for stripe in 0..STRIPES {
-                // Relaxed: published by the Release store of `slot` below;
-                // the swap keeps a racing deposit either here or in the
-                // bucket.
-                let taken = self.counter(stripe, i).swap(0, Ordering::Relaxed);
-                retired = retired.saturating_add(taken);
-            }
-            // Relaxed: written only under the mutex we hold.
-            self.withdrawals[i].store(0, Ordering::Relaxed);
+            let i = index(ring, p);
+            ring.marks[i] = total;
+            ring.withdrawals[i] = 0;
         }
-        // Relaxed: `retired` and `current` are read only under the mutex.
-        let before = self.retired.load(Ordering::Relaxed);
-        self.retired
-            .store(before.saturating_add(retired), Ordering::Relaxed);
+        // Relaxed: read under the mutex, or as a hint (`roll_to`).
         self.current.store(period, Ordering::Relaxed);
-        // Release: deposits that read the new slot see its bucket emptied.
-        self.slot.store(period % len, Ordering::Release);
+        period
     }
+}
+
+/// The bucket that holds `period`.
+fn index(ring: &Ring, period: u64) -> usize {
+    (period % ring.marks.len() as u64) as usize
 }
 
 #[cfg(all(test, not(ballast_loom)))]
@@ -440,6 +430,32 @@ mod tests {
         let before = c.balance(14 * SEC);
         c.refund(late);
         assert_eq!(c.balance(14 * SEC), before);
+    }
+
+    #[test]
+    fn every_deposit_counts_with_more_threads_than_owned_stripes() {
+        let c = core();
+        // Three waves, so stripes of ended threads are taken again (going
+        // on from their counts); each wave has more threads than there
+        // are stripes to own, so some share the atomic one.
+        for _ in 0..3 {
+            std::thread::scope(|s| {
+                for _ in 0..OWNED + 8 {
+                    s.spawn(|| {
+                        for _ in 0..1000 {
+                            c.deposit(&0u64);
+                        }
+                    });
+                }
+            });
+        }
+        let n = 3 * (OWNED as u64 + 8) * 1000;
+        assert_eq!(c.total_deposits(), n);
+        assert_eq!(c.balance(0).deposits, n);
+        // A period later they are all still in the window, none in the
+        // new bucket (which may spend only the reserve).
+        let b = c.balance(SEC);
+        assert_eq!((b.deposits, b.available), (n, 2));
     }
 
     #[test]

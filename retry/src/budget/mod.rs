@@ -152,8 +152,9 @@ impl RetryBudget {
     /// Records one original request (not a retry); nothing for a
     /// [`without_deposits`](Self::without_deposits) view.
     ///
-    /// One atomic add on a counter striped by thread (threads on
-    /// different cores rarely write one cache line); the clock is read
+    /// One more on a count striped by thread: a plain load and store on
+    /// the calling thread's own stripe (no locked instruction, and threads
+    /// on different cores write different cache lines); the clock is read
     /// once every few dozen deposits.
     #[inline]
     pub fn deposit(&self) {
