@@ -11,6 +11,8 @@ use ballast_bulkhead::{
     partitioned::{PartitionId, PartitionedBulkhead, PartitionedLayer},
     shed::{LoadShedLayer, LoadShedder, Priority},
 };
+#[cfg(all(feature = "circuit-breaker", feature = "http"))]
+use ballast_circuit_breaker::http::HttpClassifier;
 #[cfg(feature = "circuit-breaker")]
 use ballast_circuit_breaker::{
     Breaker, CircuitBreakerLayer,
@@ -85,6 +87,57 @@ pub trait ServiceBuilderExt<L>: sealed::Sealed + Sized {
         self,
         breaker: &Breaker,
     ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>>;
+
+    /// Puts the HTTP client built next behind `breaker`, counting what an
+    /// HTTP client answers the way a dependency's health reads: a 5xx or
+    /// 429 response, or an exchange that did not complete, is a failure;
+    /// any other response (a 404 too) a success. Without it an `Ok` is a
+    /// success, so a dependency answering 503 to everything never trips
+    /// the breaker.
+    ///
+    /// For `http::Response`s (hyper, any tower HTTP client) and, with
+    /// feature `reqwest`, `reqwest::Response`s. Other failure statuses or
+    /// an error filter: `.layer(breaker.layer().classifier(HttpClassifier::new()..))`
+    /// with [`HttpClassifier`]'s settings.
+    ///
+    /// ```
+    /// use ballast::circuit_breaker::{self, SlidingWindow, State};
+    /// use ballast::prelude::*;
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{ServiceBuilder, ServiceExt, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), BoxError> {
+    /// let breaker = Breaker::new(
+    ///     circuit_breaker::Config::builder()
+    ///         .name("stock")
+    ///         .sliding_window(SlidingWindow::count(10))
+    ///         .minimum_calls(4)
+    ///         .build()?,
+    /// );
+    /// // A dependency that is up, and answers 503 to everything.
+    /// let failing = service_fn(|_: Request<()>| async {
+    ///     let answer = Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body(());
+    ///     Ok::<_, std::io::Error>(answer.expect("a valid response"))
+    /// });
+    /// let client = ServiceBuilder::new()
+    ///     .with_http_circuit_breaker(&breaker)
+    ///     .service(failing);
+    ///
+    /// for _ in 0..4 {
+    ///     let response = client.clone().oneshot(Request::new(())).await?;
+    ///     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE); // passed through
+    /// }
+    /// assert_eq!(breaker.state(), State::Open);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`HttpClassifier`]: ballast_circuit_breaker::http::HttpClassifier
+    #[cfg(all(feature = "circuit-breaker", feature = "http"))]
+    fn with_http_circuit_breaker(
+        self,
+        breaker: &Breaker,
+    ) -> ServiceBuilder<Stack<CircuitBreakerLayer<HttpClassifier>, L>>;
 
     /// Puts each request behind the breaker of the key `key` picks from it
     /// (host, endpoint, tenant), one breaker per key.
@@ -208,6 +261,14 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         breaker: &Breaker,
     ) -> ServiceBuilder<Stack<CircuitBreakerLayer, L>> {
         self.layer(breaker.layer())
+    }
+
+    #[cfg(all(feature = "circuit-breaker", feature = "http"))]
+    fn with_http_circuit_breaker(
+        self,
+        breaker: &Breaker,
+    ) -> ServiceBuilder<Stack<CircuitBreakerLayer<HttpClassifier>, L>> {
+        self.layer(breaker.layer().classifier(HttpClassifier::new()))
     }
 
     #[cfg(feature = "circuit-breaker")]

@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | deadline for the whole call | `.with_deadline(config)` | outermost, so it binds every layer below: retry starts no attempt that cannot finish, a waiting limiter or queue gives up at once when the wait would pass it |
 //! | retry | `.with_retry_policy(&policy)` | above the breaker, so the breaker counts every attempt; above the limiter and the bulkhead, so a call sleeping in its backoff holds neither a cell nor a permit |
-//! | circuit breaker | `.with_circuit_breaker(&breaker)` | sees each attempt's outcome, and refuses while open; retry gets the typed refusal and never retries it before its retry-after |
+//! | circuit breaker | `.with_circuit_breaker(&breaker)`; `.with_http_circuit_breaker(&breaker)` for an HTTP client (feature `http`: a 5xx or 429 is a failure) | sees each attempt's outcome, and refuses while open; retry gets the typed refusal and never retries it before its retry-after |
 //! | rate limiter | `.with_rate_limiter(&limiter)` | above the bulkhead: a call waiting for a cell holds no concurrency permit meanwhile |
 //! | bulkhead | `.with_bulkhead(&bulkhead)` | caps the attempts really in flight toward the dependency |
 //! | one attempt's deadline, sent | `.with_client_deadline(config)` (feature `http`) | innermost, right above the client: each attempt tells the callee what is left *at that moment* and stops waiting when it is up; `.with_deadline(config)` alone for a client that is not HTTP |

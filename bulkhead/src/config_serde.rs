@@ -78,7 +78,7 @@ impl<'de> Deserialize<'de> for Config {
         Config::try_from(raw).map_err(|e| {
             // The builder's fields are named as this config's keys.
             let key = e.field();
-            ballast_core::config_file::invalid(e, key)
+            ballast_core::config_file::invalid(&e, key)
         })
     }
 }

@@ -246,12 +246,25 @@ impl From<&Config> for RawConfig {
 impl<'de> Deserialize<'de> for Config {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawConfig::deserialize(d)?;
-        Config::try_from(raw).map_err(|e| {
-            // The builder's fields are named as this config's keys.
-            let key = e.field();
-            ballast_core::config_file::invalid(e, key)
-        })
+        Config::try_from(raw).map_err(|e| ballast_core::config_file::invalid(&e, &key_of(&e)))
     }
+}
+
+/// The key in the file of the value `e` blames: the builder's field,
+/// which is the key, and for a nested setting the key within it that
+/// the problem names first (`open_backoff.max`).
+fn key_of(e: &ConfigError) -> String {
+    let nested = match (e.field(), e.problem().split(' ').next().unwrap_or("")) {
+        ("open_backoff", sub @ ("multiplier" | "max" | "jitter")) => sub,
+        ("sliding_window", "count") => "size",
+        ("sliding_window", "buckets") => "buckets",
+        // "each bucket must span at least 1ms": the window is too short.
+        ("sliding_window", "each") => "duration",
+        ("gradual_recovery", "duration") => "duration",
+        ("gradual_recovery", "start") => "start_percent",
+        _ => return e.field().to_owned(),
+    };
+    format!("{}.{nested}", e.field())
 }
 
 impl Serialize for Config {

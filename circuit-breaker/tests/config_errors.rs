@@ -10,7 +10,7 @@ use std::time::Duration;
 const SEC: Duration = Duration::from_secs(1);
 
 /// The field `builder` is rejected for, checking the error's other parts.
-fn rejected_field(builder: ConfigBuilder) -> &'static str {
+fn rejected_field(builder: ConfigBuilder) -> String {
     match builder.build() {
         Ok(c) => panic!("expected a ConfigError, got {c:?}"),
         Err(e) => {
@@ -21,7 +21,7 @@ fn rejected_field(builder: ConfigBuilder) -> &'static str {
                 shown.starts_with("invalid circuit breaker config: ") && shown.contains(e.field()),
                 "{shown}"
             );
-            e.field()
+            e.field().to_owned()
         }
     }
 }
@@ -293,7 +293,7 @@ fn the_first_invalid_setting_is_reported() {
             "wait_in_open",
             "half_open_permits"
         ]
-        .contains(&field),
+        .contains(&field.as_str()),
         "{field}"
     );
 }

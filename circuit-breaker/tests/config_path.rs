@@ -4,23 +4,10 @@
 #![cfg(feature = "serde")]
 
 use ballast_core::ConfigError;
-use serde::Deserialize;
-use std::collections::HashMap;
+use ballast_test_support::config_path::{self, AppConfig};
 
-#[derive(Debug, Deserialize)]
-struct AppConfig {
-    #[allow(dead_code)]
-    services: HashMap<String, Service>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Service {
-    #[allow(dead_code)]
-    breaker: ballast_circuit_breaker::Config,
-}
-
-fn read(file: &str) -> Result<AppConfig, ConfigError> {
-    ballast_core::config_file::from_deserializer(&mut serde_json::Deserializer::from_str(file))
+fn read(file: &str) -> Result<AppConfig<ballast_circuit_breaker::Config>, ConfigError> {
+    config_path::read(file)
 }
 
 #[test]
@@ -49,6 +36,75 @@ fn a_malformed_value_names_its_key_path_too() {
         err.path()
             .unwrap()
             .starts_with("services.inventory.breaker"),
+        "{err}"
+    );
+}
+
+/// The path of the error in a breaker config `breaker` (JSON) read under
+/// `services.inventory.breaker`.
+fn path_of(breaker: &str) -> String {
+    let file = format!(r#"{{ "services": {{ "inventory": {{ "breaker": {breaker} }} }} }}"#);
+    let err = read(&file).unwrap_err();
+    assert_eq!(err.component(), "circuit breaker", "{err}");
+    err.path().expect("a path").to_owned()
+}
+
+#[test]
+fn an_invalid_open_backoff_names_the_key_inside_it() {
+    let at = |backoff: &str| {
+        path_of(&format!(
+            r#"{{ "wait_in_open": "30s", "open_backoff": {backoff} }}"#
+        ))
+    };
+    let root = "services.inventory.breaker.open_backoff";
+    assert_eq!(
+        at(r#"{ "multiplier": 2.0, "max": "10s" }"#),
+        format!("{root}.max")
+    );
+    assert_eq!(at(r#"{ "multiplier": 0.5 }"#), format!("{root}.multiplier"));
+    assert_eq!(
+        at(r#"{ "multiplier": 2.0, "jitter": 1.5 }"#),
+        format!("{root}.jitter")
+    );
+}
+
+#[test]
+fn an_invalid_sliding_window_names_the_key_inside_it() {
+    let at = |window: &str| path_of(&format!(r#"{{ "sliding_window": {window} }}"#));
+    let root = "services.inventory.breaker.sliding_window";
+    assert_eq!(
+        at(r#"{ "type": "count", "size": 0 }"#),
+        format!("{root}.size")
+    );
+    assert_eq!(
+        at(r#"{ "type": "time", "duration": "60s", "buckets": 0 }"#),
+        format!("{root}.buckets")
+    );
+    assert_eq!(
+        at(r#"{ "type": "time", "duration": "5ms", "buckets": 10 }"#),
+        format!("{root}.duration")
+    );
+}
+
+#[test]
+fn an_invalid_gradual_recovery_names_the_key_inside_it() {
+    let at = |recovery: &str| path_of(&format!(r#"{{ "gradual_recovery": {recovery} }}"#));
+    let root = "services.inventory.breaker.gradual_recovery";
+    assert_eq!(at(r#"{ "duration": "0s" }"#), format!("{root}.duration"));
+    assert_eq!(
+        at(r#"{ "duration": "1m", "start_percent": 0 }"#),
+        format!("{root}.start_percent")
+    );
+}
+
+#[test]
+fn read_without_the_reader_the_error_still_says_which_key_in_words() {
+    let err = serde_json::from_str::<ballast_circuit_breaker::Config>(r#"{ "minimum_calls": 0 }"#)
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "invalid circuit breaker config at `minimum_calls`: minimum_calls must be at least 1"
+        ),
         "{err}"
     );
 }

@@ -10,8 +10,10 @@ use std::fmt;
 /// application can report at startup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
-    component: &'static str,
-    field: &'static str,
+    // `Cow`s, so that an error read back from a serde message (see
+    // `config_file`) keeps them without a `'static` string to point at.
+    component: Cow<'static, str>,
+    field: Cow<'static, str>,
     problem: Cow<'static, str>,
     /// Where the value sits in a config file (`retry.budget.percent`),
     /// when it was read from one.
@@ -27,8 +29,8 @@ impl ConfigError {
         problem: impl Into<Cow<'static, str>>,
     ) -> Self {
         Self {
-            component,
-            field,
+            component: Cow::Borrowed(component),
+            field: Cow::Borrowed(field),
             problem: problem.into(),
             path: None,
         }
@@ -51,18 +53,30 @@ impl ConfigError {
     }
 
     /// Which policy's config was invalid ("circuit breaker", "bulkhead", ...).
-    pub fn component(&self) -> &'static str {
-        self.component
+    pub fn component(&self) -> &str {
+        &self.component
     }
 
     /// The name of the setting that was invalid, as the builder method names it.
-    pub fn field(&self) -> &'static str {
-        self.field
+    pub fn field(&self) -> &str {
+        &self.field
     }
 
     /// What is wrong with the value.
     pub fn problem(&self) -> &str {
         &self.problem
+    }
+
+    /// The error with owned parts, as [`config_file`](crate::config_file)
+    /// reads it back from a serde message.
+    #[cfg(feature = "serde")]
+    pub(crate) fn from_parts(component: String, field: String, problem: String) -> Self {
+        Self {
+            component: Cow::Owned(component),
+            field: Cow::Owned(field),
+            problem: Cow::Owned(problem),
+            path: None,
+        }
     }
 }
 

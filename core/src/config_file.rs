@@ -21,7 +21,7 @@
 //! #         let raw = Raw::deserialize(d)?;
 //! #         if raw.percent > 1000.0 {
 //! #             let err = ConfigError::new("retry budget", "percent", "must be in [0, 1000]");
-//! #             return Err(config_file::invalid(err, "percent"));
+//! #             return Err(config_file::invalid(&err, "percent"));
 //! #         }
 //! #         Ok(Budget)
 //! #     }
@@ -54,22 +54,25 @@
 //!
 //! # Implementation notes
 //!
-//! A serde error carries only a message, so [`invalid`] also leaves the
-//! [`ConfigError`] and its key in a thread-local slot, which
-//! [`from_deserializer`] empties before it starts and reads when the
-//! reading fails with that error's message. Deserializing is synchronous
-//! on one thread, so the slot is never read by another reading.
+//! A serde error carries only a message, so [`invalid`] writes the
+//! [`ConfigError`] and its key into the message itself: after the
+//! sentence a person reads (`invalid circuit breaker config at
+//! `minimum_calls`: minimum_calls must be at least 1`) comes a tag
+//! `{{ballast-config "<component>" "<field>" "<key>" "<problem>"}}`, each
+//! part quoted with `\` and `"` escaped. [`from_deserializer`] looks for
+//! the tag anywhere in the message (formats add their own words around
+//! it: serde_json a line and column, toml a snippet of the file) and
+//! rebuilds the error from it. No state outside the error, so readings on
+//! any threads, nested or interleaved, never see each other's errors.
 
 use crate::ConfigError;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
-use std::cell::RefCell;
 
-thread_local! {
-    /// The last config error [`invalid`] reported on this thread, with the
-    /// key within its config that is to blame.
-    static BLAMED: RefCell<Option<(ConfigError, String)>> = const { RefCell::new(None) };
-}
+/// What opens the tag [`invalid`] writes into a serde message.
+const TAG_OPEN: &str = "{{ballast-config ";
+/// What closes it.
+const TAG_CLOSE: &str = "}}";
 
 /// The serde error for `err`, found while deserializing a config, whose
 /// bad value is at `key` within that config (`"budget.percent"`, dotted
@@ -77,10 +80,26 @@ thread_local! {
 ///
 /// Called by the ballast configs' `Deserialize` impls; an application's
 /// own validated types can call it too, so [`from_deserializer`] names
-/// their keys the same way.
-pub fn invalid<E: de::Error>(err: ConfigError, key: &str) -> E {
-    let message = err.to_string();
-    BLAMED.with(|b| *b.borrow_mut() = Some((err, key.to_owned())));
+/// their keys the same way. Read without [`from_deserializer`] (say by
+/// `serde_json::from_str`), the error's message opens with the error in
+/// words, the key included, and ends with a tag `from_deserializer` reads.
+pub fn invalid<E: de::Error>(err: &ConfigError, key: &str) -> E {
+    let shown = if key.is_empty() {
+        err.to_string()
+    } else {
+        err.clone().at_path(key).to_string()
+    };
+    let mut message = format!("{shown} {TAG_OPEN}");
+    for (i, part) in [err.component(), err.field(), key, err.problem()]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            message.push(' ');
+        }
+        quote(part, &mut message);
+    }
+    message.push_str(TAG_CLOSE);
     E::custom(message)
 }
 
@@ -98,7 +117,6 @@ where
     T: Deserialize<'de>,
     D: Deserializer<'de>,
 {
-    BLAMED.with(|b| b.borrow_mut().take());
     let err = match serde_path_to_error::deserialize(d) {
         Ok(value) => return Ok(value),
         Err(err) => err,
@@ -106,14 +124,56 @@ where
     let at = err.path().to_string();
     let at = if at == "." { String::new() } else { at };
     let message = err.into_inner().to_string();
-    let blamed = BLAMED.with(|b| b.borrow_mut().take());
-    Err(match blamed {
-        Some((config_error, key)) if message.contains(&config_error.to_string()) => {
-            config_error.at_path(join(&at, &key))
-        }
-        _ if at.is_empty() => ConfigError::new("file", "", message),
-        _ => ConfigError::new("file", "", message).at_path(at),
+    Err(match read_tag(&message) {
+        Some((config_error, key)) => config_error.at_path(join(&at, &key)),
+        None if at.is_empty() => ConfigError::new("file", "", message),
+        None => ConfigError::new("file", "", message).at_path(at),
     })
+}
+
+/// The config error and its key from the tag [`invalid`] wrote into
+/// `message`, if there is a whole one.
+fn read_tag(message: &str) -> Option<(ConfigError, String)> {
+    let mut rest = &message[message.find(TAG_OPEN)? + TAG_OPEN.len()..];
+    let mut parts = Vec::with_capacity(4);
+    for i in 0..4 {
+        if i > 0 {
+            rest = rest.strip_prefix(' ')?;
+        }
+        let (part, after) = unquote(rest)?;
+        parts.push(part);
+        rest = after;
+    }
+    rest.strip_prefix(TAG_CLOSE)?;
+    let [component, field, key, problem] = <[String; 4]>::try_from(parts).ok()?;
+    Some((ConfigError::from_parts(component, field, problem), key))
+}
+
+/// Appends `text` to `out` in double quotes, `\\` and `"` escaped.
+fn quote(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// The text of the quoted part that opens `s` (as [`quote`] writes it),
+/// and what follows it.
+fn unquote(s: &str) -> Option<(String, &str)> {
+    let mut chars = s.strip_prefix('"')?.char_indices();
+    let mut text = String::new();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Some((text, &s[1 + i + 1..])),
+            '\\' => text.push(chars.next()?.1),
+            c => text.push(c),
+        }
+    }
+    None
 }
 
 /// `outer.inner`, or whichever of the two is not empty.
@@ -147,7 +207,7 @@ mod tests {
             }
             if Raw::deserialize(d)?.cells == 0 {
                 let err = ConfigError::new("rate limiter", "rate", "must be at least 1 cell");
-                return Err(invalid(err, "limit.cells"));
+                return Err(invalid(&err, "limit.cells"));
             }
             Ok(Limit)
         }
@@ -182,6 +242,38 @@ mod tests {
         let err = read(r#"{ "limits": [], "extra": 1 }"#).unwrap_err();
         assert_eq!(err.component(), "file");
         assert_eq!(err.path(), Some("extra"));
+    }
+
+    #[test]
+    fn a_problem_with_quotes_and_backslashes_reads_back_whole() {
+        let problem = r#"must match "a\b" or \"#;
+        let err: serde_json::Error = invalid(&ConfigError::new("c", "f", problem), "k.x");
+        let (back, key) = read_tag(&err.to_string()).expect("the tag");
+        assert_eq!(
+            (back.component(), back.field(), back.problem()),
+            ("c", "f", problem)
+        );
+        assert_eq!(key, "k.x");
+    }
+
+    #[test]
+    fn the_message_read_without_the_reader_says_the_error_in_words_first() {
+        let err: serde_json::Error = invalid(
+            &ConfigError::new("bulkhead", "max_concurrent_calls", "must be at least 1"),
+            "max_concurrent_calls",
+        );
+        assert!(
+            err.to_string().starts_with(
+                "invalid bulkhead config at `max_concurrent_calls`: max_concurrent_calls must be at least 1 "
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_message_with_a_broken_tag_is_a_file_error() {
+        assert!(read_tag("oops {{ballast-config \"c\" \"f\"").is_none());
+        assert!(read_tag("no tag at all").is_none());
     }
 
     #[test]

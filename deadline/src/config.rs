@@ -136,7 +136,7 @@ mod serde_impl {
                 .map_err(|e| {
                     // The builder's field is this config's key.
                     let key = e.field();
-                    ballast_core::config_file::invalid(e, key)
+                    ballast_core::config_file::invalid(&e, key)
                 })
         }
     }

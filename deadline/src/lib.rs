@@ -118,6 +118,21 @@
 //! creates its timer only if the inner future does not complete on its
 //! first poll. A call with no timeout and no deadline does not read the
 //! clock at all.
+//!
+//! # Metrics (feature `metrics`)
+//!
+//! Each [`TimeoutLayer`] reports its calls by outcome (`within` the
+//! deadline, `exceeded`, `refused` because it arrived expired,
+//! `unbounded`) through the [`metrics`](https://docs.rs/metrics) facade as
+//! `ballast_deadline_calls_total` ([`ballast_core::metric_names`], with a
+//! `name` label: the config's name). The series are registered when the
+//! layer is built, so install the recorder first. A call with a deadline
+//! carries a reference to them in its future (one reference-count
+//! increment and decrement) and bumps one counter when it ends: tens of
+//! nanoseconds at most per call on a busy machine, the price of those
+//! atomic operations, measured by `benches/metrics_cost.rs` (run it with
+//! and without the feature and compare the rows). Without the feature
+//! nothing of it is compiled and the future carries nothing.
 #![warn(missing_docs)]
 
 mod carrier;

@@ -4,23 +4,10 @@
 #![cfg(feature = "serde")]
 
 use ballast_core::ConfigError;
-use serde::Deserialize;
-use std::collections::HashMap;
+use ballast_test_support::config_path::{self, AppConfig};
 
-#[derive(Debug, Deserialize)]
-struct AppConfig {
-    #[allow(dead_code)]
-    services: HashMap<String, Service>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Service {
-    #[allow(dead_code)]
-    deadline: ballast_deadline::Config,
-}
-
-fn read(file: &str) -> Result<AppConfig, ConfigError> {
-    ballast_core::config_file::from_deserializer(&mut serde_json::Deserializer::from_str(file))
+fn read(file: &str) -> Result<AppConfig<ballast_deadline::Config>, ConfigError> {
+    config_path::read(file)
 }
 
 #[test]

@@ -139,7 +139,7 @@ impl<'de> Deserialize<'de> for Config {
                 "window" => "limit.window",
                 field => field,
             };
-            ballast_core::config_file::invalid(e, key)
+            ballast_core::config_file::invalid(&e, key)
         })
     }
 }

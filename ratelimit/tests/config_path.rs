@@ -4,23 +4,10 @@
 #![cfg(feature = "serde")]
 
 use ballast_core::ConfigError;
-use serde::Deserialize;
-use std::collections::HashMap;
+use ballast_test_support::config_path::{self, AppConfig};
 
-#[derive(Debug, Deserialize)]
-struct AppConfig {
-    #[allow(dead_code)]
-    services: HashMap<String, Service>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Service {
-    #[allow(dead_code)]
-    ratelimit: ballast_ratelimit::Config,
-}
-
-fn read(file: &str) -> Result<AppConfig, ConfigError> {
-    ballast_core::config_file::from_deserializer(&mut serde_json::Deserializer::from_str(file))
+fn read(file: &str) -> Result<AppConfig<ballast_ratelimit::Config>, ConfigError> {
+    config_path::read(file)
 }
 
 #[test]
@@ -62,4 +49,33 @@ fn a_bad_window_names_its_key_under_limit() {
         Some("services.inventory.ratelimit.limit.window"),
         "{err}"
     );
+}
+
+/// The error read from a Redis limiter config `redis` (JSON) under
+/// `services.inventory.redis`.
+#[cfg(feature = "redis")]
+fn redis_error(redis: &str) -> ConfigError {
+    let file = format!(r#"{{ "services": {{ "inventory": {{ "redis": {redis} }} }} }}"#);
+    config_path::read::<ballast_ratelimit::redis::RedisConfig>(&file).unwrap_err()
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn an_invalid_redis_limiter_config_names_its_key_path() {
+    let err = redis_error(r#"{ "rate": { "cells": 0, "per": "1s" } }"#);
+    assert_eq!(
+        err.path(),
+        Some("services.inventory.redis.rate.cells"),
+        "{err}"
+    );
+    let err = redis_error(r#"{ "rate": { "cells": 10, "per": "1s" }, "burst": 0 }"#);
+    assert_eq!(err.path(), Some("services.inventory.redis.burst"), "{err}");
+    // The breaker guarding Redis is a config of its own, nested.
+    let err = redis_error(r#"{ "breaker": { "minimum_calls": 0 } }"#);
+    assert_eq!(
+        err.path(),
+        Some("services.inventory.redis.breaker.minimum_calls"),
+        "{err}"
+    );
+    assert_eq!(err.component(), "circuit breaker");
 }

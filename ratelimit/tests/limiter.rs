@@ -178,7 +178,8 @@ async fn shadow_mode_records_rejections_and_admits_everything() {
 #[test]
 fn config_rejects_zero_rate_zero_burst_and_overflow() {
     let b = || Config::builder();
-    let field = |r: Result<Config, ballast_ratelimit::ConfigError>| r.unwrap_err().field();
+    let field =
+        |r: Result<Config, ballast_ratelimit::ConfigError>| r.unwrap_err().field().to_owned();
     assert_eq!(field(b().build()), "limit");
     assert_eq!(field(b().rate(0, Duration::from_secs(1)).build()), "rate");
     assert_eq!(field(b().rate(1, Duration::ZERO).build()), "rate");

@@ -3,8 +3,7 @@
 //! the family's names, seen by a recording recorder through real layered
 //! services.
 
-#[path = "common/recorder.rs"]
-mod recorder;
+use ballast_test_support::metrics as recorder;
 
 use ballast_core::metric_names as names;
 use ballast_ratelimit::{Config, KeyedRateLimiter, RateLimiter, Rejected};

@@ -6,8 +6,7 @@
 #[macro_use]
 #[path = "common/redis.rs"]
 mod support;
-#[path = "common/recorder.rs"]
-mod recorder;
+use ballast_test_support::metrics as recorder;
 
 use ballast_core::metric_names as names;
 use ballast_ratelimit::redis::{Fallback, RedisConfig, RedisRateLimiter};

@@ -3,8 +3,10 @@
 //! no recorder installed (every handle a no-op: the cost of the feature
 //! itself) and built under a recorder whose handles are atomic counters
 //! (the cost of reporting: one counter bump per call). Built without the
-//! feature, the bench has one row, `success_path/feature_off`, the same
-//! path: run it both ways and compare the rows.
+//! feature, the bench has the rows `success_path/feature_off` (and its
+//! `_clone_per_call`), the same path: run it both ways and compare the
+//! rows. Each row has a `_clone_per_call` twin calling through a fresh
+//! clone of the policy, as a server cloning its stack per request does.
 //!
 //! `cargo bench -p ballast-retry --bench metrics_cost [--features metrics]`
 
@@ -72,11 +74,21 @@ fn success_path(c: &mut Criterion) {
         "feature_off"
     };
     group.bench_function(row, |b| b.iter(|| call(black_box(&quiet))));
+    // A fresh clone of the policy per call, as a server calling through a
+    // clone of its stack per request does (what a clone costs, if the
+    // feature made it dearer).
+    group.bench_function(format!("{row}_clone_per_call"), |b| {
+        b.iter(|| call(&black_box(&quiet).clone()))
+    });
     #[cfg(feature = "metrics")]
     let recorded = metrics::with_local_recorder(&Atomics, policy);
     #[cfg(feature = "metrics")]
     group.bench_function("feature_on_atomic_recorder", |b| {
         b.iter(|| call(black_box(&recorded)))
+    });
+    #[cfg(feature = "metrics")]
+    group.bench_function("feature_on_atomic_recorder_clone_per_call", |b| {
+        b.iter(|| call(&black_box(&recorded).clone()))
     });
     group.finish();
 }

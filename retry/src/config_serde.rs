@@ -132,7 +132,7 @@ impl<'de> Deserialize<'de> for Config {
                 "retry budget" => format!("budget.{}", e.field()),
                 _ => e.field().to_owned(),
             };
-            ballast_core::config_file::invalid(e, &key)
+            ballast_core::config_file::invalid(&e, &key)
         })
     }
 }

@@ -238,6 +238,20 @@
 //! Measure it beside tower's `Retry` and tower-resilience with `cargo
 //! bench -p ballast-benches --bench hot_paths` (both shapes, one and two
 //! tasks, the real clock); read the difference to the bare service.
+//!
+//! # Metrics (feature `metrics`)
+//!
+//! Each [`Policy`] reports its calls (by outcome), its retries, its
+//! give-ups (by reason), its budget's refusals and what its budget has
+//! left, and each [`HedgePolicy`] the hedges it sent, through the
+//! [`metrics`](https://docs.rs/metrics) facade under the family's names
+//! ([`ballast_core::metric_names`], with a `name` label: the config's
+//! name). The series are registered when the policy is built, so install
+//! the recorder first. A call that succeeds at once bumps one counter
+//! more: tens of nanoseconds at most per call on a busy machine, measured
+//! by `benches/metrics_cost.rs` (run it with and without the feature and
+//! compare the rows, also through a clone of the policy per call).
+//! Without the feature nothing of it is compiled.
 #![warn(missing_docs)]
 
 mod backoff;

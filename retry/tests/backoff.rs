@@ -170,7 +170,7 @@ fn defaults() {
 
 #[test]
 fn invalid_backoffs_are_config_errors() {
-    let field = |r: Result<Backoff, ballast_retry::ConfigError>| r.unwrap_err().field();
+    let field = |r: Result<Backoff, ballast_retry::ConfigError>| r.unwrap_err().field().to_owned();
     assert_eq!(field(Backoff::constant(Duration::ZERO).build()), "base");
     assert_eq!(
         field(Backoff::exponential(MS).factor(0.5).build()),

@@ -85,7 +85,7 @@ fn clones_share_one_budget() {
 
 #[test]
 fn invalid_budgets_are_config_errors() {
-    let field = |b: ballast_retry::BudgetConfigBuilder| b.build().unwrap_err().field();
+    let field = |b: ballast_retry::BudgetConfigBuilder| b.build().unwrap_err().field().to_owned();
     assert_eq!(field(BudgetConfig::builder().percent(-1.0)), "percent");
     assert_eq!(field(BudgetConfig::builder().percent(f64::NAN)), "percent");
     assert_eq!(field(BudgetConfig::builder().percent(1000.1)), "percent");

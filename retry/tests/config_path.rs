@@ -4,23 +4,10 @@
 #![cfg(feature = "serde")]
 
 use ballast_core::ConfigError;
-use serde::Deserialize;
-use std::collections::HashMap;
+use ballast_test_support::config_path::{self, AppConfig};
 
-#[derive(Debug, Deserialize)]
-struct AppConfig {
-    #[allow(dead_code)]
-    services: HashMap<String, Service>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Service {
-    #[allow(dead_code)]
-    retry: ballast_retry::Config,
-}
-
-fn read(file: &str) -> Result<AppConfig, ConfigError> {
-    ballast_core::config_file::from_deserializer(&mut serde_json::Deserializer::from_str(file))
+fn read(file: &str) -> Result<AppConfig<ballast_retry::Config>, ConfigError> {
+    config_path::read(file)
 }
 
 #[test]
@@ -58,6 +45,38 @@ fn a_bad_backoff_names_its_key_under_backoff() {
     assert_eq!(
         err.path(),
         Some("services.inventory.retry.backoff.base"),
+        "{err}"
+    );
+}
+
+/// The error read from a hedge config `hedge` (JSON) under
+/// `services.inventory.hedge`.
+fn hedge_error(hedge: &str) -> ConfigError {
+    let file = format!(r#"{{ "services": {{ "inventory": {{ "hedge": {hedge} }} }} }}"#);
+    config_path::read::<ballast_retry::HedgeConfig>(&file).unwrap_err()
+}
+
+#[test]
+fn an_invalid_hedge_config_names_its_key_path() {
+    let err = hedge_error(r#"{ "max_hedges": 0 }"#);
+    assert_eq!(
+        err.path(),
+        Some("services.inventory.hedge.max_hedges"),
+        "{err}"
+    );
+    assert_eq!(err.component(), "hedge");
+    let err = hedge_error(r#"{ "delay": { "percentile": 120 } }"#);
+    assert_eq!(
+        err.path(),
+        Some("services.inventory.hedge.delay.percentile"),
+        "{err}"
+    );
+    let err = hedge_error(r#"{ "delay": "0s" }"#);
+    assert_eq!(err.path(), Some("services.inventory.hedge.delay"), "{err}");
+    let err = hedge_error(r#"{ "budget": { "percent": 1200 } }"#);
+    assert_eq!(
+        err.path(),
+        Some("services.inventory.hedge.budget.percent"),
         "{err}"
     );
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 const MS: Duration = Duration::from_millis(1);
 
-fn field_of(builder: ballast_retry::HedgeConfigBuilder) -> &'static str {
-    builder.build().unwrap_err().field()
+fn field_of(builder: ballast_retry::HedgeConfigBuilder) -> String {
+    builder.build().unwrap_err().field().to_owned()
 }
 
 #[test]

@@ -278,7 +278,7 @@ mod tests {
     #[test]
     fn bounds_that_do_not_hold_together_are_config_errors() {
         let b = AdaptiveConfig::builder;
-        let field = |r: Result<AdaptiveConfig, ConfigError>| r.unwrap_err().field();
+        let field = |r: Result<AdaptiveConfig, ConfigError>| r.unwrap_err().field().to_owned();
         assert_eq!(field(b().min_limit(0).build()), "min_limit");
         assert_eq!(field(b().min_limit(10).max_limit(5).build()), "max_limit");
         assert_eq!(field(b().max_limit(MAX_LIMIT + 1).build()), "max_limit");

@@ -123,10 +123,22 @@ impl TryFrom<RawConfig> for AdaptiveConfig {
 impl<'de> Deserialize<'de> for AdaptiveConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawConfig::deserialize(d)?;
+        // An algorithm's settings sit under its own key, as written.
+        let algorithm = match &raw.algorithm {
+            Some(RawAlgorithm::Aimd(_)) => "algorithm.aimd",
+            Some(RawAlgorithm::Vegas(_)) => "algorithm.vegas",
+            Some(RawAlgorithm::Gradient2(_)) => "algorithm.gradient2",
+            None => "algorithm",
+        };
         AdaptiveConfig::try_from(raw).map_err(|e| {
-            // The builder's fields are named as this config's keys.
-            let key = e.field();
-            ballast_core::config_file::invalid(e, key)
+            // The builders' fields are named as the keys in the file.
+            let key = match e.component() {
+                "adaptive aimd" | "adaptive vegas" | "adaptive gradient2" => {
+                    format!("{algorithm}.{}", e.field())
+                }
+                _ => e.field().to_owned(),
+            };
+            ballast_core::config_file::invalid(&e, &key)
         })
     }
 }

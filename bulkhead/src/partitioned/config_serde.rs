@@ -88,9 +88,13 @@ impl<'de> Deserialize<'de> for PartitionedConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawPartitionedConfig::deserialize(d)?;
         PartitionedConfig::try_from(raw).map_err(|e| {
-            // The builder's fields are named as this config's keys.
-            let key = e.field();
-            ballast_core::config_file::invalid(e, key)
+            // The builder's fields are named as this config's keys, but
+            // for a partition's problems, found in the list `partitions`.
+            let key = match e.field() {
+                "partition" => "partitions",
+                field => field,
+            };
+            ballast_core::config_file::invalid(&e, key)
         })
     }
 }

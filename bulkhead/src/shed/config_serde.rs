@@ -90,9 +90,13 @@ impl<'de> Deserialize<'de> for ShedConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = RawShedConfig::deserialize(d)?;
         ShedConfig::try_from(raw).map_err(|e| {
-            // The builder's fields are named as this config's keys.
-            let key = e.field();
-            ballast_core::config_file::invalid(e, key)
+            // The builder's fields are named as this config's keys, but
+            // for the thresholds, nested under `thresholds` in the file.
+            let key = match e.field().strip_prefix("threshold_") {
+                Some(priority) => format!("thresholds.{priority}"),
+                None => e.field().to_owned(),
+            };
+            ballast_core::config_file::invalid(&e, &key)
         })
     }
 }

@@ -3,23 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses a part
 
-/// The service URL in `var`, or `None` after printing why `test` skips.
-/// Panics instead when `BALLAST_REQUIRE_SERVICES=1` (CI), so a missing
-/// service fails the run rather than passing it silently.
-pub fn service(var: &str, test: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("BALLAST_REQUIRE_SERVICES").as_deref() == Ok("1") => {
-            panic!(
-                "{test} needs {var} and BALLAST_REQUIRE_SERVICES=1; run `eval \"$(scripts/services)\"`"
-            )
-        }
-        _ => {
-            eprintln!("skipping {test}: {var} not set");
-            None
-        }
-    }
-}
+/// The service URL in `var`, or `None` after printing why `test` skips;
+/// panics when `BALLAST_REQUIRE_SERVICES=1` (the rule every ballast test
+/// keeps, in `ballast-test-support`).
+#[allow(unused_imports)] // each test binary uses a part
+pub use ballast_test_support::service;
 
 /// `prefix_` and 12 random hex digits: a table, stream, queue or exchange
 /// name no other test (or earlier run) uses.

@@ -92,7 +92,7 @@ impl<'de> Deserialize<'de> for RedisConfig {
                 "period" => "rate.per",
                 field => field,
             };
-            ballast_core::config_file::invalid(e, key)
+            ballast_core::config_file::invalid(&e, key)
         })
     }
 }

@@ -19,17 +19,7 @@ use tokio::task::JoinHandle;
 /// saying why). Panics instead when `BALLAST_REQUIRE_SERVICES=1`: in CI a
 /// missing Redis is a failure, not a skip.
 pub fn redis_url(test: &str) -> Option<String> {
-    match std::env::var("BALLAST_REDIS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            let why = "BALLAST_REDIS_URL is unset (run `eval \"$(scripts/services)\"`)";
-            if std::env::var("BALLAST_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("{test}: {why} and BALLAST_REQUIRE_SERVICES=1");
-            }
-            eprintln!("skipping {test}: {why}");
-            None
-        }
-    }
+    ballast_test_support::service("BALLAST_REDIS_URL", test)
 }
 
 /// Binds `$url` to the Redis URL or returns from the test, skipping.

@@ -117,9 +117,11 @@ impl<'de> Deserialize<'de> for HedgeConfig {
             // the budget's are nested under its own.
             let key = match e.component() {
                 "retry budget" => format!("budget.{}", e.field()),
+                // The builder's `p`, written `percentile` in the file.
+                _ if e.field() == "delay.p" => "delay.percentile".to_owned(),
                 _ => e.field().to_owned(),
             };
-            ballast_core::config_file::invalid(e, &key)
+            ballast_core::config_file::invalid(&e, &key)
         })
     }
 }

@@ -258,20 +258,11 @@ pub fn config(table: &str) -> ballast_saga::Config {
         .unwrap()
 }
 
-/// The service URL in `var`, or None after printing why the test skips;
-/// panics when BALLAST_REQUIRE_SERVICES=1.
-pub fn service(var: &str, test: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            if std::env::var("BALLAST_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("{test}: {var} is not set and BALLAST_REQUIRE_SERVICES=1");
-            }
-            eprintln!("skipping {test}: {var} not set");
-            None
-        }
-    }
-}
+/// The service URL in `var`, or `None` after printing why `test` skips;
+/// panics when `BALLAST_REQUIRE_SERVICES=1` (the rule every ballast test
+/// keeps, in `ballast-test-support`).
+#[allow(unused_imports)] // each test binary uses a part
+pub use ballast_test_support::service;
 
 /// A SQLite pool on a new file in `dir`.
 pub async fn sqlite(dir: &tempfile::TempDir) -> sqlx::SqlitePool {

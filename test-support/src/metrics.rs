@@ -1,8 +1,19 @@
-//! A recording `metrics` recorder for the metrics tests: keeps every
-//! registered counter and gauge so a test can read what was reported.
+//! A recording `metrics` recorder: keeps every counter and gauge a policy
+//! registers, so a test reads back what was reported.
 //!
-//! Include with `#[path = "common/recorder.rs"] mod recorder;`.
-#![allow(dead_code)]
+//! A policy registers its series when it is built, with the recorder of
+//! that moment: build it inside `metrics::with_local_recorder(recording, ..)`
+//! and every later call reports into the recording, on any thread.
+//! Histograms are not kept.
+//!
+//! ```
+//! let recording = ballast_test_support::metrics::recording();
+//! let calls = metrics::with_local_recorder(&recording, || {
+//!     metrics::counter!("ballast_test_calls", "name" => "a")
+//! });
+//! calls.increment(2);
+//! assert_eq!(recording.counter("ballast_test_calls", &[("name", "a")]), 2);
+//! ```
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use std::collections::BTreeMap;
@@ -10,11 +21,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Keeps every registered counter and gauge by its name and sorted labels.
+///
+/// A recorder for `metrics::with_local_recorder` as `&'static Recording`
+/// ([`recording`] makes one).
 #[derive(Default)]
 pub struct Recording {
     series: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
 }
 
+/// A series' name and labels as one sortable string: `name{k=v,..}`.
 fn id(name: &str, labels: &[(&str, &str)]) -> String {
     let mut labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     labels.sort();
@@ -22,19 +37,26 @@ fn id(name: &str, labels: &[(&str, &str)]) -> String {
 }
 
 impl Recording {
+    /// The shared cell of `key`'s series, made on first use.
     fn slot(&self, key: &Key) -> Arc<AtomicU64> {
         let labels: Vec<(&str, &str)> = key.labels().map(|l| (l.key(), l.value())).collect();
         let mut series = self.series.lock().unwrap();
         series.entry(id(key.name(), &labels)).or_default().clone()
     }
 
+    /// The value of the counter `name` with exactly `labels` (in any
+    /// order). Panics if no such series was registered.
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
         let series = self.series.lock().unwrap();
         let slot = series.get(&id(name, labels));
         slot.unwrap_or_else(|| panic!("no series {}", id(name, labels)))
+            // Relaxed: the test reads after the calls it awaited; nothing
+            // else is ordered by this value.
             .load(Ordering::Relaxed)
     }
 
+    /// The value of the gauge `name` with exactly `labels` (in any
+    /// order). Panics if no such series was registered.
     pub fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         f64::from_bits(self.counter(name, labels))
     }
@@ -58,7 +80,8 @@ impl Recorder for &'static Recording {
     }
 }
 
-/// A recorder that lives as long as the test binary.
+/// A new recording that lives as long as the test binary (leaked: one
+/// per test, a few hundred bytes).
 pub fn recording() -> &'static Recording {
     Box::leak(Box::default())
 }
