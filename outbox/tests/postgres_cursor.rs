@@ -20,12 +20,13 @@ async fn outbox(url: &str) -> Outbox<sqlx::Postgres> {
 }
 
 /// A relay that reads from exactly the newest stamp it published (no
-/// lookback) and polls so rarely that only the rescan or the guard can
-/// find a row behind its position within the tests' bounds.
-fn relay_config(rescan: Duration) -> RelayConfig {
+/// lookback), so a row behind its position is found only by a read from
+/// the front: the rescan, or the guard meeting the row's successor. (A poll
+/// reads from the position too; it only recovers a missed wake-up.)
+fn relay_config(rescan: Duration, poll: Duration) -> RelayConfig {
     RelayConfig::builder()
         .lease_ttl(Duration::from_secs(5))
-        .poll_interval(Duration::from_secs(120))
+        .poll_interval(poll)
         .rescan_interval(rescan)
         .lookback(Duration::ZERO)
         .build()
@@ -58,6 +59,19 @@ async fn late_committer_behind_the_position(
     late
 }
 
+/// Waits until `n` messages arrived; on timeout, fails saying which did.
+async fn wait_for(recorder: &Recorder, n: usize, limit: Duration) {
+    let start = std::time::Instant::now();
+    while recorder.count() < n {
+        assert!(
+            start.elapsed() < limit,
+            "only {:?} arrived within {limit:?}",
+            payloads(recorder)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn payloads(recorder: &Recorder) -> Vec<String> {
     recorder
         .seen
@@ -77,12 +91,12 @@ async fn a_late_committer_behind_the_read_position_is_found_by_the_rescan() {
     let relay = Relay::start(
         &outbox,
         recorder.clone(),
-        relay_config(Duration::from_millis(300)),
+        relay_config(Duration::from_millis(300), Duration::from_secs(120)),
     );
     let late = late_committer_behind_the_position(&outbox, &recorder).await;
     late.commit().await.unwrap();
-    // Polling is every 120 s: only a rescan from the front finds k1 (every
-    // 300 ms; the bound is generous for a loaded machine).
+    // Only a rescan from the front finds k1 (every 300 ms; the bound is
+    // generous for a loaded machine).
     recorder.wait_for(3, Duration::from_secs(30)).await;
     relay.shutdown().await;
     assert_eq!(payloads(&recorder), ["b1", "b2", "k1"]);
@@ -98,16 +112,17 @@ async fn a_late_committer_behind_the_read_position_is_not_overtaken_by_its_keys_
     let outbox = outbox(&url).await;
     let recorder = Recorder::default();
     // No rescan within the test: k1 can only be found because k2 is held
-    // behind it, which sends the next claim to the front.
+    // behind it, which sends the next claim to the front. (k2's wake-up can
+    // race the relay going idle; the 200 ms poll recovers it.)
     let relay = Relay::start(
         &outbox,
         recorder.clone(),
-        relay_config(Duration::from_secs(600)),
+        relay_config(Duration::from_secs(600), Duration::from_millis(200)),
     );
     let late = late_committer_behind_the_position(&outbox, &recorder).await;
     late.commit().await.unwrap();
     commit_one(&outbox, &Message::new("t", "k", "k2")).await;
-    recorder.wait_for(4, Duration::from_secs(30)).await;
+    wait_for(&recorder, 4, Duration::from_secs(30)).await;
     relay.shutdown().await;
     assert_eq!(payloads(&recorder), ["b1", "b2", "k1", "k2"]);
     assert_eq!(recorder.assert_key_order(), 0);
@@ -208,7 +223,7 @@ async fn tables_made_before_the_guard_index_get_it_on_the_next_open() {
     let relay = Relay::start(
         &reopened,
         recorder.clone(),
-        relay_config(Duration::from_millis(300)),
+        relay_config(Duration::from_millis(300), Duration::from_secs(120)),
     );
     recorder.wait_for(1, Duration::from_secs(20)).await;
     relay.shutdown().await;
