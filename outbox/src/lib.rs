@@ -180,10 +180,16 @@
 //! on a shared 2-core machine), a transaction held open for the whole
 //! drain left a relay reading from the front 0.39 and 0.47 of its rate
 //! without one when database-bound (a counting publisher) and 0.78 and
-//! 0.80 to JetStream (two runs); reading from the position, 0.75 and 1.15
-//! database-bound and 1.05 and 1.66 to JetStream. The machine's load moved
-//! between and within runs, so read these as "the crawl is gone", not as
-//! exact figures.
+//! 0.80 to JetStream (two runs); reading from the position, 0.75, 1.15 and
+//! 0.86 database-bound and 1.05, 1.66 and 0.78 to JetStream (three runs).
+//! The machine's load moved between and within runs, so these are rough.
+//! What is left is the rescan: each read from the front still walks every
+//! entry deleted since the held transaction began, so its cost grows with
+//! that transaction's age; it runs once a rescan interval per partition
+//! instead of once per claim. A drain whose batches take about a rescan
+//! interval each gains little; raise the interval when transactions are
+//! held open for long (a late committer with no successor then waits
+//! longer).
 //!
 //! Keep transactions short on an outbox database all the same: the rows
 //! the held transaction keeps cost table space and vacuum work.
