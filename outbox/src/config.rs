@@ -193,6 +193,8 @@ pub struct RelayConfig {
     pub(crate) batch_size: u32,
     pub(crate) lease_ttl: Duration,
     pub(crate) poll_interval: Duration,
+    pub(crate) rescan_interval: Duration,
+    pub(crate) lookback: Duration,
     pub(crate) publish_timeout: Duration,
     pub(crate) max_attempts: u32,
     pub(crate) on_dead_letter: OnDeadLetter,
@@ -213,7 +215,8 @@ impl Default for RelayConfig {
 
 impl RelayConfig {
     /// Starts from the defaults: batches of 100, 10 s leases, a poll every
-    /// 500 ms when nothing wakes the relay, 5 broker refusals before a
+    /// 500 ms when nothing wakes the relay, a read from the front at least
+    /// every second with a 100 ms lookback, 5 broker refusals before a
     /// message is dead-lettered, keys held behind a dead letter, rows
     /// deleted once published, 4 batches in flight.
     pub fn builder() -> RelayConfigBuilder {
@@ -223,6 +226,8 @@ impl RelayConfig {
                 batch_size: 100,
                 lease_ttl: Duration::from_secs(10),
                 poll_interval: Duration::from_millis(500),
+                rescan_interval: Duration::from_secs(1),
+                lookback: Duration::from_millis(100),
                 publish_timeout: Duration::ZERO,
                 max_attempts: 5,
                 on_dead_letter: OnDeadLetter::HoldKey,
@@ -253,6 +258,17 @@ impl RelayConfig {
     /// How long one batch may spend publishing.
     pub fn publish_timeout(&self) -> Duration {
         self.publish_timeout
+    }
+
+    /// The longest a partition reads from its position before reading from
+    /// the front again.
+    pub fn rescan_interval(&self) -> Duration {
+        self.rescan_interval
+    }
+
+    /// How far below the newest stamp it published a claim starts.
+    pub fn lookback(&self) -> Duration {
+        self.lookback
     }
 }
 
@@ -290,6 +306,33 @@ impl RelayConfigBuilder {
     /// (PostgreSQL wakes it on `NOTIFY`; SQLite polls).
     pub fn poll_interval(mut self, every: Duration) -> Self {
         self.config.poll_interval = every;
+        self
+    }
+
+    /// The longest a partition's claims read from the relay's position
+    /// before one reads from the front again (PostgreSQL; 1 ms to 1 h,
+    /// default 1 s). Claims start past the rows already published, so a
+    /// transaction held open elsewhere does not make them walk every row
+    /// deleted since it began; a message whose transaction commits after
+    /// the position passed its stamp (and that no later message of its key
+    /// follows, which would send the next claim to the front at once) waits
+    /// for that read, at most this long. Lower means less delay for such a
+    /// message and more reads from the front, each of which walks the dead
+    /// index entries a held transaction keeps.
+    pub fn rescan_interval(mut self, every: Duration) -> Self {
+        self.config.rescan_interval = every;
+        self
+    }
+
+    /// How far below the newest stamp it published a claim starts reading
+    /// (PostgreSQL; up to 1 h, default 100 ms; zero is allowed). A stamp is
+    /// the writer's clock at enqueue, so a message whose transaction ran
+    /// this much longer than one published after it (or whose writer's
+    /// clock is this much behind) is still found by the next claim instead
+    /// of the next rescan. Each claim walks the dead entries of this window
+    /// while a transaction is held open elsewhere.
+    pub fn lookback(mut self, window: Duration) -> Self {
+        self.config.lookback = window;
         self
     }
 
@@ -376,6 +419,22 @@ impl RelayConfigBuilder {
                 RELAY,
                 "poll_interval",
                 format!("must be between 1ns and 1h, got {:?}", c.poll_interval),
+            ));
+        }
+        if c.rescan_interval < Duration::from_millis(1)
+            || c.rescan_interval > Duration::from_secs(3600)
+        {
+            return Err(ConfigError::new(
+                RELAY,
+                "rescan_interval",
+                format!("must be between 1ms and 1h, got {:?}", c.rescan_interval),
+            ));
+        }
+        if c.lookback > Duration::from_secs(3600) {
+            return Err(ConfigError::new(
+                RELAY,
+                "lookback",
+                format!("must be at most 1h, got {:?}", c.lookback),
             ));
         }
         c.publish_timeout = match self.publish_timeout {

@@ -48,11 +48,16 @@
 //! after the first committed (or rolled back, giving its number back). Each
 //! key's messages thus carry `seq` 1, 2, 3, ... in commit order, with no
 //! gaps, and a stamp (microseconds, raised past the key's previous stamp)
-//! that orders them the same way. The relay never keeps a cursor: it always
-//! claims the oldest stamps still in the table, so a late committer is
-//! simply picked up on the next claim, and the key's earlier messages,
-//! having smaller stamps, went first. Nothing depends on transaction ids or
-//! on the snapshot's `xmin`, so a dump and restore (which restarts
+//! that orders them the same way. On PostgreSQL the relay publishes a
+//! message only once its key's previous message (`seq - 1`) has left the
+//! outbox, or goes right before it in the same batch (each only after the
+//! broker acknowledged the one before). That rule, checked on every claim,
+//! is what keeps a key's order: a late committer is never overtaken by its
+//! key's next message, which could only be written after it committed.
+//! Where a claim starts reading (see "Table health") only decides how soon
+//! a late committer is found. SQLite's relay always claims the oldest
+//! stamps first, which keeps the same order. Nothing depends on
+//! transaction ids or on the snapshot's `xmin`, so a dump and restore (which restarts
 //! transaction ids) changes nothing: counters and stamps are plain data.
 //! The price is one extra row write per message, and writers of one key
 //! queue behind each other (writers of different keys do not).
@@ -131,13 +136,63 @@
 //! `<table>_published` under [`Retention::Keep`]), so the table holds only
 //! what is waiting, and vacuum keeps the claim's `(partition, ts)` index
 //! short. While a long transaction elsewhere holds back vacuum, the index
-//! entries of deleted rows stay, and each claim walks past those at the
-//! front of its partition: in the bench (`benches/relay.rs`, 1,000,000
-//! messages, batches of 1,000) a transaction held open for the whole
-//! drain cost the relay a third of its rate to JetStream (0.65 to 0.78 of
-//! the drain without it) and half of a database-bound drain (0.43 to
-//! 0.46), about what it cost a bare `SKIP LOCKED` loop (0.61 to 0.66).
-//! Keep transactions short on an outbox database.
+//! entries of deleted rows stay, and a claim reading a partition from the
+//! front walks every one of them: the walk grows with the held
+//! transaction's age, and a relay that always read from the front lost a
+//! third to a half of its rate over a drain (see below).
+//!
+//! So on PostgreSQL each partition's worker keeps a read position in memory
+//! while it holds the lease:
+//!
+//! - A new lease reads from the front. After a batch whose claimed rows
+//!   all left the table, the next claim reads from the newest stamp it
+//!   removed less [`RelayConfigBuilder::lookback`] (100 ms by default);
+//!   the index scan starts there, past the dead entries below. A batch
+//!   that leaves rows behind (not acknowledged, refused) keeps the position
+//!   at the lowest of them.
+//! - A message whose transaction commits after the position passed its
+//!   stamp is behind the read. It is never overtaken: its key's next
+//!   message is written only after it committed, and is held by the rule
+//!   above while it waits (the claim asks, per row, whether the key's
+//!   previous message is still in the outbox: one exact probe of a unique
+//!   `(key, seq)` index, which meets at most that row's own entries, so it
+//!   does not crawl). Meeting such a held message sends the next claim to
+//!   the front, which finds the late one at once.
+//! - A late message with no successor yet is found by a read from the
+//!   front, which runs at least every [`RelayConfigBuilder::rescan_interval`]
+//!   (1 s by default; an idle partition is checked at least that often).
+//!   That read walks the dead entries; once a rescan interval, not per
+//!   claim.
+//!
+//! The rule also covers a row someone else holds locked: the claim's
+//! `SKIP LOCKED` passes over it, and its key's later messages wait for it.
+//! The `(key, seq)` index is migration version 2 (tables made by an older
+//! version get it on the next [`Outbox::new`]; building it locks writes to
+//! the hot table for as long as the build takes, short when the table holds
+//! only what is waiting). Every writer keeps `(key, seq)` unique: the key's
+//! counter hands each number out once, and a dead letter put back keeps
+//! its own. SQLite keeps reading from the front: it frees a deleted row's
+//! index entry at once (no row versions), so its front holds nothing dead
+//! to walk, and it runs one relay.
+//!
+//! In the bench (`benches/relay.rs`, sections `drain` and `held`:
+//! 1,000,000 messages over 10,000 keys, 64 partitions, batches of 1,000,
+//! on a shared 2-core machine), a transaction held open for the whole
+//! drain left a relay reading from the front 0.39 and 0.47 of its rate
+//! without one when database-bound (a counting publisher) and 0.78 and
+//! 0.80 to JetStream (two runs); reading from the position, 0.75, 1.15 and
+//! 0.86 database-bound and 1.05, 1.66 and 0.78 to JetStream (three runs).
+//! The machine's load moved between and within runs, so these are rough.
+//! What is left is the rescan: each read from the front still walks every
+//! entry deleted since the held transaction began, so its cost grows with
+//! that transaction's age; it runs once a rescan interval per partition
+//! instead of once per claim. A drain whose batches take about a rescan
+//! interval each gains little; raise the interval when transactions are
+//! held open for long (a late committer with no successor then waits
+//! longer).
+//!
+//! Keep transactions short on an outbox database all the same: the rows
+//! the held transaction keeps cost table space and vacuum work.
 //!
 //! # Map
 //!

@@ -15,7 +15,13 @@
 //!   messages go one at a time, each after the previous was acknowledged.
 //! - A worker asked to stop finishes its batch, then gives the lease back
 //!   so another relay can start at once.
+//! - A worker keeps its partition's read position in memory ([`cursor`]):
+//!   claims start past what it already removed, a row is published only
+//!   once its key's previous message left the outbox (or goes before it in
+//!   the batch), and a read from the front runs at least every
+//!   `rescan_interval`.
 
+mod cursor;
 mod send;
 mod stats;
 mod worker;

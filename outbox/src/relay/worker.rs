@@ -3,13 +3,16 @@
 //! partition, so a key's batches never overlap.
 
 use super::Shared;
+use super::cursor::{self, Cursor};
 use super::stats::Counters;
 use crate::Error;
 use crate::Publisher;
-use crate::store::{Backend, Lease, Store};
+use crate::store::{Backend, Lease, Outcome, Store};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
 
 /// Why a worker ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +32,14 @@ pub(crate) async fn run<DB: Backend, P: Publisher>(
     let store = &shared.outbox.inner.store;
     let relay = &shared.config.relay_id;
     let mut backoff = Duration::from_millis(50);
+    // A new lease reads from the front first.
+    let mut cursor = Cursor::new(shared.config.rescan_interval, shared.config.lookback);
+    // An idle partition is looked at again at least this often, so a row
+    // behind the read position is found within a rescan.
+    let idle_wait = shared
+        .config
+        .poll_interval
+        .min(shared.config.rescan_interval);
     loop {
         if *stop.borrow() {
             break;
@@ -37,12 +48,14 @@ pub(crate) async fn run<DB: Backend, P: Publisher>(
             permit = shared.batches.acquire() => match permit { Ok(p) => p, Err(_) => break },
             _ = stop.changed() => break,
         };
+        let from = cursor.floor(Instant::now());
         let claimed = store
             .claim(
                 relay,
                 lease,
                 shared.config.batch_size,
                 shared.config.lease_ttl,
+                from,
             )
             .await;
         let pause = match claimed {
@@ -62,15 +75,22 @@ pub(crate) async fn run<DB: Backend, P: Publisher>(
                 loop {
                     tokio::select! {
                         _ = wake.notified() => {}
-                        _ = tokio::time::sleep(shared.config.poll_interval) => {}
+                        _ = tokio::time::sleep(idle_wait) => {}
                         _ = stop.changed() => {}
                     }
                     if *stop.borrow() {
                         break;
                     }
-                    match store.has_work(lease.partition).await {
+                    let from = cursor.floor(Instant::now());
+                    match store.has_work(lease.partition, from).await {
                         Ok(false) => continue,
-                        Ok(true) => break,
+                        Ok(true) => {
+                            // Found from the front: the claim reads there too.
+                            if from.is_none() {
+                                cursor.reset();
+                            }
+                            break;
+                        }
                         Err(e) => {
                             Counters::add(&shared.counters.database_errors, 1);
                             tracing::warn!(target: "ballast_outbox", partition = lease.partition, error = %e, "checking for work failed");
@@ -82,14 +102,34 @@ pub(crate) async fn run<DB: Backend, P: Publisher>(
             }
             Ok(Some((batch, rows))) => {
                 Counters::add(&shared.counters.batches, 1);
+                let claimed: Vec<i64> = rows.iter().map(|r| r.ts).collect();
+                let (rows, held_back) = cursor::admit(rows);
+                let stamps: Vec<(uuid::Uuid, i64)> = rows.iter().map(|r| (r.id, r.ts)).collect();
                 let total = rows.len() as u64;
-                let (outcome, pause) = shared.sender.publish(lease.partition as u32, rows).await;
+                let (outcome, mut pause) = if rows.is_empty() {
+                    (Outcome::default(), None)
+                } else {
+                    shared.sender.publish(lease.partition as u32, rows).await
+                };
                 let (acked, refused) = (outcome.acked.len() as u64, outcome.refused.len() as u64);
+                let gone: HashSet<uuid::Uuid> = outcome.acked.iter().copied().collect();
+                let left: Vec<i64> = stamps
+                    .iter()
+                    .filter(|(id, _)| !gone.contains(id))
+                    .map(|&(_, ts)| ts)
+                    .collect();
+                if total == 0 && from.is_none() {
+                    // Everything this claim from the front met waits behind
+                    // a message it could not claim (locked elsewhere): give
+                    // it a moment rather than spin.
+                    pause = Some(shared.config.poll_interval);
+                }
                 match store
                     .complete(batch, lease, outcome, &shared.settings)
                     .await
                 {
                     Ok(done) => {
+                        cursor.advance(&claimed, &left, held_back > 0);
                         backoff = Duration::from_millis(50);
                         Counters::add(&shared.counters.published, acked);
                         Counters::add(&shared.counters.refused, refused);
@@ -107,6 +147,7 @@ pub(crate) async fn run<DB: Backend, P: Publisher>(
                     Err(e) => {
                         // Nothing recorded: the batch's rows stay and go
                         // out again (duplicates, same ids).
+                        cursor.reset();
                         Counters::add(&shared.counters.database_errors, 1);
                         tracing::warn!(target: "ballast_outbox", partition = lease.partition, error = %e, "recording a batch failed; its messages will be published again");
                         backoff = (backoff * 2).min(Duration::from_secs(5));

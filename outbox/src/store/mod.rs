@@ -70,7 +70,8 @@ impl Names {
 }
 
 impl Names {
-    /// Whether a partition has claimable rows (the same in both dialects).
+    /// Whether a partition has claimable rows, read from the front (SQLite;
+    /// PostgreSQL reads from the relay's position, in its store).
     pub fn has_work_sql(&self) -> String {
         format!(
             "SELECT EXISTS (SELECT 1 FROM {} o WHERE partition = $1
@@ -100,6 +101,11 @@ pub struct Claimed {
     pub id: Uuid,
     pub key: String,
     pub seq: i64,
+    /// Its ordering stamp (where the relay's read position moves to).
+    pub ts: i64,
+    /// Whether the key's previous message (`seq - 1`) is still in the
+    /// outbox (always false on SQLite, whose relay reads from the front).
+    pub after_waiting: bool,
     pub topic: String,
     pub headers: String,
     pub payload: Vec<u8>,
@@ -284,19 +290,25 @@ pub trait Store: Send + Sync + 'static {
     fn leave(&self, relay: &str) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Renews the lease (failing with [`Error::Fenced`] if it was taken
-    /// over) and claims up to `limit` rows of its partition, oldest first.
-    /// `None` when the partition has nothing to publish (it is then marked
-    /// idle, so the next enqueue wakes the relay).
+    /// over) and claims up to `limit` rows of its partition, oldest first,
+    /// from stamp `from` on (`None`: from the front; SQLite always reads
+    /// from the front). `None` when the partition has nothing there (it is
+    /// then marked idle, so the next enqueue wakes the relay).
     fn claim(
         &self,
         relay: &str,
         lease: Lease,
         limit: u32,
         ttl: Duration,
+        from: Option<i64>,
     ) -> impl Future<Output = Result<Option<Claim<Self::Batch>>, Error>> + Send;
-    /// Whether the partition has rows a claim would take (a plain read, no
-    /// lock, no write).
-    fn has_work(&self, partition: i32) -> impl Future<Output = Result<bool, Error>> + Send;
+    /// Whether the partition has rows a claim from `from` would take (a
+    /// plain read, no lock, no write).
+    fn has_work(
+        &self,
+        partition: i32,
+        from: Option<i64>,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
     /// Records what the broker did with a claimed batch, if the lease is
     /// still this relay's ([`Error::Fenced`] and nothing written if not).
     fn complete(

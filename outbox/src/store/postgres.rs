@@ -45,8 +45,9 @@ fn steps(n: &Names) -> Vec<String> {
         index,
         ..
     } = n;
-    vec![format!(
-        "CREATE TABLE {outbox} (
+    vec![
+        format!(
+            "CREATE TABLE {outbox} (
             id uuid PRIMARY KEY,
             partition integer NOT NULL,
             key text NOT NULL,
@@ -109,7 +110,15 @@ fn steps(n: &Names) -> Vec<String> {
             by text
         );
         CREATE TABLE {meta} (one integer PRIMARY KEY CHECK (one = 1), partitions integer NOT NULL);"
-    )]
+        ),
+        // Version 2: the claim asks, for each row, whether its key's
+        // previous message is still waiting; this makes that an exact probe
+        // (it meets at most that one row's index entries, live or dead, so
+        // it does not crawl under a held transaction). Every writer keeps
+        // (key, seq) unique: the key's counter hands each seq out once, and
+        // a dead letter put back keeps its own.
+        format!("CREATE UNIQUE INDEX {index}_key_seq ON {outbox} (key, seq);"),
+    ]
 }
 
 impl Store for PgStore {
@@ -412,6 +421,7 @@ impl Store for PgStore {
         lease: Lease,
         limit: u32,
         ttl: Duration,
+        from: Option<i64>,
     ) -> Result<Option<(Self::Batch, Vec<Claimed>)>, Error> {
         let n = &self.names;
         let mut tx = self.pool.begin().await?;
@@ -441,17 +451,26 @@ impl Store for PgStore {
                 epoch: lease.epoch,
             });
         }
-        // Oldest stamps first through the (partition, ts) index; a key held
-        // behind a dead letter is left out whole.
+        // Oldest stamps first through the (partition, ts) index, from the
+        // relay's floor (the index scan starts there, past the dead entries
+        // below it); a key held behind a dead letter is left out whole. For
+        // each row: is its key's previous message still waiting? (an exact
+        // probe of the (key, seq) index; the relay holds such a row unless
+        // that message is claimed before it in this batch).
         let rows = sqlx::query(&format!(
-            "SELECT id, key, seq, topic, headers, payload, attempts FROM {outbox} o
-             WHERE partition = $1 AND NOT EXISTS (SELECT 1 FROM {held} h WHERE h.key = o.key)
-             ORDER BY ts LIMIT $2 FOR UPDATE SKIP LOCKED",
+            "SELECT id, key, seq, topic, headers, payload, attempts, ts,
+                    EXISTS (SELECT 1 FROM {outbox} p WHERE p.key = o.key AND p.seq = o.seq - 1)
+             FROM {outbox} o
+             WHERE partition = $1 AND ts >= COALESCE($3::bigint, '{min}'::bigint)
+               AND NOT EXISTS (SELECT 1 FROM {held} h WHERE h.key = o.key)
+             ORDER BY ts LIMIT $2 FOR UPDATE OF o SKIP LOCKED",
             outbox = n.outbox,
-            held = n.held
+            held = n.held,
+            min = i64::MIN,
         ))
         .bind(lease.partition)
         .bind(i64::from(limit))
+        .bind(from)
         .fetch_all(&mut *tx)
         .await?;
         if rows.is_empty() {
@@ -475,16 +494,26 @@ impl Store for PgStore {
                 headers: r.get(4),
                 payload: r.get(5),
                 attempts: r.get(6),
+                ts: r.get(7),
+                after_waiting: r.get(8),
             })
             .collect();
         Ok(Some((tx, claimed)))
     }
 
-    async fn has_work(&self, partition: i32) -> Result<bool, Error> {
-        let found: bool = sqlx::query_scalar(&self.names.has_work_sql())
-            .bind(partition)
-            .fetch_one(&self.pool)
-            .await?;
+    async fn has_work(&self, partition: i32, from: Option<i64>) -> Result<bool, Error> {
+        let n = &self.names;
+        let found: bool = sqlx::query_scalar(&format!(
+            "SELECT EXISTS (SELECT 1 FROM {outbox} o WHERE partition = $1 AND ts >= COALESCE($2::bigint, '{min}'::bigint)
+                 AND NOT EXISTS (SELECT 1 FROM {held} h WHERE h.key = o.key))",
+            outbox = n.outbox,
+            held = n.held,
+            min = i64::MIN,
+        ))
+        .bind(partition)
+        .bind(from)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(found)
     }
 

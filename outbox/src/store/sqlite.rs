@@ -323,6 +323,10 @@ impl Store for SqliteStore {
         lease: Lease,
         limit: u32,
         ttl: Duration,
+        // Always from the front: SQLite frees a deleted row's index entry
+        // at once (no MVCC versions), so the front holds no dead entries to
+        // walk, and the key's oldest row goes first.
+        _from: Option<i64>,
     ) -> Result<Option<((), Vec<Claimed>)>, Error> {
         let n = &self.names;
         let renewed = sqlx::query(&format!(
@@ -343,7 +347,7 @@ impl Store for SqliteStore {
             });
         }
         let rows = sqlx::query(&format!(
-            "SELECT id, key, seq, topic, headers, payload, attempts FROM {outbox} o
+            "SELECT id, key, seq, topic, headers, payload, attempts, ts FROM {outbox} o
              WHERE partition = $1 AND NOT EXISTS (SELECT 1 FROM {held} h WHERE h.key = o.key)
              ORDER BY ts LIMIT $2",
             outbox = n.outbox,
@@ -367,12 +371,14 @@ impl Store for SqliteStore {
                     headers: r.get(4),
                     payload: r.get(5),
                     attempts: r.get::<i64, _>(6) as i32,
+                    ts: r.get(7),
+                    after_waiting: false,
                 })
                 .collect(),
         )))
     }
 
-    async fn has_work(&self, partition: i32) -> Result<bool, Error> {
+    async fn has_work(&self, partition: i32, _from: Option<i64>) -> Result<bool, Error> {
         let found: bool = sqlx::query_scalar(&self.names.has_work_sql())
             .bind(partition)
             .fetch_one(&self.pool)
