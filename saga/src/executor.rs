@@ -131,6 +131,11 @@ impl ExecutorBuilder {
             #[cfg(feature = "crash-hooks")]
             hook: self.hook,
         });
+        // The first renewal and claim run before `start` returns: sagas left
+        // by an earlier run are taken up by then, and a saga started
+        // through the handle is never claimed back from this executor by
+        // a first tick that happened to run late.
+        tick_once(&inner).await;
         let ticker = tokio::spawn(tick(inner.clone()));
         *inner.ticker.lock() = Some(ticker);
         Ok(ExecutorHandle { inner })
@@ -245,29 +250,36 @@ impl Inner {
     }
 }
 
-/// Renews this executor's leases and claims free sagas, every tick.
+/// After the first (run by `start`), renews this executor's leases and
+/// claims free sagas every tick, or at once when an operator's decision
+/// wakes it.
 async fn tick(inner: Arc<Inner>) {
-    let c = &inner.config;
     loop {
-        if let Err(e) = inner.store.renew(&c.owner, c.lease).await {
-            tracing::warn!(error = %e, "saga executor: renewing leases failed");
-        }
-        match inner.store.claim(&c.owner, c.lease, c.claim_batch).await {
-            Ok(leases) => {
-                for lease in leases {
-                    tracing::info!(saga = %lease.id, epoch = lease.epoch, "saga executor: claimed");
-                    inner.spawn(lease, None);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "saga executor: claiming sagas failed"),
-        }
         tokio::select! {
-            _ = tokio::time::sleep(c.tick) => {}
+            _ = tokio::time::sleep(inner.config.tick) => {}
             // A permit stored while claiming is not lost: the next wait
             // takes it at once.
             _ = inner.wake.notified() => {}
             _ = inner.stopping() => return,
         }
+        tick_once(&inner).await;
+    }
+}
+
+/// Renews this executor's leases and claims free sagas, once.
+async fn tick_once(inner: &Arc<Inner>) {
+    let c = &inner.config;
+    if let Err(e) = inner.store.renew(&c.owner, c.lease).await {
+        tracing::warn!(error = %e, "saga executor: renewing leases failed");
+    }
+    match inner.store.claim(&c.owner, c.lease, c.claim_batch).await {
+        Ok(leases) => {
+            for lease in leases {
+                tracing::info!(saga = %lease.id, epoch = lease.epoch, "saga executor: claimed");
+                inner.spawn(lease, None);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "saga executor: claiming sagas failed"),
     }
 }
 
