@@ -13,40 +13,16 @@
 //! `cargo bench -p ballast-deadline --bench metrics_cost [--features metrics]`
 
 use ballast_deadline::{Config, TimeoutLayer};
-use criterion::{Criterion, criterion_group, criterion_main};
 #[cfg(feature = "metrics")]
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use ballast_test_support::metrics::Atomics;
+use criterion::{Criterion, criterion_group, criterion_main};
 use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::hint::black_box;
 use std::pin::pin;
-#[cfg(feature = "metrics")]
-use std::sync::Arc;
-#[cfg(feature = "metrics")]
-use std::sync::atomic::AtomicU64;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tower::{Layer, Service};
-
-/// A recorder whose every series is its own atomic counter.
-#[cfg(feature = "metrics")]
-struct Atomics;
-
-#[cfg(feature = "metrics")]
-impl Recorder for Atomics {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(Arc::new(AtomicU64::new(0)))
-    }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::from_arc(Arc::new(AtomicU64::new(0)))
-    }
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
-    }
-}
 
 /// A service that answers at once.
 #[derive(Clone, Copy)]

@@ -85,3 +85,23 @@ impl Recorder for &'static Recording {
 pub fn recording() -> &'static Recording {
     Box::leak(Box::default())
 }
+
+/// A recorder whose every series is an atomic counter of its own, kept by
+/// no one: what reporting costs a policy when an exporter's handles are
+/// plain atomics (the `metrics_cost` benches' "atomic recorder" rows).
+pub struct Atomics;
+
+impl Recorder for Atomics {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::from_arc(Arc::new(AtomicU64::new(0)))
+    }
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(Arc::new(AtomicU64::new(0)))
+    }
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::noop()
+    }
+}
