@@ -725,6 +725,7 @@ impl Drain<'_> {
             .batch_size(self.batch)
             .max_concurrent_batches(self.s.concurrency)
             .poll_interval(Duration::from_millis(50))
+            .rescan_interval(Duration::from_millis(env_u64("BENCH_RESCAN_MS", 1000)))
             .build()?)
     }
 

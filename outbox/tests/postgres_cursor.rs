@@ -91,15 +91,98 @@ async fn a_late_committer_behind_the_read_position_is_found_by_the_rescan() {
     let relay = Relay::start(
         &outbox,
         recorder.clone(),
-        relay_config(Duration::from_millis(300), Duration::from_secs(120)),
+        relay_config(Duration::from_millis(500), Duration::from_secs(120)),
     );
     let late = late_committer_behind_the_position(&outbox, &recorder).await;
     late.commit().await.unwrap();
-    // Only a rescan from the front finds k1 (every 300 ms; the bound is
-    // generous for a loaded machine).
-    recorder.wait_for(3, Duration::from_secs(30)).await;
+    // Only a rescan finds k1: one from its horizon within a rescan or two
+    // (every 500 ms), well before the read from the front every 60th
+    // rescan makes (30 s); the bound is generous for a loaded machine.
+    recorder.wait_for(3, Duration::from_secs(15)).await;
     relay.shutdown().await;
     assert_eq!(payloads(&recorder), ["b1", "b2", "k1"]);
+    assert_eq!(recorder.assert_key_order(), 0);
+    support::drop_outbox_tables(outbox.pool(), outbox.config().table()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_committer_is_found_by_the_rescan_while_a_transaction_is_held_open_elsewhere() {
+    let Some(url) = support::service("BALLAST_PG_URL", "cursor_rescan_held") else {
+        return;
+    };
+    let outbox = outbox(&url).await;
+    // Held from before the late committer began, on no outbox table: the
+    // rescan's horizon leaves it out and still goes back far enough.
+    let mut held = outbox.pool().begin().await.unwrap();
+    sqlx::query("SELECT txid_current()")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let recorder = Recorder::default();
+    let relay = Relay::start(
+        &outbox,
+        recorder.clone(),
+        relay_config(Duration::from_millis(500), Duration::from_secs(120)),
+    );
+    let late = late_committer_behind_the_position(&outbox, &recorder).await;
+    // Rescans pass while k1 is still open.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    late.commit().await.unwrap();
+    // As above: within a rescan or two, long before the front read (30 s).
+    recorder.wait_for(3, Duration::from_secs(15)).await;
+    relay.shutdown().await;
+    held.rollback().await.unwrap();
+    assert_eq!(payloads(&recorder), ["b1", "b2", "k1"]);
+    assert_eq!(recorder.assert_key_order(), 0);
+    support::drop_outbox_tables(outbox.pool(), outbox.config().table()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_put_back_and_the_message_held_behind_it_go_out_in_order_without_a_rescan() {
+    let Some(url) = support::service("BALLAST_PG_URL", "cursor_dead_retry") else {
+        return;
+    };
+    let outbox = outbox(&url).await;
+    let recorder = Recorder::default();
+    *recorder.refuse_key.lock() = Some("k".into());
+    // No rescan within the test: the put-back rows are stamped anew, ahead
+    // of the read position.
+    let relay = Relay::start(
+        &outbox,
+        recorder.clone(),
+        RelayConfig::builder()
+            .lease_ttl(Duration::from_secs(5))
+            .poll_interval(Duration::from_millis(100))
+            .rescan_interval(Duration::from_secs(600))
+            .lookback(Duration::ZERO)
+            .max_attempts(1)
+            .build()
+            .unwrap(),
+    );
+    commit_one(&outbox, &Message::new("t", "k", "k1")).await;
+    let start = std::time::Instant::now();
+    let dead = loop {
+        if let Some(d) = outbox.dead_letters(None, 10).await.unwrap().pop() {
+            break d;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "k1 never dead-lettered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // k2 waits behind the dead letter; b's messages move the position past it.
+    commit_one(&outbox, &Message::new("t", "k", "k2")).await;
+    commit_one(&outbox, &Message::new("t", "b", "b1")).await;
+    wait_for(&recorder, 1, Duration::from_secs(20)).await;
+    commit_one(&outbox, &Message::new("t", "b", "b2")).await;
+    wait_for(&recorder, 2, Duration::from_secs(20)).await;
+    *recorder.refuse_key.lock() = None;
+    outbox.retry_dead_letter(dead.id, "operator").await.unwrap();
+    // The retry wakes nobody: the 100 ms poll finds the rows ahead.
+    wait_for(&recorder, 4, Duration::from_secs(20)).await;
+    relay.shutdown().await;
+    assert_eq!(payloads(&recorder), ["b1", "b2", "k1", "k2"]);
     assert_eq!(recorder.assert_key_order(), 0);
     support::drop_outbox_tables(outbox.pool(), outbox.config().table()).await;
 }

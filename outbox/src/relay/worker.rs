@@ -40,6 +40,8 @@ pub(crate) async fn run<DB: Backend, P: Publisher>(
         .config
         .poll_interval
         .min(shared.config.rescan_interval);
+    // Where the idle loop found work, the claim reads from there.
+    let mut found_from: Option<Option<i64>> = None;
     loop {
         if *stop.borrow() {
             break;
@@ -48,7 +50,10 @@ pub(crate) async fn run<DB: Backend, P: Publisher>(
             permit = shared.batches.acquire() => match permit { Ok(p) => p, Err(_) => break },
             _ = stop.changed() => break,
         };
-        let from = cursor.floor(Instant::now());
+        let from = match found_from.take() {
+            Some(from) => from,
+            None => floor(&shared, &mut cursor, lease).await,
+        };
         let claimed = store
             .claim(
                 relay,
@@ -81,14 +86,12 @@ pub(crate) async fn run<DB: Backend, P: Publisher>(
                     if *stop.borrow() {
                         break;
                     }
-                    let from = cursor.floor(Instant::now());
+                    let from = floor(&shared, &mut cursor, lease).await;
                     match store.has_work(lease.partition, from).await {
                         Ok(false) => continue,
                         Ok(true) => {
-                            // Found from the front: the claim reads there too.
-                            if from.is_none() {
-                                cursor.reset();
-                            }
+                            // The claim reads where the work was found.
+                            found_from = Some(from);
                             break;
                         }
                         Err(e) => {
@@ -175,6 +178,29 @@ pub(crate) async fn run<DB: Backend, P: Publisher>(
         }
     }
     (lease, Exit::Released)
+}
+
+/// The next read's floor; before a rescan, measures the store's horizon
+/// (an error there only sends that rescan's successor to the front).
+async fn floor<DB: Backend, P: Publisher>(
+    shared: &Shared<DB, P>,
+    cursor: &mut Cursor,
+    lease: Lease,
+) -> Option<i64> {
+    let now = Instant::now();
+    let measured = if cursor.rescan_due(now) {
+        match shared.outbox.inner.store.horizon().await {
+            Ok(horizon) => horizon,
+            Err(e) => {
+                Counters::add(&shared.counters.database_errors, 1);
+                tracing::warn!(target: "ballast_outbox", partition = lease.partition, error = %e, "measuring the horizon failed; the next rescan reads from the front");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    cursor.floor(now, measured)
 }
 
 fn fenced<DB: Backend, P: Publisher>(shared: &Shared<DB, P>, lease: Lease) -> (Lease, Exit) {

@@ -302,6 +302,11 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
         from: Option<i64>,
     ) -> impl Future<Output = Result<Option<Claim<Self::Batch>>, Error>> + Send;
+    /// The lowest stamp a row not committed yet can carry, measured now
+    /// (`None`: unknown; SQLite reads from the front and never needs it).
+    /// A read position that passed rows before this call, if they commit
+    /// later, finds them again from here (`relay/cursor.rs`).
+    fn horizon(&self) -> impl Future<Output = Result<Option<i64>, Error>> + Send;
     /// Whether the partition has rows a claim from `from` would take (a
     /// plain read, no lock, no write).
     fn has_work(

@@ -27,6 +27,10 @@ pub struct PgStore {
     names: Names,
 }
 
+/// The server's clock in microseconds since the epoch: every stamp
+/// PostgreSQL gives a message.
+const CLOCK_MICROS: &str = "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
+
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -180,20 +184,23 @@ impl Store for PgStore {
             // same-key writers by commit), insert the message with the
             // counter's values, and notify only if the partition's relay is
             // idle (a NOTIFY serialises committing writers; a busy relay
-            // does not need it).
+            // does not need it). The stamp is the server's clock, read
+            // after this transaction locked the counter table: what the
+            // relay's horizon relies on (`horizon`).
             sqlx::query(&format!(
                 "WITH k AS (
-                    INSERT INTO {keys} AS k0 (key, seq, ts) VALUES ($3, 1, $7)
+                    INSERT INTO {keys} AS k0 (key, seq, ts) VALUES ($3, 1, {clock})
                     ON CONFLICT (key) DO UPDATE SET seq = k0.seq + 1, ts = GREATEST(excluded.ts, k0.ts + 1)
                     RETURNING seq, ts
                  ), i AS (
                     INSERT INTO {outbox} (id, partition, key, seq, ts, topic, headers, payload)
                     SELECT $1, $2, $3, k.seq, k.ts, $4, $5, $6 FROM k
                  )
-                 SELECT pg_notify($8, $2::text) FROM {leases} WHERE partition = $2 AND idle",
+                 SELECT pg_notify($7, $2::text) FROM {leases} WHERE partition = $2 AND idle",
                 keys = n.keys,
                 outbox = n.outbox,
-                leases = n.leases
+                leases = n.leases,
+                clock = CLOCK_MICROS,
             ))
             .bind(row.id)
             .bind(row.partition)
@@ -201,7 +208,6 @@ impl Store for PgStore {
             .bind(&row.topic)
             .bind(&row.headers)
             .bind(&row.payload)
-            .bind(row.now_micros)
             .bind(&n.channel)
             .execute(&mut **tx)
             .await?;
@@ -221,22 +227,21 @@ impl Store for PgStore {
             }
         }
         counts.sort_unstable();
-        let now = rows.iter().map(|r| r.now_micros).max().unwrap_or(0);
         let keys: Vec<&str> = counts.iter().map(|c| c.0).collect();
         let ns: Vec<i64> = counts.iter().map(|c| c.1).collect();
         // A key with n messages gets seq old+1..=old+n and stamps
-        // base..base+n-1, base = max(now, old stamp + 1); the row keeps the
-        // last of each.
+        // base..base+n-1, base = max(the server's clock, old stamp + 1);
+        // the row keeps the last of each.
         let bumped = sqlx::query(&format!(
             "INSERT INTO {keys} AS k0 (key, seq, ts)
-             SELECT k, n, $3 + n - 1 FROM unnest($1::text[], $2::bigint[]) AS u(k, n) ORDER BY k
+             SELECT k, n, {clock} + n - 1 FROM unnest($1::text[], $2::bigint[]) AS u(k, n) ORDER BY k
              ON CONFLICT (key) DO UPDATE SET seq = k0.seq + excluded.seq, ts = GREATEST(excluded.ts, k0.ts + excluded.seq)
              RETURNING key, seq, ts",
-            keys = n.keys
+            keys = n.keys,
+            clock = CLOCK_MICROS,
         ))
         .bind(&keys)
         .bind(&ns)
-        .bind(now)
         .fetch_all(&mut **tx)
         .await?;
         // Next (seq, ts) to hand out per key.
@@ -499,6 +504,32 @@ impl Store for PgStore {
             })
             .collect();
         Ok(Some((tx, claimed)))
+    }
+
+    async fn horizon(&self) -> Result<Option<i64>, Error> {
+        // Every writer of stamps (an enqueue, a dead letter's release)
+        // locks the counter table first and stamps from the clock after:
+        // a stamp is at least the start of its transaction. So a row not
+        // committed now carries a stamp at least the oldest start among
+        // the transactions holding a lock on that table now, or this
+        // statement's start for a transaction not begun yet. Unknown (the
+        // front) when a holder's start cannot be seen: a prepared
+        // transaction (no pid), or another role's session without
+        // pg_read_all_stats.
+        let row = sqlx::query(
+            "WITH holders AS (
+                 SELECT a.xact_start FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+                 WHERE l.locktype = 'relation' AND l.relation = to_regclass($1)
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+             SELECT LEAST((extract(epoch FROM statement_timestamp()) * 1000000)::bigint,
+                          (SELECT (extract(epoch FROM min(xact_start)) * 1000000)::bigint FROM holders)),
+                    EXISTS (SELECT 1 FROM holders WHERE xact_start IS NULL)",
+        )
+        .bind(&self.names.keys)
+        .fetch_one(&self.pool)
+        .await?;
+        let (at, unknown): (i64, bool) = (row.get(0), row.get(1));
+        Ok((!unknown).then_some(at))
     }
 
     async fn has_work(&self, partition: i32, from: Option<i64>) -> Result<bool, Error> {
@@ -766,6 +797,23 @@ impl PgStore {
             "DELETE FROM {held} WHERE key = $1 AND NOT EXISTS (SELECT 1 FROM {dead} WHERE key = $1)",
             held = n.held,
             dead = n.dead
+        ))
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+        // The key's waiting rows (a dead letter put back, messages held
+        // behind one) may sit far behind the relay's read position: stamp
+        // them anew, in seq order, as an enqueue would (counter table
+        // locked first, then the clock), so the relay meets them ahead.
+        sqlx::query(&format!(
+            "WITH k AS (
+                 UPDATE {keys} SET ts = GREATEST(ts, {clock} + (SELECT count(*) FROM {outbox} WHERE key = $1))
+                 WHERE key = $1 RETURNING ts),
+             o AS (SELECT id, row_number() OVER (ORDER BY seq DESC) AS back FROM {outbox} WHERE key = $1)
+             UPDATE {outbox} x SET ts = k.ts - o.back + 1 FROM k, o WHERE x.id = o.id",
+            keys = n.keys,
+            outbox = n.outbox,
+            clock = CLOCK_MICROS,
         ))
         .bind(key)
         .execute(&mut **tx)
