@@ -215,8 +215,8 @@ impl Default for RelayConfig {
 
 impl RelayConfig {
     /// Starts from the defaults: batches of 100, 10 s leases, a poll every
-    /// 500 ms when nothing wakes the relay, a read from the front at least
-    /// every second with a 100 ms lookback, 5 broker refusals before a
+    /// 500 ms when nothing wakes the relay, a rescan at least every second
+    /// with a 100 ms lookback, 5 broker refusals before a
     /// message is dead-lettered, keys held behind a dead letter, rows
     /// deleted once published, 4 batches in flight.
     pub fn builder() -> RelayConfigBuilder {
@@ -310,15 +310,18 @@ impl RelayConfigBuilder {
     }
 
     /// The longest a partition's claims read from the relay's position
-    /// before one reads from the front again (PostgreSQL; 1 ms to 1 h,
-    /// default 1 s). Claims start past the rows already published, so a
-    /// transaction held open elsewhere does not make them walk every row
-    /// deleted since it began; a message whose transaction commits after
-    /// the position passed its stamp (and that no later message of its key
-    /// follows, which would send the next claim to the front at once) waits
-    /// for that read, at most this long. Lower means less delay for such a
-    /// message and more reads from the front, each of which walks the dead
-    /// index entries a held transaction keeps.
+    /// before one rescans (PostgreSQL; 1 ms to 1 h, default 1 s). Claims
+    /// start past the rows already published, so a transaction held open
+    /// elsewhere does not make them walk every row deleted since it began;
+    /// a message whose transaction commits after the position passed its
+    /// stamp (and that no later message of its key follows, which would
+    /// send the next claim to the front at once) waits for the next rescan,
+    /// at most this long. A rescan reads back to the horizon measured
+    /// before the previous one (the oldest start among transactions that
+    /// may still write stamps; the crate docs' "Table health"), and every
+    /// 60th one from the front. Lower means less delay for such a message
+    /// and more rescans, each of which walks the dead index entries back to
+    /// that horizon.
     pub fn rescan_interval(mut self, every: Duration) -> Self {
         self.config.rescan_interval = every;
         self
@@ -326,10 +329,10 @@ impl RelayConfigBuilder {
 
     /// How far below the newest stamp it published a claim starts reading
     /// (PostgreSQL; up to 1 h, default 100 ms; zero is allowed). A stamp is
-    /// the writer's clock at enqueue, so a message whose transaction ran
-    /// this much longer than one published after it (or whose writer's
-    /// clock is this much behind) is still found by the next claim instead
-    /// of the next rescan. Each claim walks the dead entries of this window
+    /// the server's clock at enqueue, so a message whose transaction ran
+    /// this much longer than one published after it (or that was stamped
+    /// just before the server's clock stepped back this much) is still
+    /// found by the next claim instead of the next rescan. Each claim walks the dead entries of this window
     /// while a transaction is held open elsewhere.
     pub fn lookback(mut self, window: Duration) -> Self {
         self.config.lookback = window;
