@@ -14,7 +14,9 @@
 //! `BENCH_CONCURRENCY` (8: batches in flight, for ballast and the bare
 //! loop alike), `BENCH_PARTITIONS` (64), `BENCH_WRITERS` ("1,2,4,8,16,32"),
 //! `BENCH_STEADY_SECS` (5), `BENCH_NOTIFY_SECS` (3), `BENCH_SKIP`
-//! (comma-separated sections to leave out: drain, held, steady, notify).
+//! (comma-separated sections to leave out: drain, held, steady, notify),
+//! `BENCH_RESCAN_MS` (1000: the relay's rescan interval in the drains; a
+//! large value shows the drains without rescans).
 //!
 //! Sections:
 //! - fill: the backlog written with `enqueue_all` (enqueue throughput);
@@ -835,9 +837,13 @@ impl Drain<'_> {
             tasks.spawn(async move {
                 let claim = if mode == Bare::BallastSql {
                     format!(
-                        "SELECT id, key, seq, topic, payload, headers, attempts FROM {t} o
-                         WHERE partition = $1 AND NOT EXISTS (SELECT 1 FROM {t}_held h WHERE h.key = o.key)
-                         ORDER BY ts LIMIT $2 FOR UPDATE SKIP LOCKED"
+                        "SELECT id, key, seq, topic, payload, headers, attempts, ts,
+                                EXISTS (SELECT 1 FROM {t} p WHERE p.key = o.key AND p.seq = o.seq - 1)
+                         FROM {t} o
+                         WHERE partition = $1 AND ts >= COALESCE($3::bigint, '{min}'::bigint)
+                           AND NOT EXISTS (SELECT 1 FROM {t}_held h WHERE h.key = o.key)
+                         ORDER BY ts LIMIT $2 FOR UPDATE OF o SKIP LOCKED",
+                        min = i64::MIN,
                     )
                 } else {
                     format!(
@@ -861,6 +867,7 @@ impl Drain<'_> {
                     let rows = sqlx::query(&claim)
                         .bind(partition)
                         .bind(i64::from(batch))
+                        .bind(None::<i64>)
                         .fetch_all(&mut *tx)
                         .await?;
                     if rows.is_empty() {
