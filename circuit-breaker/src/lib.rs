@@ -92,9 +92,15 @@
 //! under the family's names ([`ballast_core::metric_names`], with a
 //! `name` label: the breaker's configured name). The series are
 //! registered when the breaker is built, so install the recorder first.
-//! Without the feature nothing of it is compiled. Keyed breakers share
-//! one name, so their series add up (the state gauge shows the last
-//! transition of any key).
+//! Without the feature nothing of it is compiled.
+//!
+//! A [`keyed`] registry reports as one, under its config's name, however
+//! many keys it holds: its keys' calls, refusals and transitions summed,
+//! and instead of the state gauge, how many keys are in each state
+//! (`ballast_circuit_breaker_keys`), exact as keys trip, recover, arrive
+//! and are evicted. No series is made per key (a registry may hold tens
+//! of thousands), and a new key registers nothing: its breaker reports
+//! through the registry's handles.
 //!
 //! # Config files (feature `serde`)
 //!
