@@ -102,6 +102,14 @@
 //! of thousands), and a new key registers nothing: its breaker reports
 //! through the registry's handles.
 //!
+//! What it costs a call, measured by `benches/metrics_cost.rs` (the
+//! closed path, and a keyed registry's with its lookup; run it with and
+//! without the feature and compare the rows): with no recorder installed,
+//! nothing beyond the noise. Under a recorder whose handles are atomics,
+//! one counter bump: about 12 ns more, on calls of 30 ns (a breaker) and
+//! 125 ns (a key's, lookup included), on a shared 2-core machine under
+//! load (medians of four runs).
+//!
 //! # Config files (feature `serde`)
 //!
 //! [`Config`] implements `Deserialize` and `Serialize`. Every field is
