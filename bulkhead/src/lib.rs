@@ -103,6 +103,25 @@
 //! one also a `tracing` event), but admit everything at once. Run a new
 //! limit in shadow mode on live traffic, read the counts, then turn it on.
 //!
+//! # Metrics (feature `metrics`)
+//!
+//! The fixed, partitioned and adaptive bulkheads and the load shedder
+//! report their calls, refusals (by reason), calls in flight and limit
+//! through the [`metrics`](https://docs.rs/metrics) facade under the
+//! family's names ([`ballast_core::metric_names`], with a `name` label:
+//! the config's name). The series are registered when the bulkhead is
+//! built, so install the recorder first. Without the feature nothing of
+//! it is compiled.
+//!
+//! What it costs an admitted call, measured by `benches/metrics_cost.rs`
+//! through the layers (run it with and without the feature and compare
+//! the rows): with no recorder installed, nothing measurable. Under a
+//! recorder whose handles are atomics, three atomic operations (the calls
+//! counter, the in-flight gauge up and down): about 35 ns more on the
+//! fixed bulkhead's call (40 ns without), about 10 ns on the adaptive
+//! limiter's (150 ns), on a shared 2-core machine under load (medians of
+//! four runs). A real exporter's handles may cost more.
+//!
 //! # Config files
 //!
 //! With feature `serde`, a [`Config`] is `Deserialize` (and `Serialize`).

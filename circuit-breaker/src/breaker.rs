@@ -74,9 +74,14 @@ impl Default for Breaker {
 impl Breaker {
     /// A closed breaker with `config`.
     pub fn new(config: Config) -> Self {
-        let automatic = config.automatic_half_open;
+        Self::from_core(Core::new(config))
+    }
+
+    /// A breaker around `core` (a plain one, or a key's).
+    pub(crate) fn from_core(core: Core) -> Self {
+        let automatic = core.config.automatic_half_open;
         let shared = Arc::new(Shared {
-            core: Core::new(config),
+            core,
             clock: HotClock::new(),
         });
         let breaker = Breaker { shared };

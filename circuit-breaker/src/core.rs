@@ -75,6 +75,10 @@ pub(crate) enum Kind {
 struct Locked {
     consecutive_trips: u32,
     rng: SmallRng,
+    /// A key's breaker: counted in its keyed registry's key gauges now
+    /// (see `count_in_keys`).
+    #[cfg(feature = "metrics")]
+    counted: bool,
 }
 
 /// The breaker's shared state machine.
@@ -101,6 +105,23 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(config: Config) -> Self {
+        #[cfg(feature = "metrics")]
+        {
+            let export = crate::export::Export::new(&config.name, Word::INITIAL.state());
+            Self::build(config, export)
+        }
+        #[cfg(not(feature = "metrics"))]
+        Self::build(config)
+    }
+
+    /// A key's breaker, reporting into its keyed registry's `series`
+    /// instead of registering its own.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn keyed(config: Config, series: &crate::export::Series) -> Self {
+        Self::build(config, crate::export::Export::keyed(series))
+    }
+
+    fn build(config: Config, #[cfg(feature = "metrics")] export: crate::export::Export) -> Self {
         let seed = config.seed.unwrap_or_else(rand::random);
         Self {
             state: CachePadded(AtomicU64::new(Word::INITIAL.0)),
@@ -113,13 +134,15 @@ impl Core {
             locked: Mutex::new(Locked {
                 consecutive_trips: 0,
                 rng: SmallRng::seed_from_u64(seed),
+                #[cfg(feature = "metrics")]
+                counted: false,
             }),
             events: Events::default(),
             slow_nanos: config.slow_call_duration.map(nanos),
             minimum_calls: u64::from(config.minimum_calls),
             permits: u64::from(config.half_open_permits),
             #[cfg(feature = "metrics")]
-            export: crate::export::Export::new(&config.name, Word::INITIAL.state()),
+            export,
             config,
         }
     }
@@ -417,7 +440,7 @@ impl Core {
         // Release: publishes the new state's data with the word.
         self.state.store(next.0, Ordering::Release);
         #[cfg(feature = "metrics")]
-        self.export.entered(to);
+        self.export.entered(from.state(), to, locked.counted);
         self.events.queue(StateChange {
             name: self.config.name.clone(),
             from: from.state(),
@@ -429,6 +452,22 @@ impl Core {
         drop(locked);
         self.events.dispatch();
         true
+    }
+
+    /// A key's breaker starts (`on`) or stops being counted in its keyed
+    /// registry's key gauges, in its state of now: under the transition
+    /// lock, so no transition is counted twice or lost. Does nothing if it
+    /// already is (or is not), and for a plain breaker.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn count_in_keys(&self, on: bool) {
+        let mut locked = self.locked.lock();
+        if locked.counted == on {
+            return;
+        }
+        locked.counted = on;
+        // Relaxed: every store of `state` happens under this lock.
+        let state = Word(self.state.load(Ordering::Relaxed)).state();
+        self.export.count(state, if on { 1.0 } else { -1.0 });
     }
 
     /// Moves to `to` from whatever the state is (operator controls).

@@ -92,9 +92,23 @@
 //! under the family's names ([`ballast_core::metric_names`], with a
 //! `name` label: the breaker's configured name). The series are
 //! registered when the breaker is built, so install the recorder first.
-//! Without the feature nothing of it is compiled. Keyed breakers share
-//! one name, so their series add up (the state gauge shows the last
-//! transition of any key).
+//! Without the feature nothing of it is compiled.
+//!
+//! A [`keyed`] registry reports as one, under its config's name, however
+//! many keys it holds: its keys' calls, refusals and transitions summed,
+//! and instead of the state gauge, how many keys are in each state
+//! (`ballast_circuit_breaker_keys`), exact as keys trip, recover, arrive
+//! and are evicted. No series is made per key (a registry may hold tens
+//! of thousands), and a new key registers nothing: its breaker reports
+//! through the registry's handles.
+//!
+//! What it costs a call, measured by `benches/metrics_cost.rs` (the
+//! closed path, and a keyed registry's with its lookup; run it with and
+//! without the feature and compare the rows): with no recorder installed,
+//! nothing beyond the noise. Under a recorder whose handles are atomics,
+//! one counter bump: about 12 ns more, on calls of 30 ns (a breaker) and
+//! 125 ns (a key's, lookup included), on a shared 2-core machine under
+//! load (medians of four runs).
 //!
 //! # Config files (feature `serde`)
 //!

@@ -16,6 +16,7 @@
 //! | [`CIRCUIT_BREAKER_REFUSALS`] | counter | `name`, `reason` (see below) | calls the breaker refused |
 //! | [`CIRCUIT_BREAKER_STATE`] | gauge | `name`, `state` = `closed` / `open` / `half_open` / `recovering` / `disabled` / `forced_open` / `metrics_only` | 1 for the current state, 0 for the others |
 //! | [`CIRCUIT_BREAKER_TRANSITIONS`] | counter | `name`, `to` = a state as above | state changes, by the state entered |
+//! | [`CIRCUIT_BREAKER_KEYS`] | gauge | `name`, `state` = a state as above | a keyed registry's keys whose breaker is in that state now |
 //! | [`BULKHEAD_CALLS`] | counter | `name` | calls admitted (given a permit, or run over the limit in shadow mode) |
 //! | [`BULKHEAD_REFUSALS`] | counter | `name`, `reason` (see below) | calls the bulkhead refused |
 //! | [`BULKHEAD_IN_FLIGHT`] | gauge | `name` | calls holding a permit now |
@@ -33,6 +34,20 @@
 //! `reason` is [`reason_label`] of the refusal's [`Reason`]: the variant
 //! in snake case (`circuit_open`, `bulkhead_full`, `queue_timeout`,
 //! `deadline_exceeded`, ...).
+//!
+//! A keyed circuit breaker registry (one breaker per host, tenant, ...)
+//! reports under its config's name, never per key, so its series stay
+//! as few as one breaker's however many keys it holds: `CALLS`,
+//! `REFUSALS` and `TRANSITIONS` summed over its keys, and
+//! `CIRCUIT_BREAKER_KEYS`, how many keys are in each state, instead of
+//! `CIRCUIT_BREAKER_STATE` (so `state="open"` is the number of keys whose
+//! circuit is open; the gauges add up to the keys held, and follow each
+//! transition, new key and eviction). Per-key names given with
+//! `KeyedBreakers::with_names` name events and logs, not series. The
+//! registry's overflow breaker (new keys share it while every slot holds
+//! a live key) reports as a breaker of its own, named `<name>/overflow`,
+//! with `CIRCUIT_BREAKER_STATE`. Which key is in which state is in the
+//! registry's `metrics()` snapshot and its state-change listeners.
 //!
 //! The `BULKHEAD_*` series are reported by the fixed, partitioned and
 //! adaptive bulkheads and the load shedder alike (the adaptive limiter
@@ -103,6 +118,8 @@ pub const CIRCUIT_BREAKER_CALLS: &str = "ballast_circuit_breaker_calls_total";
 pub const CIRCUIT_BREAKER_REFUSALS: &str = "ballast_circuit_breaker_refusals_total";
 /// A circuit breaker's state, one-hot by the `state` label (gauge).
 pub const CIRCUIT_BREAKER_STATE: &str = "ballast_circuit_breaker_state";
+/// Keys of a keyed circuit breaker registry in each state (gauge).
+pub const CIRCUIT_BREAKER_KEYS: &str = "ballast_circuit_breaker_keys";
 /// A circuit breaker's state changes, by the state entered (counter).
 pub const CIRCUIT_BREAKER_TRANSITIONS: &str = "ballast_circuit_breaker_transitions_total";
 

@@ -82,6 +82,25 @@
 //! `tonic` of ballast-core, or of the `ballast` facade) takes the side
 //! and answers 429 or 503 accordingly.
 //!
+//! # Metrics (feature `metrics`)
+//!
+//! The direct and keyed limiters (whatever their algorithm) and the
+//! Redis-backed one report the requests they admit and refuse (by
+//! reason) through the [`metrics`](https://docs.rs/metrics) facade under
+//! the family's names ([`ballast_core::metric_names`], with a `name`
+//! label: the config's name; a keyed limiter reports as one, never per
+//! key). The series are registered when the limiter is built, so install
+//! the recorder first. Without the feature nothing of it is compiled.
+//!
+//! What it costs a decision, measured by `benches/metrics_cost.rs` (a
+//! direct `check`, a keyed `check`, a call through the layer; run it with
+//! and without the feature and compare the rows): with no recorder
+//! installed, nothing beyond the noise (under 10 ns). Under a recorder
+//! whose handles are atomics, one counter bump: about 10 ns more, on
+//! decisions of 35 ns (direct, layer) to 60 ns (keyed), on a shared
+//! 2-core machine under load (medians of four runs). A real exporter's
+//! handles may cost more.
+//!
 //! # Config files
 //!
 //! With feature `serde`, a [`Config`] is `Deserialize` (and `Serialize`).

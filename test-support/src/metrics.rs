@@ -60,6 +60,13 @@ impl Recording {
     pub fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         f64::from_bits(self.counter(name, labels))
     }
+
+    /// Every series registered so far, as `name{k=v,..}` with the labels
+    /// sorted, in order: to check which series exist (and that no others
+    /// do).
+    pub fn series(&self) -> Vec<String> {
+        self.series.lock().unwrap().keys().cloned().collect()
+    }
 }
 
 impl Recorder for &'static Recording {

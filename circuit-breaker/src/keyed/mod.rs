@@ -107,6 +107,14 @@
 //!   sweeps every shard at once.
 //! - Each shard holds every key twice (in its map and its vector): a
 //!   `String` key costs a second allocation.
+//! - With feature `metrics` the registry registers one set of series, under
+//!   its config's name, when it is built; each key's breaker reports
+//!   through clones of those handles (no registration per key). An entry
+//!   counts its breaker in the key gauges from its insert (under the
+//!   shard's write lock) until it is dropped (removed, evicted, or the
+//!   registry dropped), each under the breaker's transition lock, which
+//!   its transitions hold while moving the gauges: so a breaker that
+//!   leaves while a call is in flight on it, then trips, moves nothing.
 //! - Each key's breaker has one listener that forwards its events, with
 //!   the key, to the registry's current listener list, so listeners added
 //!   later reach breakers created earlier.

@@ -77,6 +77,10 @@ struct Inner<K> {
     template: Config,
     /// Names each key's breaker, if set (else the template's name).
     namer: Option<Namer<K>>,
+    /// The series every key's breaker reports into, under the template's
+    /// name (feature `metrics`; see `export.rs`).
+    #[cfg(feature = "metrics")]
+    series: crate::export::Series,
     settings: KeyedSettings,
     idle: Nanos,
     granularity: Nanos,
@@ -228,6 +232,8 @@ where
                 hand: Mutex::new(Hand::START),
                 rest_until: AtomicU64::new(0),
                 overflow: Breaker::new(overflow),
+                #[cfg(feature = "metrics")]
+                series: crate::export::Series::keyed(&template.name),
                 template,
                 namer,
                 settings,
@@ -284,7 +290,7 @@ where
         let removed = self.shard(key).write().remove(key);
         removed.map(|e| {
             self.release(1);
-            e.breaker
+            e.breaker.clone()
         })
     }
 
@@ -412,6 +418,9 @@ where
             }
             None => inner.template.clone(),
         };
+        #[cfg(feature = "metrics")]
+        let breaker = Breaker::from_core(crate::core::Core::keyed(config, &inner.series));
+        #[cfg(not(feature = "metrics"))]
         let breaker = Breaker::new(config);
         let (listeners, key) = (Arc::clone(&inner.listeners), key.clone());
         breaker.on_state_change(move |change| {

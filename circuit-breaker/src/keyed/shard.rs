@@ -18,6 +18,19 @@ pub(super) struct Entry {
 }
 
 impl Entry {
+    /// A stored key's breaker: from now until the entry is dropped
+    /// (removed, evicted, or the registry dropped), it counts in the
+    /// registry's key gauges (feature `metrics`).
+    fn new(breaker: Breaker, now: Nanos, slot: usize) -> Self {
+        #[cfg(feature = "metrics")]
+        breaker.shared.core.count_in_keys(true);
+        Entry {
+            breaker,
+            last_used: AtomicU64::new(now),
+            slot,
+        }
+    }
+
     #[inline]
     pub(super) fn touch(&self, now: Nanos, granularity: Nanos) {
         // Relaxed: a standalone hint for eviction; nothing is published
@@ -26,6 +39,15 @@ impl Entry {
         if now.saturating_sub(self.last_used.load(Ordering::Relaxed)) > granularity {
             self.last_used.store(now, Ordering::Relaxed);
         }
+    }
+}
+
+// The key is no longer held: its breaker leaves the key gauges, whatever
+// happens to it later (calls in flight finish on it; `remove` hands it out).
+impl Drop for Entry {
+    fn drop(&mut self) {
+        #[cfg(feature = "metrics")]
+        self.breaker.shared.core.count_in_keys(false);
     }
 }
 
@@ -89,12 +111,7 @@ impl<K: Hash + Eq + Clone> Shard<K> {
     pub(super) fn insert(&mut self, key: K, breaker: Breaker, now: Nanos) {
         let slot = self.order.len();
         self.order.push(key.clone());
-        let entry = Entry {
-            breaker,
-            last_used: AtomicU64::new(now),
-            slot,
-        };
-        self.map.insert(key, entry);
+        self.map.insert(key, Entry::new(breaker, now, slot));
     }
 
     pub(super) fn remove<Q>(&mut self, key: &Q) -> Option<Entry>
