@@ -461,10 +461,13 @@ impl Store for PgStore {
         // below it); a key held behind a dead letter is left out whole. For
         // each row: is its key's previous message still waiting? (an exact
         // probe of the (key, seq) index; the relay holds such a row unless
-        // that message is claimed before it in this batch).
+        // that message is claimed before it in this batch). A scalar
+        // subquery, not EXISTS: PostgreSQL may run an EXISTS as a hashed
+        // subplan, which reads the whole (key, seq) index on every claim
+        // (a claim of one row took 8 to 16 ms on a 3,000-row table).
         let rows = sqlx::query(&format!(
             "SELECT id, key, seq, topic, headers, payload, attempts, ts,
-                    EXISTS (SELECT 1 FROM {outbox} p WHERE p.key = o.key AND p.seq = o.seq - 1)
+                    (SELECT true FROM {outbox} p WHERE p.key = o.key AND p.seq = o.seq - 1) IS NOT NULL
              FROM {outbox} o
              WHERE partition = $1 AND ts >= COALESCE($3::bigint, '{min}'::bigint)
                AND NOT EXISTS (SELECT 1 FROM {held} h WHERE h.key = o.key)
