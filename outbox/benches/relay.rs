@@ -837,8 +837,7 @@ impl Drain<'_> {
             tasks.spawn(async move {
                 let claim = if mode == Bare::BallastSql {
                     format!(
-                        "SELECT id, key, seq, topic, payload, headers, attempts, ts,
-                                (SELECT true FROM {t} p WHERE p.key = o.key AND p.seq = o.seq - 1) IS NOT NULL
+                        "SELECT id, key, seq, topic, payload, headers, attempts, ts
                          FROM {t} o
                          WHERE partition = $1 AND ts >= COALESCE($3::bigint, '{min}'::bigint)
                            AND NOT EXISTS (SELECT 1 FROM {t}_held h WHERE h.key = o.key)

@@ -3,6 +3,7 @@
 //! are `pub` only so the sealed [`Backend`] trait can name them.
 
 use crate::{Config, Error};
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 use uuid::Uuid;
@@ -93,6 +94,41 @@ pub struct Row {
     /// Microseconds since the Unix epoch on the writer's clock: the floor of
     /// the row's ordering stamp (see the crate docs on ordering).
     pub now_micros: i64,
+}
+
+/// What a relay removed from one partition while it holds the lease: per
+/// key, the highest `seq` it published and deleted. A claim asks the
+/// database whether a row's predecessor (`seq - 1`) still waits only when
+/// this does not already say it is gone (a key's messages are removed in
+/// `seq` order, so everything up to that `seq` is). Bounded: past
+/// [`Removed::CAP`] keys it forgets them all, which only costs lookups.
+#[derive(Debug, Default)]
+pub struct Removed {
+    seqs: HashMap<String, i64>,
+}
+
+impl Removed {
+    /// The most keys remembered.
+    pub const CAP: usize = 4096;
+
+    /// Whether `key`'s message `seq - 1` is known to be out of the outbox
+    /// (or there is none: `seq` 1 is a key's first message).
+    pub fn covers(&self, key: &str, seq: i64) -> bool {
+        seq <= 1 || self.seqs.get(key).is_some_and(|&done| done >= seq - 1)
+    }
+
+    /// `key`'s message `seq` was published and deleted.
+    pub fn record(&mut self, key: &str, seq: i64) {
+        match self.seqs.get_mut(key) {
+            Some(done) => *done = (*done).max(seq),
+            None => {
+                if self.seqs.len() >= Self::CAP {
+                    self.seqs.clear();
+                }
+                self.seqs.insert(key.to_owned(), seq);
+            }
+        }
+    }
 }
 
 /// A row claimed for publishing.
@@ -301,6 +337,7 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         ttl: Duration,
         from: Option<i64>,
+        removed: &Removed,
     ) -> impl Future<Output = Result<Option<Claim<Self::Batch>>, Error>> + Send;
     /// The lowest stamp a row not committed yet can carry, measured now
     /// (`None`: unknown; SQLite reads from the front and never needs it).
@@ -347,3 +384,33 @@ pub trait Store: Send + Sync + 'static {
 
 /// What [`Store::listen`] calls.
 pub type Wake = std::sync::Arc<dyn Fn(Option<u32>) + Send + Sync>;
+
+#[cfg(test)]
+mod tests {
+    use super::Removed;
+
+    #[test]
+    fn removed_covers_a_keys_messages_up_to_the_one_after_its_highest_removed() {
+        let mut r = Removed::default();
+        assert!(r.covers("a", 1), "a key's first message has no predecessor");
+        assert!(!r.covers("a", 2));
+        r.record("a", 3);
+        r.record("a", 2);
+        assert!(r.covers("a", 4), "3 removed: 4 may go");
+        assert!(r.covers("a", 2));
+        assert!(!r.covers("a", 5), "4 not known removed");
+        assert!(!r.covers("b", 2));
+    }
+
+    #[test]
+    fn removed_forgets_everything_past_its_cap_and_only_costs_lookups() {
+        let mut r = Removed::default();
+        for i in 0..Removed::CAP {
+            r.record(&format!("k{i}"), 1);
+        }
+        assert!(r.covers("k0", 2));
+        r.record("one more", 1);
+        assert!(!r.covers("k0", 2));
+        assert!(r.covers("one more", 2));
+    }
+}

@@ -9,7 +9,7 @@
 
 use super::{
     Backend, Backlog, Claimed, CompleteSettings, Completed, DeadLetter, Decision, Lease, Names,
-    Outcome, Row, Store, Wake,
+    Outcome, Removed, Row, Store, Wake,
 };
 use crate::{Config, Error};
 use sqlx::{Pool, Row as _, Sqlite, Transaction};
@@ -327,6 +327,7 @@ impl Store for SqliteStore {
         // at once (no MVCC versions), so the front holds no dead entries to
         // walk, and the key's oldest row goes first.
         _from: Option<i64>,
+        _removed: &Removed,
     ) -> Result<Option<((), Vec<Claimed>)>, Error> {
         let n = &self.names;
         let renewed = sqlx::query(&format!(
