@@ -332,8 +332,9 @@ impl RelayConfigBuilder {
     /// the server's clock at enqueue, so a message whose transaction ran
     /// this much longer than one published after it (or that was stamped
     /// just before the server's clock stepped back this much) is still
-    /// found by the next claim instead of the next rescan. Each claim walks the dead entries of this window
-    /// while a transaction is held open elsewhere.
+    /// found by the next claim instead of the next rescan. Each claim walks
+    /// the dead entries of this window while a transaction is held open
+    /// elsewhere.
     pub fn lookback(mut self, window: Duration) -> Self {
         self.config.lookback = window;
         self

@@ -49,8 +49,8 @@
 //! key's messages thus carry `seq` 1, 2, 3, ... in commit order, with no
 //! gaps, and a stamp (microseconds, raised past the key's previous stamp;
 //! on PostgreSQL the server's clock, read after the counter table was
-//! locked) that orders them the same way. On PostgreSQL the relay publishes a
-//! message only once its key's previous message (`seq - 1`) has left the
+//! locked) that orders them the same way. On PostgreSQL the relay
+//! publishes a message only once its key's previous message (`seq - 1`) has left the
 //! outbox, or goes right before it in the same batch (each only after the
 //! broker acknowledged the one before). That rule, checked on every claim,
 //! is what keeps a key's order: a late committer is never overtaken by its
@@ -154,11 +154,12 @@
 //! - A message whose transaction commits after the position passed its
 //!   stamp is behind the read. It is never overtaken: its key's next
 //!   message is written only after it committed, and is held by the rule
-//!   above while it waits (the claim asks, per row, whether the key's
-//!   previous message is still in the outbox: one exact probe of a unique
-//!   `(key, seq)` index, which meets at most that row's own entries, so it
-//!   does not crawl). Meeting such a held message sends the next claim to
-//!   the front, which finds the late one at once.
+//!   above while it waits (each claim asks whether a row's previous
+//!   message is still in the outbox, where the relay did not remove it
+//!   itself: an exact lookup of a unique `(key, seq)` index, which meets
+//!   at most that row's own entries, so it does not crawl; see below).
+//!   Meeting such a held message sends the next claim to the front, which
+//!   finds the late one at once.
 //! - A late message with no successor yet is found by a rescan, which runs
 //!   at least every [`RelayConfigBuilder::rescan_interval`] (1 s by
 //!   default; an idle partition is checked at least that often). A rescan
