@@ -17,11 +17,12 @@
 //! number of instructions: counted, it adds tens of instructions a call of
 //! noise to the difference, either way.
 //!
-//! Rows: `bare`, `retry`, `tower_retry`, `breaker`, `keyed_breaker`
+//! Rows: `bare`, `retry`, `tower_retry`, `breaker`, `recloser`, `keyed_breaker`
 //! (service rows, mode `reused` or `clone`, one task), `keyed` (the
 //! default hasher), `keyed_siphash` (std's `RandomState`) and
 //! `governor_keyed` (keyed rate-limit checks over 10,000 keys; the mode
-//! is ignored).
+//! is ignored), `direct` and `governor_direct` (direct checks, the limiter
+//! reused or cloned per check).
 
 use std::convert::Infallible;
 use std::future::{Ready, ready};
@@ -48,6 +49,31 @@ where
             svc.call(black_box(i)).await
         };
         black_box(out.expect("always succeeds"));
+    }
+}
+
+/// recloser has no tower layer: the least wrapper that gives it one (as
+/// in hot_paths).
+#[derive(Clone)]
+struct Recloser<S> {
+    inner: S,
+    breaker: recloser::AsyncRecloser,
+}
+
+impl<S: Service<u64>> Service<u64> for Recloser<S> {
+    type Response = S::Response;
+    type Error = recloser::Error<S::Error>;
+    type Future = recloser::RecloserFuture<S::Future, recloser::AnyError>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(recloser::Error::Inner)
+    }
+
+    fn call(&mut self, req: u64) -> Self::Future {
+        self.breaker.call(self.inner.call(req))
     }
 }
 
@@ -108,6 +134,13 @@ fn main() {
             let svc = ServiceBuilder::new().layer(breaker.layer()).service(bare());
             rt.block_on(calls(svc, clone, n))
         }
+        "recloser" => {
+            let svc = Recloser {
+                inner: bare(),
+                breaker: recloser::AsyncRecloser::from(recloser::Recloser::default()),
+            };
+            rt.block_on(calls(svc, clone, n))
+        }
         "keyed_breaker" => {
             use ballast_circuit_breaker::keyed::{KeyedBreakers, KeyedSettings};
             let breakers = KeyedBreakers::<u64>::new(Default::default(), KeyedSettings::default());
@@ -119,6 +152,32 @@ fn main() {
         }
         "keyed" => keyed(ballast_ratelimit::DefaultHashBuilder::default(), n),
         "keyed_siphash" => keyed(std::hash::RandomState::new(), n),
+        "direct" => {
+            let quota =
+                ballast_ratelimit::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1 << 30));
+            let config = ballast_ratelimit::Config::builder().quota(quota).build();
+            let limiter = ballast_ratelimit::RateLimiter::new(config.expect("valid"));
+            for _ in 0..n {
+                let ok = if clone {
+                    limiter.clone().check().is_ok()
+                } else {
+                    limiter.check().is_ok()
+                };
+                assert!(black_box(ok));
+            }
+        }
+        "governor_direct" => {
+            let quota = governor::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1 << 30));
+            let gov = Arc::new(governor::RateLimiter::direct(quota));
+            for _ in 0..n {
+                let ok = if clone {
+                    Arc::clone(&gov).check().is_ok()
+                } else {
+                    gov.check().is_ok()
+                };
+                assert!(black_box(ok));
+            }
+        }
         "governor_keyed" => {
             let quota = governor::Quota::per_second(nz(1_000_000_000)).allow_burst(nz(1 << 30));
             let gov = Arc::new(governor::RateLimiter::<u64, _, _, _>::keyed(quota));

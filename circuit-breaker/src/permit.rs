@@ -69,6 +69,18 @@ impl<H: Holder> Guard<H> {
     }
 }
 
+impl Guard<&Shared> {
+    /// The same admission, guarded by `holder` (a holder of the same
+    /// breaker) from now on; nothing is recorded.
+    #[inline]
+    pub(crate) fn hand_to<H: Holder>(self, holder: H) -> Guard<H> {
+        let ticket = self.ticket;
+        // Nothing to release: the ticket lives on in the new guard.
+        std::mem::forget(self);
+        Guard { holder, ticket }
+    }
+}
+
 impl<H: Holder> Drop for Guard<H> {
     #[inline]
     fn drop(&mut self) {

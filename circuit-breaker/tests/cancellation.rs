@@ -230,6 +230,41 @@ async fn a_panic_inside_a_layer_call_reopens_half_open() {
     assert_eq!(b.state(), State::Open, "a panicked probe is a failed probe");
 }
 
+/// A service whose `call` itself panics, before it returns a future.
+fn panicking_call(_: ()) -> std::future::Ready<Result<(), io::Error>> {
+    panic!("the call panicked before returning a future")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_the_inner_call_itself_records_a_failure() {
+    let b = breaker(1);
+    let mut svc = ServiceBuilder::new()
+        .layer(b.layer())
+        .service(service_fn(panicking_call));
+    svc.ready().await.unwrap();
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(|| svc.call(())));
+    assert!(caught.is_err(), "the panic reaches the caller");
+    let m = b.metrics();
+    assert_eq!((m.calls, m.failures), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_whose_inner_call_panics_reopens_half_open() {
+    let b = breaker(1);
+    let mut svc = ServiceBuilder::new()
+        .layer(b.layer())
+        .service(service_fn(panicking_call));
+    to_half_open(&b).await;
+    svc.ready().await.unwrap();
+    let caught = std::panic::catch_unwind(AssertUnwindSafe(|| svc.call(())));
+    assert!(caught.is_err());
+    assert_eq!(
+        b.state(),
+        State::Open,
+        "the probe's slot is not held forever"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_panic_inside_a_spawned_layer_call_records_a_failure() {
     let b = breaker(1);

@@ -95,7 +95,10 @@ impl Core {
 
     /// Decides for `n` cells of `state` at the clock's now, counting and
     /// tracing. `budget` is how long the request may still wait.
-    #[inline]
+    ///
+    /// The admission at once is the whole hot path; waits and refusals
+    /// are decided out of line, so this stays small enough to inline.
+    #[inline(always)]
     pub(crate) fn decide(
         self: &Arc<Self>,
         state: &AtomicU64,
@@ -110,6 +113,20 @@ impl Core {
                 self.export.admitted();
                 Decision::Go
             }
+            other => self.decide_late(other, now, budget),
+        }
+    }
+
+    /// [`decide`](Self::decide) for a request that must wait or is refused.
+    #[cold]
+    #[inline(never)]
+    fn decide_late(
+        self: &Arc<Self>,
+        reserved: Result<Nanos, Rejected>,
+        now: Nanos,
+        budget: Nanos,
+    ) -> Decision {
+        match reserved {
             Ok(wait) => {
                 self.counters.admitted.bump();
                 #[cfg(feature = "metrics")]
