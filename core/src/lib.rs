@@ -19,8 +19,8 @@
 //!   duration into an instant (a `Duration::MAX` setting means "forever",
 //!   never a panic); [`HotClock`], the time-stamp-counter clock policies
 //!   read on their hot paths (tokio's clock while it is paused).
-//! - [`sync`]: the loom-switchable mutex and cache padding the policy
-//!   cores share.
+//! - [`sync`]: the loom-switchable mutex, cache padding and striped
+//!   counter the policy cores share.
 //! - `config_file` (feature `serde`): reading configs from files so a mistake names its
 //!   key path (`retry.budget.percent`).
 //! - [`metric_names`]: the names every pattern reports under through the
@@ -54,6 +54,7 @@ pub mod grpc;
 pub mod http;
 pub mod metric_names;
 mod rejected;
+mod striped;
 pub mod sync;
 mod time;
 

@@ -1,7 +1,10 @@
-//! The two synchronisation pieces every ballast core shares: a mutex for
-//! rare paths that becomes loom's under `cfg(ballast_loom)`, and
-//! [`CachePadded`]. Each crate's own `sync.rs` re-exports these next to
-//! its std-or-loom atomics, so policy code imports from one place.
+//! The synchronisation pieces ballast cores share: a mutex for rare paths
+//! that becomes loom's under `cfg(ballast_loom)`, [`CachePadded`], and
+//! [`StripedCounter`] for counts bumped on every call. Each crate's own
+//! `sync.rs` re-exports these next to its std-or-loom atomics, so policy
+//! code imports from one place.
+
+pub use crate::striped::StripedCounter;
 
 /// A mutex for transitions, queues and other rare paths (never a hot
 /// path): parking_lot's normally, loom's under `cfg(ballast_loom)` so loom

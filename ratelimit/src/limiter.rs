@@ -108,7 +108,7 @@ impl Core {
     ) -> Decision {
         match self.rule.reserve_n(state, n, now, budget) {
             Ok(0) => {
-                self.counters.admitted.bump();
+                self.counters.admitted.add();
                 #[cfg(feature = "metrics")]
                 self.export.admitted();
                 Decision::Go
@@ -128,7 +128,7 @@ impl Core {
     ) -> Decision {
         match reserved {
             Ok(wait) => {
-                self.counters.admitted.bump();
+                self.counters.admitted.add();
                 #[cfg(feature = "metrics")]
                 self.export.admitted();
                 if self.config.shadow {

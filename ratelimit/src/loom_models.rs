@@ -8,10 +8,10 @@
 
 use crate::config::Limit;
 use crate::gcra::Gcra;
-use crate::metrics::Striped;
 use crate::quota::Quota;
 use crate::shards::Shards;
 use crate::state::Rule;
+use crate::sync::StripedCounter;
 use crate::window::{FixedWindow, SlidingWindow, Window};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -182,19 +182,20 @@ fn eviction_racing_a_check_never_admits_twice() {
 #[test]
 fn admitted_counts_from_two_threads_are_each_counted_once() {
     loom::model(|| {
-        // The striped counter every admitted check bumps: each thread
-        // writes its own stripe with a load and a store (no locked
-        // instruction); a reader sums the stripes while both count.
-        let counter = Arc::new(Striped::default());
-        counter.bump();
+        // The striped counter every admitted check adds to (ballast-core's,
+        // the production code): each thread writes its own stripe with a
+        // load and a store (no locked instruction); a reader sums the
+        // stripes while both count.
+        let counter = Arc::new(StripedCounter::default());
+        counter.add();
         let other = {
             let counter = counter.clone();
             thread::spawn(move || {
-                counter.bump();
-                counter.bump();
+                counter.add();
+                counter.add();
             })
         };
-        counter.bump();
+        counter.add();
         let seen = counter.sum();
         assert!((2..=4).contains(&seen), "a sum of {seen} mid-race");
         other.join().unwrap();

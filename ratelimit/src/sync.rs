@@ -8,26 +8,10 @@ pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(ballast_loom))]
 pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Thread locals: loom's under `cfg(ballast_loom)`, so each model thread
-/// has its own (the striped counters' one-writer-per-stripe rule).
-#[cfg(ballast_loom)]
-pub(crate) use loom::thread_local;
-#[cfg(not(ballast_loom))]
-pub(crate) use std::thread_local;
-
-/// Keeps a hot atomic on a cache line of its own, so a write to one counter
-/// does not invalidate the line another core is reading (false sharing).
-/// 128 bytes: adjacent-line prefetchers pull lines in pairs.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-pub(crate) struct CachePadded<T>(pub(crate) T);
-
-impl<T> std::ops::Deref for CachePadded<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
+/// The family's cache padding, and the striped counter every admitted
+/// check adds to (loom's atomics under `cfg(ballast_loom)`: the models run
+/// the production counter).
+pub(crate) use ballast_core::sync::{CachePadded, StripedCounter};
 
 /// A reader-writer lock for the keyed map's shards: parking_lot's normally,
 /// loom's under `cfg(ballast_loom)` so the loom models can interleave

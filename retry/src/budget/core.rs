@@ -8,15 +8,15 @@
 //! at `current`.
 //!
 //! Deposits are not counted per bucket: each is one more on a counter
-//! that only grows, the sum of [`Stripes`] (every deposit ever made). When
-//! the window rolls into a period, it notes that sum as the period's
+//! that only grows, a [`StripedCounter`] (every deposit ever made). When
+//! the window rolls into a period, it notes its sum as the period's
 //! *mark*; a period's deposits are the next period's mark less its own,
 //! the current one's the live sum less its mark, and the window's the
 //! live sum less the mark of its oldest period.
 //!
 //! - **Deposit** (every original request; lock-free, and with no locked
 //!   instruction for a thread that owns a stripe): one more on the
-//!   thread's stripe (see [`Stripes`]). Only every [`CLOCK_EVERY`]-th
+//!   thread's stripe (see [`StripedCounter`]). Only every [`CLOCK_EVERY`]-th
 //!   deposit into a stripe (the first included) asks the clock whether a
 //!   new period has begun; the others never read it. A deposit made after
 //!   a period ended but before anyone rolled the window counts in the
@@ -46,111 +46,11 @@
 //! `1 + 10 * percent` times its load. Deposits only add to both sides, so
 //! the argument above holds for each.
 
-use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering, StripedCounter};
 use ballast_core::{Clock, Nanos};
-#[cfg(not(ballast_loom))]
-use std::sync::atomic::AtomicUsize;
 
 /// How many deposits into one stripe pass between two looks at the clock.
 pub(crate) const CLOCK_EVERY: u64 = 64;
-
-/// Stripes of the deposit count that one thread each may own.
-const OWNED: usize = 16;
-
-/// The count of every deposit ever made, striped by thread. Each thread
-/// owns a stripe of its own (up to [`OWNED`] threads at once) and adds to
-/// it with a plain load and store, since no other thread writes it: no
-/// locked instruction, which on x86 is a full fence that waits for the
-/// call's earlier stores to drain. Threads beyond that share one stripe
-/// with atomic adds. A read sums the stripes; each only grows.
-///
-/// A stripe goes back to a pool when its thread ends; the next thread to
-/// take it goes on from its value (in every budget: stripe `i` of every
-/// budget belongs to the same thread), so nothing counted is lost. The
-/// pool's mutex orders the old owner's last store before the new owner's
-/// first load.
-#[derive(Debug, Default)]
-struct Stripes {
-    owned: [CachePadded<AtomicU64>; OWNED],
-    shared: CachePadded<AtomicU64>,
-}
-
-/// Owned stripes whose threads have ended.
-#[cfg(not(ballast_loom))]
-static FREE_STRIPES: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
-/// The next stripe never handed out (past [`OWNED`]: none left).
-#[cfg(not(ballast_loom))]
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-
-// Under loom, stripes are numbered afresh for each execution and never
-// handed on: the pool's std mutex, which orders a stripe's handover from
-// an ended thread to a new one, is invisible to loom (the unit test
-// `every_deposit_counts_with_more_threads_than_owned_stripes` covers the
-// handover on real threads).
-#[cfg(ballast_loom)]
-loom::lazy_static! {
-    static ref NEXT_STRIPE: loom::sync::atomic::AtomicUsize =
-        loom::sync::atomic::AtomicUsize::new(0);
-}
-
-/// This thread's stripe, given back when the thread ends.
-struct Stripe(usize);
-
-impl Stripe {
-    fn take() -> Self {
-        #[cfg(not(ballast_loom))]
-        let free = FREE_STRIPES.lock().map(|mut f| f.pop()).ok().flatten();
-        #[cfg(ballast_loom)]
-        let free = None;
-        // Relaxed: hands out distinct numbers; the stripes themselves are
-        // ordered by the pool's mutex (see `Stripes`).
-        Stripe(free.unwrap_or_else(|| NEXT_STRIPE.fetch_add(1, Ordering::Relaxed)))
-    }
-}
-
-#[cfg(not(ballast_loom))]
-impl Drop for Stripe {
-    fn drop(&mut self) {
-        if self.0 < OWNED
-            && let Ok(mut free) = FREE_STRIPES.lock()
-        {
-            free.push(self.0);
-        }
-    }
-}
-
-crate::sync::thread_local! {
-    static STRIPE: Stripe = Stripe::take();
-}
-
-impl Stripes {
-    /// One more deposit; returns the count of the stripe it went to
-    /// before it.
-    #[inline]
-    fn add(&self) -> u64 {
-        match STRIPE.try_with(|s| s.0) {
-            Ok(mine) if mine < OWNED => {
-                let stripe = &self.owned[mine];
-                // Relaxed load and store, not a read-modify-write: only
-                // this thread writes its stripe (see `Stripes`); the
-                // mutex orders the withdrawals that read it.
-                let before = stripe.load(Ordering::Relaxed);
-                stripe.store(before + 1, Ordering::Relaxed);
-                before
-            }
-            // Relaxed: a count, as above.
-            _ => self.shared.fetch_add(1, Ordering::Relaxed),
-        }
-    }
-
-    /// Every deposit so far.
-    fn sum(&self) -> u64 {
-        // Relaxed: a read racing deposits may miss the latest ones, which
-        // then count in a later period (see the module notes).
-        let owned = self.owned.iter().map(|c| c.load(Ordering::Relaxed));
-        owned.fold(self.shared.load(Ordering::Relaxed), u64::saturating_add)
-    }
-}
 
 #[derive(Debug)]
 pub(crate) struct BudgetCore {
@@ -161,7 +61,7 @@ pub(crate) struct BudgetCore {
     reserve: u64,
     /// Written only under `ring`'s mutex; read without it only as a hint.
     current: AtomicU64,
-    deposits: Stripes,
+    deposits: StripedCounter,
     /// The buckets; the mutex serialises rolls and withdrawals.
     ring: Mutex<Ring>,
 }
@@ -191,7 +91,7 @@ impl BudgetCore {
             permille,
             reserve,
             current: AtomicU64::new(0),
-            deposits: Stripes::default(),
+            deposits: StripedCounter::default(),
             ring: Mutex::new(Ring {
                 marks: vec![0; len].into(),
                 withdrawals: vec![0; len].into(),
@@ -437,10 +337,11 @@ mod tests {
         let c = core();
         // Three waves, so stripes of ended threads are taken again (going
         // on from their counts); each wave has more threads than there
-        // are stripes to own, so some share the atomic one.
+        // are stripes to own (16), so some share the atomic one.
+        const THREADS: u64 = 24;
         for _ in 0..3 {
             std::thread::scope(|s| {
-                for _ in 0..OWNED + 8 {
+                for _ in 0..THREADS {
                     s.spawn(|| {
                         for _ in 0..1000 {
                             c.deposit(&0u64);
@@ -449,7 +350,7 @@ mod tests {
                 }
             });
         }
-        let n = 3 * (OWNED as u64 + 8) * 1000;
+        let n = 3 * THREADS * 1000;
         assert_eq!(c.total_deposits(), n);
         assert_eq!(c.balance(0).deposits, n);
         // A period later they are all still in the window, none in the
