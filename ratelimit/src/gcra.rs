@@ -107,13 +107,21 @@ impl GcraRule {
     /// Takes one cell at `now`, or says how long until one is free.
     #[inline]
     pub(crate) fn check(&self, word: &AtomicU64, now: Nanos) -> Result<(), Rejected> {
+        self.take_one(word, now).map_err(not_until)
+    }
+
+    /// Takes one cell at `now`, or returns the time until one is free
+    /// (taking nothing): [`check`](Self::check) without building the
+    /// refusal, which keeps the admission every call makes in registers.
+    #[inline]
+    pub(crate) fn take_one(&self, word: &AtomicU64, now: Nanos) -> Result<(), Nanos> {
         // Relaxed: see "Implementation notes"; the CAS below re-validates.
         let mut tat = word.load(Ordering::Relaxed);
         let limit = now.saturating_add(self.window);
         loop {
             let next = tat.max(now).saturating_add(self.interval);
             if next > limit {
-                return Err(not_until(next - limit));
+                return Err(next - limit);
             }
             // Relaxed on success and failure: only this word's modification
             // order matters; on failure we decide again on the value seen.

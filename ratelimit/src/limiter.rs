@@ -96,8 +96,9 @@ impl Core {
     /// Decides for `n` cells of `state` at the clock's now, counting and
     /// tracing. `budget` is how long the request may still wait.
     ///
-    /// The admission at once is the whole hot path; waits and refusals
-    /// are decided out of line, so this stays small enough to inline.
+    /// The hot path is a GCRA taking one cell now, inline; every other
+    /// decision (a window's, `n` cells, a wait, a refusal) is made out of
+    /// line by [`decide_other`](Self::decide_other).
     #[inline(always)]
     pub(crate) fn decide(
         self: &Arc<Self>,
@@ -106,31 +107,31 @@ impl Core {
         now: Nanos,
         budget: Nanos,
     ) -> Decision {
-        match self.rule.reserve_n(state, n, now, budget) {
-            Ok(0) => {
-                self.counters.admitted.add();
-                #[cfg(feature = "metrics")]
-                self.export.admitted();
-                Decision::Go
-            }
-            other => self.decide_late(other, now, budget),
+        if n == 1 && self.rule.take_one_now(state, now) {
+            self.admitted();
+            return Decision::Go;
         }
+        self.decide_other(state, n, now, budget)
     }
 
-    /// [`decide`](Self::decide) for a request that must wait or is refused.
-    #[cold]
+    /// [`decide`](Self::decide) for everything but a GCRA's one cell taken
+    /// now (which, if it was refused there, is asked again here with the
+    /// wait allowed: nothing was taken).
     #[inline(never)]
-    fn decide_late(
+    fn decide_other(
         self: &Arc<Self>,
-        reserved: Result<Nanos, Rejected>,
+        state: &AtomicU64,
+        n: u32,
         now: Nanos,
         budget: Nanos,
     ) -> Decision {
-        match reserved {
+        match self.rule.reserve_n(state, n, now, budget) {
+            Ok(0) => {
+                self.admitted();
+                Decision::Go
+            }
             Ok(wait) => {
-                self.counters.admitted.add();
-                #[cfg(feature = "metrics")]
-                self.export.admitted();
+                self.admitted();
                 if self.config.shadow {
                     return Decision::Go;
                 }
@@ -139,6 +140,14 @@ impl Core {
             }
             Err(rejected) => self.refuse(rejected, budget),
         }
+    }
+
+    /// Counts an admission.
+    #[inline(always)]
+    fn admitted(&self) {
+        self.counters.admitted.add();
+        #[cfg(feature = "metrics")]
+        self.export.admitted();
     }
 
     #[cold]

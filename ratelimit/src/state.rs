@@ -77,6 +77,14 @@ impl Rule {
         }
     }
 
+    /// Takes one cell at `now` if this is a GCRA and one is free now, the
+    /// decision nearly every admitted call makes; false says nothing more
+    /// (nothing was taken: decide with [`reserve_n`](Self::reserve_n)).
+    #[inline]
+    pub(crate) fn take_one_now(&self, cell: &AtomicU64, now: Nanos) -> bool {
+        matches!(self, Rule::Gcra(g) if g.take_one(cell, now).is_ok())
+    }
+
     /// True if waiting for a window means trying again after the hint.
     pub(crate) fn retries(&self) -> bool {
         !matches!(self, Rule::Gcra(_))
