@@ -251,7 +251,7 @@ impl RateLimiter {
 
     /// Takes `n` cells now or none (shadow mode still admits). More cells
     /// than the limit holds are refused with a "never" rejection.
-    #[inline]
+    #[inline(always)]
     pub fn check_n(&self, n: u32) -> Result<(), Rejected> {
         let now = self.shared.core.now();
         match self.shared.core.decide(&self.shared.state, n, now, 0) {
