@@ -109,6 +109,29 @@ async fn a_dropped_running_call_gives_its_permit_back_and_records_nothing() {
     assert_eq!(limiter.snapshot().windows, 1);
 }
 
+/// A service whose `call` itself panics, before it returns a future.
+fn panicking_call(_: u32) -> std::future::Ready<Result<u32, BoxError>> {
+    panic!("the call panicked before returning a future")
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_the_inner_call_itself_gives_the_permit_back() {
+    let limiter = held(1, false);
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(limiter.layer())
+        .service(service_fn(panicking_call));
+    svc.ready().await.unwrap();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| svc.call(1)));
+    assert!(caught.is_err(), "the panic reaches the caller");
+    assert_eq!(
+        limiter.snapshot().in_flight,
+        0,
+        "the slot is not held forever"
+    );
+    let permit = limiter.acquire().expect("the limit of one is free again");
+    drop(permit);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_dropped_helper_call_gives_its_permit_back_and_records_nothing() {
     let limiter = held(1, false);

@@ -94,6 +94,23 @@ impl<C: Clock> Timing for Stopwatch<'_, C> {
     }
 }
 
+impl Held<&Shared> {
+    /// The same slot, held through `holder` (a holder of the same
+    /// limiter) from now on; nothing is released or recorded.
+    #[inline]
+    pub(crate) fn hand_to<H: Holder>(self, holder: H) -> Held<H> {
+        let held = Held {
+            holder,
+            start: self.start,
+            generation: self.generation,
+            in_flight: self.in_flight,
+        };
+        // Nothing to release: the slot lives on in `held`.
+        std::mem::forget(self);
+        held
+    }
+}
+
 impl<H: Holder> Drop for Held<H> {
     #[inline]
     fn drop(&mut self) {
