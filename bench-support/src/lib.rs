@@ -24,6 +24,8 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod peers;
+
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId};
 use std::fmt::Debug;

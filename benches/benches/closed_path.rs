@@ -130,37 +130,13 @@ fn tower_resilience() -> impl Service<u64, Response = u64, Error: Debug, Future:
 }
 
 fn recloser() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
-    Recloser {
-        inner: bare(),
-        breaker: recloser::AsyncRecloser::from(recloser::Recloser::default()),
-    }
+    ballast_bench::peers::Recloser::new(bare())
 }
 
 fn failsafe() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
     Failsafe {
         inner: bare(),
         breaker: failsafe::Config::new().build(),
-    }
-}
-
-/// `inner` behind recloser, as a user would write it: recloser has no layer.
-#[derive(Clone)]
-struct Recloser<S> {
-    inner: S,
-    breaker: recloser::AsyncRecloser,
-}
-
-impl<S: Service<u64>> Service<u64> for Recloser<S> {
-    type Response = S::Response;
-    type Error = recloser::Error<S::Error>;
-    type Future = recloser::RecloserFuture<S::Future, recloser::AnyError>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(recloser::Error::Inner)
-    }
-
-    fn call(&mut self, req: u64) -> Self::Future {
-        self.breaker.call(self.inner.call(req))
     }
 }
 

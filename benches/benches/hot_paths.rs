@@ -29,7 +29,6 @@ use std::hint::black_box;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::Barrier;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tower::{Service, ServiceBuilder, service_fn};
 
@@ -56,31 +55,7 @@ fn breaker() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + 
 }
 
 fn recloser() -> impl Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send {
-    Recloser {
-        inner: bare(),
-        breaker: recloser::AsyncRecloser::from(recloser::Recloser::default()),
-    }
-}
-
-/// recloser has no tower layer: the least wrapper that gives it one.
-#[derive(Clone)]
-struct Recloser<S> {
-    inner: S,
-    breaker: recloser::AsyncRecloser,
-}
-
-impl<S: Service<u64>> Service<u64> for Recloser<S> {
-    type Response = S::Response;
-    type Error = recloser::Error<S::Error>;
-    type Future = recloser::RecloserFuture<S::Future, recloser::AnyError>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(recloser::Error::Inner)
-    }
-
-    fn call(&mut self, req: u64) -> Self::Future {
-        self.breaker.call(self.inner.call(req))
-    }
+    ballast_bench::peers::Recloser::new(bare())
 }
 
 /// Keys the keyed breaker's rows walk over (the request is its own key).

@@ -52,31 +52,6 @@ where
     }
 }
 
-/// recloser has no tower layer: the least wrapper that gives it one (as
-/// in hot_paths).
-#[derive(Clone)]
-struct Recloser<S> {
-    inner: S,
-    breaker: recloser::AsyncRecloser,
-}
-
-impl<S: Service<u64>> Service<u64> for Recloser<S> {
-    type Response = S::Response;
-    type Error = recloser::Error<S::Error>;
-    type Future = recloser::RecloserFuture<S::Future, recloser::AnyError>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(recloser::Error::Inner)
-    }
-
-    fn call(&mut self, req: u64) -> Self::Future {
-        self.breaker.call(self.inner.call(req))
-    }
-}
-
 #[derive(Clone, Copy)]
 struct NeverRetry;
 
@@ -135,10 +110,7 @@ fn main() {
             rt.block_on(calls(svc, clone, n))
         }
         "recloser" => {
-            let svc = Recloser {
-                inner: bare(),
-                breaker: recloser::AsyncRecloser::from(recloser::Recloser::default()),
-            };
+            let svc = ballast_bench::peers::Recloser::new(bare());
             rt.block_on(calls(svc, clone, n))
         }
         "keyed_breaker" => {
