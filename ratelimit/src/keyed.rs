@@ -147,11 +147,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> KeyedRateLimiter<K, S> {
     /// [`check_n`](Self::check_n) at an explicit time (ns since
     /// [`clock`](Self::clock)'s origin), for tests and benches.
     pub fn check_n_at(&self, key: &K, n: u32, now: Nanos) -> Result<(), Rejected> {
-        use crate::limiter::Decision;
-        match self.with_state(key, now, |s| self.shared.core.decide(s, n, now, 0)) {
-            Decision::Reject(r) => Err(r),
-            _ => Ok(()),
-        }
+        self.with_state(key, now, |s| self.shared.core.check(s, n, now))
     }
 
     /// Takes one cell of `key`'s limit in the configured mode (see

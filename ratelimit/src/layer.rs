@@ -56,19 +56,19 @@ impl sealed::Sealed for RateLimiter {}
 impl<Req> Policy<Req> for RateLimiter {
     #[inline]
     fn decide(&self, _req: &Req, waited: Nanos) -> Decision {
-        let now = self.shared.core.now();
-        let budget = self.shared.core.budget(now).saturating_sub(waited);
-        self.shared.core.decide(&self.shared.state, 1, now, budget)
+        let now = self.core.now();
+        let budget = self.core.budget(now).saturating_sub(waited);
+        self.core.decide(&self.core.state, 1, now, budget)
     }
 
     fn decide_usage(&self, _req: &Req, waited: Nanos, usage: bool) -> (Decision, Option<Usage>) {
-        let now = self.shared.core.now();
-        let budget = self.shared.core.budget(now).saturating_sub(waited);
-        decide_usage(&self.shared.core, &self.shared.state, now, budget, usage)
+        let now = self.core.now();
+        let budget = self.core.budget(now).saturating_sub(waited);
+        decide_usage(&self.core, &self.core.state, now, budget, usage)
     }
 
     fn config(&self) -> &Config {
-        &self.shared.core.config
+        &self.core.config
     }
 }
 

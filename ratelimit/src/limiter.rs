@@ -4,7 +4,7 @@
 use crate::config::{Config, Mode};
 use crate::metrics::{Counters, Metrics};
 use crate::state::Rule;
-use crate::sync::AtomicU64;
+use crate::sync::{AtomicU64, CachePadded};
 use ballast_core::{Clock, HotClock, Nanos, Rejected, nanos};
 use ballast_deadline::Deadline;
 use std::sync::Arc;
@@ -54,6 +54,11 @@ pub(crate) struct Core {
     pub(crate) rule: Rule,
     pub(crate) clock: HotClock,
     pub(crate) counters: Counters,
+    /// A direct limiter's state word (see [`Rule`]; a keyed limiter keeps
+    /// one per key and leaves this one fresh), on a cache line of its own:
+    /// every check writes it, and a write from another core must not take
+    /// away the line holding the fields every check reads first.
+    pub(crate) state: CachePadded<AtomicU64>,
     /// The series reported through the `metrics` facade.
     #[cfg(feature = "metrics")]
     pub(crate) export: crate::export::Export,
@@ -61,10 +66,12 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(config: Config) -> Arc<Self> {
+        let rule = Rule::new(&config.limit);
         Arc::new(Self {
             #[cfg(feature = "metrics")]
             export: crate::export::Export::new(&config.name),
-            rule: Rule::new(&config.limit),
+            state: CachePadded(rule.fresh()),
+            rule,
             config,
             clock: HotClock::new(),
             counters: Counters::default(),
@@ -139,6 +146,41 @@ impl Core {
                 Decision::WaitUntil(self.clock.instant(now.saturating_add(wait)), waiting)
             }
             Err(rejected) => self.refuse(rejected, budget),
+        }
+    }
+
+    /// Takes `n` cells of `state` now or none, for the plain checks (the
+    /// direct and the keyed limiter's `check_n`): a GCRA's one cell taken
+    /// now inline, and every other decision, or a refusal, out of line in
+    /// [`check_other`](Self::check_other), so the caller's loop or handler
+    /// inlines only the admission every call makes.
+    #[inline(always)]
+    pub(crate) fn check(
+        self: &Arc<Self>,
+        state: &AtomicU64,
+        n: u32,
+        now: Nanos,
+    ) -> Result<(), Rejected> {
+        if n == 1 && self.rule.take_one_now(state, now) {
+            self.admitted();
+            return Ok(());
+        }
+        self.check_other(state, n, now)
+    }
+
+    /// [`check`](Self::check) for everything but a GCRA's one cell taken
+    /// now.
+    #[inline(never)]
+    fn check_other(
+        self: &Arc<Self>,
+        state: &AtomicU64,
+        n: u32,
+        now: Nanos,
+    ) -> Result<(), Rejected> {
+        match self.decide_other(state, n, now, 0) {
+            Decision::Reject(r) => Err(r),
+            // A zero budget never waits.
+            Decision::Go | Decision::WaitUntil(..) | Decision::Retry(..) => Ok(()),
         }
     }
 
@@ -219,26 +261,16 @@ impl Core {
 /// [`metrics`](Self::metrics). Clones share the limit.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
-    /// One allocation for the limit and its state word, so a clone is one
-    /// reference-count increment.
-    pub(crate) shared: Arc<Direct>,
-}
-
-/// What every clone of a [`RateLimiter`] shares.
-#[derive(Debug)]
-pub(crate) struct Direct {
+    /// The limit, with its state word: a clone is one reference-count
+    /// increment.
     pub(crate) core: Arc<Core>,
-    /// The limit's state word (see [`Rule`]).
-    pub(crate) state: AtomicU64,
 }
 
 impl RateLimiter {
     /// A limiter with a full limit available now.
     pub fn new(config: Config) -> Self {
-        let core = Core::new(config);
-        let state = core.rule.fresh();
         Self {
-            shared: Arc::new(Direct { core, state }),
+            core: Core::new(config),
         }
     }
 
@@ -251,15 +283,9 @@ impl RateLimiter {
 
     /// Takes `n` cells now or none (shadow mode still admits). More cells
     /// than the limit holds are refused with a "never" rejection.
-    #[inline(always)]
+    #[inline]
     pub fn check_n(&self, n: u32) -> Result<(), Rejected> {
-        let now = self.shared.core.now();
-        match self.shared.core.decide(&self.shared.state, n, now, 0) {
-            Decision::Go => Ok(()),
-            Decision::Reject(r) => Err(r),
-            // A zero budget never waits.
-            Decision::WaitUntil(..) | Decision::Retry(..) => Ok(()),
-        }
+        self.core.check(&self.core.state, n, self.core.now())
     }
 
     /// Takes one cell in the configured mode: at once, or after waiting up
@@ -271,27 +297,27 @@ impl RateLimiter {
     /// the future) does not give the reserved cell back in this version:
     /// the limiter stays as if the request had gone through.
     pub async fn until_ready(&self) -> Result<(), Rejected> {
-        self.shared.core.acquire(&self.shared.state, 1).await
+        self.core.acquire(&self.core.state, 1).await
     }
 
     /// [`until_ready`](Self::until_ready) for `n` cells at once.
     pub async fn until_n_ready(&self, n: u32) -> Result<(), Rejected> {
-        self.shared.core.acquire(&self.shared.state, n).await
+        self.core.acquire(&self.core.state, n).await
     }
 
     /// The counters so far.
     pub fn metrics(&self) -> Metrics {
-        self.shared.core.counters.snapshot()
+        self.core.counters.snapshot()
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        &self.shared.core.config
+        &self.core.config
     }
 
     /// The clock this limiter reads (its origin is when it was built).
     pub fn clock(&self) -> HotClock {
-        self.shared.core.clock
+        self.core.clock
     }
 
     /// A tower layer applying this limiter; every service it wraps shares it.
