@@ -54,7 +54,7 @@ fn decide_usage(
 impl sealed::Sealed for RateLimiter {}
 
 impl<Req> Policy<Req> for RateLimiter {
-    #[inline]
+    #[inline(always)]
     fn decide(&self, _req: &Req, waited: Nanos) -> Decision {
         let now = self.core.now();
         let budget = self.core.budget(now).saturating_sub(waited);
