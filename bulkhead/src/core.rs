@@ -44,7 +44,7 @@
 //! empties the slab is cleared and shrunk to a few nodes, so a burst of
 //! waiters does not hold its memory for good.
 
-use crate::sync::{AtomicU64, CachePadded, Mutex, Ordering};
+use crate::sync::{AtomicU64, Mutex, Ordering};
 use std::task::Waker;
 
 const QUEUED: u64 = 1 << 63;
@@ -217,20 +217,25 @@ impl Queue {
 
 /// The shared permit counter and wait queue.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Core {
-    /// The hot word, on a line of its own.
-    state: CachePadded<AtomicU64>,
+    /// The hot word, first: see [`Shared`](crate::bulkhead::Shared).
+    state: AtomicU64,
     max: u64,
     max_queue: usize,
     queue: Mutex<Queue>,
 }
+
+/// Where the permit word sits in [`Core`] (see `Shared`'s layout).
+#[cfg(all(test, not(ballast_loom)))]
+pub(crate) const STATE_OFFSET: usize = std::mem::offset_of!(Core, state);
 
 impl Core {
     /// A counter of `max` permits (at least 1) with a queue of up to
     /// `max_queue` waiters (0: no queue; at most [`MAX_QUEUE`]).
     pub(crate) fn new(max: u32, max_queue: usize) -> Self {
         Self {
-            state: CachePadded(AtomicU64::new(0)),
+            state: AtomicU64::new(0),
             max: u64::from(max),
             max_queue: max_queue.min(MAX_QUEUE),
             queue: Mutex::new(Queue::default()),

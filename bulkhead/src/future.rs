@@ -1,7 +1,8 @@
 //! [`ResponseFuture`]: a call behind the bulkhead, waiting or running.
 
+use crate::bulkhead::Shared;
 use crate::permit::{Permit, Wait};
-use crate::service::{BoxError, Local};
+use crate::service::BoxError;
 use ballast_core::Rejected;
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -31,7 +32,7 @@ pin_project! {
         S: Service<Req>,
     {
         Waiting {
-            wait: Wait<Arc<Local>>,
+            wait: Wait<Arc<Shared>>,
             // The inner service, already ready, and the request, taken
             // when the permit comes.
             call: Option<(S, Req)>,
@@ -39,7 +40,7 @@ pin_project! {
         Running {
             #[pin]
             fut: S::Future,
-            permit: Permit<Arc<Local>>,
+            permit: Permit<Arc<Shared>>,
         },
         Rejected {
             rejected: Option<Rejected>,
@@ -48,13 +49,13 @@ pin_project! {
 }
 
 impl<S: Service<Req>, Req> ResponseFuture<S, Req> {
-    pub(crate) fn running(fut: S::Future, permit: Permit<Arc<Local>>) -> Self {
+    pub(crate) fn running(fut: S::Future, permit: Permit<Arc<Shared>>) -> Self {
         Self {
             state: State::Running { fut, permit },
         }
     }
 
-    pub(crate) fn waiting(wait: Wait<Arc<Local>>, svc: S, req: Req) -> Self {
+    pub(crate) fn waiting(wait: Wait<Arc<Shared>>, svc: S, req: Req) -> Self {
         Self {
             state: State::Waiting {
                 wait,

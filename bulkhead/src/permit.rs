@@ -11,8 +11,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::time::{Instant, Sleep};
 
-/// Something that reaches the shared bulkhead: the service's `Local`
-/// (shared by its clones) or the handle's `Arc<Shared>`.
+/// Something that reaches the shared bulkhead: the `Arc<Shared>` that the
+/// handle, the service and every clone of either hold.
 pub(crate) trait Holder: Clone + Unpin {
     fn shared(&self) -> &Shared;
 }

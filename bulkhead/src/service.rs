@@ -1,30 +1,13 @@
 //! [`FixedBulkhead`]: the tower service.
 
-use crate::bulkhead::{Bulkhead, Shared};
+use crate::bulkhead::Bulkhead;
 use crate::future::ResponseFuture;
-use crate::permit::{Admission, Holder, admit};
+use crate::permit::{Admission, admit};
 use std::fmt;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_service::Service;
 
 pub use ballast_core::BoxError;
-
-/// What a service value's calls hold to give their permit back.
-///
-/// Every clone of a service shares one `Local`, and each call's permit
-/// holds an `Arc` of it: a clone, and a call, is one reference-count
-/// increment, never an allocation.
-pub(crate) struct Local {
-    bulkhead: Bulkhead,
-}
-
-impl Holder for Arc<Local> {
-    #[inline]
-    fn shared(&self) -> &Shared {
-        &self.bulkhead.shared
-    }
-}
 
 /// A service behind a fixed bulkhead: at most the bulkhead's limit of
 /// calls in flight, across all clones. A call that finds no permit is
@@ -46,21 +29,18 @@ impl Holder for Arc<Local> {
 /// start work, never runs without a permit.
 pub struct FixedBulkhead<S> {
     inner: S,
-    local: Arc<Local>,
+    bulkhead: Bulkhead,
 }
 
 impl<S> FixedBulkhead<S> {
     /// Puts `inner` behind `bulkhead`.
     pub fn new(inner: S, bulkhead: Bulkhead) -> Self {
-        Self {
-            inner,
-            local: Arc::new(Local { bulkhead }),
-        }
+        Self { inner, bulkhead }
     }
 
     /// The bulkhead this service draws permits from.
     pub fn bulkhead(&self) -> &Bulkhead {
-        &self.local.bulkhead
+        &self.bulkhead
     }
 
     /// The inner service.
@@ -79,14 +59,14 @@ impl<S> FixedBulkhead<S> {
     }
 }
 
-// A clone shares the `Local` (one reference-count increment); it never
+// A clone shares the bulkhead (one reference-count increment); it never
 // shares a reservation (none is held by a service value: permits live in
 // futures).
 impl<S: Clone> Clone for FixedBulkhead<S> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            local: self.local.clone(),
+            bulkhead: self.bulkhead.clone(),
         }
     }
 }
@@ -95,7 +75,7 @@ impl<S: fmt::Debug> fmt::Debug for FixedBulkhead<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FixedBulkhead")
             .field("inner", &self.inner)
-            .field("bulkhead", &self.local.bulkhead)
+            .field("bulkhead", &self.bulkhead)
             .finish()
     }
 }
@@ -116,7 +96,7 @@ where
 
     #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
-        match admit(&self.local) {
+        match admit(&self.bulkhead.shared) {
             Admission::Now(permit) => ResponseFuture::running(self.inner.call(req), permit),
             Admission::Refused(rejected) => ResponseFuture::rejected(rejected),
             Admission::Wait(wait) => {

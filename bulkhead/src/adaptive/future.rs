@@ -1,7 +1,7 @@
 //! [`ResponseFuture`]: a call behind the adaptive limit.
 
+use super::handle::Shared;
 use super::permit::Held;
-use super::service::Local;
 use crate::service::BoxError;
 use ballast_core::Rejected;
 use pin_project_lite::pin_project;
@@ -28,7 +28,7 @@ pin_project! {
         Running {
             #[pin]
             fut: F,
-            permit: Option<Held<Arc<Local>>>,
+            permit: Option<Held<Arc<Shared>>>,
         },
         Rejected {
             rejected: Option<Rejected>,
@@ -37,7 +37,7 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn running(fut: F, permit: Held<Arc<Local>>) -> Self {
+    pub(crate) fn running(fut: F, permit: Held<Arc<Shared>>) -> Self {
         Self {
             state: State::Running {
                 fut,

@@ -7,8 +7,9 @@ use ballast_core::{Clock, Nanos};
 use std::fmt;
 use std::sync::Arc;
 
-/// Something that reaches the shared limiter: the service's `Local`
-/// (shared by its clones) or the handle's `Arc<Shared>`.
+/// Something that reaches the shared limiter: the `Arc<Shared>` a call's
+/// permit owns, or the `&Shared` a service's call borrows until the inner
+/// call has returned.
 pub(crate) trait Holder: Clone + Unpin {
     fn shared(&self) -> &Shared;
 }

@@ -2,28 +2,10 @@
 
 use super::future::ResponseFuture;
 use super::handle::{AdaptiveLimiter, Shared};
-use super::permit::Holder;
 use crate::service::BoxError;
 use std::fmt;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_service::Service;
-
-/// What a service value's calls hold to give their permit back.
-///
-/// Every clone of a service shares one `Local`, and each call's future
-/// holds an `Arc` of it: a clone, and a call, is one reference-count
-/// increment, never an allocation.
-pub(crate) struct Local {
-    limiter: AdaptiveLimiter,
-}
-
-impl Holder for Arc<Local> {
-    #[inline]
-    fn shared(&self) -> &Shared {
-        &self.limiter.shared
-    }
-}
 
 /// A service behind an adaptive limit: at most the limiter's current limit
 /// of calls in flight, across all clones; a call over it is refused at once
@@ -38,21 +20,18 @@ impl Holder for Arc<Local> {
 /// finishes, the call gives its permit back and records nothing.
 pub struct Adaptive<S> {
     inner: S,
-    local: Arc<Local>,
+    limiter: AdaptiveLimiter,
 }
 
 impl<S> Adaptive<S> {
     /// Puts `inner` behind `limiter`.
     pub fn new(inner: S, limiter: AdaptiveLimiter) -> Self {
-        Self {
-            inner,
-            local: Arc::new(Local { limiter }),
-        }
+        Self { inner, limiter }
     }
 
     /// The limiter this service draws permits from.
     pub fn limiter(&self) -> &AdaptiveLimiter {
-        &self.local.limiter
+        &self.limiter
     }
 
     /// The inner service.
@@ -71,12 +50,12 @@ impl<S> Adaptive<S> {
     }
 }
 
-// A clone shares the `Local`: one reference-count increment.
+// A clone shares the limiter: one reference-count increment.
 impl<S: Clone> Clone for Adaptive<S> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
-            local: self.local.clone(),
+            limiter: self.limiter.clone(),
         }
     }
 }
@@ -85,7 +64,7 @@ impl<S: fmt::Debug> fmt::Debug for Adaptive<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Adaptive")
             .field("inner", &self.inner)
-            .field("limiter", &self.local.limiter)
+            .field("limiter", &self.limiter)
             .finish()
     }
 }
@@ -109,11 +88,11 @@ where
         // The `Arc` is cloned after the inner call, with a borrowed permit
         // until then (a panic in the inner call still gives the slot
         // back), as in the circuit breaker's service: measured faster.
-        let shared: &Shared = &self.local.limiter.shared;
+        let shared: &Shared = &self.limiter.shared;
         match Shared::acquire(&shared) {
             Ok(permit) => {
                 let future = self.inner.call(req);
-                ResponseFuture::running(future, permit.hand_to(self.local.clone()))
+                ResponseFuture::running(future, permit.hand_to(self.limiter.shared.clone()))
             }
             Err(rejected) => ResponseFuture::rejected(rejected),
         }
