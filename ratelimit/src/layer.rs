@@ -54,6 +54,9 @@ fn decide_usage(
 impl sealed::Sealed for RateLimiter {}
 
 impl<Req> Policy<Req> for RateLimiter {
+    // Always: called out of line, its `Decision` came back through memory
+    // and the call's future, built after it, was copied with loads that
+    // straddled the stores just made (measured: 38 ns a call against 21).
     #[inline(always)]
     fn decide(&self, _req: &Req, waited: Nanos) -> Decision {
         let now = self.core.now();
