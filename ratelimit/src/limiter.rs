@@ -150,10 +150,8 @@ impl Core {
     }
 
     /// Takes `n` cells of `state` now or none, for the plain checks (the
-    /// direct and the keyed limiter's `check_n`): a GCRA's one cell taken
-    /// now inline, and every other decision, or a refusal, out of line in
-    /// [`check_other`](Self::check_other), so the caller's loop or handler
-    /// inlines only the admission every call makes.
+    /// direct and the keyed limiter's `check_n`): [`decide`](Self::decide)
+    /// with no time to wait.
     #[inline(always)]
     pub(crate) fn check(
         self: &Arc<Self>,
@@ -161,23 +159,7 @@ impl Core {
         n: u32,
         now: Nanos,
     ) -> Result<(), Rejected> {
-        if n == 1 && self.rule.take_one_now(state, now) {
-            self.admitted();
-            return Ok(());
-        }
-        self.check_other(state, n, now)
-    }
-
-    /// [`check`](Self::check) for everything but a GCRA's one cell taken
-    /// now.
-    #[inline(never)]
-    fn check_other(
-        self: &Arc<Self>,
-        state: &AtomicU64,
-        n: u32,
-        now: Nanos,
-    ) -> Result<(), Rejected> {
-        match self.decide_other(state, n, now, 0) {
+        match self.decide(state, n, now, 0) {
             Decision::Reject(r) => Err(r),
             // A zero budget never waits.
             Decision::Go | Decision::WaitUntil(..) | Decision::Retry(..) => Ok(()),
