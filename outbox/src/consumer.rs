@@ -198,7 +198,9 @@ impl<DB: InboxDatabase> InboxConsumer<DB> {
             ack(message, AckKind::Term).await;
             return Ok(());
         };
-        let mut tx = self.pool.begin().await.map_err(ConsumeError::Database)?;
+        let mut tx = crate::begin(&self.pool)
+            .await
+            .map_err(ConsumeError::Database)?;
         let outcome = self
             .inbox
             .process(&mut tx, &id, |tx| handler(tx, message))

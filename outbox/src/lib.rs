@@ -19,8 +19,10 @@
 //! let outbox = Outbox::new(pool.clone(), Config::default()).await?;
 //! sqlx::query("CREATE TABLE orders (id TEXT PRIMARY KEY, total INTEGER)").execute(&pool).await?;
 //!
-//! // The order and its event commit together, or neither does.
-//! let mut tx = pool.begin().await?;
+//! // The order and its event commit together, or neither does. (`begin`
+//! // is `pool.begin()` made safe to cancel: a handler dropped mid-begin
+//! // leaves no connection inside a transaction; see its docs.)
+//! let mut tx = ballast_outbox::begin(&pool).await?;
 //! sqlx::query("INSERT INTO orders VALUES ('order-42', 1999)").execute(&mut *tx).await?;
 //! let event = Message::json("orders.placed", "order-42", &serde_json::json!({"total": 1999}))?;
 //! outbox.enqueue(&mut tx, &event).await?;
@@ -235,12 +237,15 @@
 //! - [`Relay`], [`RelayHandle`], [`RelayConfig`], [`RelayStats`].
 //! - [`publish`]: the [`Publisher`] trait and the publishers that ship.
 //! - [`inbox`]: effectively-once processing for consumers.
+//! - [`begin`], [`begin_with`]: transactions that a cancelled caller
+//!   cannot leave open (sqlx 0.8 can).
 //! - [`migrations`]: the crate's own migration runner, public for other
 //!   libraries' tables (ballast-saga uses it).
 #![warn(missing_docs)]
 
 #[cfg(feature = "axum")]
 pub mod admin;
+mod begin;
 mod config;
 #[cfg(feature = "nats")]
 pub mod consumer;
@@ -263,6 +268,7 @@ mod store;
 #[cfg(feature = "opentelemetry")]
 pub mod trace;
 
+pub use begin::{begin, begin_with};
 pub use config::{Config, ConfigBuilder, OnDeadLetter, RelayConfig, RelayConfigBuilder, Retention};
 pub use error::{EnqueueError, Error, InvalidMessage};
 pub use inbox::{Inbox, InboxConfig, Processed};

@@ -26,7 +26,7 @@ pub async fn postgres(
     version_table: &str,
     steps: &[String],
 ) -> Result<(), Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::begin(pool).await?;
     // A transaction-scoped lock: two processes migrating at once take turns;
     // released at commit or rollback.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
@@ -66,7 +66,7 @@ pub async fn sqlite(
     version_table: &str,
     steps: &[String],
 ) -> Result<(), Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let mut tx = crate::begin_with(pool, "BEGIN IMMEDIATE").await?;
     sqlx::query(&format!(
         "CREATE TABLE IF NOT EXISTS {version_table} (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP)"
     ))

@@ -104,7 +104,7 @@ where
     let (mut committed, mut rolled_back) = (0u64, 0u64);
     for n in 1..=ORDERS {
         let id = format!("order-{n}");
-        let mut tx = pool.begin().await?;
+        let mut tx = ballast_outbox::begin(&pool).await?;
         sqlx::query(&format!("INSERT INTO {orders} (id, total) VALUES ($1, $2)"))
             .bind(id.clone())
             .bind(100 * n as i64)
@@ -206,7 +206,7 @@ where
             let shipments = shipments.clone();
             let consumer = tokio::spawn(async move {
                 while let Some(envelope) = received.recv().await {
-                    let mut tx = pool.begin().await.expect("begin");
+                    let mut tx = ballast_outbox::begin(&pool).await.expect("begin");
                     let order: serde_json::Value =
                         serde_json::from_slice(&envelope.payload).unwrap_or_default();
                     let id = order["order"].as_str().unwrap_or_default().to_string();

@@ -17,7 +17,7 @@
 //! let inbox = Inbox::new(pool.clone(), InboxConfig::default()).await?;
 //!
 //! for _delivery in 0..2 {
-//!     let mut tx = pool.begin().await?;
+//!     let mut tx = ballast_outbox::begin(&pool).await?;
 //!     let outcome = inbox
 //!         .process(&mut tx, "msg-1", |_tx| async { Ok::<_, sqlx::Error>("handled") })
 //!         .await?;

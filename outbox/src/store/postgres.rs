@@ -207,7 +207,7 @@ impl Store for PgStore {
                 .await?;
         }
         crate::migrations::postgres(&pool, &names.version, &steps(&names)).await?;
-        let mut tx = pool.begin().await?;
+        let mut tx = crate::begin(&pool).await?;
         sqlx::query(&format!(
             "INSERT INTO {} (one, partitions) VALUES (1, $1) ON CONFLICT (one) DO NOTHING",
             names.meta
@@ -500,7 +500,7 @@ impl Store for PgStore {
         removed: &Removed,
     ) -> Result<Option<(Self::Batch, Vec<Claimed>)>, Error> {
         let n = &self.names;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::begin(&self.pool).await?;
         // Renewing the lease locks its row until this batch commits: the
         // fence every write below depends on.
         // The server ends this transaction if the relay goes quiet inside
@@ -752,7 +752,7 @@ impl Store for PgStore {
 
     async fn retry_dead(&self, id: Uuid, by: &str) -> Result<String, Error> {
         let n = &self.names;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::begin(&self.pool).await?;
         // Back with its own seq and stamp: older than any held row of its
         // key, so it goes first when the key is released.
         let key: Option<String> = sqlx::query_scalar(&format!(
@@ -773,7 +773,7 @@ impl Store for PgStore {
     }
 
     async fn purge_dead(&self, id: Uuid, by: &str) -> Result<String, Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::begin(&self.pool).await?;
         let key: Option<String> = sqlx::query_scalar(&format!(
             "DELETE FROM {} WHERE id = $1 RETURNING key",
             self.names.dead

@@ -133,7 +133,7 @@ impl Store for SqliteStore {
         }
         let names = Names::new(config);
         crate::migrations::sqlite(&pool, &names.version, &steps(&names)).await?;
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::begin_with(&pool, "BEGIN IMMEDIATE").await?;
         sqlx::query(&format!(
             "INSERT INTO {} (one, partitions) VALUES (1, $1) ON CONFLICT (one) DO NOTHING",
             names.meta
@@ -404,7 +404,7 @@ impl Store for SqliteStore {
         let mut done = Completed::default();
         // The lease check is the first write, so the transaction holds the
         // write lock from it to the commit: no takeover can slip between.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::begin_with(&self.pool, "BEGIN IMMEDIATE").await?;
         let owned = sqlx::query(&format!(
             "UPDATE {} SET idle = 0 WHERE partition = $1 AND owner = $2 AND epoch = $3",
             n.leases
@@ -551,7 +551,7 @@ impl Store for SqliteStore {
 
     async fn retry_dead(&self, id: Uuid, by: &str) -> Result<String, Error> {
         let n = &self.names;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::begin_with(&self.pool, "BEGIN IMMEDIATE").await?;
         let key: Option<String> = sqlx::query_scalar(&format!(
             "INSERT INTO {outbox} (id, partition, key, seq, ts, topic, headers, payload, created_at, attempts, last_error)
              SELECT id, partition, key, seq, ts, topic, headers, payload, created_at, 0, last_error FROM {dead} WHERE id = $1
@@ -574,7 +574,7 @@ impl Store for SqliteStore {
 
     async fn purge_dead(&self, id: Uuid, by: &str) -> Result<String, Error> {
         let n = &self.names;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = crate::begin_with(&self.pool, "BEGIN IMMEDIATE").await?;
         let key: Option<String> = sqlx::query_scalar(&format!(
             "DELETE FROM {} WHERE id = $1 RETURNING key",
             n.dead

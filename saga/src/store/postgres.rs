@@ -91,7 +91,7 @@ impl PgStore {
         let n = &self.names;
         let now = now_ms();
         let state = saga.state.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = ballast_outbox::begin(&self.pool).await?;
         sqlx::query(&format!(
             "INSERT INTO {} (id, name, version, status, state, owner, epoch, lease_expires_at, deadline_ms)
              VALUES ($1, $2, $3, 'running', $4::jsonb, $5, 1, now() + $6 * interval '1 millisecond', $7)",
@@ -246,7 +246,7 @@ impl PgStore {
         ttl: Duration,
         e: Append,
     ) -> Result<Appended, Error> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = ballast_outbox::begin(&self.pool).await?;
         let wrote = self.write_entry(&mut tx, lease, owner, ttl, &e).await?;
         if let Wrote::Invalid(_) = wrote {
             tx.rollback().await?;
@@ -294,7 +294,7 @@ impl PgStore {
         let statuses = col(&|_, e| e.status.map(|s| s.as_str().to_owned()));
         let gates: Vec<bool> = batch.iter().map(|(_, e)| e.gate).collect();
         let pivots: Vec<bool> = batch.iter().map(|(_, e)| e.pivot).collect();
-        let mut tx = self.pool.begin().await.ok()?;
+        let mut tx = ballast_outbox::begin(&self.pool).await.ok()?;
         // One row per entry, in the batch's order: whether its saga row
         // was fenced in (`live`), the cancel flag, and the kind and epoch
         // of an entry already at its number.
@@ -405,7 +405,7 @@ impl PgStore {
 
     async fn claim_(&self, owner: &str, ttl: Duration, limit: u32) -> Result<Vec<Lease>, Error> {
         let sagas = &self.names.sagas;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = ballast_outbox::begin(&self.pool).await?;
         let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as(&format!(
             "UPDATE {sagas} SET owner = $1, epoch = epoch + 1,
                  lease_expires_at = now() + $2 * interval '1 millisecond'
@@ -452,7 +452,7 @@ impl PgStore {
 
     async fn load_(&self, id: SagaId) -> Result<Option<Loaded>, Error> {
         let n = &self.names;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = ballast_outbox::begin(&self.pool).await?;
         let Some(row) = sqlx::query(&format!(
             "SELECT name, version, status, state::text AS state, reason, deadline_ms, cancel_requested AS cancel
              FROM {} WHERE id = $1",
@@ -537,7 +537,7 @@ impl PgStore {
     ) -> Result<(), DecisionError> {
         let n = &self.names;
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = ballast_outbox::begin(&self.pool).await?;
         // Only from a status the decision applies to; the epoch bump
         // fences whoever held the saga before.
         let epoch: Option<i64> = sqlx::query_scalar(&format!(
@@ -580,7 +580,7 @@ impl PgStore {
     async fn cancel_(&self, id: SagaId) -> Result<(), CancelError> {
         let sagas = &self.names.sagas;
         let store = |e: sqlx::Error| CancelError::Store(Error::Database(e));
-        let mut tx = self.pool.begin().await.map_err(store)?;
+        let mut tx = ballast_outbox::begin(&self.pool).await.map_err(store)?;
         let done = sqlx::query(&format!(
             "UPDATE {sagas} SET cancel_requested = true
              WHERE id = $1 AND status = 'running' AND NOT past_pivot"

@@ -91,7 +91,7 @@ impl SqliteStore {
         let n = &self.names;
         let now = now_ms();
         let state = saga.state.to_string();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = ballast_outbox::begin_with(&self.pool, "BEGIN IMMEDIATE").await?;
         sqlx::query(&format!(
             "INSERT INTO {} (id, name, version, status, state, owner, epoch, lease_expires_at, deadline_ms, created_at, updated_at)
              VALUES ($1, $2, $3, 'running', $4, $5, 1, $6, $7, $8, $8)",
@@ -250,7 +250,7 @@ impl SqliteStore {
         ttl: Duration,
         e: Append,
     ) -> Result<Appended, Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = ballast_outbox::begin_with(&self.pool, "BEGIN IMMEDIATE").await?;
         let wrote = self
             .write_entry(&mut tx, lease, owner, ttl, &e, true)
             .await?;
@@ -278,7 +278,9 @@ impl SqliteStore {
     ) -> Option<Vec<Result<Appended, Error>>> {
         let mut order: Vec<usize> = (0..batch.len()).collect();
         order.sort_by_key(|&i| batch[i].0.id);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.ok()?;
+        let mut tx = ballast_outbox::begin_with(&self.pool, "BEGIN IMMEDIATE")
+            .await
+            .ok()?;
         let mut results: Vec<Option<Result<Appended, Error>>> =
             batch.iter().map(|_| None).collect();
         let mut messages = Vec::new();
@@ -321,7 +323,7 @@ impl SqliteStore {
     async fn claim_(&self, owner: &str, ttl: Duration, limit: u32) -> Result<Vec<Lease>, Error> {
         let now = now_ms();
         let sagas = &self.names.sagas;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = ballast_outbox::begin_with(&self.pool, "BEGIN IMMEDIATE").await?;
         let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as(&format!(
             "UPDATE {sagas} SET owner = $1, epoch = epoch + 1, lease_expires_at = $2
              WHERE id IN (
@@ -363,7 +365,7 @@ impl SqliteStore {
 
     async fn load_(&self, id: SagaId) -> Result<Option<Loaded>, Error> {
         let n = &self.names;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = ballast_outbox::begin(&self.pool).await?;
         let Some(row) = sqlx::query(&format!(
             "SELECT name, version, status, state, reason, deadline_ms, cancel_requested <> 0 AS cancel
              FROM {} WHERE id = $1",
@@ -448,7 +450,7 @@ impl SqliteStore {
     ) -> Result<(), DecisionError> {
         let n = &self.names;
         let now = now_ms();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = ballast_outbox::begin_with(&self.pool, "BEGIN IMMEDIATE").await?;
         // Only from a status the decision applies to; the epoch bump
         // fences whoever held the saga before.
         let epoch: Option<i64> = sqlx::query_scalar(&format!(
@@ -492,9 +494,7 @@ impl SqliteStore {
     async fn cancel_(&self, id: SagaId) -> Result<(), CancelError> {
         let sagas = &self.names.sagas;
         let store = |e: sqlx::Error| CancelError::Store(Error::Database(e));
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let mut tx = ballast_outbox::begin_with(&self.pool, "BEGIN IMMEDIATE")
             .await
             .map_err(store)?;
         let done = sqlx::query(&format!(

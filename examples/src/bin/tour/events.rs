@@ -153,7 +153,7 @@ async fn handle(
     inbox: &Inbox<sqlx::Sqlite>,
     batch: &[ballast_outbox::Envelope],
 ) -> Result<(u64, u64), Box<dyn std::error::Error + Send + Sync>> {
-    let mut tx = pool.begin().await?;
+    let mut tx = ballast_outbox::begin(pool).await?;
     let (mut done, mut duplicates) = (0, 0);
     for envelope in batch {
         let id = envelope.id.to_string();
