@@ -11,13 +11,16 @@
 //! fails with "database is locked". On PostgreSQL the next borrower's
 //! statements run inside the stale transaction and hold its locks.
 //!
-//! The cure here: the begin runs in a task of its own, which finishes
-//! whether or not its caller still waits. A caller that went away drops
-//! the task's output, a [`Transaction`], whose drop rolls it back and
-//! returns the connection clean. It costs a task spawn per transaction,
-//! small beside the commit it precedes.
+//! The cure here: the begin is polled where it is awaited, as usual, but
+//! if its caller drops it before it finished, the rest of it is moved to a
+//! task of its own, which runs it to the end and drops the [`Transaction`]
+//! it returns (rolling it back; the connection goes back clean). The
+//! common path pays one allocation; a spawn happens only on a cancel.
 
 use sqlx::{Database, Pool, Transaction};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use tokio::runtime::Handle;
 use tracing::Instrument;
 
 /// Begins a transaction on a connection from `pool` (a plain `BEGIN`),
@@ -29,7 +32,7 @@ use tracing::Instrument;
 /// PostgreSQL; on SQLite `pool.begin()` is safe already.
 pub async fn begin<DB: Database>(pool: &Pool<DB>) -> Result<Transaction<'static, DB>, sqlx::Error> {
     let pool = pool.clone();
-    detached(async move { pool.begin().await }).await
+    cancel_safe(async move { pool.begin().await }).await
 }
 
 /// Begins a transaction on a connection from `pool` with `statement`
@@ -42,22 +45,49 @@ pub async fn begin_with<DB: Database>(
     statement: &'static str,
 ) -> Result<Transaction<'static, DB>, sqlx::Error> {
     let pool = pool.clone();
-    detached(async move { pool.begin_with(statement).await }).await
+    cancel_safe(async move { pool.begin_with(statement).await }).await
 }
 
-/// Runs `begin` to completion in a task of its own and returns its
-/// result; if the caller stops waiting, the task still finishes and its
-/// transaction is dropped there (rolled back).
-async fn detached<DB: Database>(
+/// Runs `begin` to completion even if the caller stops waiting: dropped
+/// unfinished, it hands `begin` to a task that finishes it and drops its
+/// transaction there (rolled back).
+async fn cancel_safe<DB: Database>(
     begin: impl Future<Output = Result<Transaction<'static, DB>, sqlx::Error>> + Send + 'static,
 ) -> Result<Transaction<'static, DB>, sqlx::Error> {
-    match tokio::spawn(begin.in_current_span()).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Only a runtime shutting down cancels the task.
-        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
-            std::io::ErrorKind::Interrupted,
-            "beginning a transaction was cancelled: the runtime is shutting down",
-        ))),
+    FinishOnDrop {
+        begin: Some(Box::pin(begin.in_current_span())),
+    }
+    .await
+}
+
+type Begin<DB> =
+    Pin<Box<dyn Future<Output = Result<Transaction<'static, DB>, sqlx::Error>> + Send>>;
+
+/// A begin that, dropped before it finished, is finished elsewhere.
+struct FinishOnDrop<DB: Database> {
+    /// `None` once it returned its result.
+    begin: Option<Begin<DB>>,
+}
+
+impl<DB: Database> Future for FinishOnDrop<DB> {
+    type Output = Result<Transaction<'static, DB>, sqlx::Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let begin = self.begin.as_mut().expect("polled after it finished");
+        let result = ready!(begin.as_mut().poll(cx));
+        self.begin = None;
+        Poll::Ready(result)
+    }
+}
+
+impl<DB: Database> Drop for FinishOnDrop<DB> {
+    fn drop(&mut self) {
+        // Without a runtime (it is shutting down) there is nowhere to finish
+        // it, and its connections are going away with the runtime.
+        if let (Some(begin), Ok(runtime)) = (self.begin.take(), Handle::try_current()) {
+            runtime.spawn(async move {
+                drop(begin.await);
+            });
+        }
     }
 }
