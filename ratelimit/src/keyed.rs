@@ -63,6 +63,12 @@ pub struct KeyedRateLimiter<K, S = DefaultHashBuilder> {
 }
 
 /// What every clone of a [`KeyedRateLimiter`] shares.
+///
+/// Aligned to 128 bytes (two cache lines, as `CachePadded`) so that in the
+/// `Arc` it starts on a line after the reference counts: a clone per check
+/// (a router's clone per request) writes the counts from every core, and
+/// these fields, which every check reads, must not share their line.
+#[repr(align(128))]
 pub(crate) struct Keyed<K, S> {
     pub(crate) core: Arc<Core>,
     pub(crate) shards: Shards<K, S>,
@@ -233,5 +239,23 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> KeyedRateLimiter<K, S> {
         config: crate::http::HttpConfig,
     ) -> crate::http::HttpRateLimitLayer<crate::KeyedBy<K, F, S>> {
         crate::http::HttpRateLimitLayer::keyed(self.clone(), key_fn, config)
+    }
+}
+
+#[cfg(all(test, not(ballast_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shared_fields_start_past_the_reference_counts_lines() {
+        // An `Arc`'s two counts come first, then `Keyed` at its alignment:
+        // at 128, it starts at byte 128, two lines past the counts.
+        assert_eq!(std::mem::align_of::<Keyed<u64, DefaultHashBuilder>>(), 128);
+        let config = Config::builder()
+            .rate(1, std::time::Duration::from_secs(1))
+            .build()
+            .expect("a valid config");
+        let limiter = KeyedRateLimiter::<u64>::new(config);
+        assert_eq!(Arc::as_ptr(&limiter.shared) as usize % 128, 0);
     }
 }
