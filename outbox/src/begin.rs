@@ -32,7 +32,7 @@ use tracing::Instrument;
 /// PostgreSQL; on SQLite `pool.begin()` is safe already.
 pub async fn begin<DB: Database>(pool: &Pool<DB>) -> Result<Transaction<'static, DB>, sqlx::Error> {
     let pool = pool.clone();
-    cancel_safe(async move { pool.begin().await }).await
+    FinishOnDrop::new(async move { pool.begin().await }).await
 }
 
 /// Begins a transaction on a connection from `pool` with `statement`
@@ -45,19 +45,7 @@ pub async fn begin_with<DB: Database>(
     statement: &'static str,
 ) -> Result<Transaction<'static, DB>, sqlx::Error> {
     let pool = pool.clone();
-    cancel_safe(async move { pool.begin_with(statement).await }).await
-}
-
-/// Runs `begin` to completion even if the caller stops waiting: dropped
-/// unfinished, it hands `begin` to a task that finishes it and drops its
-/// transaction there (rolled back).
-async fn cancel_safe<DB: Database>(
-    begin: impl Future<Output = Result<Transaction<'static, DB>, sqlx::Error>> + Send + 'static,
-) -> Result<Transaction<'static, DB>, sqlx::Error> {
-    FinishOnDrop {
-        begin: Some(Box::pin(begin.in_current_span())),
-    }
-    .await
+    FinishOnDrop::new(async move { pool.begin_with(statement).await }).await
 }
 
 type Begin<DB> =
@@ -67,6 +55,17 @@ type Begin<DB> =
 struct FinishOnDrop<DB: Database> {
     /// `None` once it returned its result.
     begin: Option<Begin<DB>>,
+}
+
+impl<DB: Database> FinishOnDrop<DB> {
+    /// Runs `begin` to completion even if the caller stops waiting.
+    fn new(
+        begin: impl Future<Output = Result<Transaction<'static, DB>, sqlx::Error>> + Send + 'static,
+    ) -> Self {
+        Self {
+            begin: Some(Box::pin(begin.in_current_span())),
+        }
+    }
 }
 
 impl<DB: Database> Future for FinishOnDrop<DB> {

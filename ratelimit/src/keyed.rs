@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::limiter::Core;
 use crate::metrics::Metrics;
 use crate::shards::Shards;
-use crate::sync::AtomicU64;
+use crate::sync::{AtomicU64, CachePadded};
 use ballast_core::{Nanos, Rejected};
 use hashbrown::DefaultHashBuilder;
 use std::fmt;
@@ -58,17 +58,15 @@ use std::sync::Arc;
 /// ```
 pub struct KeyedRateLimiter<K, S = DefaultHashBuilder> {
     /// One allocation for the limit and the keys' states, so a clone is
-    /// one reference-count increment.
-    pub(crate) shared: Arc<Keyed<K, S>>,
+    /// one reference-count increment. Padded, so that in the `Arc` the
+    /// fields start on a line after the reference counts: a clone per
+    /// check (a router's clone per request) writes the counts from every
+    /// core, and the fields, which every check reads, must not share their
+    /// line.
+    pub(crate) shared: Arc<CachePadded<Keyed<K, S>>>,
 }
 
 /// What every clone of a [`KeyedRateLimiter`] shares.
-///
-/// Aligned to 128 bytes (two cache lines, as `CachePadded`) so that in the
-/// `Arc` it starts on a line after the reference counts: a clone per check
-/// (a router's clone per request) writes the counts from every core, and
-/// these fields, which every check reads, must not share their line.
-#[repr(align(128))]
 pub(crate) struct Keyed<K, S> {
     pub(crate) core: Arc<Core>,
     pub(crate) shards: Shards<K, S>,
@@ -122,10 +120,10 @@ impl<K: Hash + Eq + Clone, S: BuildHasher> KeyedRateLimiter<K, S> {
     /// with `hasher`.
     pub fn with_shards_and_hasher(config: Config, shards: usize, hasher: S) -> Self {
         Self {
-            shared: Arc::new(Keyed {
+            shared: Arc::new(CachePadded(Keyed {
                 core: Core::new(config),
                 shards: Shards::new(shards, hasher),
-            }),
+            })),
         }
     }
 
@@ -248,9 +246,12 @@ mod tests {
 
     #[test]
     fn the_shared_fields_start_past_the_reference_counts_lines() {
-        // An `Arc`'s two counts come first, then `Keyed` at its alignment:
-        // at 128, it starts at byte 128, two lines past the counts.
-        assert_eq!(std::mem::align_of::<Keyed<u64, DefaultHashBuilder>>(), 128);
+        // An `Arc`'s two counts come first, then the padded `Keyed` at its
+        // alignment: at 128, it starts at byte 128, two lines past the counts.
+        assert_eq!(
+            std::mem::align_of::<CachePadded<Keyed<u64, DefaultHashBuilder>>>(),
+            128
+        );
         let config = Config::builder()
             .rate(1, std::time::Duration::from_secs(1))
             .build()
