@@ -103,6 +103,22 @@
 //! one also a `tracing` event), but admit everything at once. Run a new
 //! limit in shadow mode on live traffic, read the counts, then turn it on.
 //!
+//! # Cost
+//!
+//! A call admitted at once allocates nothing. Through the fixed
+//! bulkhead it is one compare-and-swap on the bulkhead's permit word to
+//! take a permit and one to give it back when the call's future ends
+//! (the future holds the bulkhead by an `Arc`: one reference-count
+//! increment and decrement). The adaptive limiter also reads the clock
+//! twice (a [`HotClock`](ballast_core::HotClock): the CPU's time-stamp
+//! counter) to time the call, and adds the sample to its window. A clone
+//! of the service, as a server makes per request, is one more increment.
+//! Only a call that must queue allocates its place in the queue.
+//!
+//! Measure it beside tower's `ConcurrencyLimit` with `cargo bench -p
+//! ballast-benches --bench hot_paths` (both shapes, one and two tasks,
+//! the real clock).
+//!
 //! # Metrics (feature `metrics`)
 //!
 //! The fixed, partitioned and adaptive bulkheads and the load shedder
@@ -113,14 +129,13 @@
 //! built, so install the recorder first. Without the feature nothing of
 //! it is compiled.
 //!
-//! What it costs an admitted call, measured by `benches/metrics_cost.rs`
-//! through the layers (run it with and without the feature and compare
-//! the rows): with no recorder installed, nothing measurable. Under a
-//! recorder whose handles are atomics, three atomic operations (the calls
-//! counter, the in-flight gauge up and down): about 35 ns more on the
-//! fixed bulkhead's call (40 ns without), about 10 ns on the adaptive
-//! limiter's (150 ns), on a shared 2-core machine under load (medians of
-//! four runs). A real exporter's handles may cost more.
+//! An admitted call then makes three updates more (the calls counter,
+//! the in-flight gauge up and down): with no recorder installed, nothing
+//! measurable; under a recorder whose handles are atomics, three atomic
+//! operations, which on the fixed bulkhead's short path is about as much
+//! again as the call itself; a real exporter's handles may cost more.
+//! Measure it with `benches/metrics_cost.rs` through the layers (run it
+//! with and without the feature and compare the rows).
 //!
 //! # Config files
 //!

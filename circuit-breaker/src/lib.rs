@@ -84,6 +84,23 @@
 //! says (feature `http` or `tonic` of ballast-core, or of the `ballast`
 //! facade).
 //!
+//! # Cost
+//!
+//! A call through a closed breaker allocates nothing. It reads the
+//! breaker's state word once when admitted and once when it records, and
+//! its future holds the breaker by an `Arc` (one reference-count
+//! increment and decrement). With a count window that has filled, a
+//! success after successes writes nothing: only an outcome that changes
+//! the window's record (a failure, a slow call, the first successes
+//! after them) writes to it. The clock (a [`HotClock`](ballast_core::HotClock): the
+//! CPU's time-stamp counter) is read only for a time window or with
+//! slow-call tracking on. A clone of the service, as a server makes per
+//! request, is one more increment. A keyed breaker adds the lookup of
+//! the key's breaker.
+//!
+//! Measure it beside recloser with `cargo bench -p ballast-benches
+//! --bench hot_paths` (both shapes, one and two tasks, the real clock).
+//!
 //! # Metrics (feature `metrics`)
 //!
 //! Each breaker reports its calls (by outcome), its refusals (by reason),
@@ -102,13 +119,12 @@
 //! of thousands), and a new key registers nothing: its breaker reports
 //! through the registry's handles.
 //!
-//! What it costs a call, measured by `benches/metrics_cost.rs` (the
-//! closed path, and a keyed registry's with its lookup; run it with and
-//! without the feature and compare the rows): with no recorder installed,
-//! nothing beyond the noise. Under a recorder whose handles are atomics,
-//! one counter bump: about 12 ns more, on calls of 30 ns (a breaker) and
-//! 125 ns (a key's, lookup included), on a shared 2-core machine under
-//! load (medians of four runs).
+//! A call then bumps one counter more (by outcome): with no recorder
+//! installed, nothing measurable; under a recorder whose handles are
+//! atomics, one atomic add; a real exporter's handles may cost more.
+//! Measure it with `benches/metrics_cost.rs` (the closed path, and a
+//! keyed registry's with its lookup; run it with and without the feature
+//! and compare the rows).
 //!
 //! # Config files (feature `serde`)
 //!

@@ -82,6 +82,24 @@
 //! `tonic` of ballast-core, or of the `ballast` facade) takes the side
 //! and answers 429 or 503 accordingly.
 //!
+//! # Cost
+//!
+//! A decision that admits at once allocates nothing. It reads the clock
+//! once (a [`HotClock`](ballast_core::HotClock): the CPU's time-stamp
+//! counter), takes its cell with one compare-and-swap on the limit's
+//! state word, and counts the admission with a plain load and store on
+//! the calling thread's own stripe of a count. A keyed check adds one
+//! hash of the key, a shard's read lock (an atomic operation to take it
+//! and one to release it) and a probe of the shard's table. The layer's
+//! future holds nothing of the limiter once the call is admitted, and a
+//! clone of the limiter or the layer's service, as a server makes per
+//! request, is one reference-count increment. Only a request that must
+//! wait makes a timer, and boxes it with the request and the service.
+//!
+//! Measure it beside governor and tower's `RateLimit` with `cargo bench
+//! -p ballast-benches --bench hot_paths` (both shapes, one and two
+//! threads, the real clock).
+//!
 //! # Metrics (feature `metrics`)
 //!
 //! The direct and keyed limiters (whatever their algorithm) and the
@@ -92,14 +110,12 @@
 //! key). The series are registered when the limiter is built, so install
 //! the recorder first. Without the feature nothing of it is compiled.
 //!
-//! What it costs a decision, measured by `benches/metrics_cost.rs` (a
-//! direct `check`, a keyed `check`, a call through the layer; run it with
-//! and without the feature and compare the rows): with no recorder
-//! installed, nothing beyond the noise (under 10 ns). Under a recorder
-//! whose handles are atomics, one counter bump: about 10 ns more, on
-//! decisions of 35 ns (direct, layer) to 60 ns (keyed), on a shared
-//! 2-core machine under load (medians of four runs). A real exporter's
-//! handles may cost more.
+//! A decision then bumps one counter more (admitted or refused): with no
+//! recorder installed, nothing measurable; under a recorder whose
+//! handles are atomics, one atomic add; a real exporter's handles may
+//! cost more. Measure it with `benches/metrics_cost.rs` (a direct
+//! `check`, a keyed `check`, a call through the layer; run it with and
+//! without the feature and compare the rows).
 //!
 //! # Config files
 //!
