@@ -3,6 +3,7 @@
 use crate::classify::{Classifier, Outcome};
 use crate::permit::{Guard, Holder};
 use crate::service::{BoxError, Local};
+use crate::sync::CachePadded;
 use ballast_core::{Reason, Rejected};
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -23,7 +24,7 @@ pin_project! {
     /// service's shared `Local` for a [`CircuitBreaker`](crate::CircuitBreaker),
     /// the key's breaker and a copy of the classifier for a
     /// [`KeyedCircuitBreaker`](crate::keyed::KeyedCircuitBreaker).
-    pub struct ResponseFuture<F, C, H: Holder = Arc<Local<C>>> {
+    pub struct ResponseFuture<F, C, H: Holder = Arc<CachePadded<Local<C>>>> {
         #[pin]
         kind: Kind<F, H>,
         _classifier: PhantomData<fn() -> C>,
@@ -53,7 +54,7 @@ pub trait CallHolder<C>: Holder {
     fn classifier(&self) -> &C;
 }
 
-impl<C> CallHolder<C> for Arc<Local<C>> {
+impl<C> CallHolder<C> for Arc<CachePadded<Local<C>>> {
     #[inline]
     fn classifier(&self) -> &C {
         &self.classifier

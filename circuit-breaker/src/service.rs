@@ -4,6 +4,7 @@ use crate::breaker::{Breaker, Shared};
 use crate::classify::Classifier;
 use crate::future::ResponseFuture;
 use crate::permit::{Guard, Holder};
+use crate::sync::CachePadded;
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,13 +16,16 @@ pub use ballast_core::BoxError;
 ///
 /// Every clone of a service shares one `Local`, and each call's future
 /// holds an `Arc` of it so it can record its outcome: a clone, and a call,
-/// is one reference-count increment, never an allocation.
+/// is one reference-count increment, never an allocation. It is kept
+/// [`CachePadded`] in its `Arc`, so its fields, which every call reads,
+/// start past the line of the reference counts, which calls on every
+/// core write.
 pub struct Local<C> {
     pub(crate) breaker: Breaker,
     pub(crate) classifier: C,
 }
 
-impl<C> Holder for Arc<Local<C>> {
+impl<C> Holder for Arc<CachePadded<Local<C>>> {
     #[inline]
     fn shared(&self) -> &Shared {
         &self.breaker.shared
@@ -44,7 +48,7 @@ impl<C> Holder for Arc<Local<C>> {
 /// `err.downcast_ref::<Rejected>()`.
 pub struct CircuitBreaker<S, C> {
     inner: S,
-    local: Arc<Local<C>>,
+    local: Arc<CachePadded<Local<C>>>,
 }
 
 impl<S, C> CircuitBreaker<S, C> {
@@ -52,10 +56,10 @@ impl<S, C> CircuitBreaker<S, C> {
     pub fn new(inner: S, breaker: Breaker, classifier: C) -> Self {
         Self {
             inner,
-            local: Arc::new(Local {
+            local: Arc::new(CachePadded(Local {
                 breaker,
                 classifier,
-            }),
+            })),
         }
     }
 
@@ -132,5 +136,25 @@ where
             }
             Err(rejected) => ResponseFuture::rejected(rejected),
         }
+    }
+}
+
+#[cfg(all(test, not(ballast_loom)))]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use crate::classify::ErrorsAreFailures;
+
+    #[test]
+    fn the_local_every_call_reads_starts_past_the_reference_counts_lines() {
+        // An `Arc`'s two counts come first, then the padded `Local` at its
+        // alignment: at 128, it starts at byte 128, two lines past the counts.
+        assert_eq!(
+            std::mem::align_of::<CachePadded<Local<ErrorsAreFailures>>>(),
+            128
+        );
+        let breaker = Breaker::new(Config::default());
+        let svc = CircuitBreaker::new((), breaker, ErrorsAreFailures);
+        assert_eq!(Arc::as_ptr(&svc.local) as usize % 128, 0);
     }
 }

@@ -6,6 +6,7 @@ use crate::policy::Shared;
 use crate::rare::Rare;
 use crate::refusal;
 use crate::service::{BoxError, Local};
+use crate::sync::CachePadded;
 use ballast_core::saturating_add;
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -41,7 +42,7 @@ pin_project! {
         // First, so it is dropped first: an `Arc`'s locked decrement
         // waits for the stores ahead of it to drain, and dropping the
         // other fields makes some.
-        local: Arc<Local<C, K>>,
+        local: Arc<CachePadded<Local<C, K>>>,
         #[pin]
         state: State<F>,
         // The service retries are made on (polled ready before each).
@@ -83,7 +84,7 @@ impl<F: Future<Output: Answer>, S, Req, C, K> ResponseFuture<F, S, Req, C, K> {
         future: F,
         service: S,
         spare: Option<Req>,
-        local: Arc<Local<C, K>>,
+        local: Arc<CachePadded<Local<C, K>>>,
         tracker: Tracker,
     ) -> Self {
         Self {

@@ -4,6 +4,7 @@ use crate::classify::{Classifier, CloneRequest, CloneRequests};
 use crate::future::ResponseFuture;
 use crate::plan::Tracker;
 use crate::policy::{Policy, Shared};
+use crate::sync::CachePadded;
 use ballast_deadline::{DeadlineSource, TaskLocal};
 use std::fmt;
 use std::marker::PhantomData;
@@ -18,7 +19,9 @@ pub use ballast_core::BoxError;
 ///
 /// Every clone of a service shares one `Local`, and each call's future
 /// holds an `Arc` of it: a clone, and a call, is one reference-count
-/// increment, never an allocation.
+/// increment, never an allocation. It is kept [`CachePadded`] in its
+/// `Arc`, so its fields, which every call reads, start past the line of
+/// the reference counts, which calls on every core write.
 ///
 /// Public in a private module: it names what the future holds in public
 /// types' parameters, but no one outside the crate can name it.
@@ -52,7 +55,7 @@ impl<C, K> Local<C, K> {
 /// one reference-count increment.
 pub struct Retry<S, C, K = CloneRequests, Src = TaskLocal> {
     inner: S,
-    local: Arc<Local<C, K>>,
+    local: Arc<CachePadded<Local<C, K>>>,
     source: Src,
     _classifier: PhantomData<fn() -> (C, K)>,
 }
@@ -67,7 +70,8 @@ impl<S, C> Retry<S, C> {
 
 impl<S, C, K, Src> Retry<S, C, K, Src> {
     pub(crate) fn with_parts(inner: S, policy: Policy<C>, cloner: K, source: Src) -> Self {
-        Self::with_local(inner, Arc::new(Local { policy, cloner }), source)
+        let local = Arc::new(CachePadded(Local { policy, cloner }));
+        Self::with_local(inner, local, source)
     }
 
     /// The policy this service applies.
@@ -75,7 +79,7 @@ impl<S, C, K, Src> Retry<S, C, K, Src> {
         &self.local.policy
     }
 
-    fn with_local(inner: S, local: Arc<Local<C, K>>, source: Src) -> Self {
+    fn with_local(inner: S, local: Arc<CachePadded<Local<C, K>>>, source: Src) -> Self {
         Self {
             inner,
             local,
@@ -152,5 +156,23 @@ where
         let spare = self.local.cloner.clone_request(&req);
         let future = self.inner.call(req);
         ResponseFuture::new(future, self.inner.clone(), spare, local, tracker)
+    }
+}
+
+#[cfg(all(test, not(ballast_loom)))]
+mod tests {
+    use super::*;
+    use crate::{Config, RetryErrors};
+
+    #[test]
+    fn the_local_every_call_reads_starts_past_the_reference_counts_lines() {
+        // An `Arc`'s two counts come first, then the padded `Local` at its
+        // alignment: at 128, it starts at byte 128, two lines past the counts.
+        assert_eq!(
+            std::mem::align_of::<CachePadded<Local<RetryErrors, CloneRequests>>>(),
+            128
+        );
+        let svc = Retry::new((), Policy::new(Config::default(), RetryErrors));
+        assert_eq!(Arc::as_ptr(&svc.local) as usize % 128, 0);
     }
 }

@@ -13,3 +13,7 @@ pub(crate) use std::sync::atomic::{AtomicU64, Ordering};
 /// deposit), and the striped counter deposits go to (loom's atomics under
 /// `cfg(ballast_loom)`: the models run the production counter).
 pub(crate) use ballast_core::sync::{Mutex, StripedCounter};
+
+/// The family's cache padding, for what every call reads beside a count
+/// that calls on every core write.
+pub(crate) use ballast_core::sync::CachePadded;
