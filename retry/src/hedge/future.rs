@@ -5,6 +5,7 @@ use super::policy::HedgeShared;
 use super::race::{Launch, Race};
 use super::service::Local;
 use crate::classify::CloneRequest;
+use crate::sync::CachePadded;
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
@@ -61,7 +62,7 @@ pub(crate) struct ServiceLaunch<S, Req, K> {
     pub(crate) service: S,
     // The copy the next backup sends; `None` when it cannot be copied.
     pub(crate) spare: Option<Req>,
-    pub(crate) local: Arc<Local<K>>,
+    pub(crate) local: Arc<CachePadded<Local<K>>>,
 }
 
 impl<S, Req, K> Launch for ServiceLaunch<S, Req, K>

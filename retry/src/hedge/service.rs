@@ -4,6 +4,7 @@ use super::future::{HedgeFuture, ServiceLaunch};
 use super::policy::HedgePolicy;
 use super::race::Race;
 use crate::classify::{CloneRequest, CloneRequests};
+use crate::sync::CachePadded;
 use ballast_deadline::{DeadlineSource, TaskLocal};
 use std::fmt;
 use std::sync::Arc;
@@ -15,7 +16,8 @@ use tower_service::Service;
 ///
 /// Every clone of a service shares one `Local`, and each call's future
 /// holds an `Arc` of it: a clone, and a call, is one reference-count
-/// increment, never an allocation.
+/// increment, never an allocation. It is kept [`CachePadded`] in its
+/// `Arc`, as retry's is (see `crate::service::Local`).
 pub(crate) struct Local<K> {
     pub(crate) policy: HedgePolicy,
     pub(crate) cloner: K,
@@ -34,7 +36,7 @@ pub(crate) struct Local<K> {
 /// Clones share the policy's budget, latencies and counts.
 pub struct Hedge<S, K = CloneRequests, Src = TaskLocal> {
     inner: S,
-    local: Arc<Local<K>>,
+    local: Arc<CachePadded<Local<K>>>,
     source: Src,
 }
 
@@ -50,7 +52,7 @@ impl<S, K, Src> Hedge<S, K, Src> {
     pub(crate) fn with_parts(inner: S, policy: HedgePolicy, cloner: K, source: Src) -> Self {
         Self {
             inner,
-            local: Arc::new(Local { policy, cloner }),
+            local: Arc::new(CachePadded(Local { policy, cloner })),
             source,
         }
     }
