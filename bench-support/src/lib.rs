@@ -88,7 +88,8 @@ pub enum Mode {
 }
 
 impl Mode {
-    fn name(self) -> &'static str {
+    /// `reused` or `clone`, as row names spell it.
+    pub fn name(self) -> &'static str {
         match self {
             Mode::Reused => "reused",
             Mode::Cloned => "clone",
@@ -122,9 +123,49 @@ where
     }
 }
 
-/// Benchmarks `make`'s service as `impl_name` in both modes ([`Mode`]),
-/// with one task (`1_task`) and two (`2_tasks`): four rows named
-/// `<mode>/<tasks>/<impl_name>`.
+/// One way a row calls its service: a [`Mode`], by one task or by two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    /// A value reused, or a clone per call.
+    pub mode: Mode,
+    /// 1 (`1_task`, a current-thread runtime) or 2 (`2_tasks`, two
+    /// workers side by side).
+    pub tasks: usize,
+}
+
+impl Shape {
+    /// `<mode>/<tasks>`, the start of a row's name.
+    pub fn name(self) -> String {
+        let tasks = if self.tasks == 1 { "1_task" } else { "2_tasks" };
+        format!("{}/{tasks}", self.mode.name())
+    }
+}
+
+/// Every shape, in the order rows run: one value reused, then a clone per
+/// call, each by one task and then two.
+pub const SHAPES: [Shape; 4] = [
+    Shape {
+        mode: Mode::Reused,
+        tasks: 1,
+    },
+    Shape {
+        mode: Mode::Reused,
+        tasks: 2,
+    },
+    Shape {
+        mode: Mode::Cloned,
+        tasks: 1,
+    },
+    Shape {
+        mode: Mode::Cloned,
+        tasks: 2,
+    },
+];
+
+/// Benchmarks `make`'s service as `impl_name` in every [`Shape`]: four
+/// rows named `<mode>/<tasks>/<impl_name>`. To compare it with a peer, use
+/// [`run_shape`] in a loop over [`SHAPES`] instead, so the rows compared
+/// run next to each other.
 pub fn run_modes<S>(
     group: &mut BenchmarkGroup<'_, WallTime>,
     runtimes: &Runtimes,
@@ -133,10 +174,32 @@ pub fn run_modes<S>(
 ) where
     S: Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send + 'static,
 {
-    for mode in [Mode::Reused, Mode::Cloned] {
-        let mut svc = make();
-        let id = BenchmarkId::new(format!("{}/1_task", mode.name()), impl_name);
-        group.bench_function(id, |b| {
+    for shape in SHAPES {
+        run_shape(group, runtimes, shape, impl_name, make);
+    }
+}
+
+/// Benchmarks `make`'s service as `impl_name` in one [`Shape`]: the row
+/// `<mode>/<tasks>/<impl_name>`.
+///
+/// Rows of one shape for ballast and its peers should run back to back
+/// (`for shape in SHAPES { run_shape(.., "ballast", ..); run_shape(..,
+/// "peer", ..); }`): on a shared VM the two-task rows swing by half for
+/// tens of seconds at a time as the host moves the vCPUs, and rows
+/// measured minutes apart can land on different sides of such a swing.
+pub fn run_shape<S>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    runtimes: &Runtimes,
+    shape: Shape,
+    impl_name: &str,
+    make: fn() -> S,
+) where
+    S: Service<u64, Response = u64, Error: Debug, Future: Send> + Clone + Send + 'static,
+{
+    let mode = shape.mode;
+    let mut svc = make();
+    group.bench_function(BenchmarkId::new(shape.name(), impl_name), |b| {
+        if shape.tasks == 1 {
             b.iter_custom(|iters| {
                 runtimes.one.block_on(async {
                     let start = Instant::now();
@@ -144,13 +207,10 @@ pub fn run_modes<S>(
                     start.elapsed()
                 })
             })
-        });
-        let svc = make();
-        let id = BenchmarkId::new(format!("{}/2_tasks", mode.name()), impl_name);
-        group.bench_function(id, |b| {
+        } else {
             b.iter_custom(|iters| two_tasks(&runtimes.two, &svc, iters, mode))
-        });
-    }
+        }
+    });
 }
 
 /// The wall time of two tasks on two workers, each calling its own clone

@@ -13,13 +13,19 @@
 //! threads: the share of a row that no layer sharing its state across
 //! clones can avoid.
 //!
+//! A row and its peers' rows of the same shape run back to back, so the
+//! ratios compare times measured seconds apart, not minutes (the two-task
+//! rows of a shared VM swing for tens of seconds at a time).
+//!
 //! Run: `cargo bench -p ballast-benches --bench hot_paths` (minutes: 0.5 s
 //! of warm-up and 1.5 s of measurement a row). Read ratios between rows of
 //! one run, not absolute times; if `2_tasks/bare` is about twice
 //! `1_task/bare`, another process had a core and the `2_tasks` rows are
 //! void.
 
-use ballast_bench::{Runtimes, configure_short, run_modes, run_one_task};
+use ballast_bench::{
+    Mode, Runtimes, SHAPES, Shape, configure_short, run_modes, run_one_task, run_shape,
+};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::convert::Infallible;
@@ -216,37 +222,49 @@ fn threads(n: usize, iters: u64, check: impl Fn(u64) -> bool + Sync) -> Duration
     end - start
 }
 
-fn bench_checks(
+/// One row of a check: `reused` or `cloned` (by `shape.mode`) called by
+/// `shape.tasks` threads.
+fn bench_check(
     group: &mut BenchmarkGroup<'_, WallTime>,
+    shape: Shape,
     name: &str,
     reused: impl Fn(u64) -> bool + Sync,
     cloned: impl Fn(u64) -> bool + Sync,
 ) {
-    for (tasks, n) in [("1_task", 1), ("2_tasks", 2)] {
-        let id = BenchmarkId::new(format!("reused/{tasks}"), name);
-        group.bench_function(id, |b| b.iter_custom(|iters| threads(n, iters, &reused)));
-        let id = BenchmarkId::new(format!("clone/{tasks}"), name);
-        group.bench_function(id, |b| b.iter_custom(|iters| threads(n, iters, &cloned)));
-    }
+    let id = BenchmarkId::new(shape.name(), name);
+    let n = shape.tasks;
+    match shape.mode {
+        Mode::Reused => {
+            group.bench_function(id, |b| b.iter_custom(|iters| threads(n, iters, &reused)))
+        }
+        Mode::Cloned => {
+            group.bench_function(id, |b| b.iter_custom(|iters| threads(n, iters, &cloned)))
+        }
+    };
 }
 
 fn rate_limit_checks(c: &mut Criterion) {
     let mut group = c.benchmark_group("ratelimit_direct");
     configure_short(&mut group);
     let ballast = ballast_ratelimit::RateLimiter::new(ballast_config());
-    bench_checks(
-        &mut group,
-        "ballast",
-        |_| ballast.check().is_ok(),
-        |_| ballast.clone().check().is_ok(),
-    );
     let gov = Arc::new(governor::RateLimiter::direct(governor_quota()));
-    bench_checks(
-        &mut group,
-        "governor",
-        |_| gov.check().is_ok(),
-        |_| Arc::clone(&gov).check().is_ok(),
-    );
+    // Each shape's rows back to back (see `ballast_bench::run_shape`).
+    for shape in SHAPES {
+        bench_check(
+            &mut group,
+            shape,
+            "ballast",
+            |_| ballast.check().is_ok(),
+            |_| ballast.clone().check().is_ok(),
+        );
+        bench_check(
+            &mut group,
+            shape,
+            "governor",
+            |_| gov.check().is_ok(),
+            |_| Arc::clone(&gov).check().is_ok(),
+        );
+    }
     group.finish();
 
     let mut group = c.benchmark_group("ratelimit_keyed");
@@ -265,24 +283,29 @@ fn rate_limit_checks(c: &mut Criterion) {
         assert!(ballast.check(&key).is_ok() && gov.check_key(&key).is_ok());
         assert!(sip.check(&key).is_ok());
     }
-    bench_checks(
-        &mut group,
-        "ballast",
-        |i| ballast.check(&(i % KEYS)).is_ok(),
-        |i| ballast.clone().check(&(i % KEYS)).is_ok(),
-    );
-    bench_checks(
-        &mut group,
-        "ballast_siphash",
-        |i| sip.check(&(i % KEYS)).is_ok(),
-        |i| sip.clone().check(&(i % KEYS)).is_ok(),
-    );
-    bench_checks(
-        &mut group,
-        "governor",
-        |i| gov.check_key(&(i % KEYS)).is_ok(),
-        |i| Arc::clone(&gov).check_key(&(i % KEYS)).is_ok(),
-    );
+    for shape in SHAPES {
+        bench_check(
+            &mut group,
+            shape,
+            "ballast",
+            |i| ballast.check(&(i % KEYS)).is_ok(),
+            |i| ballast.clone().check(&(i % KEYS)).is_ok(),
+        );
+        bench_check(
+            &mut group,
+            shape,
+            "ballast_siphash",
+            |i| sip.check(&(i % KEYS)).is_ok(),
+            |i| sip.clone().check(&(i % KEYS)).is_ok(),
+        );
+        bench_check(
+            &mut group,
+            shape,
+            "governor",
+            |i| gov.check_key(&(i % KEYS)).is_ok(),
+            |i| Arc::clone(&gov).check_key(&(i % KEYS)).is_ok(),
+        );
+    }
     group.finish();
 }
 
@@ -335,33 +358,45 @@ fn services(c: &mut Criterion) {
     let r = &runtimes;
     row("bare", &|g| run_modes(g, r, "bare", bare));
     row("breaker", &|g| {
-        run_modes(g, r, "ballast", breaker);
-        run_modes(g, r, "recloser", recloser);
+        for shape in SHAPES {
+            run_shape(g, r, shape, "ballast", breaker);
+            run_shape(g, r, shape, "recloser", recloser);
+        }
     });
     row("keyed_breaker", &|g| {
         run_modes(g, r, "ballast_100_keys", keyed_breaker)
     });
     row("bulkhead", &|g| {
-        run_modes(g, r, "ballast", bulkhead);
-        run_modes(g, r, "tower_concurrency_limit", concurrency_limit);
+        for shape in SHAPES {
+            run_shape(g, r, shape, "ballast", bulkhead);
+            run_shape(g, r, shape, "tower_concurrency_limit", concurrency_limit);
+        }
     });
     row("adaptive", &|g| {
         run_modes(g, r, "ballast_vegas", adaptive_vegas)
     });
     row("retry", &|g| {
-        run_modes(g, r, "ballast_policy", retry_policy);
-        run_modes(g, r, "tower", tower_retry);
-        run_modes(g, r, "tower_resilience", resilience_retry);
+        for shape in SHAPES {
+            run_shape(g, r, shape, "ballast_policy", retry_policy);
+            run_shape(g, r, shape, "tower", tower_retry);
+            run_shape(g, r, shape, "tower_resilience", resilience_retry);
+        }
     });
     row("timeout", &|g| {
-        run_modes(g, r, "ballast", timeout);
-        run_modes(g, r, "tower", tower_timeout);
+        for shape in SHAPES {
+            run_shape(g, r, shape, "ballast", timeout);
+            run_shape(g, r, shape, "tower", tower_timeout);
+        }
     });
     row("ratelimit_layer", &|g| {
         // tower's RateLimit makes its timer when built: inside a runtime.
         let _one = r.one.enter();
-        run_modes(g, r, "ballast", rate_limit_layer);
-        run_one_task(g, &r.one, "tower", tower_rate_limit);
+        for shape in SHAPES {
+            run_shape(g, r, shape, "ballast", rate_limit_layer);
+            if shape == SHAPES[0] {
+                run_one_task(g, &r.one, "tower", tower_rate_limit);
+            }
+        }
     });
 }
 
