@@ -92,9 +92,9 @@
 //! increment and decrement). With a count window that has filled, a
 //! success after successes writes nothing: only an outcome that changes
 //! the window's record (a failure, a slow call, the first successes
-//! after them) writes to it. The clock (a [`HotClock`](ballast_core::HotClock): the
-//! CPU's time-stamp counter) is read only for a time window or with
-//! slow-call tracking on. A clone of the service, as a server makes per
+//! after them) writes to it. The clock (a
+//! [`HotClock`](ballast_core::HotClock): the CPU's time-stamp counter)
+//! is read only for a time window or with slow-call tracking on. A clone of the service, as a server makes per
 //! request, is one more increment. A keyed breaker adds the lookup of
 //! the key's breaker.
 //!

@@ -131,3 +131,18 @@ where
         HedgeFuture::new(Race::new(first, launcher, deadline))
     }
 }
+
+#[cfg(all(test, not(ballast_loom)))]
+mod tests {
+    use super::*;
+    use crate::HedgeConfig;
+
+    #[test]
+    fn the_local_every_call_reads_starts_past_the_reference_counts_lines() {
+        // An `Arc` allocation holds its two counts, then the value at the
+        // value's alignment (`ArcInner` is `repr(C)`): at 128 or more, the
+        // value starts two cache lines past the counts.
+        let svc = Hedge::new((), HedgePolicy::new(HedgeConfig::default()));
+        assert!(std::mem::align_of_val(&*svc.local) >= 128);
+    }
+}
